@@ -1,0 +1,195 @@
+"""Payloads (`data`) of every event in DESIGN.md's catalogue.
+
+None of them carries victim identity, contact or narrative: the bus holds routing facts only.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts.referrals import ConsentScopes, RoutingFacts
+from contracts.vocabulary import AgencyId, Disclosure
+
+ShortText = Annotated[str, Field(max_length=500)]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# nrm.referrals.v1
+
+
+class ReferralSubmitted(Payload):
+    referral_id: str
+    reference: str = Field(examples=["NRM-2026-000001"])
+    submitted_at: AwareDatetime
+    facts: RoutingFacts
+
+
+class ReferralConsentChanged(Payload):
+    referral_id: str
+    reference: str
+    changed_by: AgencyId
+    previous: ConsentScopes
+    consent: ConsentScopes
+    facts: RoutingFacts = Field(description="Routing facts with the new consent applied")
+
+
+class ReferralWithdrawn(Payload):
+    referral_id: str
+    reference: str
+    withdrawn_by: AgencyId
+
+
+# nrm.routing.v1
+
+
+class RoutingReason(StrEnum):
+    SUBMITTED = "submitted"
+    CONSENT_CHANGED = "consent_changed"
+    WITHDRAWN = "withdrawn"
+    ESCALATION = "escalation"
+
+
+class RecipientDecision(Payload):
+    agency: AgencyId
+    disclosure: Disclosure
+    rule: str = Field(description="Id of the policy rule that selected this recipient")
+    deadline: AwareDatetime | None = Field(description="Acknowledge by; null when not required")
+
+
+class ReferralRouted(Payload):
+    referral_id: str
+    reference: str
+    decision_id: str
+    reason: RoutingReason
+    policy_version: str = Field(description="Content hash of the routing policy applied")
+    facts: RoutingFacts
+    recipients: list[RecipientDecision]
+    escalated_delivery_id: str | None = Field(
+        default=None, description="For escalations: the delivery whose miss or decline led here"
+    )
+
+
+# nrm.case-events.v1
+
+
+class DeliveryRef(Payload):
+    delivery_id: str
+    referral_id: str
+    agency: AgencyId
+
+
+class DeliveryNotified(DeliveryRef):
+    channel: Annotated[str, Field(examples=["inbox", "webhook", "email"])]
+
+
+class DeliveryFailed(DeliveryRef):
+    channel: str
+    error: ShortText
+
+
+class DeliveryAction(DeliveryRef):
+    """A staff action on a delivery; `actor` is the client id, never a person's name."""
+
+    actor: str
+    at: AwareDatetime
+
+
+class ReferralAcknowledged(DeliveryAction):
+    pass
+
+
+class ReferralAccepted(DeliveryAction):
+    pass
+
+
+class ReferralDeclined(DeliveryAction):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ReferralCompleted(DeliveryAction):
+    pass
+
+
+class ReferralDeadlineMissed(DeliveryRef):
+    deadline: AwareDatetime
+    rule: str
+
+
+# nrm.access.v1
+
+
+class AccessOutcome(StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+
+
+class AccessEvent(Payload):
+    action: Annotated[str, Field(examples=["referral.read"])]
+    resource_type: str
+    resource_id: str | None = None
+    agency: AgencyId | None = None
+    client_id: str | None = None
+    disclosure: Disclosure | None = None
+    purpose: ShortText | None = Field(default=None, description="The caller's X-Purpose header")
+
+
+class AccessGranted(AccessEvent):
+    pass
+
+
+class AccessDenied(AccessEvent):
+    reason: ShortText
+
+
+class AuthFailed(Payload):
+    reason: ShortText
+    client_id: str | None = None
+    path: str | None = None
+
+
+class AdminChanged(Payload):
+    action: Annotated[str, Field(examples=["client.created"])]
+    target_type: str
+    target_id: str
+    actor: str | None = None
+    details: dict[str, Any] = {}
+
+
+EVENT_TYPES: dict[str, type[Payload]] = {
+    "referral.submitted": ReferralSubmitted,
+    "referral.consent_changed": ReferralConsentChanged,
+    "referral.withdrawn": ReferralWithdrawn,
+    "referral.routed": ReferralRouted,
+    "delivery.notified": DeliveryNotified,
+    "delivery.failed": DeliveryFailed,
+    "referral.acknowledged": ReferralAcknowledged,
+    "referral.accepted": ReferralAccepted,
+    "referral.declined": ReferralDeclined,
+    "referral.completed": ReferralCompleted,
+    "referral.deadline_missed": ReferralDeadlineMissed,
+    "access.granted": AccessGranted,
+    "access.denied": AccessDenied,
+    "auth.failed": AuthFailed,
+    "admin.changed": AdminChanged,
+}
+
+
+def parse_payload(event_type: str, data: Any) -> Payload:
+    """Validate `data` against the model registered for `event_type`."""
+    try:
+        model = EVENT_TYPES[event_type]
+    except KeyError:
+        raise ValueError(f"unknown event type {event_type!r}") from None
+    return model.model_validate(data)
+
+
+def type_of(payload: Payload) -> str:
+    """The CloudEvents `type` of a payload instance."""
+    return _TYPE_OF[type(payload)]
+
+
+_TYPE_OF = {model: name for name, model in EVENT_TYPES.items()}

@@ -1,0 +1,67 @@
+"""The topic catalogue as code (DESIGN.md, Events)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    types: tuple[str, ...]
+    description: str
+
+
+REFERRALS = Topic(
+    name="nrm.referrals.v1",
+    producers=("intake",),
+    consumers=("router", "audit"),
+    types=("referral.submitted", "referral.consent_changed", "referral.withdrawn"),
+    description="Referral lifecycle facts published by intake (routing facts only, no identity).",
+)
+ROUTING = Topic(
+    name="nrm.routing.v1",
+    producers=("router",),
+    consumers=("intake", "notify", "audit"),
+    types=("referral.routed",),
+    description="Routing decisions: recipients, disclosure, deadlines, rules, policy version.",
+)
+CASE_EVENTS = Topic(
+    name="nrm.case-events.v1",
+    producers=("notify",),
+    consumers=("intake", "router", "audit"),
+    types=(
+        "delivery.notified",
+        "delivery.failed",
+        "referral.acknowledged",
+        "referral.accepted",
+        "referral.declined",
+        "referral.completed",
+        "referral.deadline_missed",
+    ),
+    description="What recipients did with a delivery, and missed deadlines.",
+)
+ACCESS = Topic(
+    name="nrm.access.v1",
+    producers=("identity", "intake", "router", "notify", "audit"),
+    consumers=("audit",),
+    types=("access.granted", "access.denied", "auth.failed", "admin.changed"),
+    description="Every read, denial, failed authentication and administrative change.",
+)
+DEADLETTER = Topic(
+    name="nrm.deadletter.v1",
+    producers=("intake", "router", "notify", "audit"),
+    consumers=(),
+    types=(),
+    description="Records a consumer could not process: the original record plus error headers.",
+)
+
+CATALOGUE: tuple[Topic, ...] = (REFERRALS, ROUTING, CASE_EVENTS, ACCESS, DEADLETTER)
+
+
+def topic_for_type(event_type: str) -> Topic:
+    """The one topic an event type is published on."""
+    for topic in CATALOGUE:
+        if event_type in topic.types:
+            return topic
+    raise KeyError(f"no topic carries events of type {event_type!r}")

@@ -1,0 +1,155 @@
+"""Controlled vocabularies (after the Human Trafficking Case Data Standard) and code types."""
+
+from enum import StrEnum
+from typing import Annotated
+
+import pycountry
+from pydantic import AfterValidator, Field
+
+
+class ReferralKind(StrEnum):
+    VICTIM_REFERRAL = "victim_referral"
+    TIP = "tip"
+
+
+class Exploitation(StrEnum):
+    SEXUAL = "sexual"
+    LABOUR = "labour"
+    FORCED_CRIMINALITY = "forced_criminality"
+    FORCED_BEGGING = "forced_begging"
+    ORGAN_REMOVAL = "organ_removal"
+    FORCED_MARRIAGE = "forced_marriage"
+    SERVITUDE = "servitude"
+    CHILD_EXPLOITATION = "child_exploitation"
+    OTHER = "other"
+
+
+class VictimStatus(StrEnum):
+    POTENTIAL = "potential"
+    REASONABLE_GROUNDS = "reasonable_grounds"
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not_confirmed"
+
+
+class Need(StrEnum):
+    SHELTER = "shelter"
+    MEDICAL = "medical"
+    PSYCHOLOGICAL = "psychological"
+    LEGAL = "legal"
+    INTERPRETATION = "interpretation"
+    REPATRIATION = "repatriation"
+    FINANCIAL = "financial"
+    EDUCATION = "education"
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Urgency(StrEnum):
+    IMMEDIATE = "immediate"
+    HIGH = "high"
+    ROUTINE = "routine"
+
+
+class ConsentGivenBy(StrEnum):
+    SELF = "self"
+    GUARDIAN = "guardian"
+    LEGAL_REPRESENTATIVE = "legal_representative"
+
+
+class TipSource(StrEnum):
+    HOTLINE = "hotline"
+    PUBLIC = "public"
+    AGENCY = "agency"
+    NGO = "ngo"
+    MEDIA = "media"
+    ONLINE = "online"
+    OTHER = "other"
+
+
+class Disclosure(StrEnum):
+    """How much of a referral a recipient may see, from most to least."""
+
+    FULL = "full"  # everything, narrative included
+    SUPPORT = "support"  # identity, contact, needs, languages; no narrative
+    ANONYMOUS = "anonymous"  # routing facts only
+
+
+class AgencyType(StrEnum):
+    POLICE = "police"
+    PROSECUTOR = "prosecutor"
+    LABOUR_INSPECTORATE = "labour_inspectorate"
+    CHILD_PROTECTION = "child_protection"
+    ANTI_CORRUPTION = "anti_corruption"
+    SHELTER = "shelter"
+    COORDINATOR = "coordinator"
+    OTHER = "other"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    NOTIFIED = "notified"
+    ACKNOWLEDGED = "acknowledged"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    COMPLETED = "completed"
+    ESCALATED = "escalated"
+
+
+class Role(StrEnum):
+    REFERRER = "referrer"
+    CASEWORKER = "caseworker"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+def _country(code: str) -> str:
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _region(code: str) -> str:
+    if pycountry.subdivisions.get(code=code) is None:  # type: ignore[no-untyped-call]
+        raise ValueError(f"{code!r} is not an ISO 3166-2 subdivision code")
+    return code
+
+
+def _language(code: str) -> str:
+    if pycountry.languages.get(alpha_2=code) is None:
+        raise ValueError(f"{code!r} is not an ISO 639-1 language code")
+    return code
+
+
+CountryCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code", examples=["KZ"]),
+    AfterValidator(_country),
+]
+RegionCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$",
+        description="ISO 3166-2 subdivision code",
+        examples=["KZ-79"],
+    ),
+    AfterValidator(_region),
+]
+LanguageCode = Annotated[
+    str,
+    Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 language code", examples=["kk"]),
+    AfterValidator(_language),
+]
+AgencyId = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="Agency identifier (lowercase slug)",
+        examples=["mvd-ctu"],
+    ),
+]

@@ -1,0 +1,1 @@
+"""NRM Exchange services. Each service imports `services.common` and `contracts`, never another."""

@@ -1,0 +1,270 @@
+"""The Kafka bus on aiokafka: producer, topic bootstrap, and the idempotent consumer runner.
+
+Delivery is at-least-once; exactly-once *effect* comes from the outbox on the producing side and
+from `ConsumerRunner` on the consuming side, which stores the processed event id in the same
+database transaction as the handler's effect and commits the offset only afterwards.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, TopicAlreadyExistsError
+from prometheus_client import Counter
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.cloudevents import CloudEvent, InvalidEvent
+from contracts.topics import CATALOGUE, DEADLETTER
+from services.common.db import SessionFactory, transaction
+from services.common.models import ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+AfterApply = Callable[[CloudEvent], Awaitable[None]]
+
+CONSUMED = Counter(
+    "nrm_events_consumed_total", "Records handled by a consumer", ["consumer", "outcome"]
+)
+RETRIES = Counter("nrm_consumer_retries_total", "Handler attempts that failed", ["consumer"])
+
+# Errors that say "the database or network is away", not "this record is bad": retried without
+# limit so an outage never sends good records to the dead-letter topic.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+def create_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
+    """A producer that waits for all in-sync replicas. No idempotence: Tansu lacks it and the
+    outbox plus idempotent consumers give the exactly-once effect (DEVELOPERS.md)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": False,
+        "linger_ms": 2,
+        "request_timeout_ms": 15_000,
+        "client_id": "nrm",
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+async def ensure_topics(
+    bootstrap: str, *, partitions: int, names: Iterable[str] | None = None
+) -> None:
+    """Create the catalogue's topics (or `names`) if missing; existing topics are left alone."""
+    wanted = list(names) if names is not None else [t.name for t in CATALOGUE]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in wanted if n not in existing]
+        if not missing:
+            return
+        new = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(new)
+        log.info("topics created", extra={"topics": missing, "partitions": partitions})
+    finally:
+        await admin.close()
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error summary safe to put in headers and logs: no input values, which may be data."""
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        return f"invalid {exc.title}: " + "; ".join(parts)
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+class ConsumerRunner:
+    """Consumes `topics` in consumer group `name` and applies each event once.
+
+    Per record: decode → in one DB transaction {skip if already processed; handler; record the
+    event id} → after the batch, commit offsets. A record that cannot be decoded or validated goes
+    straight to the dead-letter topic; one whose handler fails `max_attempts` times goes there
+    too; transient database/network errors are retried until they pass.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Iterable[str],
+        handler: Handler,
+        sessions: SessionFactory,
+        bootstrap: str,
+        producer: AIOKafkaProducer,
+        max_attempts: int = 5,
+        retry_backoff: float = 0.1,
+        after_apply: AfterApply | None = None,
+    ) -> None:
+        self.name = name
+        self.topics = list(topics)
+        self._handler = handler
+        self._sessions = sessions
+        self._producer = producer
+        self._max_attempts = max_attempts
+        self._retry_backoff = retry_backoff
+        self._after_apply = after_apply
+        self._consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=bootstrap,
+            group_id=name,
+            client_id=name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+        )
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
+
+    async def stop(self) -> None:
+        """Finish the record in hand, commit what was applied, leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._consumer.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            batch = await self._consumer.getmany(timeout_ms=200)
+            if self._consumer.assignment():
+                self.ready.set()
+            for tp, records in batch.items():
+                done = await self._process_partition(tp, records)
+                if done is not None:
+                    await self._commit(tp, done + 1)
+                if self._stopping.is_set():
+                    return
+
+    async def _process_partition(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> int | None:
+        last: int | None = None
+        for record in records:
+            if self._stopping.is_set() and last is not None:
+                break
+            await self._process(record)
+            last = record.offset
+        return last
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await self._consumer.commit({tp: offset})
+        except CommitFailedError:
+            # Partition moved to another member; it re-reads from the last committed offset and
+            # the processed-event ledger drops what was already applied.
+            log.warning("offset commit failed after rebalance", extra={"consumer": self.name})
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            event = CloudEvent.from_kafka(headers=record.headers, value=record.value)
+        except InvalidEvent as exc:
+            await self._dead_letter(record, exc)
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                applied = await self._apply(event)
+            except (InvalidEvent, ValidationError) as exc:
+                await self._dead_letter(record, exc)
+                return
+            except TRANSIENT_ERRORS as exc:
+                RETRIES.labels(self.name).inc()
+                log.warning(
+                    "transient error, retrying",
+                    extra={
+                        "consumer": self.name,
+                        "event_id": event.id,
+                        "error": describe_error(exc),
+                    },
+                )
+                await asyncio.sleep(min(self._retry_backoff * 2 ** min(attempt, 6), 5.0))
+                continue
+            except Exception as exc:
+                RETRIES.labels(self.name).inc()
+                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    await asyncio.sleep(self._retry_backoff)
+                    continue
+                if attempt >= self._max_attempts:
+                    log.exception(
+                        "handler failed, dead-lettering",
+                        extra={"consumer": self.name, "event_id": event.id, "type": event.type},
+                    )
+                    await self._dead_letter(record, exc)
+                    return
+                await asyncio.sleep(self._retry_backoff * 2 ** (attempt - 1))
+                continue
+            CONSUMED.labels(self.name, "applied" if applied else "duplicate").inc()
+            if applied and self._after_apply is not None:
+                await self._after_apply(event)
+            return
+
+    async def _apply(self, event: CloudEvent) -> bool:
+        async with transaction(self._sessions) as session:
+            if await session.get(ProcessedEvent, (self.name, event.id)) is not None:
+                return False
+            await self._handler(session, event)
+            session.add(ProcessedEvent(consumer=self.name, event_id=event.id))
+        return True
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException) -> None:
+        error = describe_error(exc)
+        headers = [(k, v) for k, v in record.headers or () if not k.startswith("dlq_")]
+        headers += [
+            ("dlq_error", error.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_consumer", self.name.encode()),
+        ]
+        # Await the broker's ack before the offset can be committed: the record is never lost.
+        while True:
+            try:
+                await self._producer.send_and_wait(
+                    DEADLETTER.name, value=record.value, key=record.key, headers=headers
+                )
+                break
+            except Exception as send_exc:
+                log.warning(
+                    "dead-letter publish failed, retrying",
+                    extra={"consumer": self.name, "error": describe_error(send_exc)},
+                )
+                await asyncio.sleep(1.0)
+        CONSUMED.labels(self.name, "deadlettered").inc()
+        log.error(
+            "record dead-lettered",
+            extra={
+                "consumer": self.name,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "error": error,
+            },
+        )

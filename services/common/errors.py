@@ -1,0 +1,122 @@
+"""One error base class, mapped centrally to RFC 9457 problem+json."""
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class NRMError(Exception):
+    """Base of every error a service raises on purpose; subclasses fix the status."""
+
+    status: int = 400
+    title: str | None = None
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers
+        self.extra = extra
+
+
+class BadRequest(NRMError):
+    status = 400
+
+
+class Unauthorized(NRMError):
+    status = 401
+
+
+class NotFound(NRMError):
+    """Unknown, or not the caller's to know about (never 403: existence is not confirmed)."""
+
+    status = 404
+
+
+class Conflict(NRMError):
+    status = 409
+
+
+class PayloadTooLarge(NRMError):
+    status = 413
+
+
+class UnprocessableContent(NRMError):
+    status = 422
+
+
+class ServiceUnavailable(NRMError):
+    status = 503
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Field paths and messages, without echoing the submitted values back."""
+    return [
+        {
+            "path": "/".join(str(p) for p in err["loc"] if p != "body") or "/",
+            "loc": list(err["loc"]),
+            "type": err["type"],
+            "message": err["msg"],
+        }
+        for err in exc.errors()
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NRMError)
+    async def _nrm_error(request: Request, exc: NRMError) -> JSONResponse:
+        return problem(
+            exc.status,
+            exc.detail,
+            title=exc.title,
+            instance=request.url.path,
+            headers=exc.headers,
+            **exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422,
+            "The request does not match the schema.",
+            instance=request.url.path,
+            errors=field_errors(exc),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem(exc.status_code, detail, instance=request.url.path, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged by the server with the traceback; the client learns nothing internal.
+        return problem(500, "Internal error.", instance=request.url.path)

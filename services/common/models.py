@@ -1,0 +1,61 @@
+"""Tables every service database holds besides its own: the outbox and the processed-event ledger.
+
+They live in their own registry so each service's Alembic environment can include them next to
+the service's own metadata (`target_metadata = [service_metadata, runtime_metadata]`).
+"""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary
+from sqlalchemy.orm import registry
+from sqlmodel import JSON, Field, SQLModel
+
+runtime_registry = registry()
+runtime_metadata = runtime_registry.metadata
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RuntimeTable(SQLModel, registry=runtime_registry):
+    pass
+
+
+class OutboxRecord(RuntimeTable, table=True):
+    """An event written in the same transaction as the state change it announces."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "id",
+            sqlite_where=Column("published_at").is_(None),
+            postgresql_where=Column("published_at").is_(None),
+        ),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    event_id: str = Field(max_length=64, unique=True)
+    event_type: str = Field(max_length=100)
+    topic: str = Field(max_length=200)
+    key: str | None = Field(default=None, max_length=200, index=True)
+    headers: dict[str, str] = Field(sa_type=JSON)
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    published_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class ProcessedEvent(RuntimeTable, table=True):
+    """Event ids a consumer has applied; written in the same transaction as the effect."""
+
+    __tablename__ = "processed_event"
+
+    consumer: str = Field(primary_key=True, max_length=100)
+    event_id: str = Field(primary_key=True, max_length=64)
+    processed_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

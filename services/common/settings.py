@@ -1,0 +1,52 @@
+"""Settings from the environment: shared `NRM_*`, overridden per service by `NRM_<SERVICE>_*`."""
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class Settings(BaseSettings):
+    """Values every service shares. Subclass per service and set `service`."""
+
+    model_config = SettingsConfigDict(env_prefix="NRM_", extra="ignore")
+
+    service: ClassVar[str] = "common"
+
+    data_dir: Path = Path("var")
+    port: int = 8000
+    kafka_bootstrap: str | None = None
+    kafka_partitions: int = 6
+    database_url: str | None = None
+    log_level: str = "INFO"
+    outbox_batch_size: int = 500
+    outbox_poll_interval: float = 1.0
+    consumer_max_attempts: int = 5
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings]
+        if cls.service != "common":
+            prefix = f"NRM_{cls.service.upper()}_"
+            sources.append(EnvSettingsSource(settings_cls, env_prefix=prefix))
+        sources += [env_settings, file_secret_settings]
+        return tuple(sources)
+
+    def database_url_for(self, service: str | None = None) -> str:
+        """This service's database URL; `database_url` may hold `{service}`. Default: SQLite."""
+        name = service or self.service
+        if self.database_url:
+            return self.database_url.format(service=name)
+        return f"sqlite+aiosqlite:///{self.data_dir / name}.db"

@@ -1,0 +1,81 @@
+"""Fixtures: a real broker for the session, and a real database per test (SQLite, PostgreSQL)."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+
+from services.common.broker import EmbeddedBroker
+from services.common.bus import create_producer, ensure_topics
+from services.common.db import create_all, create_engine, session_factory
+from services.common.models import runtime_metadata
+from tests.support import Database, test_metadata
+
+PG_URL = os.environ.get("NRM_TEST_DATABASE_URL")
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    """One embedded Tansu broker, over TCP on loopback, for the whole session."""
+    b = EmbeddedBroker()
+    b.start_process()
+    asyncio.run(b.wait_ready())
+    asyncio.run(ensure_topics(b.bootstrap, partitions=3))
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+async def own_broker() -> AsyncIterator[EmbeddedBroker]:
+    """A broker of this test's own, for tests that freeze or break it."""
+    async with EmbeddedBroker() as b:
+        await ensure_topics(b.bootstrap, partitions=3)
+        yield b
+
+
+@pytest.fixture
+async def topic(broker: EmbeddedBroker) -> str:
+    """A fresh topic, so tests sharing the session broker never see each other's records."""
+    name = f"test.{uuid.uuid4().hex[:12]}.v1"
+    await ensure_topics(broker.bootstrap, partitions=3, names=[name])
+    return name
+
+
+@pytest.fixture
+async def producer(broker: EmbeddedBroker) -> AsyncIterator[AIOKafkaProducer]:
+    p = create_producer(broker.bootstrap)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture(params=DATABASES)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """An empty database with the runtime and test tables; PostgreSQL gets a schema per test."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/service.db"
+        engine = create_engine(url)
+        schema = None
+    else:
+        assert PG_URL is not None
+        url = PG_URL
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(url)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await admin.dispose()
+        engine = create_engine(url, search_path=schema)
+    await create_all(engine, runtime_metadata, test_metadata)
+    yield Database(request.param, url, engine, session_factory(engine), schema)
+    await engine.dispose()
+    if schema is not None:
+        admin = create_engine(url)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()

@@ -1,0 +1,105 @@
+"""Helpers shared by tests: a test-only effect table, event builders, condition waits."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.cloudevents import CloudEvent
+from contracts.events import ReferralWithdrawn
+from services.common.db import SessionFactory
+
+test_registry = registry()
+test_metadata = test_registry.metadata
+
+
+class TestTable(SQLModel, registry=test_registry):
+    pass
+
+
+class Effect(TestTable, table=True):
+    """One row per applied event: what a real service's handler would change."""
+
+    __tablename__ = "test_effect"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=64)
+    key: str = Field(max_length=100)
+    seq: int
+
+
+@dataclass
+class Database:
+    kind: str
+    url: str
+    engine: AsyncEngine
+    sessions: SessionFactory
+    schema: str | None = None
+
+
+def make_event(key: str, seq: int) -> CloudEvent:
+    """A real catalogue event whose `reference` carries a per-key sequence number."""
+    payload = ReferralWithdrawn(referral_id=key, reference=f"seq-{seq}", withdrawn_by="test-agency")
+    return CloudEvent.new(source="test", payload=payload, subject=key, agency="test-agency")
+
+
+async def record_effect(session: AsyncSession, event: CloudEvent) -> None:
+    """Handler used by the bus tests: validates the payload and records one effect row."""
+    payload = event.payload()
+    assert isinstance(payload, ReferralWithdrawn)
+    seq = int(payload.reference.removeprefix("seq-"))
+    session.add(Effect(event_id=event.id, key=payload.referral_id, seq=seq))
+
+
+async def effect_count(db: Database) -> int:
+    async with db.sessions() as session:
+        result = await session.exec(select(func.count()).select_from(Effect))
+        return int(result.one())
+
+
+async def effects(db: Database) -> list[Effect]:
+    async with db.sessions() as session:
+        return list(await session.exec(select(Effect).order_by(col(Effect.id))))
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.05
+) -> None:
+    """Poll `condition` until true; fail the test with a clear message after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, until: Callable[[list[Any]], bool], timeout: float
+):
+    """Read `topic` from the beginning (no group) until `until(records)` holds."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while not until(records):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: condition not met within {timeout}s")
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+    finally:
+        await consumer.stop()
+    return records
