@@ -1,6 +1,7 @@
 """Fixtures: a real broker for the session, and a real database per test (SQLite, PostgreSQL)."""
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -55,13 +56,13 @@ async def producer(broker: EmbeddedBroker) -> AsyncIterator[AIOKafkaProducer]:
     await p.stop()
 
 
-@pytest.fixture(params=DATABASES)
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """An empty database with the runtime and test tables; PostgreSQL gets a schema per test."""
-    if request.param == "sqlite":
+@contextlib.asynccontextmanager
+async def open_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """An empty database of `kind`; PostgreSQL gets a schema of its own, dropped afterwards."""
+    schema = None
+    if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/service.db"
         engine = create_engine(url)
-        schema = None
     else:
         assert PG_URL is not None
         url = PG_URL
@@ -71,11 +72,26 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
             await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         await admin.dispose()
         engine = create_engine(url, search_path=schema)
-    await create_all(engine, runtime_metadata, test_metadata)
-    yield Database(request.param, url, engine, session_factory(engine), schema)
-    await engine.dispose()
-    if schema is not None:
-        admin = create_engine(url)
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+    try:
+        yield Database(kind, url, engine, session_factory(engine), schema)
+    finally:
+        await engine.dispose()
+        if schema is not None:
+            admin = create_engine(url)
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+async def blank_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database(request.param, tmp_path) as database:
+        yield database
+
+
+@pytest.fixture(params=DATABASES)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A database with the runtime (outbox, processed events) and test tables."""
+    async with open_database(request.param, tmp_path) as database:
+        await create_all(database.engine, runtime_metadata, test_metadata)
+        yield database

@@ -21,8 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent, InvalidEvent
 from contracts.topics import CATALOGUE, DEADLETTER
-from services.common.db import SessionFactory, transaction
-from services.common.models import ProcessedEvent
+from services.common.db import SessionFactory, insert_ignore, transaction
+from services.common.models import ProcessedEvent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,9 @@ class ConsumerRunner:
     event id} → after the batch, commit offsets. A record that cannot be decoded or validated goes
     straight to the dead-letter topic; one whose handler fails `max_attempts` times goes there
     too; transient database/network errors are retried until they pass.
+
+    `fetch_max_wait_ms` bounds how long a fetch waits for data: it sets the idle delivery delay
+    on brokers that answer a fetch only when the wait expires (Tansu does).
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class ConsumerRunner:
         max_attempts: int = 5,
         retry_backoff: float = 0.1,
         after_apply: AfterApply | None = None,
+        fetch_max_wait_ms: int = 10,
     ) -> None:
         self.name = name
         self.topics = list(topics)
@@ -129,7 +133,9 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=500,
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
+        self._claim = insert_ignore(sessions.kw["bind"], ProcessedEvent)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -228,10 +234,14 @@ class ConsumerRunner:
 
     async def _apply(self, event: CloudEvent) -> bool:
         async with transaction(self._sessions) as session:
-            if await session.get(ProcessedEvent, (self.name, event.id)) is not None:
+            # Claim the event id first: a duplicate costs one statement and no handler call,
+            # and two members racing on a redelivered record serialize on the primary key.
+            claimed = await session.exec(
+                self._claim.values(consumer=self.name, event_id=event.id, processed_at=utcnow())
+            )
+            if not claimed.rowcount:
                 return False
             await self._handler(session, event)
-            session.add(ProcessedEvent(consumer=self.name, event_id=event.id))
         return True
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException) -> None:

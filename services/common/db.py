@@ -1,11 +1,15 @@
 """Async database access: one database per service, SQLite (WAL) or PostgreSQL (asyncpg)."""
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import Engine, MetaData, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -23,8 +27,8 @@ def create_engine(url: str, *, search_path: str | None = None, echo: bool = Fals
 
     SQLite: WAL so readers never block the writer, a busy timeout, and `BEGIN IMMEDIATE` so a
     transaction takes the write lock up front instead of failing when it upgrades from a read.
-    PostgreSQL: pre-ping so a dropped connection is replaced instead of failing a request;
-    `search_path` isolates tests in their own schema.
+    PostgreSQL: no pre-ping (a round trip per checkout); a dropped connection fails one
+    transaction, is discarded by the pool, and callers retry. `search_path` isolates tests.
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -39,7 +43,6 @@ def create_engine(url: str, *, search_path: str | None = None, echo: bool = Fals
     return create_async_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
         connect_args=connect_args,
@@ -70,9 +73,20 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+# SQLite allows one writer; queueing writers here is cheaper and fairer than SQLite's busy
+# handler, which sleeps in growing steps while another connection of this process holds the lock.
+_sqlite_writers: "weakref.WeakKeyDictionary[Engine, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
 @asynccontextmanager
 async def transaction(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
     """A session inside one transaction: committed on success, rolled back on error."""
+    engine: AsyncEngine | None = sessions.kw.get("bind")
+    if engine is not None and is_sqlite(engine):
+        lock = _sqlite_writers.setdefault(engine.sync_engine, asyncio.Lock())
+        async with lock, sessions() as session, session.begin():
+            yield session
+        return
     async with sessions() as session, session.begin():
         yield session
 
@@ -82,3 +96,10 @@ async def create_all(engine: AsyncEngine, *metadata: MetaData) -> None:
     async with engine.begin() as conn:
         for md in metadata:
             await conn.run_sync(md.create_all)
+
+
+def insert_ignore(engine: AsyncEngine, table: Any) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the engine's dialect."""
+    if is_sqlite(engine):
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return pg_insert(table).on_conflict_do_nothing()

@@ -1,5 +1,6 @@
 """One error base class, mapped centrally to RFC 9457 problem+json."""
 
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -76,17 +77,22 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    """Field paths and messages, without echoing the submitted values back."""
-    return [
-        {
-            "path": "/".join(str(p) for p in err["loc"] if p != "body") or "/",
-            "loc": list(err["loc"]),
-            "type": err["type"],
-            "message": err["msg"],
-        }
-        for err in exc.errors()
-    ]
+def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Field paths and messages from pydantic errors, without echoing submitted values back."""
+    out = []
+    for err in errors:
+        loc = [p for p in err["loc"] if p != "body"]
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # pydantic reports a bad discriminator at the union itself; name the field.
+            loc.append(str(err.get("ctx", {}).get("discriminator", "")).strip("'"))
+        out.append(
+            {
+                "path": "/".join(str(p) for p in loc) or "/",
+                "type": err["type"],
+                "message": err["msg"],
+            }
+        )
+    return out
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -106,8 +112,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(
             422,
             "The request does not match the schema.",
+            title="Unprocessable Content",  # RFC 9110 name; Python 3.11 still says "Entity"
             instance=request.url.path,
-            errors=field_errors(exc),
+            errors=field_errors(exc.errors()),
         )
 
     @app.exception_handler(StarletteHTTPException)

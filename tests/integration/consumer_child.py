@@ -1,0 +1,40 @@
+"""A consumer process that SIGKILLs itself right after the DB commit of one chosen event.
+
+Run by test_consumer.py: the kill lands between the handler's transaction and the offset commit.
+"""
+
+import asyncio
+import os
+import signal
+
+from contracts.cloudevents import CloudEvent
+from services.common.bus import ConsumerRunner, create_producer
+from services.common.db import create_engine, session_factory
+from tests.support import record_effect
+
+
+async def main() -> None:
+    env = os.environ
+    engine = create_engine(env["CHILD_DB_URL"], search_path=env.get("CHILD_DB_SCHEMA") or None)
+    producer = create_producer(env["CHILD_BOOTSTRAP"])
+    await producer.start()
+
+    async def die_after_commit(event: CloudEvent) -> None:
+        if event.id == env["CHILD_KILL_AFTER"]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    runner = ConsumerRunner(
+        name=env["CHILD_GROUP"],
+        topics=[env["CHILD_TOPIC"]],
+        handler=record_effect,
+        sessions=session_factory(engine),
+        bootstrap=env["CHILD_BOOTSTRAP"],
+        producer=producer,
+        after_apply=die_after_commit,
+    )
+    await runner.start()
+    await asyncio.sleep(120)  # the kill ends this process long before
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

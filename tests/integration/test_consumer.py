@@ -1,0 +1,162 @@
+"""The idempotent consumer: crash between DB commit and offset commit, failing handlers."""
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.cloudevents import CloudEvent
+from services.common.broker import EmbeddedBroker
+from services.common.bus import CONSUMED, ConsumerRunner
+from tests.support import (
+    Database,
+    effect_count,
+    effects,
+    make_event,
+    read_topic,
+    record_effect,
+    wait_for,
+)
+
+ROOT = Path(__file__).parents[2]
+
+
+async def _publish(producer: AIOKafkaProducer, topic: str, event: CloudEvent) -> None:
+    rec = event.to_kafka()
+    await producer.send_and_wait(topic, rec.value, key=rec.key, headers=rec.headers)
+
+
+async def test_consumer_killed_after_db_commit_does_not_apply_twice(
+    db: Database, broker: EmbeddedBroker, topic: str, producer: AIOKafkaProducer
+) -> None:
+    key = "ref-kill"  # one key → one partition → the three events arrive in order
+    first, target, last = (make_event(key, i) for i in range(3))
+    for event in (first, target, last):
+        await _publish(producer, topic, event)
+    group = f"group-{topic}"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration.consumer_child",
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "CHILD_DB_URL": db.url,
+            "CHILD_DB_SCHEMA": db.schema or "",
+            "CHILD_BOOTSTRAP": broker.bootstrap,
+            "CHILD_TOPIC": topic,
+            "CHILD_GROUP": group,
+            "CHILD_KILL_AFTER": target.id,
+        },
+    )
+    returncode = await asyncio.wait_for(child.wait(), timeout=60)
+    assert returncode == -signal.SIGKILL
+    # The child committed `first` and `target` to the database, and no offset past them.
+    assert [r.event_id for r in await effects(db)] == [first.id, target.id]
+
+    duplicates = CONSUMED.labels(group, "duplicate")
+    before = duplicates._value.get()
+    runner = ConsumerRunner(
+        name=group,
+        topics=[topic],
+        handler=record_effect,
+        sessions=db.sessions,
+        bootstrap=broker.bootstrap,
+        producer=producer,
+    )
+    await runner.start()
+    try:
+        await wait_for(lambda: _count_is(db, 3), timeout=60)
+    finally:
+        await runner.stop()
+    assert [r.event_id for r in await effects(db)] == [first.id, target.id, last.id]
+    # The restarted consumer really was handed the already-applied events again, and skipped them.
+    assert duplicates._value.get() - before >= 1
+
+
+async def test_handler_that_keeps_failing_is_dead_lettered_and_flow_continues(
+    db: Database, broker: EmbeddedBroker, topic: str, producer: AIOKafkaProducer
+) -> None:
+    poison, good = make_event("ref-p", 666), make_event("ref-p", 1)
+    await _publish(producer, topic, poison)
+    await _publish(producer, topic, good)
+    attempts: list[str] = []
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        attempts.append(event.id)
+        if event.id == poison.id:
+            raise RuntimeError("cannot apply this one")
+        await record_effect(session, event)
+
+    runner = ConsumerRunner(
+        name=f"group-{topic}",
+        topics=[topic],
+        handler=handler,
+        sessions=db.sessions,
+        bootstrap=broker.bootstrap,
+        producer=producer,
+        max_attempts=3,
+        retry_backoff=0.01,
+    )
+    await runner.start()
+    try:
+        await wait_for(lambda: _count_is(db, 1), timeout=30)
+    finally:
+        await runner.stop()
+    assert attempts.count(poison.id) == 3
+    assert (await effects(db))[0].event_id == good.id
+
+    def ours(records: list[Any]) -> list[Any]:
+        return [r for r in records if dict(r.headers).get("dlq_topic") == topic.encode()]
+
+    records = await read_topic(
+        broker.bootstrap, "nrm.deadletter.v1", until=lambda rs: bool(ours(rs)), timeout=20
+    )
+    (dead,) = ours(records)
+    headers = dict(dead.headers)
+    assert headers["ce_id"] == poison.id.encode()
+    assert headers["dlq_error"] == b"RuntimeError: cannot apply this one"
+
+
+async def test_event_with_invalid_payload_is_dead_lettered_without_retries(
+    db: Database, broker: EmbeddedBroker, topic: str, producer: AIOKafkaProducer
+) -> None:
+    bad = make_event("ref-v", 1).model_copy(update={"data": {"referral_id": "ref-v"}})
+    good = make_event("ref-v", 2)
+    await _publish(producer, topic, bad)
+    await _publish(producer, topic, good)
+    runner = ConsumerRunner(
+        name=f"group-{topic}",
+        topics=[topic],
+        handler=record_effect,
+        sessions=db.sessions,
+        bootstrap=broker.bootstrap,
+        producer=producer,
+    )
+    await runner.start()
+    try:
+        await wait_for(lambda: _count_is(db, 1), timeout=30)
+    finally:
+        await runner.stop()
+
+    def ours(records: list[Any]) -> list[Any]:
+        return [r for r in records if dict(r.headers).get("dlq_topic") == topic.encode()]
+
+    records = await read_topic(
+        broker.bootstrap, "nrm.deadletter.v1", until=lambda rs: bool(ours(rs)), timeout=20
+    )
+    (dead,) = ours(records)
+    error = dict(dead.headers)["dlq_error"].decode()
+    # Field paths, and never the submitted values.
+    assert "reference: Field required" in error
+    assert "withdrawn_by: Field required" in error
+    assert "ref-v" not in error
+
+
+async def _count_is(db: Database, n: int) -> bool:
+    return await effect_count(db) == n
