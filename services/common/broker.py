@@ -29,6 +29,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _accepts(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     # Linux: the broker gets SIGTERM if we die without stopping it, so no orphan is left.
     with contextlib.suppress(OSError, AttributeError):
@@ -78,6 +84,9 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"embedded broker exited with code {self.process.returncode}")
+            if not _accepts(self.port):  # quiet check first: aiokafka logs refusals as errors
+                await asyncio.sleep(0.02)
+                continue
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
             try:
                 await admin.start()
