@@ -1,0 +1,28 @@
+"""The shipped example configuration is valid against the contracts."""
+
+from pathlib import Path
+
+import yaml
+
+from contracts.referrals import Agency
+
+CONFIG = Path(__file__).parents[2] / "deploy" / "config"
+
+
+def test_example_agencies_validate() -> None:
+    data = yaml.safe_load((CONFIG / "agencies.yaml").read_text())
+    agencies = [Agency.model_validate(a) for a in data["agencies"]]
+    ids = [a.id for a in agencies]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {
+        "mvd-ctu",
+        "gp",
+        "labour-insp",
+        "child-rights",
+        "anti-corruption",
+        "ngo-north",
+        "ngo-south",
+        "nrm-coordinator",
+    }
+    covered = [r for a in agencies for r in a.regions]
+    assert len(covered) == len(set(covered)), "a region is covered by two shelters"
