@@ -45,6 +45,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
 def create_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
     """A producer that waits for all in-sync replicas. No idempotence: Tansu lacks it and the
     outbox plus idempotent consumers give the exactly-once effect (DEVELOPERS.md)."""
@@ -175,7 +181,8 @@ class ConsumerRunner:
         for record in records:
             if self._stopping.is_set() and last is not None:
                 break
-            await self._process(record)
+            if not await self._process(record):
+                break
             last = record.offset
         return last
 
@@ -187,50 +194,52 @@ class ConsumerRunner:
             # the processed-event ledger drops what was already applied.
             log.warning("offset commit failed after rebalance", extra={"consumer": self.name})
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Apply or dead-letter one record; False if abandoned because the runner is stopping."""
         try:
             event = CloudEvent.from_kafka(headers=record.headers, value=record.value)
         except InvalidEvent as exc:
             await self._dead_letter(record, exc)
-            return
-        attempt = 0
+            return True
+        failures = 0
         while True:
-            attempt += 1
             try:
                 applied = await self._apply(event)
             except (InvalidEvent, ValidationError) as exc:
                 await self._dead_letter(record, exc)
-                return
-            except TRANSIENT_ERRORS as exc:
-                RETRIES.labels(self.name).inc()
-                log.warning(
-                    "transient error, retrying",
-                    extra={
-                        "consumer": self.name,
-                        "event_id": event.id,
-                        "error": describe_error(exc),
-                    },
-                )
-                await asyncio.sleep(min(self._retry_backoff * 2 ** min(attempt, 6), 5.0))
-                continue
+                return True
             except Exception as exc:
                 RETRIES.labels(self.name).inc()
-                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-                    await asyncio.sleep(self._retry_backoff)
+                if _is_transient(exc):
+                    # The database or network is away: wait for it, however long, unless we
+                    # are asked to stop (the record is then re-read on the next start).
+                    log.warning(
+                        "transient error, retrying",
+                        extra={
+                            "consumer": self.name,
+                            "event_id": event.id,
+                            "error": describe_error(exc),
+                        },
+                    )
+                    if self._stopping.is_set():
+                        return False
+                    await asyncio.sleep(min(self._retry_backoff * 2**failures, 5.0))
+                    failures = min(failures + 1, 10)
                     continue
-                if attempt >= self._max_attempts:
+                failures += 1
+                if failures >= self._max_attempts:
                     log.exception(
                         "handler failed, dead-lettering",
                         extra={"consumer": self.name, "event_id": event.id, "type": event.type},
                     )
                     await self._dead_letter(record, exc)
-                    return
-                await asyncio.sleep(self._retry_backoff * 2 ** (attempt - 1))
+                    return True
+                await asyncio.sleep(self._retry_backoff * 2 ** (failures - 1))
                 continue
             CONSUMED.labels(self.name, "applied" if applied else "duplicate").inc()
             if applied and self._after_apply is not None:
                 await self._after_apply(event)
-            return
+            return True
 
     async def _apply(self, event: CloudEvent) -> bool:
         async with transaction(self._sessions) as session:

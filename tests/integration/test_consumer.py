@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
@@ -160,3 +161,39 @@ async def test_event_with_invalid_payload_is_dead_lettered_without_retries(
 
 async def _count_is(db: Database, n: int) -> bool:
     return await effect_count(db) == n
+
+
+async def test_database_outage_is_retried_past_max_attempts_not_dead_lettered(
+    db: Database, broker: EmbeddedBroker, topic: str, producer: AIOKafkaProducer
+) -> None:
+    event = make_event("ref-o", 1)
+    await _publish(producer, topic, event)
+    outage = 4  # more failures than max_attempts: still applied, never dead-lettered
+
+    async def handler(session: AsyncSession, e: CloudEvent) -> None:
+        nonlocal outage
+        if outage:
+            outage -= 1
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("db restarting"))
+        await record_effect(session, e)
+
+    group = f"group-{topic}"
+    dead = CONSUMED.labels(group, "deadlettered")
+    runner = ConsumerRunner(
+        name=group,
+        topics=[topic],
+        handler=handler,
+        sessions=db.sessions,
+        bootstrap=broker.bootstrap,
+        producer=producer,
+        max_attempts=2,
+        retry_backoff=0.01,
+    )
+    await runner.start()
+    try:
+        await wait_for(lambda: _count_is(db, 1), timeout=30)
+    finally:
+        await runner.stop()
+    assert outage == 0
+    assert dead._value.get() == 0
+    assert (await effects(db))[0].event_id == event.id
