@@ -16,6 +16,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SessionFactory = async_sessionmaker[AsyncSession]
+_WRITE_OPTION = "nrm_sqlite_write"
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -25,8 +26,9 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 def create_engine(url: str, *, search_path: str | None = None, echo: bool = False) -> AsyncEngine:
     """An engine tuned for the dialect.
 
-    SQLite: WAL so readers never block the writer, a busy timeout, and `BEGIN IMMEDIATE` so a
-    transaction takes the write lock up front instead of failing when it upgrades from a read.
+    SQLite: WAL so readers never block the writer, a busy timeout, and `BEGIN IMMEDIATE` for
+    `transaction()` so a writer takes the lock up front instead of failing when it upgrades
+    from a read. Plain `sessions()` use is for reads.
     PostgreSQL: no pre-ping (a round trip per checkout); a dropped connection fails one
     transaction, is discarded by the pool, and callers retry. `search_path` isolates tests.
     """
@@ -66,7 +68,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers (see `transaction`) take the write lock up front; readers stay deferred, which
+        # in WAL mode never blocks and is never blocked.
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:
@@ -80,11 +85,14 @@ _sqlite_writers: "weakref.WeakKeyDictionary[Engine, asyncio.Lock]" = weakref.Wea
 
 @asynccontextmanager
 async def transaction(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """A session inside one transaction: committed on success, rolled back on error."""
+    """A session inside one write transaction: committed on success, rolled back on error.
+
+    For reads, use the session factory directly: `async with sessions() as session`."""
     engine: AsyncEngine | None = sessions.kw.get("bind")
     if engine is not None and is_sqlite(engine):
         lock = _sqlite_writers.setdefault(engine.sync_engine, asyncio.Lock())
         async with lock, sessions() as session, session.begin():
+            await session.connection(execution_options={_WRITE_OPTION: True})
             yield session
         return
     async with sessions() as session, session.begin():

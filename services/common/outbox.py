@@ -171,7 +171,7 @@ class OutboxRelay:
         if is_sqlite(self._engine):
             # One relay per SQLite file: read, send, mark, without holding the write lock
             # while the broker is slow.
-            async with transaction(self._sessions) as session:
+            async with self._sessions() as session:
                 rows = await self._pending(session, lock=False)
             if not rows:
                 return 0

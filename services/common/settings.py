@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_poll_interval: float = 1.0
     consumer_max_attempts: int = 5
+    # Resource-server token validation (any OAuth2/OIDC issuer, ours by default).
+    auth_issuer: str = "http://127.0.0.1:8000"
+    auth_audience: str = "nrm-exchange"
+    auth_jwks_url: str | None = None
+    auth_leeway_seconds: int = 30
 
     @classmethod
     def settings_customise_sources(

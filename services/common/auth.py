@@ -1,0 +1,201 @@
+"""Resource-server side: validate bearer tokens against an issuer's JWKS, yield a `Principal`.
+
+Works with any OIDC/OAuth2 issuer that signs JWT access tokens (RFC 9068) with an allowed
+algorithm, configured by issuer, audience and JWKS URL: ours, or e.g. Keycloak.
+"""
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from contracts.events import AccessDenied, AuthFailed
+from contracts.vocabulary import Role
+from services.common.access import AccessAudit
+from services.common.errors import NotFound, Unauthorized
+from services.common.permissions import Action, permitted
+
+ALGORITHMS: tuple[str, ...] = ("ES256",)
+JwksSource = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    client_id: str
+    agency: str
+    roles: frozenset[Role]
+    scopes: frozenset[str]
+    token_id: str
+
+
+class InvalidToken(Exception):
+    """The token is not acceptable; `reason` is safe to log and to return."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def http_jwks(url: str, *, timeout: float = 5.0) -> JwksSource:
+    async def fetch() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(url)
+            response.raise_for_status()
+            data: dict[str, Any] = response.json()
+            return data
+
+    return fetch
+
+
+class TokenVerifier:
+    """Verifies access tokens. The key set is cached and re-fetched when a token names an
+    unknown `kid` (at most `max_refreshes` times per `refresh_interval`, so tokens with random
+    kids cannot turn into a flood of requests to the issuer)."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks: JwksSource,
+        algorithms: Sequence[str] = ALGORITHMS,
+        leeway: int = 30,
+        refresh_interval: float = 10.0,
+        max_refreshes: int = 5,
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self._jwks = jwks
+        self._algorithms = list(algorithms)
+        self._leeway = leeway
+        self._refresh_interval = refresh_interval
+        self._max_refreshes = max_refreshes
+        self._keys: KeySet | None = None
+        self._kids: set[str] = set()
+        self._refreshes: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def _key_set(self, kid: str) -> KeySet:
+        async with self._lock:
+            now = time.monotonic()
+            while self._refreshes and now - self._refreshes[0] > self._refresh_interval:
+                self._refreshes.popleft()
+            may_refresh = len(self._refreshes) < self._max_refreshes
+            if self._keys is None or (kid not in self._kids and may_refresh):
+                self._refreshes.append(now)
+                data = await self._jwks()
+                self._keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
+                self._kids = {str(k.get("kid")) for k in data.get("keys", [])}
+            if kid not in self._kids:
+                raise InvalidToken("unknown signing key")
+            return self._keys
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jws.extract_compact(token.encode()).protected
+        except (JoseError, ValueError, UnicodeError) as exc:
+            raise InvalidToken("malformed token") from exc
+        if header.get("alg") not in self._algorithms:
+            raise InvalidToken("algorithm not allowed")
+        if str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+            raise InvalidToken("not an access token (typ)")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise InvalidToken("token names no signing key")
+        keys = await self._key_set(kid)
+        try:
+            claims = jwt.decode(token, keys, algorithms=self._algorithms).claims
+        except JoseError as exc:
+            raise InvalidToken("bad signature") from exc
+        registry = jwt.JWTClaimsRegistry(
+            leeway=self._leeway,
+            iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": self.audience},
+            exp={"essential": True},
+            sub={"essential": True},
+            jti={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError as exc:
+            raise InvalidToken(_claim_reason(exc)) from exc
+        try:
+            roles = frozenset(Role(r) for r in claims.get("roles", []))
+            return Principal(
+                client_id=str(claims.get("client_id") or claims["sub"]),
+                agency=str(claims["agency"]),
+                roles=roles,
+                scopes=frozenset(str(claims.get("scope", "")).split()),
+                token_id=str(claims["jti"]),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidToken("missing or invalid agency/roles claims") from exc
+
+
+def _claim_reason(exc: JoseError) -> str:
+    name = type(exc).__name__
+    if name == "ExpiredTokenError":
+        return "token expired"
+    if name == "InvalidTokenError":
+        return "token not yet valid"
+    claim = getattr(exc, "claim", None)
+    return f"invalid claim {claim}" if claim else f"invalid claims ({exc.error})"
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _audit(request: Request) -> AccessAudit:
+    audit: AccessAudit = request.app.state.access_audit
+    return audit
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    verifier: TokenVerifier = request.app.state.verifier
+    if credentials is None:
+        reason = "missing bearer token"
+        challenge = 'Bearer realm="nrm"'
+    else:
+        try:
+            return await verifier.verify(credentials.credentials)
+        except InvalidToken as exc:
+            reason = exc.reason
+            challenge = f'Bearer realm="nrm", error="invalid_token", error_description="{reason}"'
+    await _audit(request).emit(AuthFailed(reason=reason, path=request.url.path))
+    raise Unauthorized(reason, headers={"WWW-Authenticate": challenge})
+
+
+def require(action: Action) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: an authenticated principal whose roles allow `action`, else 404 (audited)."""
+
+    async def dependency(
+        request: Request, principal: Annotated[Principal, Depends(authenticate)]
+    ) -> Principal:
+        if not permitted(principal.roles, action):
+            await _audit(request).emit(
+                AccessDenied(
+                    action=action.value,
+                    resource_type="endpoint",
+                    resource_id=f"{request.method} {request.url.path}",
+                    agency=principal.agency,
+                    client_id=principal.client_id,
+                    reason="role does not allow this action",
+                ),
+                agency=principal.agency,
+            )
+            raise NotFound("Not found.")
+        return principal
+
+    return dependency

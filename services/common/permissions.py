@@ -1,0 +1,60 @@
+"""The one permission table: which role may do what (DESIGN.md, Roles and access).
+
+Endpoints declare the action they need; resource checks (is this agency the submitter or a
+recipient?) live in each service's service layer.
+"""
+
+from enum import StrEnum
+
+from contracts.vocabulary import Role
+
+
+class Action(StrEnum):
+    REFERRAL_SUBMIT = "referral.submit"
+    REFERRAL_READ_OWN = "referral.read_own"  # what the caller's agency submitted
+    REFERRAL_READ_ROUTED = "referral.read_routed"  # what was routed to the caller's agency
+    REFERRAL_CONSENT = "referral.consent"
+    REFERRAL_WITHDRAW = "referral.withdraw"
+    INBOX_READ = "inbox.read"
+    DELIVERY_ACT = "delivery.act"
+    AGENCY_VIEW = "agency.view"  # agency-wide views (supervisor)
+    WEBHOOK_MANAGE_OWN = "webhook.manage_own"  # the caller's own agency's webhook
+    AUDIT_READ = "audit.read"
+    POLICY_READ = "policy.read"
+    POLICY_ADMIN = "policy.admin"
+    AGENCY_ADMIN = "agency.admin"
+    CLIENT_ADMIN = "client.admin"
+    KEY_ADMIN = "key.admin"
+    WEBHOOK_ADMIN = "webhook.admin"
+
+
+_CASEWORKER = frozenset({Action.INBOX_READ, Action.REFERRAL_READ_ROUTED, Action.DELIVERY_ACT})
+
+PERMISSIONS: dict[Role, frozenset[Action]] = {
+    Role.REFERRER: frozenset(
+        {
+            Action.REFERRAL_SUBMIT,
+            Action.REFERRAL_READ_OWN,
+            Action.REFERRAL_CONSENT,
+            Action.REFERRAL_WITHDRAW,
+        }
+    ),
+    Role.CASEWORKER: _CASEWORKER,
+    Role.SUPERVISOR: _CASEWORKER | {Action.AGENCY_VIEW, Action.WEBHOOK_MANAGE_OWN},
+    # Auditors see the audit trail and the policy, never case data.
+    Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.POLICY_READ}),
+    Role.ADMIN: frozenset(
+        {
+            Action.AGENCY_ADMIN,
+            Action.CLIENT_ADMIN,
+            Action.KEY_ADMIN,
+            Action.POLICY_READ,
+            Action.POLICY_ADMIN,
+            Action.WEBHOOK_ADMIN,
+        }
+    ),
+}
+
+
+def permitted(roles: frozenset[Role], action: Action) -> bool:
+    return any(action in PERMISSIONS.get(role, frozenset()) for role in roles)

@@ -1,0 +1,58 @@
+"""What every service runs besides its endpoints: database, producer, outbox relay, consumers."""
+
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.access import AccessAudit
+from services.common.app import ReadinessCheck, database_check
+from services.common.bus import ConsumerRunner, create_producer
+from services.common.db import create_all, session_factory
+from services.common.models import runtime_metadata
+from services.common.outbox import OutboxRelay
+
+
+class ServiceRuntime:
+    """Start in a lifespan, stop in reverse: consumers drained, outbox flushed, producer closed."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        engine: AsyncEngine,
+        bootstrap: str,
+        metadata: Sequence[MetaData],
+        create_tables: bool = True,
+    ) -> None:
+        self.service = service
+        self.engine = engine
+        self.bootstrap = bootstrap
+        self.sessions = session_factory(engine)
+        self.producer: AIOKafkaProducer = create_producer(bootstrap, client_id=service)
+        self.relay = OutboxRelay(
+            engine=engine, sessions=self.sessions, producer=self.producer, name=service
+        )
+        self.access_audit = AccessAudit(service=service, sessions=self.sessions)
+        self.consumers: list[ConsumerRunner] = []
+        self._metadata = [*metadata, runtime_metadata]
+        self._create_tables = create_tables
+
+    @property
+    def checks(self) -> list[ReadinessCheck]:
+        return [("database", database_check(self.engine))]
+
+    async def start(self) -> None:
+        if self._create_tables:
+            await create_all(self.engine, *self._metadata)
+        await self.producer.start()
+        await self.relay.start()
+        for consumer in self.consumers:
+            await consumer.start()
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.relay.stop(flush=True)
+        await self.producer.stop()

@@ -1,0 +1,1 @@
+"""Token issuer: agencies, clients, OAuth2 client credentials, JWKS, signing-key rotation."""

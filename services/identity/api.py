@@ -1,0 +1,292 @@
+"""Identity endpoints: OAuth2 token, discovery, JWKS, administration."""
+
+import base64
+import binascii
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from contracts.events import AccessGranted, AuthFailed
+from contracts.referrals import Agency
+from contracts.vocabulary import AgencyId, Role
+from services.common.auth import Principal, require
+from services.common.db import transaction
+from services.common.permissions import Action
+from services.common.runtime import ServiceRuntime
+from services.identity import service
+from services.identity.models import AgencyRow, ClientRow
+from services.identity.settings import IdentitySettings
+
+router = APIRouter()
+admin = APIRouter(prefix="/v1/admin", tags=["administration"])
+
+AgencyAdmin = Annotated[Principal, Depends(require(Action.AGENCY_ADMIN))]
+ClientAdmin = Annotated[Principal, Depends(require(Action.CLIENT_ADMIN))]
+KeyAdmin = Annotated[Principal, Depends(require(Action.KEY_ADMIN))]
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def _settings(request: Request) -> IdentitySettings:
+    settings: IdentitySettings = request.app.state.settings
+    return settings
+
+
+Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
+Config = Annotated[IdentitySettings, Depends(_settings)]
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _oauth_error(exc: service.OAuthError) -> JSONResponse:
+    headers = dict(_NO_STORE)
+    if exc.status == 401:
+        # RFC 6749 §5.2: invalid_client answers with the scheme the client should use.
+        headers["WWW-Authenticate"] = 'Basic realm="nrm"'
+    body = {"error": exc.error, "error_description": exc.description}
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
+    """(client_id, secret) from HTTP Basic (RFC 6749 §2.3.1) or the form body."""
+    header = request.headers.get("authorization", "")
+    in_form = "client_secret" in form
+    if header.lower().startswith("basic "):
+        if in_form:
+            raise service.OAuthError("invalid_request", "Use one client authentication method.")
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+            client_id, secret = decoded.split(":", 1)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise service.OAuthError(
+                "invalid_client", "Malformed Basic credentials.", status=401
+            ) from None
+        return unquote(client_id), unquote(secret)
+    if in_form and form.get("client_id"):
+        return form["client_id"], form["client_secret"]
+    raise service.OAuthError("invalid_client", "Client authentication required.", status=401)
+
+
+@router.post("/oauth/token", tags=["oauth"], summary="OAuth2 client-credentials token (RFC 6749)")
+async def token(request: Request, runtime: Runtime, settings: Config) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return _oauth_error(
+            service.OAuthError(
+                "invalid_request", "Send application/x-www-form-urlencoded parameters."
+            )
+        )
+    raw = await request.form()
+    form = {k: v for k, v in raw.items() if isinstance(v, str)}
+    client_id: str | None = None
+    try:
+        client_id, secret = _client_credentials(request, form)
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise service.OAuthError("invalid_request", "grant_type is required.")
+        if grant_type != "client_credentials":
+            raise service.OAuthError(
+                "unsupported_grant_type", "Only client_credentials is supported."
+            )
+        async with runtime.sessions() as session:
+            client = await service.authenticate_client(session, client_id=client_id, secret=secret)
+            key = await service.current_signing_key(session)
+        roles = service.granted_roles(client, form.get("scope"))
+    except service.OAuthError as exc:
+        if exc.error == "invalid_client":
+            await runtime.access_audit.emit(
+                AuthFailed(reason=exc.description, client_id=client_id, path=request.url.path)
+            )
+        return _oauth_error(exc)
+    issued = service.issue_token(
+        key=key,
+        client=client,
+        roles=roles,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        ttl=settings.token_ttl_seconds,
+    )
+    await runtime.access_audit.emit(
+        AccessGranted(
+            action="token.issue",
+            resource_type="token",
+            resource_id=issued.claims["jti"],
+            agency=client.agency,
+            client_id=client.client_id,
+        ),
+        agency=client.agency,
+    )
+    body = {
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
+    }
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+@router.get("/.well-known/jwks.json", tags=["oauth"], summary="Public signing keys")
+async def jwks(runtime: Runtime, settings: Config) -> JSONResponse:
+    async with runtime.sessions() as session:
+        keys = await service.published_keys(
+            session, token_ttl=timedelta(seconds=settings.token_ttl_seconds)
+        )
+    return JSONResponse({"keys": keys}, headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    tags=["oauth"],
+    summary="Authorization server metadata (RFC 8414)",
+)
+async def metadata(settings: Config) -> dict[str, Any]:
+    issuer = settings.auth_issuer.rstrip("/")
+    return {
+        "issuer": settings.auth_issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": [r.value for r in Role],
+        "response_types_supported": ["token"],
+        "token_endpoint_auth_signing_alg_values_supported": [service.ALGORITHM],
+    }
+
+
+# Administration
+
+
+class AgencyOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    regions: list[str]
+    language: str
+    disabled: bool
+
+    @classmethod
+    def of(cls, row: AgencyRow) -> "AgencyOut":
+        return cls.model_validate(row, from_attributes=True)
+
+
+class ClientIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    client_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
+    agency: AgencyId
+    roles: Annotated[list[Role], Field(min_length=1)]
+
+
+class ClientOut(BaseModel):
+    client_id: str
+    agency: str
+    roles: list[str]
+    disabled: bool
+
+    @classmethod
+    def of(cls, row: ClientRow) -> "ClientOut":
+        return cls.model_validate(row, from_attributes=True)
+
+
+class ClientWithSecret(ClientOut):
+    client_secret: str = Field(description="Shown once; store it now")
+
+
+class ClientList(BaseModel):
+    items: list[ClientOut]
+
+
+class AgencyList(BaseModel):
+    items: list[AgencyOut]
+
+
+class KeyOut(BaseModel):
+    kid: str
+
+
+@admin.get("/agencies")
+async def get_agencies(_: AgencyAdmin, runtime: Runtime) -> AgencyList:
+    async with runtime.sessions() as session:
+        rows = await service.list_agencies(session)
+    return AgencyList(items=[AgencyOut.of(r) for r in rows])
+
+
+@admin.post("/agencies", status_code=201)
+async def post_agency(body: Agency, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
+    async with transaction(runtime.sessions) as session:
+        row = await service.create_agency(session, agency=body, actor=principal.client_id)
+    return AgencyOut.of(row)
+
+
+@admin.post("/agencies/{agency_id}/disable")
+async def disable_agency(agency_id: str, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
+    async with transaction(runtime.sessions) as session:
+        row = await service.set_agency_disabled(
+            session, agency_id=agency_id, disabled=True, actor=principal.client_id
+        )
+    return AgencyOut.of(row)
+
+
+@admin.post("/agencies/{agency_id}/enable")
+async def enable_agency(agency_id: str, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
+    async with transaction(runtime.sessions) as session:
+        row = await service.set_agency_disabled(
+            session, agency_id=agency_id, disabled=False, actor=principal.client_id
+        )
+    return AgencyOut.of(row)
+
+
+@admin.get("/clients")
+async def get_clients(_: ClientAdmin, runtime: Runtime, agency: str | None = None) -> ClientList:
+    async with runtime.sessions() as session:
+        rows = await service.list_clients(session, agency=agency)
+    return ClientList(items=[ClientOut.of(r) for r in rows])
+
+
+@admin.post("/clients", status_code=201)
+async def post_client(body: ClientIn, principal: ClientAdmin, runtime: Runtime) -> ClientWithSecret:
+    async with transaction(runtime.sessions) as session:
+        row, secret = await service.create_client(
+            session,
+            client_id=body.client_id,
+            agency=body.agency,
+            roles=body.roles,
+            actor=principal.client_id,
+        )
+    return ClientWithSecret(**ClientOut.of(row).model_dump(), client_secret=secret)
+
+
+@admin.post("/clients/{client_id}/rotate")
+async def rotate_client(
+    client_id: str, principal: ClientAdmin, runtime: Runtime
+) -> ClientWithSecret:
+    async with transaction(runtime.sessions) as session:
+        secret = await service.rotate_client_secret(
+            session, client_id=client_id, actor=principal.client_id
+        )
+        row = await session.get(ClientRow, client_id)
+    assert row is not None
+    return ClientWithSecret(**ClientOut.of(row).model_dump(), client_secret=secret)
+
+
+@admin.post("/clients/{client_id}/disable")
+async def disable_client(client_id: str, principal: ClientAdmin, runtime: Runtime) -> ClientOut:
+    async with transaction(runtime.sessions) as session:
+        row = await service.set_client_disabled(
+            session, client_id=client_id, disabled=True, actor=principal.client_id
+        )
+    return ClientOut.of(row)
+
+
+@admin.post("/keys/rotate")
+async def rotate_key(principal: KeyAdmin, runtime: Runtime) -> KeyOut:
+    async with transaction(runtime.sessions) as session:
+        row = await service.rotate_signing_key(session, actor=principal.client_id)
+    return KeyOut(kid=row.kid)

@@ -1,0 +1,93 @@
+"""The identity service: create_app and its lifespan."""
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.referrals import Agency
+from services.common.app import create_app as create_service_app
+from services.common.auth import TokenVerifier
+from services.common.db import create_engine, transaction
+from services.common.runtime import ServiceRuntime
+from services.identity import service
+from services.identity.api import admin, router
+from services.identity.models import identity_metadata
+from services.identity.settings import IdentitySettings
+
+
+def load_agencies(path: Path) -> list[Agency]:
+    data = yaml.safe_load(path.read_text())
+    return [Agency.model_validate(a) for a in data.get("agencies", [])]
+
+
+def write_credentials(path: Path, created: dict[str, str]) -> None:
+    """Add new client secrets to a mode-600 JSON file (never to logs)."""
+    existing: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    existing.update(created)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(existing, f, indent=2, sort_keys=True)
+    path.chmod(0o600)
+
+
+def create_app(
+    settings: IdentitySettings,
+    *,
+    bootstrap: str,
+    engine: AsyncEngine | None = None,
+    seed_from: Path | None = None,
+    credentials_file: Path | None = None,
+) -> FastAPI:
+    runtime = ServiceRuntime(
+        service="identity",
+        engine=engine or create_engine(settings.database_url_for()),
+        bootstrap=bootstrap,
+        metadata=[identity_metadata],
+    )
+
+    async def local_jwks() -> dict[str, Any]:
+        # Identity verifies its own admin tokens from its own key table, no HTTP round trip.
+        async with runtime.sessions() as session:
+            keys = await service.published_keys(
+                session, token_ttl=timedelta(seconds=settings.token_ttl_seconds)
+            )
+        return {"keys": keys}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        async with transaction(runtime.sessions) as session:
+            agencies = load_agencies(seed_from) if seed_from else []
+            created = await service.seed(session, agencies=agencies)
+        if created and credentials_file is not None:
+            write_credentials(credentials_file, created)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = create_service_app(
+        title="NRM Exchange identity",
+        routers=[router, admin],
+        checks=runtime.checks,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.access_audit = runtime.access_audit
+    app.state.verifier = TokenVerifier(
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        jwks=local_jwks,
+        leeway=settings.auth_leeway_seconds,
+    )
+    return app

@@ -1,0 +1,337 @@
+"""Identity domain logic: agencies, clients, secrets, signing keys, tokens.
+
+Plain functions; the caller owns the transaction. Every administrative change is announced by an
+`admin.changed` event in the same transaction.
+"""
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from joserfc import jwt
+from joserfc.jwk import ECKey
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.cloudevents import CloudEvent
+from contracts.events import AdminChanged
+from contracts.referrals import Agency
+from contracts.vocabulary import Role
+from services.common.errors import Conflict, NotFound, UnprocessableContent
+from services.common.models import utcnow
+from services.common.outbox import add_event
+from services.identity.models import AgencyRow, ClientRow, SigningKeyRow
+
+SERVICE = "identity"
+ALGORITHM = "ES256"
+AGENCY_ROLES = (Role.REFERRER, Role.CASEWORKER, Role.SUPERVISOR)
+SYSTEM_CLIENTS: dict[str, tuple[Role, ...]] = {"auditor": (Role.AUDITOR,), "admin": (Role.ADMIN,)}
+
+# OWASP's minimum argon2id profile: secrets are 256-bit random, so the hash guards a stolen
+# database, not weak passwords; a heavier profile would only cap token issuance.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error response."""
+
+    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+# Agencies
+
+
+async def create_agency(session: AsyncSession, *, agency: Agency, actor: str | None) -> AgencyRow:
+    if await session.get(AgencyRow, agency.id) is not None:
+        raise Conflict(f"Agency {agency.id!r} already exists.")
+    row = AgencyRow(
+        id=agency.id,
+        name=agency.name,
+        type=agency.type.value,
+        regions=list(agency.regions),
+        language=agency.language,
+    )
+    session.add(row)
+    await _announce(session, "agency.created", "agency", agency.id, actor)
+    return row
+
+
+async def set_agency_disabled(
+    session: AsyncSession, *, agency_id: str, disabled: bool, actor: str | None
+) -> AgencyRow:
+    row = await session.get(AgencyRow, agency_id)
+    if row is None:
+        raise NotFound(f"No agency {agency_id!r}.")
+    if row.disabled != disabled:
+        row.disabled = disabled
+        session.add(row)
+        action = "agency.disabled" if disabled else "agency.enabled"
+        await _announce(session, action, "agency", agency_id, actor)
+    return row
+
+
+async def list_agencies(session: AsyncSession) -> list[AgencyRow]:
+    return list(await session.exec(select(AgencyRow).order_by(col(AgencyRow.id))))
+
+
+# Clients
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+async def hash_secret(secret: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, secret)
+
+
+async def create_client(
+    session: AsyncSession,
+    *,
+    client_id: str,
+    agency: str,
+    roles: list[Role],
+    actor: str | None,
+) -> tuple[ClientRow, str]:
+    """Returns the client and its secret: the only time the secret exists in clear."""
+    if await session.get(ClientRow, client_id) is not None:
+        raise Conflict(f"Client {client_id!r} already exists.")
+    system = set(roles) <= {Role.AUDITOR, Role.ADMIN}
+    if not system and await session.get(AgencyRow, agency) is None:
+        raise UnprocessableContent(f"No agency {agency!r}.")
+    secret = new_secret()
+    row = ClientRow(
+        client_id=client_id,
+        agency=agency,
+        roles=sorted(r.value for r in roles),
+        secret_hash=await hash_secret(secret),
+    )
+    session.add(row)
+    await _announce(
+        session, "client.created", "client", client_id, actor, agency=agency, roles=row.roles
+    )
+    return row, secret
+
+
+async def _client(session: AsyncSession, client_id: str) -> ClientRow:
+    row = await session.get(ClientRow, client_id)
+    if row is None:
+        raise NotFound(f"No client {client_id!r}.")
+    return row
+
+
+async def rotate_client_secret(session: AsyncSession, *, client_id: str, actor: str | None) -> str:
+    row = await _client(session, client_id)
+    secret = new_secret()
+    row.secret_hash = await hash_secret(secret)
+    row.secret_rotated_at = utcnow()
+    session.add(row)
+    await _announce(session, "client.secret_rotated", "client", client_id, actor)
+    return secret
+
+
+async def set_client_disabled(
+    session: AsyncSession, *, client_id: str, disabled: bool, actor: str | None
+) -> ClientRow:
+    row = await _client(session, client_id)
+    if row.disabled != disabled:
+        row.disabled = disabled
+        session.add(row)
+        action = "client.disabled" if disabled else "client.enabled"
+        await _announce(session, action, "client", client_id, actor)
+    return row
+
+
+async def list_clients(session: AsyncSession, *, agency: str | None = None) -> list[ClientRow]:
+    query = select(ClientRow).order_by(col(ClientRow.client_id))
+    if agency is not None:
+        query = query.where(ClientRow.agency == agency)
+    return list(await session.exec(query))
+
+
+async def authenticate_client(session: AsyncSession, *, client_id: str, secret: str) -> ClientRow:
+    row = await session.get(ClientRow, client_id)
+    # Hash even for unknown clients so response time does not reveal which ids exist.
+    stored = row.secret_hash if row is not None else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(_hasher.verify, stored, secret)
+    except (VerificationError, InvalidHashError):
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401) from None
+    if row is None:
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+    if row.disabled:
+        raise OAuthError("invalid_client", "Client is disabled.", status=401)
+    agency = await session.get(AgencyRow, row.agency)
+    if agency is not None and agency.disabled:
+        raise OAuthError("invalid_client", "Client's agency is disabled.", status=401)
+    return row
+
+
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+
+
+# Signing keys and tokens
+
+
+def _new_key() -> SigningKeyRow:
+    kid = secrets.token_urlsafe(12)
+    key = ECKey.generate_key("P-256", parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
+    return SigningKeyRow(
+        kid=kid,
+        alg=ALGORITHM,
+        private_jwk={k: str(v) for k, v in key.as_dict(private=True).items()},
+        public_jwk={k: str(v) for k, v in key.as_dict(private=False).items()},
+    )
+
+
+async def current_signing_key(session: AsyncSession) -> SigningKeyRow:
+    """The active key; the first call creates one."""
+    query = (
+        select(SigningKeyRow)
+        .where(col(SigningKeyRow.retired_at).is_(None))
+        .order_by(col(SigningKeyRow.created_at).desc())
+    )
+    row = (await session.exec(query)).first()
+    if row is None:
+        row = _new_key()
+        session.add(row)
+    return row
+
+
+async def rotate_signing_key(session: AsyncSession, *, actor: str | None) -> SigningKeyRow:
+    """Retire the active key (still published until its tokens expire) and start a new one."""
+    old = await current_signing_key(session)
+    old.retired_at = utcnow()
+    session.add(old)
+    new = _new_key()
+    session.add(new)
+    await _announce(session, "signing_key.rotated", "signing_key", new.kid, actor, retired=old.kid)
+    return new
+
+
+async def published_keys(
+    session: AsyncSession, *, token_ttl: timedelta, now: datetime | None = None
+) -> list[dict[str, str]]:
+    """Public JWKs: the active key plus retired keys whose tokens may still be unexpired."""
+    cutoff = (now or utcnow()) - token_ttl
+    rows = await session.exec(select(SigningKeyRow).order_by(col(SigningKeyRow.created_at).desc()))
+    return [r.public_jwk for r in rows if r.retired_at is None or _aware(r.retired_at) > cutoff]
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they were written as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=utcnow().tzinfo)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: str
+    claims: dict[str, Any]
+
+
+_imported: dict[str, ECKey] = {}
+
+
+def _private_key(row: SigningKeyRow) -> ECKey:
+    """Parsed once per key: importing a JWK costs more than signing with it."""
+    key = _imported.get(row.kid)
+    if key is None:
+        jwk: dict[str, str | list[str]] = dict(row.private_jwk)
+        key = _imported[row.kid] = ECKey.import_key(jwk)
+    return key
+
+
+def granted_roles(client: ClientRow, requested_scope: str | None) -> list[str]:
+    """Scope = roles. No scope asked: all the client's roles; otherwise a subset of them."""
+    if not requested_scope:
+        return list(client.roles)
+    asked = requested_scope.split()
+    if not set(asked) <= set(client.roles):
+        raise OAuthError("invalid_scope", "Requested scope exceeds the client's roles.")
+    return sorted(set(asked))
+
+
+def issue_token(
+    *,
+    key: SigningKeyRow,
+    client: ClientRow,
+    roles: list[str],
+    issuer: str,
+    audience: str,
+    ttl: int,
+) -> IssuedToken:
+    """An RFC 9068 JWT access token."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": client.client_id,
+        "aud": audience,
+        "exp": now + ttl,
+        "iat": now,
+        "nbf": now,
+        "jti": secrets.token_urlsafe(16),
+        "client_id": client.client_id,
+        "agency": client.agency,
+        "roles": roles,
+        "scope": " ".join(roles),
+    }
+    header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
+    token = jwt.encode(header, claims, _private_key(key), algorithms=[key.alg])
+    return IssuedToken(access_token=token, expires_in=ttl, scope=claims["scope"], claims=claims)
+
+
+# Seeding
+
+
+async def seed(session: AsyncSession, *, agencies: list[Agency]) -> dict[str, str]:
+    """Create missing agencies and their clients, plus `auditor` and `admin`.
+
+    Returns `{client_id: secret}` for the clients created now (empty on a later start).
+    """
+    created: dict[str, str] = {}
+    for agency in agencies:
+        if await session.get(AgencyRow, agency.id) is None:
+            await create_agency(session, agency=agency, actor="seed")
+            await session.flush()
+        if await session.get(ClientRow, agency.id) is None:
+            _, secret = await create_client(
+                session,
+                client_id=agency.id,
+                agency=agency.id,
+                roles=list(AGENCY_ROLES),
+                actor="seed",
+            )
+            created[agency.id] = secret
+    for client_id, roles in SYSTEM_CLIENTS.items():
+        if await session.get(ClientRow, client_id) is None:
+            _, secret = await create_client(
+                session, client_id=client_id, agency=client_id, roles=list(roles), actor="seed"
+            )
+            created[client_id] = secret
+    await current_signing_key(session)
+    return created
+
+
+async def _announce(
+    session: AsyncSession,
+    action: str,
+    target_type: str,
+    target_id: str,
+    actor: str | None,
+    **details: Any,
+) -> None:
+    payload = AdminChanged(
+        action=action, target_type=target_type, target_id=target_id, actor=actor, details=details
+    )
+    await add_event(session, CloudEvent.new(source=SERVICE, payload=payload, subject=None))

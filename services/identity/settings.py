@@ -1,0 +1,9 @@
+from typing import ClassVar
+
+from services.common.settings import Settings
+
+
+class IdentitySettings(Settings):
+    service: ClassVar[str] = "identity"
+
+    token_ttl_seconds: int = 900
