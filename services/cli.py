@@ -1,25 +1,37 @@
-"""The `nrm` command."""
+"""The `nrm` command: the composition root that may import every service."""
 
 import asyncio
-import contextlib
-import signal
-import sys
-from collections.abc import AsyncIterator
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
 
 import typer
 import uvicorn
-from fastapi import FastAPI
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts import export
-from services.common.app import create_app
+from contracts.vocabulary import Role
 from services.common.broker import EmbeddedBroker
 from services.common.bus import ensure_topics
+from services.common.db import create_all, create_engine, session_factory, transaction
+from services.common.errors import NRMError
 from services.common.logs import configure_logging
+from services.common.models import runtime_metadata
 from services.common.settings import Settings
+from services.identity import service as identity
+from services.identity.app import create_app as create_identity_app
+from services.identity.models import identity_metadata
+from services.identity.settings import IdentitySettings
 
 app = typer.Typer(help="NRM Exchange: interagency referral exchange.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event and body contracts.", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth2 clients of the identity service.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(clients_app, name="clients")
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "deploy" / "config"
+T = TypeVar("T")
 
 
 @contracts_app.command("export")
@@ -36,56 +48,114 @@ def contracts_export(
     typer.echo(f"wrote {len(export.rendered())} files ({len(changed)} changed)")
 
 
+def _in_identity_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one transaction on the identity database (events go to its outbox)."""
+
+    async def main() -> T:
+        engine = create_engine(IdentitySettings().database_url_for())
+        try:
+            await create_all(engine, identity_metadata, runtime_metadata)
+            async with transaction(session_factory(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except NRMError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+@clients_app.command("create")
+def clients_create(
+    client_id: str,
+    agency: str = typer.Option(..., help="Agency the client acts for."),
+    role: list[Role] = typer.Option(..., "--role", help="Repeat for several roles."),
+) -> None:
+    """Create a client; prints its secret once as JSON."""
+
+    async def work(session: AsyncSession) -> str:
+        _, secret = await identity.create_client(
+            session, client_id=client_id, agency=agency, roles=role, actor="cli"
+        )
+        return secret
+
+    typer.echo(json.dumps({"client_id": client_id, "client_secret": _in_identity_db(work)}))
+
+
+@clients_app.command("rotate")
+def clients_rotate(client_id: str) -> None:
+    """Give a client a new secret (the old one stops working); prints it once as JSON."""
+
+    async def work(session: AsyncSession) -> str:
+        return await identity.rotate_client_secret(session, client_id=client_id, actor="cli")
+
+    typer.echo(json.dumps({"client_id": client_id, "client_secret": _in_identity_db(work)}))
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str) -> None:
+    """Disable a client: it gets no new tokens."""
+
+    async def work(session: AsyncSession) -> None:
+        await identity.set_client_disabled(session, client_id=client_id, disabled=True, actor="cli")
+
+    _in_identity_db(work)
+    typer.echo(f"disabled {client_id}")
+
+
 @app.command()
 def broker(port: int = typer.Option(9092, help="Loopback port to listen on.")) -> None:
     """Run the embedded Tansu broker in the foreground (Ctrl-C stops it)."""
     configure_logging()
+    b = EmbeddedBroker(port=port)
+    b.start_process()
+    try:
+        asyncio.run(_ready(b, Settings().kafka_partitions))
+        typer.echo(f"broker ready on {b.bootstrap}; topics created")
+        assert b.process is not None
+        b.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        b.stop()
 
-    async def _main() -> None:
-        async with EmbeddedBroker(port=port) as b:
-            await ensure_topics(b.bootstrap, partitions=Settings().kafka_partitions)
-            typer.echo(f"broker ready on {b.bootstrap}; topics created")
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
 
-    asyncio.run(_main())
+async def _ready(b: EmbeddedBroker, partitions: int) -> None:
+    await b.wait_ready()
+    await ensure_topics(b.bootstrap, partitions=partitions)
 
 
 @app.command()
 def up() -> None:
-    """Start the embedded stack: broker (unless NRM_KAFKA_BOOTSTRAP is set), topics, HTTP."""
-    settings = Settings()
+    """Start the embedded stack: broker (unless NRM_KAFKA_BOOTSTRAP is set), topics, services."""
+    settings = IdentitySettings()
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded: EmbeddedBroker | None = None
-
-    async def _broker_ready() -> None:
-        assert bootstrap is not None
-        await ensure_topics(bootstrap, partitions=settings.kafka_partitions)
-
     bootstrap = settings.kafka_bootstrap
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        nonlocal embedded, bootstrap
-        if bootstrap is None:
-            embedded = EmbeddedBroker(log_file=settings.data_dir / "broker.log")
-            await embedded.start()
-            bootstrap = embedded.bootstrap
-        await ensure_topics(bootstrap, partitions=settings.kafka_partitions)
-        typer.echo(f"NRM Exchange on http://127.0.0.1:{settings.port} (broker {bootstrap})")
-        try:
-            yield
-        finally:
-            if embedded is not None:
-                embedded.stop()
-
-    web = create_app(title="NRM Exchange", checks=[("broker", _broker_ready)], lifespan=lifespan)
-    uvicorn.run(web, host="127.0.0.1", port=settings.port, log_config=None)
-
-
-def main() -> None:  # pragma: no cover
-    sys.exit(app())
+    if bootstrap is None:
+        embedded = EmbeddedBroker(log_file=settings.data_dir / "broker.log")
+        embedded.start_process()
+        bootstrap = embedded.bootstrap
+    try:
+        if embedded is not None:
+            asyncio.run(_ready(embedded, settings.kafka_partitions))
+        else:
+            asyncio.run(ensure_topics(bootstrap, partitions=settings.kafka_partitions))
+        credentials = settings.data_dir / "credentials.json"
+        web = create_identity_app(
+            settings,
+            bootstrap=bootstrap,
+            seed_from=CONFIG_DIR / "agencies.yaml",
+            credentials_file=credentials,
+        )
+        typer.echo(
+            f"NRM Exchange on http://127.0.0.1:{settings.port} (broker {bootstrap}); "
+            f"client credentials in {credentials}"
+        )
+        uvicorn.run(web, host="127.0.0.1", port=settings.port, log_config=None)
+    finally:
+        if embedded is not None:
+            embedded.stop()

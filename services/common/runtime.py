@@ -15,7 +15,10 @@ from services.common.outbox import OutboxRelay
 
 
 class ServiceRuntime:
-    """Start in a lifespan, stop in reverse: consumers drained, outbox flushed, producer closed."""
+    """Start in a lifespan, stop in reverse: consumers drained, outbox flushed, producer closed.
+
+    After `start()`, a service builds its `ConsumerRunner`s with `producer` (for dead letters)
+    and hands them to `add_consumer`, which starts them and stops them first on shutdown."""
 
     def __init__(
         self,
@@ -30,10 +33,9 @@ class ServiceRuntime:
         self.engine = engine
         self.bootstrap = bootstrap
         self.sessions = session_factory(engine)
-        self.producer: AIOKafkaProducer = create_producer(bootstrap, client_id=service)
-        self.relay = OutboxRelay(
-            engine=engine, sessions=self.sessions, producer=self.producer, name=service
-        )
+        # Created in start(): aiokafka clients bind to the running event loop.
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
         self.access_audit = AccessAudit(service=service, sessions=self.sessions)
         self.consumers: list[ConsumerRunner] = []
         self._metadata = [*metadata, runtime_metadata]
@@ -46,13 +48,21 @@ class ServiceRuntime:
     async def start(self) -> None:
         if self._create_tables:
             await create_all(self.engine, *self._metadata)
+        self.producer = create_producer(self.bootstrap, client_id=self.service)
         await self.producer.start()
+        self.relay = OutboxRelay(
+            engine=self.engine, sessions=self.sessions, producer=self.producer, name=self.service
+        )
         await self.relay.start()
-        for consumer in self.consumers:
-            await consumer.start()
+
+    async def add_consumer(self, consumer: ConsumerRunner) -> None:
+        await consumer.start()
+        self.consumers.append(consumer)
 
     async def stop(self) -> None:
         for consumer in self.consumers:
             await consumer.stop()
-        await self.relay.stop(flush=True)
-        await self.producer.stop()
+        if self.relay is not None:
+            await self.relay.stop(flush=True)
+        if self.producer is not None:
+            await self.producer.stop()

@@ -5,8 +5,10 @@ Plain functions; the caller owns the transaction. Every administrative change is
 """
 
 import asyncio
+import hashlib
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -162,10 +164,7 @@ async def authenticate_client(session: AsyncSession, *, client_id: str, secret: 
     row = await session.get(ClientRow, client_id)
     # Hash even for unknown clients so response time does not reveal which ids exist.
     stored = row.secret_hash if row is not None else _DUMMY_HASH
-    try:
-        await asyncio.to_thread(_hasher.verify, stored, secret)
-    except (VerificationError, InvalidHashError):
-        raise OAuthError("invalid_client", "Client authentication failed.", status=401) from None
+    await _verify_secret(client_id, secret, stored)
     if row is None:
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)
     if row.disabled:
@@ -177,6 +176,26 @@ async def authenticate_client(session: AsyncSession, *, client_id: str, secret: 
 
 
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+
+# Agency systems ask for a token every few minutes with the same secret. Remember which
+# (client, secret digest) pairs verified against which stored hash, so argon2 runs once per
+# secret rather than once per request; a rotated secret changes the stored hash and misses.
+_VERIFIED_MAX = 10_000
+_verified: OrderedDict[tuple[str, bytes], str] = OrderedDict()
+
+
+async def _verify_secret(client_id: str, secret: str, stored: str) -> None:
+    cache_key = (client_id, hashlib.sha256(secret.encode()).digest())
+    if _verified.get(cache_key) == stored:
+        _verified.move_to_end(cache_key)
+        return
+    try:
+        await asyncio.to_thread(_hasher.verify, stored, secret)
+    except (VerificationError, InvalidHashError):
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401) from None
+    _verified[cache_key] = stored
+    if len(_verified) > _VERIFIED_MAX:
+        _verified.popitem(last=False)
 
 
 # Signing keys and tokens
