@@ -23,6 +23,7 @@ from contracts.vocabulary import Role
 from services.common.access import AccessAudit
 from services.common.errors import NotFound, Unauthorized
 from services.common.permissions import Action, permitted
+from services.common.settings import Settings
 
 ALGORITHMS: tuple[str, ...] = ("ES256",)
 JwksSource = Callable[[], Awaitable[dict[str, Any]]]
@@ -71,7 +72,12 @@ class TokenVerifier:
         leeway: int = 30,
         refresh_interval: float = 10.0,
         max_refreshes: int = 5,
+        require_at_jwt: bool = True,
     ) -> None:
+        unsafe = [a for a in algorithms if a.lower() == "none" or a.upper().startswith("HS")]
+        if unsafe:
+            # Symmetric algorithms would let anyone holding the public key mint tokens.
+            raise ValueError(f"algorithms not allowed for access tokens: {unsafe}")
         self.issuer = issuer
         self.audience = audience
         self._jwks = jwks
@@ -79,6 +85,7 @@ class TokenVerifier:
         self._leeway = leeway
         self._refresh_interval = refresh_interval
         self._max_refreshes = max_refreshes
+        self._require_at_jwt = require_at_jwt
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
         self._refreshes: deque[float] = deque()
@@ -106,7 +113,8 @@ class TokenVerifier:
             raise InvalidToken("malformed token") from exc
         if header.get("alg") not in self._algorithms:
             raise InvalidToken("algorithm not allowed")
-        if str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+        typ = str(header.get("typ", "")).lower()
+        if self._require_at_jwt and typ not in ("at+jwt", "application/at+jwt"):
             raise InvalidToken("not an access token (typ)")
         kid = header.get("kid")
         if not isinstance(kid, str):
@@ -149,6 +157,19 @@ def _claim_reason(exc: JoseError) -> str:
         return "token not yet valid"
     claim = getattr(exc, "claim", None)
     return f"invalid claim {claim}" if claim else f"invalid claims ({exc.error})"
+
+
+def verifier_from_settings(settings: Settings, *, jwks: JwksSource | None = None) -> TokenVerifier:
+    """A verifier for the configured issuer; its JWKS is fetched over HTTP unless given."""
+    url = settings.auth_jwks_url or f"{settings.auth_issuer.rstrip('/')}/.well-known/jwks.json"
+    return TokenVerifier(
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        jwks=jwks or http_jwks(url),
+        algorithms=settings.auth_algorithms,
+        leeway=settings.auth_leeway_seconds,
+        require_at_jwt=settings.auth_require_at_jwt,
+    )
 
 
 _bearer = HTTPBearer(auto_error=False)

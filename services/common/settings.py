@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     # Resource-server token validation (any OAuth2/OIDC issuer, ours by default).
     auth_issuer: str = "http://127.0.0.1:8000"
     auth_audience: str = "nrm-exchange"
-    auth_jwks_url: str | None = None
+    auth_jwks_url: str | None = None  # default: <issuer>/.well-known/jwks.json
+    auth_algorithms: list[str] = ["ES256"]
+    auth_require_at_jwt: bool = True  # RFC 9068 `typ`; some issuers (Keycloak) send "JWT"
     auth_leeway_seconds: int = 30
 
     @classmethod

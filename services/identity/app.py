@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.referrals import Agency
 from services.common.app import create_app as create_service_app
-from services.common.auth import TokenVerifier
+from services.common.auth import verifier_from_settings
 from services.common.db import create_engine, transaction
 from services.common.runtime import ServiceRuntime
 from services.identity import service
@@ -84,10 +84,5 @@ def create_app(
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.access_audit = runtime.access_audit
-    app.state.verifier = TokenVerifier(
-        issuer=settings.auth_issuer,
-        audience=settings.auth_audience,
-        jwks=local_jwks,
-        leeway=settings.auth_leeway_seconds,
-    )
+    app.state.verifier = verifier_from_settings(settings, jwks=local_jwks)
     return app
