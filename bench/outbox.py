@@ -86,6 +86,7 @@ async def run(kind: str, url: str, schema: str | None, args: argparse.Namespace)
             bootstrap=broker.bootstrap,
             producer=producer,
             after_apply=after_apply,
+            session_timeout_ms=2000,  # Tansu forms the group after half of it
         )
         await runner.start()
         while applied < args.events:  # consume the backlog first

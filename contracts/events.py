@@ -4,7 +4,7 @@ None of them carries victim identity, contact or narrative: the bus holds routin
 """
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -58,6 +58,13 @@ class RecipientDecision(Payload):
     disclosure: Disclosure
     rule: str = Field(description="Id of the policy rule that selected this recipient")
     deadline: AwareDatetime | None = Field(description="Acknowledge by; null when not required")
+    requires_consent: list[Literal["services", "law_enforcement", "statistics"]] = Field(
+        default=[],
+        description=(
+            "Consent scopes this disclosure level rests on: if the victim withdraws any of them, "
+            "intake serves this recipient `anonymous` until a new routing decision says otherwise"
+        ),
+    )
 
 
 class ReferralRouted(Payload):

@@ -15,9 +15,11 @@ from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer, ensure_topics
 from services.common.db import create_all, create_engine, session_factory
 from services.common.models import runtime_metadata
-from tests.support import Database, test_metadata
+from tests.support import SESSION_TIMEOUT_MS, Database, test_metadata
 
 PG_URL = os.environ.get("NRM_TEST_DATABASE_URL")
+# Apps built from settings in tests get the short consumer-group session (see tests.support).
+os.environ.setdefault("NRM_KAFKA_SESSION_TIMEOUT_MS", str(SESSION_TIMEOUT_MS))
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 

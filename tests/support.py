@@ -17,6 +17,9 @@ from contracts.cloudevents import CloudEvent
 from contracts.events import ReferralWithdrawn
 from services.common.db import SessionFactory
 
+# Tansu forms a consumer group after half the session timeout: keep test groups quick.
+SESSION_TIMEOUT_MS = 2000
+
 test_registry = registry()
 test_metadata = test_registry.metadata
 

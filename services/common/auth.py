@@ -200,14 +200,19 @@ async def authenticate(
 
 def require(action: Action) -> Callable[..., Awaitable[Principal]]:
     """A dependency: an authenticated principal whose roles allow `action`, else 404 (audited)."""
+    return require_any(action)
+
+
+def require_any(*actions: Action) -> Callable[..., Awaitable[Principal]]:
+    """Like `require`, for endpoints that serve several actions (the service narrows by role)."""
 
     async def dependency(
         request: Request, principal: Annotated[Principal, Depends(authenticate)]
     ) -> Principal:
-        if not permitted(principal.roles, action):
+        if not any(permitted(principal.roles, a) for a in actions):
             await _audit(request).emit(
                 AccessDenied(
-                    action=action.value,
+                    action="|".join(a.value for a in actions),
                     resource_type="endpoint",
                     resource_id=f"{request.method} {request.url.path}",
                     agency=principal.agency,

@@ -107,6 +107,8 @@ class ConsumerRunner:
 
     `fetch_max_wait_ms` bounds how long a fetch waits for data: it sets the idle delivery delay
     on brokers that answer a fetch only when the wait expires (Tansu does).
+    `session_timeout_ms` also sets how long Tansu waits for members when a group forms (half of
+    it), so tests and the embedded stack use a short one; Apache Kafka requires >= 6000.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class ConsumerRunner:
         retry_backoff: float = 0.1,
         after_apply: AfterApply | None = None,
         fetch_max_wait_ms: int = 10,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self.name = name
         self.topics = list(topics)
@@ -140,8 +143,10 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_poll_records=500,
             fetch_max_wait_ms=fetch_max_wait_ms,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=max(100, session_timeout_ms // 3),
         )
-        self._claim = insert_ignore(sessions.kw["bind"], ProcessedEvent)
+        self._claim = insert_ignore(sessions.kw["bind"].dialect.name, ProcessedEvent)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()

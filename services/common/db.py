@@ -106,8 +106,8 @@ async def create_all(engine: AsyncEngine, *metadata: MetaData) -> None:
             await conn.run_sync(md.create_all)
 
 
-def insert_ignore(engine: AsyncEngine, table: Any) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING` for the engine's dialect."""
-    if is_sqlite(engine):
+def insert_ignore(dialect: str, table: Any) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the dialect ("sqlite" or "postgresql")."""
+    if dialect == "sqlite":
         return sqlite_insert(table).on_conflict_do_nothing()
     return pg_insert(table).on_conflict_do_nothing()

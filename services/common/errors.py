@@ -47,8 +47,13 @@ class PayloadTooLarge(NRMError):
     status = 413
 
 
+class UnsupportedMediaType(NRMError):
+    status = 415
+
+
 class UnprocessableContent(NRMError):
     status = 422
+    title = "Unprocessable Content"
 
 
 class ServiceUnavailable(NRMError):

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     port: int = 8000
     kafka_bootstrap: str | None = None
     kafka_partitions: int = 6
+    kafka_session_timeout_ms: int = 10_000
     database_url: str | None = None
     log_level: str = "INFO"
     outbox_batch_size: int = 500

@@ -10,7 +10,7 @@ import signal
 from contracts.cloudevents import CloudEvent
 from services.common.bus import ConsumerRunner, create_producer
 from services.common.db import create_engine, session_factory
-from tests.support import record_effect
+from tests.support import SESSION_TIMEOUT_MS, record_effect
 
 
 async def main() -> None:
@@ -30,6 +30,7 @@ async def main() -> None:
         sessions=session_factory(engine),
         bootstrap=env["CHILD_BOOTSTRAP"],
         producer=producer,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
         after_apply=die_after_commit,
     )
     await runner.start()

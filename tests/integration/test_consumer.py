@@ -15,6 +15,7 @@ from contracts.cloudevents import CloudEvent
 from services.common.broker import EmbeddedBroker
 from services.common.bus import CONSUMED, ConsumerRunner
 from tests.support import (
+    SESSION_TIMEOUT_MS,
     Database,
     effect_count,
     effects,
@@ -69,6 +70,7 @@ async def test_consumer_killed_after_db_commit_does_not_apply_twice(
         sessions=db.sessions,
         bootstrap=broker.bootstrap,
         producer=producer,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
     )
     await runner.start()
     try:
@@ -101,6 +103,7 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_flow_continues(
         sessions=db.sessions,
         bootstrap=broker.bootstrap,
         producer=producer,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
         max_attempts=3,
         retry_backoff=0.01,
     )
@@ -138,6 +141,7 @@ async def test_event_with_invalid_payload_is_dead_lettered_without_retries(
         sessions=db.sessions,
         bootstrap=broker.bootstrap,
         producer=producer,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
     )
     await runner.start()
     try:
@@ -186,6 +190,7 @@ async def test_database_outage_is_retried_past_max_attempts_not_dead_lettered(
         sessions=db.sessions,
         bootstrap=broker.bootstrap,
         producer=producer,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
         max_attempts=2,
         retry_backoff=0.01,
     )

@@ -13,6 +13,7 @@ from services.common.bus import ConsumerRunner, create_producer
 from services.common.db import transaction
 from services.common.outbox import OutboxRelay, add_event
 from tests.support import (
+    SESSION_TIMEOUT_MS,
     Database,
     Effect,
     effect_count,
@@ -32,6 +33,7 @@ def _runner(db: Database, bootstrap: str, topic: str, producer: AIOKafkaProducer
         sessions=db.sessions,
         bootstrap=bootstrap,
         producer=producer,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
     )
 
 

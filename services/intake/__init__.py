@@ -1,0 +1,1 @@
+"""Referral and tip API, encrypted identity store, disclosure-filtered reads, consent, status."""

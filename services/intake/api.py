@@ -1,0 +1,322 @@
+"""Intake endpoints (thin: parse, authorise, call the service, audit the read)."""
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from contracts.events import AccessDenied, AccessGranted
+from contracts.referrals import Consent, ReferralIn, TipIn, VictimReferralIn
+from contracts.vocabulary import Role, Urgency
+from services.common.auth import Principal, require, require_any
+from services.common.db import transaction
+from services.common.errors import (
+    NotFound,
+    PayloadTooLarge,
+    UnprocessableContent,
+    UnsupportedMediaType,
+    field_errors,
+)
+from services.common.permissions import Action
+from services.common.runtime import ServiceRuntime
+from services.intake import service
+from services.intake.crypto import Vault
+from services.intake.settings import IntakeSettings
+
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+
+Submitter = Annotated[Principal, Depends(require(Action.REFERRAL_SUBMIT))]
+Reader = Annotated[
+    Principal, Depends(require_any(Action.REFERRAL_READ_OWN, Action.REFERRAL_READ_ROUTED))
+]
+OwnReader = Annotated[Principal, Depends(require(Action.REFERRAL_READ_OWN))]
+ConsentChanger = Annotated[Principal, Depends(require(Action.REFERRAL_CONSENT))]
+Withdrawer = Annotated[Principal, Depends(require(Action.REFERRAL_WITHDRAW))]
+
+_referral_in: TypeAdapter[VictimReferralIn | TipIn] = TypeAdapter(ReferralIn)
+_consent_in: TypeAdapter[Consent] = TypeAdapter(Consent)
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def _vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+def _settings(request: Request) -> IntakeSettings:
+    settings: IntakeSettings = request.app.state.settings
+    return settings
+
+
+Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
+Secrets = Annotated[Vault, Depends(_vault)]
+Config = Annotated[IntakeSettings, Depends(_settings)]
+Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=500)]
+
+
+async def read_json(request: Request, *, limit: int) -> bytes:
+    """The raw JSON body, refusing other media types (415) and oversize bodies (413) early."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaType("Send the body as application/json.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body exceeds {limit} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The body exceeds {limit} bytes.")
+    return bytes(body)
+
+
+def parse(adapter: TypeAdapter[Any], raw: bytes) -> Any:
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as exc:
+        raise UnprocessableContent(
+            "The request does not match the schema.", errors=field_errors(exc.errors())
+        ) from None
+
+
+class Submitted(BaseModel):
+    id: str
+    reference: str
+    status: str
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Submit a victim referral or a tip",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _referral_in.json_schema()}},
+        }
+    },
+)
+async def submit(
+    request: Request,
+    response: Response,
+    principal: Submitter,
+    runtime: Runtime,
+    vault: Secrets,
+    settings: Config,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Submitted:
+    raw = await read_json(request, limit=settings.max_body_bytes)
+    body = parse(_referral_in, raw)
+    body_hash = hashlib.sha256(raw).hexdigest()
+    for attempt in range(2):
+        try:
+            async with transaction(runtime.sessions) as session:
+                row, created = await service.submit_referral(
+                    session,
+                    body=body,
+                    agency=principal.agency,
+                    client_id=principal.client_id,
+                    vault=vault,
+                    idempotency_key=idempotency_key,
+                    body_hash=body_hash,
+                )
+            break
+        except IntegrityError:
+            # A concurrent request with the same Idempotency-Key committed first; the retry
+            # finds its record and answers like a replay.
+            if attempt or idempotency_key is None:
+                raise
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/referrals/{row.id}"
+    return Submitted(id=row.id, reference=row.reference, status=row.status)
+
+
+class ReferralSummary(BaseModel):
+    id: str
+    reference: str
+    kind: str
+    status: str
+    urgency: str
+    region: str
+    exploitation: list[str]
+    submitted_by: str
+    submitted_at: datetime
+
+
+class ReferralPage(BaseModel):
+    items: list[ReferralSummary]
+    next_cursor: str | None
+
+
+@router.get("", summary="Referrals the caller's agency submitted or was sent")
+async def list_referrals(
+    principal: Reader,
+    runtime: Runtime,
+    settings: Config,
+    status: str | None = None,
+    urgency: Urgency | None = None,
+    region: Annotated[str | None, Query(max_length=10)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> ReferralPage:
+    async with runtime.sessions() as session:
+        rows, next_cursor = await service.list_referrals(
+            session,
+            agency=principal.agency,
+            as_submitter=Role.REFERRER in principal.roles,
+            as_recipient=bool(principal.roles & {Role.CASEWORKER, Role.SUPERVISOR}),
+            status=status,
+            urgency=urgency.value if urgency else None,
+            region=region,
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=min(limit, settings.page_size_max),
+        )
+    items = [
+        ReferralSummary(
+            id=r.id,
+            reference=r.reference,
+            kind=r.kind,
+            status=r.status,
+            urgency=r.urgency,
+            region=r.region,
+            exploitation=r.facts["exploitation"],
+            submitted_by=r.submitted_by,
+            submitted_at=r.created_at,
+        )
+        for r in rows
+    ]
+    return ReferralPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{referral_id}", summary="A referral, filtered by the caller's disclosure level")
+async def get_referral(
+    referral_id: str,
+    principal: Reader,
+    runtime: Runtime,
+    vault: Secrets,
+    purpose: Purpose = None,
+) -> dict[str, Any]:
+    try:
+        async with runtime.sessions() as session:
+            row, disclosure = await service.visible_referral(
+                session,
+                referral_id=referral_id,
+                agency=principal.agency,
+                as_submitter=Role.REFERRER in principal.roles,
+                as_recipient=bool(principal.roles & {Role.CASEWORKER, Role.SUPERVISOR}),
+            )
+    except NotFound:
+        await runtime.access_audit.emit(
+            AccessDenied(
+                action="referral.read",
+                resource_type="referral",
+                resource_id=referral_id[:64],
+                agency=principal.agency,
+                client_id=principal.client_id,
+                purpose=purpose,
+                reason="not the submitter or a known recipient",
+            ),
+            subject=referral_id[:64],
+            agency=principal.agency,
+        )
+        raise
+    view = service.render(row, disclosure, vault)
+    await runtime.access_audit.emit(
+        AccessGranted(
+            action="referral.read",
+            resource_type="referral",
+            resource_id=row.id,
+            agency=principal.agency,
+            client_id=principal.client_id,
+            disclosure=disclosure,
+            purpose=purpose,
+        ),
+        subject=row.id,
+        agency=principal.agency,
+    )
+    return view
+
+
+class ConsentOut(BaseModel):
+    id: str
+    consent: dict[str, Any]
+
+
+@router.put(
+    "/{referral_id}/consent",
+    summary="Record the victim's current consent (submitting agency only)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _consent_in.json_schema()}},
+        }
+    },
+)
+async def put_consent(
+    referral_id: str,
+    request: Request,
+    principal: ConsentChanger,
+    runtime: Runtime,
+    settings: Config,
+) -> ConsentOut:
+    consent = parse(_consent_in, await read_json(request, limit=settings.max_body_bytes))
+    async with transaction(runtime.sessions) as session:
+        row = await service.change_consent(
+            session, referral_id=referral_id, agency=principal.agency, consent=consent
+        )
+    assert row.consent is not None
+    return ConsentOut(id=row.id, consent=row.consent)
+
+
+@router.post("/{referral_id}/withdraw", summary="Withdraw a referral (submitting agency only)")
+async def post_withdraw(referral_id: str, principal: Withdrawer, runtime: Runtime) -> Submitted:
+    async with transaction(runtime.sessions) as session:
+        row = await service.withdraw(session, referral_id=referral_id, agency=principal.agency)
+    return Submitted(id=row.id, reference=row.reference, status=row.status)
+
+
+class RecipientStatus(BaseModel):
+    agency: str
+    disclosure: str
+    status: str
+    deadline: datetime | None
+    rule: str
+
+
+class ReferralStatus(BaseModel):
+    id: str
+    reference: str
+    recipients: list[RecipientStatus]
+
+
+@router.get("/{referral_id}/status", summary="Who was sent the referral and what they did")
+async def get_status(referral_id: str, principal: OwnReader, runtime: Runtime) -> ReferralStatus:
+    async with runtime.sessions() as session:
+        row, recipients = await service.recipients(
+            session, referral_id=referral_id, agency=principal.agency
+        )
+    return ReferralStatus(
+        id=row.id,
+        reference=row.reference,
+        recipients=[
+            RecipientStatus(
+                agency=r.agency,
+                disclosure=service.effective_disclosure(r, row.consent).value,
+                status=r.status,
+                deadline=r.deadline,
+                rule=r.rule,
+            )
+            for r in recipients
+        ],
+    )

@@ -1,0 +1,74 @@
+"""Envelope encryption of a referral's identity, contact and narrative.
+
+Each record gets its own random data key; the sealed fields are AES-256-GCM under that key and
+the data key is AES-256-GCM under a master key from settings. The master key id is stored with
+the record, so master keys can rotate: new records use the active key, old ones keep opening
+with theirs. The referral id is the associated data: a sealed blob moved to another record
+does not open.
+"""
+
+import base64
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE_BYTES = 12
+
+
+class SealError(Exception):
+    """A sealed record cannot be opened (wrong key, tampered data, unknown key id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    ciphertext: bytes  # nonce + AES-GCM(data key, fields)
+    wrapped_key: bytes  # nonce + AES-GCM(master key, data key)
+    master_key_id: str
+
+
+class Vault:
+    def __init__(self, master_keys: dict[str, bytes], active_key_id: str) -> None:
+        if active_key_id not in master_keys:
+            raise ValueError(f"active master key {active_key_id!r} is not configured")
+        for kid, key in master_keys.items():
+            if len(key) != 32:
+                raise ValueError(f"master key {kid!r} must be 32 bytes")
+        self._keys = {kid: AESGCM(key) for kid, key in master_keys.items()}
+        self._active = active_key_id
+
+    @classmethod
+    def from_config(cls, master_keys: dict[str, str], active_key_id: str) -> "Vault":
+        """Keys as URL-safe base64 strings, as they come from settings."""
+        return cls({k: base64.urlsafe_b64decode(v) for k, v in master_keys.items()}, active_key_id)
+
+    @staticmethod
+    def generate_key() -> str:
+        return base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)).decode()
+
+    def seal(self, fields: dict[str, Any], *, record_id: str) -> Sealed:
+        aad = record_id.encode()
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(NONCE_BYTES)
+        ciphertext = nonce + AESGCM(data_key).encrypt(nonce, orjson.dumps(fields), aad)
+        key_nonce = os.urandom(NONCE_BYTES)
+        wrapped = key_nonce + self._keys[self._active].encrypt(key_nonce, data_key, aad)
+        return Sealed(ciphertext=ciphertext, wrapped_key=wrapped, master_key_id=self._active)
+
+    def open(self, sealed: Sealed, *, record_id: str) -> dict[str, Any]:
+        aad = record_id.encode()
+        master = self._keys.get(sealed.master_key_id)
+        if master is None:
+            raise SealError(f"master key {sealed.master_key_id!r} is not configured")
+        try:
+            wk = sealed.wrapped_key
+            data_key = master.decrypt(wk[:NONCE_BYTES], wk[NONCE_BYTES:], aad)
+            ct = sealed.ciphertext
+            plain = AESGCM(data_key).decrypt(ct[:NONCE_BYTES], ct[NONCE_BYTES:], aad)
+        except InvalidTag as exc:
+            raise SealError("sealed record does not open") from exc
+        fields: dict[str, Any] = orjson.loads(plain)
+        return fields

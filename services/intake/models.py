@@ -1,0 +1,74 @@
+"""Intake's tables. Identity, contact and narrative exist only inside `sealed` (encrypted)."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, LargeBinary
+from sqlalchemy.orm import registry
+from sqlmodel import JSON, DateTime, Field, SQLModel
+
+from services.common.models import utcnow
+
+intake_registry = registry()
+intake_metadata = intake_registry.metadata
+
+
+class IntakeTable(SQLModel, registry=intake_registry):
+    pass
+
+
+class ReferralRow(IntakeTable, table=True):
+    __tablename__ = "referral"
+
+    id: str = Field(primary_key=True, max_length=36)
+    reference: str = Field(max_length=20, unique=True)
+    kind: str = Field(max_length=20)
+    status: str = Field(default="submitted", max_length=20, index=True)
+    submitted_by: str = Field(max_length=63, index=True)
+    submitted_by_client: str = Field(max_length=100)
+    external_ref: str | None = Field(default=None, max_length=64)
+    urgency: str = Field(max_length=20, index=True)
+    region: str = Field(max_length=10, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    # Non-identifying parts: routing facts, victim profile without identity, consent, tip source.
+    facts: dict[str, Any] = Field(sa_type=JSON)
+    profile: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    consent: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    master_key_id: str = Field(max_length=64)
+
+
+class ReferenceCounter(IntakeTable, table=True):
+    """Last human reference number issued per year; incremented under the row lock."""
+
+    __tablename__ = "reference_counter"
+
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+class IdempotencyRecord(IntakeTable, table=True):
+    __tablename__ = "idempotency_key"
+
+    agency: str = Field(primary_key=True, max_length=63)
+    key: str = Field(primary_key=True, max_length=200)
+    body_hash: str = Field(max_length=64)
+    referral_id: str = Field(max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class RecipientRow(IntakeTable, table=True):
+    """What intake knows of a recipient from `referral.routed` and the case events."""
+
+    __tablename__ = "recipient"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    agency: str = Field(primary_key=True, max_length=63, index=True)
+    disclosure: str = Field(max_length=20)
+    requires_consent: list[str] = Field(default_factory=list, sa_type=JSON)
+    rule: str = Field(max_length=100)
+    deadline: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    status: str = Field(default="routed", max_length=20)
+    delivery_id: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

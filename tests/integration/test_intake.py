@@ -1,0 +1,507 @@
+"""Intake through its HTTP API, with a real broker and real databases."""
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, text
+from sqlmodel import col, select
+
+from contracts.cloudevents import CloudEvent
+from contracts.events import (
+    DeliveryNotified,
+    RecipientDecision,
+    ReferralAcknowledged,
+    ReferralRouted,
+    RoutingReason,
+)
+from contracts.referrals import RoutingFacts
+from contracts.vocabulary import Disclosure
+from services.common.broker import EmbeddedBroker
+from services.common.bus import create_producer
+from services.common.models import OutboxRecord
+from services.intake.app import create_app
+from services.intake.crypto import Vault
+from services.intake.models import ReferralRow
+from services.intake.settings import IntakeSettings
+from tests.support import Database, read_topic, wait_for
+from tests.tokens import AUDIENCE, ISSUER, TokenMint
+from tests.unit.test_contracts import REFERRAL_EXAMPLE, TIP_EXAMPLE
+
+REFERRER = ("referrer",)
+CASEWORKER = ("caseworker",)
+
+
+@dataclass
+class Intake:
+    client: httpx.AsyncClient
+    mint: TokenMint
+    db: Database
+    broker: EmbeddedBroker
+    producer: AIOKafkaProducer
+
+    async def submit(
+        self, body: str | dict[str, Any], agency: str = "labour-insp", **headers: str
+    ) -> httpx.Response:
+        content = body if isinstance(body, str) else json.dumps(body)
+        return await self.client.post(
+            "/v1/referrals",
+            content=content,
+            headers={
+                "content-type": "application/json",
+                **self.mint.headers(agency, *REFERRER),
+                **headers,
+            },
+        )
+
+    async def read(self, referral_id: str, agency: str, *roles: str) -> httpx.Response:
+        return await self.client.get(
+            f"/v1/referrals/{referral_id}",
+            headers=self.mint.headers(agency, *(roles or CASEWORKER)),
+        )
+
+    async def publish(self, payload: Any, subject: str, topic: str) -> None:
+        event = CloudEvent.new(source="test", payload=payload, subject=subject)
+        rec = event.to_kafka()
+        await self.producer.send_and_wait(topic, rec.value, key=rec.key, headers=rec.headers)
+
+    async def route(self, referral_id: str, *decisions: RecipientDecision) -> None:
+        view = (await self.read(referral_id, "labour-insp", *REFERRER)).json()
+        facts = RoutingFacts(
+            kind=view["kind"],
+            submitted_by=view["submitted_by"],
+            region=view["region"],
+            urgency=view["urgency"],
+            exploitation=view["exploitation"],
+        )
+        routed = ReferralRouted(
+            referral_id=referral_id,
+            reference=view["reference"],
+            decision_id=uuid.uuid4().hex,
+            reason=RoutingReason.SUBMITTED,
+            policy_version="test",
+            facts=facts,
+            recipients=list(decisions),
+        )
+        await self.publish(routed, referral_id, "nrm.routing.v1")
+        expected = {d.agency for d in decisions}
+
+        async def known() -> bool:
+            r = await self.client.get(
+                f"/v1/referrals/{referral_id}/status",
+                headers=self.mint.headers("labour-insp", *REFERRER),
+            )
+            return {x["agency"] for x in r.json()["recipients"]} >= expected
+
+        await wait_for(known, timeout=30)
+
+    async def count(self, model: Any) -> int:
+        async with self.db.sessions() as session:
+            return int((await session.exec(select(func.count()).select_from(model))).one())
+
+    async def events(self, event_type: str) -> list[dict[str, Any]]:
+        async with self.db.sessions() as session:
+            rows = await session.exec(
+                select(OutboxRecord)
+                .where(OutboxRecord.event_type == event_type)
+                .order_by(col(OutboxRecord.id))
+            )
+            return [json.loads(r.value) for r in rows]
+
+
+@pytest.fixture
+async def intake(db: Database, own_broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Intake]:
+    mint = TokenMint()
+    settings = IntakeSettings(
+        data_dir=tmp_path,
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+        master_keys={"k1": Vault.generate_key()},
+        max_body_bytes=16 * 1024,
+    )
+    app = create_app(settings, bootstrap=own_broker.bootstrap, engine=db.engine, jwks=mint.jwks)
+    producer = create_producer(own_broker.bootstrap)
+    await producer.start()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            yield Intake(client, mint, db, own_broker, producer)
+    await producer.stop()
+
+
+REFERENCE = re.compile(r"^NRM-\d{4}-\d{6}$")
+CANARIES = ("Aigerim Example", "N1234567", "2002-03-14", "+77010000000", "waitress work abroad")
+
+
+async def test_design_examples_are_accepted(intake: Intake) -> None:
+    referral = await intake.submit(REFERRAL_EXAMPLE)
+    tip = await intake.submit(TIP_EXAMPLE, agency="ngo-north")
+    for r in (referral, tip):
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert REFERENCE.match(body["reference"]) and body["status"] == "submitted"
+        assert r.headers["location"] == f"/v1/referrals/{body['id']}"
+    assert referral.json()["reference"] != tip.json()["reference"]
+    view = (await intake.read(referral.json()["id"], "labour-insp", *REFERRER)).json()
+    assert view["disclosure"] == "full"
+    assert view["victim"]["identity"]["full_name"] == "Aigerim Example"
+    assert view["victim"]["contact"]["phone"] == "+77010000000"
+    assert view["narrative"].startswith("Recruited online")
+    assert view["external_ref"] == "LI-2026-0042"
+    submitted = await intake.events("referral.submitted")
+    assert [e["reference"] for e in submitted] == [
+        referral.json()["reference"],
+        tip.json()["reference"],
+    ]
+    assert submitted[0]["facts"]["consent"] == {
+        "services": True,
+        "law_enforcement": True,
+        "statistics": True,
+    }
+
+
+def _mutate(path: str, value: Any) -> str:
+    body = json.loads(REFERRAL_EXAMPLE)
+    *parents, last = path.split(".")
+    target = body
+    for p in parents:
+        target = target[p]
+    if value is ...:
+        del target[last]
+    else:
+        target[last] = value
+    return json.dumps(body)
+
+
+INVALID = [
+    # (body, content type, status, expected error path or None)
+    (
+        _mutate("exploitation", ["slavery"]),
+        "application/json",
+        422,
+        "victim_referral/exploitation/0",
+    ),
+    (_mutate("kind", "rumour"), "application/json", 422, "kind"),
+    (_mutate("region", "KZ-99"), "application/json", 422, "victim_referral/region"),
+    (
+        _mutate("destination_countries", ["XX"]),
+        "application/json",
+        422,
+        "victim_referral/destination_countries/0",
+    ),
+    (
+        _mutate("victim.citizenship", "QQ"),
+        "application/json",
+        422,
+        "victim_referral/victim/citizenship",
+    ),
+    (_mutate("victim.age", 150), "application/json", 422, "victim_referral/victim/age"),
+    (_mutate("consent", ...), "application/json", 422, "victim_referral/consent"),
+    (_mutate("surprise", True), "application/json", 422, "victim_referral/surprise"),
+    ("{not json", "application/json", 422, None),
+    ("[]", "application/json", 422, None),
+    (_mutate("narrative", "x" * 20_000), "application/json", 413, None),
+    (REFERRAL_EXAMPLE, "text/plain", 415, None),
+    (REFERRAL_EXAMPLE, "application/x-www-form-urlencoded", 415, None),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "path"), INVALID)
+async def test_invalid_bodies_are_refused_and_nothing_is_stored(
+    intake: Intake, body: str, content_type: str, status: int, path: str | None
+) -> None:
+    r = await intake.client.post(
+        "/v1/referrals",
+        content=body,
+        headers={"content-type": content_type, **intake.mint.headers("labour-insp", *REFERRER)},
+    )
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    if path is not None:
+        assert path in {e["path"] for e in r.json()["errors"]}
+    assert "Aigerim" not in r.text
+    assert await intake.count(ReferralRow) == 0
+    assert await intake.count(OutboxRecord) == 0 or not await intake.events("referral.submitted")
+
+
+async def test_no_identity_on_the_bus_or_in_the_database_in_clear(intake: Intake) -> None:
+    r = await intake.submit(REFERRAL_EXAMPLE)
+    referral_id = r.json()["id"]
+
+    def found(records: list[Any]) -> bool:
+        return any(dict(rec.headers).get("ce_subject") == referral_id.encode() for rec in records)
+
+    records = await read_topic(intake.broker.bootstrap, "nrm.referrals.v1", until=found, timeout=30)
+    raw = b"".join(rec.value + b"".join(v for _, v in rec.headers) for rec in records)
+    assert referral_id.encode() in raw
+    for canary in CANARIES:
+        assert canary.encode() not in raw
+    for canary in CANARIES:
+        assert canary.encode() not in await _database_dump(intake.db)
+
+
+async def _database_dump(db: Database) -> bytes:
+    if db.kind == "sqlite":
+        await db.engine.dispose()  # checkpoint nothing away: read the main file and the WAL
+        path = Path(db.url.split("///", 1)[1])
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    dump = b""
+    async with db.engine.connect() as conn:
+        tables = (
+            (
+                await conn.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for table in tables:
+            rows = (await conn.execute(text(f'SELECT t::text FROM "{table}" t'))).scalars().all()
+            dump += "\n".join(rows).encode()
+    assert b"NRM-" in dump
+    return dump
+
+
+def _decision(agency: str, disclosure: Disclosure, *consent: str) -> RecipientDecision:
+    return RecipientDecision(
+        agency=agency,
+        disclosure=disclosure,
+        rule=f"rule-{agency}",
+        deadline=datetime.now(UTC) + timedelta(hours=24),
+        requires_consent=list(consent),
+    )
+
+
+async def test_disclosure_matrix(intake: Intake) -> None:
+    referral_id = (await intake.submit(REFERRAL_EXAMPLE)).json()["id"]
+    # Before routing is known, a would-be recipient learns nothing, not even existence.
+    early = await intake.read(referral_id, "mvd-ctu")
+    assert early.status_code == 404
+    await intake.route(
+        referral_id,
+        _decision("mvd-ctu", Disclosure.FULL, "law_enforcement"),
+        _decision("ngo-south", Disclosure.SUPPORT, "services"),
+        _decision("gp", Disclosure.ANONYMOUS),
+    )
+    views = {a: (await intake.read(referral_id, a)).json() for a in ("mvd-ctu", "ngo-south", "gp")}
+    full, support, anonymous = views["mvd-ctu"], views["ngo-south"], views["gp"]
+    assert (full["disclosure"], support["disclosure"], anonymous["disclosure"]) == (
+        "full",
+        "support",
+        "anonymous",
+    )
+    assert (
+        full["narrative"].startswith("Recruited")
+        and full["victim"]["identity"]["document_number"] == "N1234567"
+    )
+    assert "narrative" not in support
+    assert support["victim"]["identity"]["full_name"] == "Aigerim Example"
+    assert support["victim"]["contact"]["phone"] == "+77010000000"
+    assert support["victim"]["languages"] == ["kk", "ru"] and support["victim"]["needs"] == [
+        "shelter",
+        "medical",
+        "legal",
+    ]
+    assert set(anonymous["victim"]) == {"status", "minor", "needs"}
+    assert "narrative" not in anonymous and "consent" not in anonymous
+    for canary in CANARIES:
+        assert canary not in json.dumps(anonymous)
+    # Neither submitter nor recipient: 404, the same answer as for an id that does not exist.
+    stranger = await intake.read(referral_id, "labour-insp")
+    missing = await intake.read(str(uuid.uuid4()), "labour-insp")
+    assert stranger.status_code == missing.status_code == 404
+    assert stranger.json()["detail"] == missing.json()["detail"]
+    granted = await intake.events("access.granted")
+    assert {(g["agency"], g["disclosure"]) for g in granted} >= {
+        ("mvd-ctu", "full"),
+        ("ngo-south", "support"),
+        ("gp", "anonymous"),
+    }
+    denied = await intake.events("access.denied")
+    assert {(d["agency"], d["resource_id"]) for d in denied} >= {
+        ("mvd-ctu", referral_id),
+        ("labour-insp", referral_id),
+    }
+
+
+async def test_purpose_header_is_recorded(intake: Intake) -> None:
+    referral_id = (await intake.submit(REFERRAL_EXAMPLE)).json()["id"]
+    r = await intake.client.get(
+        f"/v1/referrals/{referral_id}",
+        headers={"X-Purpose": "case review", **intake.mint.headers("labour-insp", *REFERRER)},
+    )
+    assert r.status_code == 200
+    assert (await intake.events("access.granted"))[-1]["purpose"] == "case review"
+
+
+async def test_lower_consent_lowers_disclosure_for_later_reads(intake: Intake) -> None:
+    referral_id = (await intake.submit(REFERRAL_EXAMPLE)).json()["id"]
+    await intake.route(
+        referral_id,
+        _decision("mvd-ctu", Disclosure.FULL, "law_enforcement"),
+        _decision("ngo-south", Disclosure.SUPPORT, "services"),
+    )
+    consent = {
+        "services": True,
+        "law_enforcement": False,
+        "statistics": False,
+        "given_by": "self",
+        "recorded_at": "2026-11-21T09:00:00Z",
+    }
+    headers = {"content-type": "application/json", **intake.mint.headers("labour-insp", *REFERRER)}
+    foreign = await intake.client.put(
+        f"/v1/referrals/{referral_id}/consent",
+        content=json.dumps(consent),
+        headers={"content-type": "application/json", **intake.mint.headers("gp", *REFERRER)},
+    )
+    assert foreign.status_code == 404
+    r = await intake.client.put(
+        f"/v1/referrals/{referral_id}/consent", content=json.dumps(consent), headers=headers
+    )
+    assert r.status_code == 200, r.text
+    police = (await intake.read(referral_id, "mvd-ctu")).json()
+    assert (
+        police["disclosure"] == "anonymous"
+        and "victim" in police
+        and "identity" not in police["victim"]
+    )
+    assert (await intake.read(referral_id, "ngo-south")).json()["disclosure"] == "support"
+    (changed,) = await intake.events("referral.consent_changed")
+    assert (
+        changed["previous"]["law_enforcement"] is True
+        and changed["consent"]["law_enforcement"] is False
+    )
+    assert changed["facts"]["consent"]["law_enforcement"] is False
+    status = (
+        await intake.client.get(
+            f"/v1/referrals/{referral_id}/status",
+            headers=intake.mint.headers("labour-insp", *REFERRER),
+        )
+    ).json()
+    assert {r["agency"]: r["disclosure"] for r in status["recipients"]} == {
+        "mvd-ctu": "anonymous",
+        "ngo-south": "support",
+    }
+
+
+async def test_status_follows_case_events_and_withdrawal_is_announced(intake: Intake) -> None:
+    referral_id = (await intake.submit(REFERRAL_EXAMPLE)).json()["id"]
+    await intake.route(referral_id, _decision("ngo-south", Disclosure.SUPPORT, "services"))
+    at = datetime.now(UTC)
+    await intake.publish(
+        DeliveryNotified(
+            delivery_id="d1", referral_id=referral_id, agency="ngo-south", channel="inbox"
+        ),
+        referral_id,
+        "nrm.case-events.v1",
+    )
+    await intake.publish(
+        ReferralAcknowledged(
+            delivery_id="d1", referral_id=referral_id, agency="ngo-south", actor="ngo-south", at=at
+        ),
+        referral_id,
+        "nrm.case-events.v1",
+    )
+    own = intake.mint.headers("labour-insp", *REFERRER)
+
+    async def acknowledged() -> bool:
+        r = await intake.client.get(f"/v1/referrals/{referral_id}/status", headers=own)
+        return bool(r.json()["recipients"][0]["status"] == "acknowledged")
+
+    await wait_for(acknowledged, timeout=30)
+    status = (await intake.client.get(f"/v1/referrals/{referral_id}/status", headers=own)).json()
+    (recipient,) = status["recipients"]
+    assert recipient == {
+        "agency": "ngo-south",
+        "disclosure": "support",
+        "status": "acknowledged",
+        "deadline": recipient["deadline"],
+        "rule": "rule-ngo-south",
+    }
+    assert (
+        await intake.client.get(
+            f"/v1/referrals/{referral_id}/status",
+            headers=intake.mint.headers("ngo-south", "referrer"),
+        )
+    ).status_code == 404
+    w = await intake.client.post(f"/v1/referrals/{referral_id}/withdraw", headers=own)
+    assert w.status_code == 200 and w.json()["status"] == "withdrawn"
+    (withdrawn,) = await intake.events("referral.withdrawn")
+    assert withdrawn == {
+        "referral_id": referral_id,
+        "reference": status["reference"],
+        "withdrawn_by": "labour-insp",
+    }
+
+
+async def test_concurrent_submissions_and_idempotent_retries(intake: Intake) -> None:
+    results = await asyncio.gather(*(intake.submit(TIP_EXAMPLE) for _ in range(200)))
+    assert all(r.status_code == 201 for r in results)
+    references = {r.json()["reference"] for r in results}
+    assert len(references) == 200
+    key = uuid.uuid4().hex
+    retries = await asyncio.gather(
+        *(intake.submit(REFERRAL_EXAMPLE, **{"Idempotency-Key": key}) for _ in range(20))
+    )
+    assert {r.status_code for r in retries} <= {200, 201}
+    assert [r.status_code for r in retries].count(201) == 1
+    assert len({r.json()["id"] for r in retries}) == 1
+    assert await intake.count(ReferralRow) == 201
+    other = await intake.submit(TIP_EXAMPLE, **{"Idempotency-Key": key})
+    assert other.status_code == 409
+    assert await intake.count(ReferralRow) == 201
+
+
+async def test_lists_are_scoped_paginated_and_filtered(intake: Intake) -> None:
+    ids = [(await intake.submit(TIP_EXAMPLE)).json()["id"] for _ in range(5)]
+    await intake.submit(REFERRAL_EXAMPLE, agency="gp")
+    own = intake.mint.headers("labour-insp", *REFERRER)
+    page1 = (await intake.client.get("/v1/referrals?limit=3", headers=own)).json()
+    page2 = (
+        await intake.client.get(f"/v1/referrals?limit=3&cursor={page1['next_cursor']}", headers=own)
+    ).json()
+    assert [i["id"] for i in page1["items"] + page2["items"]] == ids[::-1]
+    assert page2["next_cursor"] is None
+    high = (await intake.client.get("/v1/referrals?urgency=routine", headers=own)).json()
+    assert high["items"] == []
+    await intake.route(ids[0], _decision("ngo-north", Disclosure.ANONYMOUS))
+    inbox = (
+        await intake.client.get(
+            "/v1/referrals", headers=intake.mint.headers("ngo-north", *CASEWORKER)
+        )
+    ).json()
+    assert [i["id"] for i in inbox["items"]] == [ids[0]]
+    bad = await intake.client.get("/v1/referrals?cursor=%%%", headers=own)
+    assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "roles"),
+    [
+        ("POST", "/v1/referrals", ("caseworker",)),
+        ("POST", "/v1/referrals", ("auditor",)),
+        ("GET", "/v1/referrals", ("auditor",)),
+        ("GET", "/v1/referrals/x", ("admin",)),
+        ("PUT", "/v1/referrals/x/consent", ("caseworker",)),
+        ("POST", "/v1/referrals/x/withdraw", ("supervisor",)),
+        ("GET", "/v1/referrals/x/status", ("caseworker",)),
+    ],
+)
+async def test_roles_without_the_action_get_404(
+    intake: Intake, method: str, path: str, roles: tuple[str, ...]
+) -> None:
+    r = await intake.client.request(method, path, headers=intake.mint.headers("gp", *roles))
+    assert r.status_code == 404
+    assert (await intake.events("access.denied"))[-1]["client_id"] == "gp"
+    anonymous = await intake.client.request(method, path)
+    assert anonymous.status_code == 401
