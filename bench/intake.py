@@ -1,0 +1,239 @@
+"""Accepted referrals/s through POST /v1/referrals, against a naive FastAPI + SQLModel endpoint.
+
+    .venv/bin/python bench/intake.py [--requests 3000] [--concurrency 32]
+
+Both servers run under uvicorn in their own process on loopback (one worker each), on SQLite
+and, when NRM_BENCH_DATABASE_URL or NRM_TEST_DATABASE_URL is set, PostgreSQL. The load comes
+from a separate process. Intake does the whole job (bearer-token check, validation, envelope
+encryption, reference number, outbox event, relay to the embedded broker); the naive endpoint
+validates the same body and inserts it as JSON.
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.common.broker import EmbeddedBroker, free_port  # noqa: E402
+from tests.tokens import AUDIENCE, ISSUER, TokenMint  # noqa: E402
+from tests.unit.test_contracts import REFERRAL_EXAMPLE  # noqa: E402
+
+
+def serve_intake(
+    url: str, schema: str | None, port: int, bootstrap: str, jwk: str, data: str
+) -> None:
+    import uvicorn
+    from joserfc.jwk import ECKey
+
+    from services.common.db import create_engine
+    from services.intake.app import create_app
+    from services.intake.crypto import Vault
+    from services.intake.settings import IntakeSettings
+
+    public = ECKey.import_key(json.loads(jwk)).as_dict(private=False)
+
+    async def jwks() -> dict[str, Any]:
+        return {"keys": [public]}
+
+    settings = IntakeSettings(
+        data_dir=Path(data),
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+        master_keys={"k1": Vault.generate_key()},
+        kafka_session_timeout_ms=2000,
+    )
+    app = create_app(
+        settings, bootstrap=bootstrap, engine=create_engine(url, search_path=schema), jwks=jwks
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_naive(url: str, schema: str | None, port: int) -> None:
+    """What a tutorial endpoint looks like: validate, insert, commit."""
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    import uvicorn
+    from fastapi import Depends, FastAPI
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlmodel import JSON, Field, SQLModel
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from contracts.referrals import ReferralIn
+
+    class NaiveReferral(SQLModel, table=True):
+        id: int | None = Field(default=None, primary_key=True)
+        body: dict[str, Any] = Field(sa_type=JSON)
+
+    kwargs: dict[str, Any] = {}
+    if schema:
+        kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+    engine = create_async_engine(url.replace("bench.db", "naive.db"), **kwargs)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    async def session() -> AsyncIterator[AsyncSession]:
+        async with AsyncSession(engine) as s:
+            yield s
+
+    @app.post("/naive", status_code=201)
+    async def create(body: ReferralIn, s: AsyncSession = Depends(session)) -> dict[str, Any]:
+        row = NaiveReferral(body=body.model_dump(mode="json"))
+        s.add(row)
+        await s.commit()
+        await s.refresh(row)
+        return {"id": row.id}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def load(
+    url: str, headers: dict[str, str], n: int, concurrency: int, out: "multiprocessing.Queue[Any]"
+) -> None:
+    body = REFERRAL_EXAMPLE.encode()
+
+    async def main() -> tuple[float, int]:
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+            accepted = 0
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for i in range(n):
+                queue.put_nowait(i)
+
+            async def worker() -> None:
+                nonlocal accepted
+                while not queue.empty():
+                    queue.get_nowait()
+                    r = await client.post(url, content=body, headers=headers)
+                    accepted += r.status_code == 201
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return time.perf_counter() - t0, accepted
+
+    out.put(asyncio.run(main()))
+
+
+async def wait_ready(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(400):
+            try:
+                await client.get(url)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    raise TimeoutError(url)
+
+
+def measure(url: str, headers: dict[str, str], args: argparse.Namespace) -> tuple[float, int]:
+    queue: multiprocessing.Queue[Any] = multiprocessing.Queue()
+    warm = multiprocessing.Process(target=load, args=(url, headers, 200, args.concurrency, queue))
+    warm.start()
+    queue.get()
+    warm.join()
+    proc = multiprocessing.Process(
+        target=load, args=(url, headers, args.requests, args.concurrency, queue)
+    )
+    proc.start()
+    seconds, accepted = queue.get()
+    proc.join()
+    return seconds, accepted
+
+
+async def run(
+    kind: str, url: str, schema: str | None, args: argparse.Namespace, tmp: str
+) -> dict[str, Any]:
+    mint = TokenMint()
+    jwk = json.dumps(mint.key.as_dict(private=True))
+    async with EmbeddedBroker() as broker:
+        from services.common.bus import ensure_topics
+
+        await ensure_topics(broker.bootstrap, partitions=6)
+        ip, npt = free_port(), free_port()
+        intake = multiprocessing.Process(
+            target=serve_intake, args=(url, schema, ip, broker.bootstrap, jwk, tmp)
+        )
+        naive = multiprocessing.Process(target=serve_naive, args=(url, schema, npt))
+        intake.start()
+        naive.start()
+        try:
+            await wait_ready(f"http://127.0.0.1:{ip}/healthz")
+            await wait_ready(f"http://127.0.0.1:{npt}/docs")
+            headers = {
+                "content-type": "application/json",
+                **mint.headers("labour-insp", "referrer"),
+            }
+            s1, a1 = measure(f"http://127.0.0.1:{ip}/v1/referrals", headers, args)
+            s2, a2 = measure(
+                f"http://127.0.0.1:{npt}/naive", {"content-type": "application/json"}, args
+            )
+        finally:
+            for p in (intake, naive):
+                p.terminate()
+                p.join()
+    intake_rate, naive_rate = a1 / s1, a2 / s2
+    return {
+        "database": kind,
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "intake_accepted_per_s": round(intake_rate),
+        "naive_accepted_per_s": round(naive_rate),
+        "ratio": round(intake_rate / naive_rate, 2),
+        "intake_accepted": a1,
+        "naive_accepted": a2,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--out", default="bench/results-intake.json")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(await run("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", None, args, tmp))
+    pg = os.environ.get("NRM_BENCH_DATABASE_URL") or os.environ.get("NRM_TEST_DATABASE_URL")
+    if pg:
+        from sqlalchemy import text
+
+        from services.common.db import create_engine
+
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(pg)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                results.append(await run("postgresql", pg, schema, args, tmp))
+        finally:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await admin.dispose()
+    cols = list(results[0])
+    print(" | ".join(cols))
+    for r in results:
+        print(" | ".join(str(r[c]) for c in cols))
+    Path(args.out).write_text(json.dumps({"intake": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
