@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from contracts.events import AccessDenied, AccessGranted
 from contracts.referrals import Consent, ReferralIn, TipIn, VictimReferralIn
@@ -23,6 +22,7 @@ from services.common.errors import (
 from services.common.permissions import Action
 from services.common.runtime import ServiceRuntime
 from services.intake import service
+from services.intake.batch import SubmissionQueue
 from services.intake.crypto import Vault
 from services.intake.settings import IntakeSettings
 
@@ -50,6 +50,11 @@ def _vault(request: Request) -> Vault:
     return vault
 
 
+def _submissions(request: Request) -> SubmissionQueue:
+    queue: SubmissionQueue = request.app.state.submissions
+    return queue
+
+
 def _settings(request: Request) -> IntakeSettings:
     settings: IntakeSettings = request.app.state.settings
     return settings
@@ -58,6 +63,7 @@ def _settings(request: Request) -> IntakeSettings:
 Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 Secrets = Annotated[Vault, Depends(_vault)]
 Config = Annotated[IntakeSettings, Depends(_settings)]
+Queue = Annotated[SubmissionQueue, Depends(_submissions)]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=500)]
 
 
@@ -108,34 +114,23 @@ async def submit(
     response: Response,
     principal: Submitter,
     runtime: Runtime,
-    vault: Secrets,
+    submissions: Queue,
     settings: Config,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Submitted:
     raw = await read_json(request, limit=settings.max_body_bytes)
     body = parse(_referral_in, raw)
-    body_hash = hashlib.sha256(raw).hexdigest()
-    for attempt in range(2):
-        try:
-            async with transaction(runtime.sessions) as session:
-                row, created = await service.submit_referral(
-                    session,
-                    body=body,
-                    agency=principal.agency,
-                    client_id=principal.client_id,
-                    vault=vault,
-                    idempotency_key=idempotency_key,
-                    body_hash=body_hash,
-                )
-            break
-        except IntegrityError:
-            # A concurrent request with the same Idempotency-Key committed first; the retry
-            # finds its record and answers like a replay.
-            if attempt or idempotency_key is None:
-                raise
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/v1/referrals/{row.id}"
-    return Submitted(id=row.id, reference=row.reference, status=row.status)
+    submission = service.Submission(
+        body=body,
+        agency=principal.agency,
+        client_id=principal.client_id,
+        idempotency_key=idempotency_key,
+        body_hash=hashlib.sha256(raw).hexdigest(),
+    )
+    outcome = await submissions.submit(submission)
+    response.status_code = 201 if outcome.created else 200
+    response.headers["Location"] = f"/v1/referrals/{outcome.id}"
+    return Submitted(id=outcome.id, reference=outcome.reference, status=outcome.status)
 
 
 class ReferralSummary(BaseModel):

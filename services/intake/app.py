@@ -17,6 +17,7 @@ from services.common.bus import ConsumerRunner
 from services.common.db import create_engine
 from services.common.runtime import ServiceRuntime
 from services.intake.api import router
+from services.intake.batch import SubmissionQueue
 from services.intake.consumer import on_case_event, on_routing
 from services.intake.crypto import Vault
 from services.intake.models import intake_metadata
@@ -78,9 +79,14 @@ def create_app(
                 )
             )
         )
+        submissions = app.state.submissions = SubmissionQueue(
+            sessions=runtime.sessions, vault=app.state.vault
+        )
+        await submissions.start()
         try:
             yield
         finally:
+            await submissions.stop()
             await runtime.stop()
 
     app = create_service_app(

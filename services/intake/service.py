@@ -1,6 +1,7 @@
 """Intake domain logic. Plain functions; the caller owns the transaction."""
 
 import base64
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,13 +72,13 @@ def split(body: VictimReferralIn | TipIn) -> tuple[dict[str, Any], dict[str, Any
     }
 
 
-async def next_reference(session: AsyncSession, *, year: int) -> str:
-    """`NRM-<year>-<6 digits>`, unique under concurrency: the counter row is incremented in the
-    caller's transaction, so concurrent submitters queue on its lock."""
+async def reserve_references(session: AsyncSession, *, year: int, count: int) -> list[str]:
+    """`count` consecutive `NRM-<year>-<6 digits>` references, unique under concurrency: the
+    year's counter row is bumped once in the caller's transaction, so writers queue on its lock."""
     bump = (
         update(ReferenceCounter)
         .where(col(ReferenceCounter.year) == year)
-        .values(last=col(ReferenceCounter.last) + 1)
+        .values(last=col(ReferenceCounter.last) + count)
         .returning(col(ReferenceCounter.last))
     )
     bumped = (await session.exec(bump)).first()
@@ -85,63 +86,116 @@ async def next_reference(session: AsyncSession, *, year: int) -> str:
         dialect = session.get_bind().dialect.name
         await session.exec(insert_ignore(dialect, ReferenceCounter).values(year=year, last=0))
         bumped = (await session.exec(bump)).one()
-    return f"NRM-{year}-{int(bumped[0]):06d}"
+    last = int(bumped[0])
+    return [f"NRM-{year}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
-async def submit_referral(
-    session: AsyncSession,
-    *,
-    body: VictimReferralIn | TipIn,
-    agency: str,
-    client_id: str,
-    vault: Vault,
-    idempotency_key: str | None,
-    body_hash: str,
-) -> tuple[ReferralRow, bool]:
-    """Store the referral and stage `referral.submitted`; (row, False) for a replayed key."""
-    if idempotency_key is not None:
-        seen = await session.get(IdempotencyRecord, (agency, idempotency_key))
-        if seen is not None:
-            if seen.body_hash != body_hash:
-                raise Conflict("Idempotency-Key was already used with a different body.")
-            row = await session.get(ReferralRow, seen.referral_id)
-            assert row is not None
-            return row, False
+@dataclass(frozen=True, slots=True)
+class Submission:
+    body: VictimReferralIn | TipIn
+    agency: str
+    client_id: str
+    idempotency_key: str | None
+    body_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    id: str
+    reference: str
+    status: str
+    created: bool  # False: a replay of an earlier request with the same Idempotency-Key
+
+
+async def submit_referrals(
+    session: AsyncSession, *, submissions: list[Submission], vault: Vault
+) -> list[Submitted | Conflict]:
+    """Store referrals and stage their `referral.submitted` events, in the caller's transaction.
+
+    Takes several at once so concurrent requests can share one transaction (group commit).
+    Returns, per submission, the outcome or the `Conflict` of a reused Idempotency-Key.
+    """
+    outcomes: list[Submitted | Conflict | None] = [None] * len(submissions)
+    claimed: dict[tuple[str, str], tuple[str, Submitted | None]] = {}
+    fresh: list[int] = []
+    for i, sub in enumerate(submissions):
+        if sub.idempotency_key is None:
+            fresh.append(i)
+            continue
+        slot = (sub.agency, sub.idempotency_key)
+        if slot not in claimed:
+            seen = await session.get(IdempotencyRecord, slot)
+            if seen is not None:
+                row = await session.get(ReferralRow, seen.referral_id)
+                assert row is not None
+                claimed[slot] = (
+                    seen.body_hash,
+                    Submitted(row.id, row.reference, row.status, False),
+                )
+            else:
+                claimed[slot] = (sub.body_hash, None)
+                fresh.append(i)
+                continue
+        body_hash, earlier = claimed[slot]
+        if body_hash != sub.body_hash:
+            outcomes[i] = Conflict("Idempotency-Key was already used with a different body.")
+        else:
+            outcomes[i] = earlier  # resolved below if the earlier one is in this batch
     now = datetime.now(UTC)
-    referral_id = str(uuid7())
-    reference = await next_reference(session, year=now.year)
-    facts = RoutingFacts.from_referral(body, submitted_by=agency)
-    profile, secret = split(body)
-    sealed = vault.seal(secret, record_id=referral_id)
-    consent = body.consent.model_dump(mode="json") if isinstance(body, VictimReferralIn) else None
-    row = ReferralRow(
-        id=referral_id,
-        reference=reference,
-        kind=body.kind.value,
-        submitted_by=agency,
-        submitted_by_client=client_id,
-        urgency=body.urgency.value,
-        region=body.region,
-        created_at=now,
-        facts=facts.model_dump(mode="json"),
-        profile=profile,
-        consent=consent,
-        sealed=sealed.ciphertext,
-        wrapped_key=sealed.wrapped_key,
-        master_key_id=sealed.master_key_id,
-    )
-    session.add(row)
-    if idempotency_key is not None:
+    references = await reserve_references(session, year=now.year, count=len(fresh)) if fresh else []
+    for i, reference in zip(fresh, references, strict=True):
+        sub = submissions[i]
+        referral_id = str(uuid7())
+        facts = RoutingFacts.from_referral(sub.body, submitted_by=sub.agency)
+        profile, secret = split(sub.body)
+        sealed = vault.seal(secret, record_id=referral_id)
+        body = sub.body
+        consent = (
+            body.consent.model_dump(mode="json") if isinstance(body, VictimReferralIn) else None
+        )
         session.add(
-            IdempotencyRecord(
-                agency=agency, key=idempotency_key, body_hash=body_hash, referral_id=referral_id
+            ReferralRow(
+                id=referral_id,
+                reference=reference,
+                kind=body.kind.value,
+                submitted_by=sub.agency,
+                submitted_by_client=sub.client_id,
+                urgency=body.urgency.value,
+                region=body.region,
+                created_at=now,
+                facts=facts.model_dump(mode="json"),
+                profile=profile,
+                consent=consent,
+                sealed=sealed.ciphertext,
+                wrapped_key=sealed.wrapped_key,
+                master_key_id=sealed.master_key_id,
             )
         )
-    payload = ReferralSubmitted(
-        referral_id=referral_id, reference=reference, submitted_at=now, facts=facts
-    )
-    await add_event(session, _event(payload, referral_id=referral_id, agency=agency))
-    return row, True
+        outcome = Submitted(referral_id, reference, "submitted", True)
+        outcomes[i] = outcome
+        if sub.idempotency_key is not None:
+            session.add(
+                IdempotencyRecord(
+                    agency=sub.agency,
+                    key=sub.idempotency_key,
+                    body_hash=sub.body_hash,
+                    referral_id=referral_id,
+                )
+            )
+            claimed[(sub.agency, sub.idempotency_key)] = (
+                sub.body_hash,
+                Submitted(referral_id, reference, "submitted", False),
+            )
+        payload = ReferralSubmitted(
+            referral_id=referral_id, reference=reference, submitted_at=now, facts=facts
+        )
+        await add_event(session, _event(payload, referral_id=referral_id, agency=sub.agency))
+    # Replays of a key first used earlier in this same batch.
+    for i, sub in enumerate(submissions):
+        if outcomes[i] is None and sub.idempotency_key is not None:
+            outcomes[i] = claimed[(sub.agency, sub.idempotency_key)][1]
+    assert all(o is not None for o in outcomes)
+    return [o for o in outcomes if o is not None]
 
 
 # Access

@@ -460,6 +460,18 @@ async def test_concurrent_submissions_and_idempotent_retries(intake: Intake) -> 
     other = await intake.submit(TIP_EXAMPLE, **{"Idempotency-Key": key})
     assert other.status_code == 409
     assert await intake.count(ReferralRow) == 201
+    # One key, two different bodies, all at once (they share a group commit): the first one
+    # stored wins, the same body replays it, the other body conflicts.
+    mixed_key = uuid.uuid4().hex
+    bodies = [REFERRAL_EXAMPLE, TIP_EXAMPLE] * 5
+    mixed = await asyncio.gather(
+        *(intake.submit(b, **{"Idempotency-Key": mixed_key}) for b in bodies)
+    )
+    winner = next(b for b, r in zip(bodies, mixed, strict=True) if r.status_code == 201)
+    for body, r in zip(bodies, mixed, strict=True):
+        assert r.status_code in ((200, 201) if body == winner else (409,)), r.text
+    assert [r.status_code for r in mixed].count(201) == 1
+    assert await intake.count(ReferralRow) == 202
 
 
 async def test_lists_are_scoped_paginated_and_filtered(intake: Intake) -> None:
