@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
@@ -27,7 +27,9 @@ LATENCY = Histogram(
 
 
 class MetricsMiddleware:
-    """Counts and times requests by route template (never by raw path: ids are unbounded)."""
+    """Counts and times requests by route template (never by raw path: ids are unbounded), and
+    marks responses `Cache-Control: no-store` unless the endpoint said otherwise. Plain ASGI:
+    Starlette's BaseHTTPMiddleware costs a task group per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,6 +45,10 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = message.setdefault("headers", [])
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    # Responses may carry case data; no intermediary should keep them.
+                    headers.append((b"cache-control", b"no-store"))
             await send(message)
 
         try:
@@ -101,12 +107,5 @@ def create_app(
     app.include_router(ops_router(checks))
     for router in routers:
         app.include_router(router)
-
-    @app.middleware("http")
-    async def _no_store(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        # Responses may carry case data; no intermediary should keep them.
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
     return app

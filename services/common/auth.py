@@ -6,7 +6,7 @@ algorithm, configured by issuer, audience and JWKS URL: ours, or e.g. Keycloak.
 
 import asyncio
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -86,6 +86,8 @@ class TokenVerifier:
         self._refresh_interval = refresh_interval
         self._max_refreshes = max_refreshes
         self._require_at_jwt = require_at_jwt
+        self._cache_size = 10_000
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
         self._refreshes: deque[float] = deque()
@@ -107,6 +109,20 @@ class TokenVerifier:
             return self._keys
 
     async def verify(self, token: str) -> Principal:
+        # Agency systems reuse a token for its whole life: verify its signature once.
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, exp = cached
+            if time.time() < exp + self._leeway:
+                return principal
+            del self._verified[token]
+        principal, exp = await self._verify(token)
+        self._verified[token] = (principal, exp)
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jws.extract_compact(token.encode()).protected
         except (JoseError, ValueError, UnicodeError) as exc:
@@ -138,13 +154,14 @@ class TokenVerifier:
             raise InvalidToken(_claim_reason(exc)) from exc
         try:
             roles = frozenset(Role(r) for r in claims.get("roles", []))
-            return Principal(
+            principal = Principal(
                 client_id=str(claims.get("client_id") or claims["sub"]),
                 agency=str(claims["agency"]),
                 roles=roles,
                 scopes=frozenset(str(claims.get("scope", "")).split()),
                 token_id=str(claims["jti"]),
             )
+            return principal, float(claims["exp"])
         except (KeyError, ValueError, TypeError) as exc:
             raise InvalidToken("missing or invalid agency/roles claims") from exc
 
