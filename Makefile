@@ -32,6 +32,7 @@ contracts: install
 bench: install
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/tokens.py
+	$(BIN)/python bench/intake.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
