@@ -25,10 +25,11 @@ from contracts.events import (
     RoutingReason,
 )
 from contracts.referrals import RoutingFacts
-from contracts.vocabulary import Disclosure
+from contracts.vocabulary import Disclosure, Role
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
 from services.common.models import OutboxRecord
+from services.common.permissions import Action, permitted
 from services.intake.app import create_app
 from services.intake.crypto import Vault
 from services.intake.models import ReferralRow
@@ -517,3 +518,52 @@ async def test_roles_without_the_action_get_404(
     assert (await intake.events("access.denied"))[-1]["client_id"] == "gp"
     anonymous = await intake.client.request(method, path)
     assert anonymous.status_code == 401
+
+
+INTAKE_ENDPOINTS = [
+    ("POST", "/v1/referrals", (Action.REFERRAL_SUBMIT,)),
+    ("GET", "/v1/referrals", (Action.REFERRAL_READ_OWN, Action.REFERRAL_READ_ROUTED)),
+    ("GET", "/v1/referrals/{id}", (Action.REFERRAL_READ_OWN, Action.REFERRAL_READ_ROUTED)),
+    ("PUT", "/v1/referrals/{id}/consent", (Action.REFERRAL_CONSENT,)),
+    ("POST", "/v1/referrals/{id}/withdraw", (Action.REFERRAL_WITHDRAW,)),
+    ("GET", "/v1/referrals/{id}/status", (Action.REFERRAL_READ_OWN,)),
+]
+
+
+async def test_role_endpoint_matrix(intake: Intake) -> None:
+    """Every role x every intake endpoint: allowed or refused as the permission table says."""
+    referral_id = (await intake.submit(REFERRAL_EXAMPLE)).json()["id"]
+    consent = json.dumps(
+        {
+            "services": True,
+            "law_enforcement": True,
+            "statistics": True,
+            "given_by": "self",
+            "recorded_at": "2026-11-21T09:00:00Z",
+        }
+    )
+    for role in Role:
+        for method, template, actions in INTAKE_ENDPOINTS:
+            path = template.format(id=referral_id)
+            body = REFERRAL_EXAMPLE if method == "POST" and "{id}" not in template else consent
+            before = await intake.events("access.denied")
+            r = await intake.client.request(
+                method,
+                path,
+                content=body if method in ("POST", "PUT") else None,
+                headers={
+                    "content-type": "application/json",
+                    **intake.mint.headers("labour-insp", role.value),
+                },
+            )
+            new = (await intake.events("access.denied"))[len(before) :]
+            role_denials = [d for d in new if d["resource_type"] == "endpoint"]
+            allowed = any(permitted(frozenset({role}), a) for a in actions)
+            cell = f"{role.value} {method} {template}"
+            if allowed:
+                assert r.status_code != 401 and not role_denials, cell
+                if role is Role.REFERRER:  # the submitting agency's referrer succeeds
+                    assert r.status_code in (200, 201), (cell, r.text)
+            else:
+                assert r.status_code == 404, cell
+                assert len(role_denials) == 1, cell
