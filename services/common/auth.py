@@ -73,6 +73,7 @@ class TokenVerifier:
         refresh_interval: float = 10.0,
         max_refreshes: int = 5,
         require_at_jwt: bool = True,
+        cache_size: int = 10_000,
     ) -> None:
         unsafe = [a for a in algorithms if a.lower() == "none" or a.upper().startswith("HS")]
         if unsafe:
@@ -86,7 +87,7 @@ class TokenVerifier:
         self._refresh_interval = refresh_interval
         self._max_refreshes = max_refreshes
         self._require_at_jwt = require_at_jwt
-        self._cache_size = 10_000
+        self._cache_size = cache_size
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
@@ -117,9 +118,10 @@ class TokenVerifier:
                 return principal
             del self._verified[token]
         principal, exp = await self._verify(token)
-        self._verified[token] = (principal, exp)
-        if len(self._verified) > self._cache_size:
-            self._verified.popitem(last=False)
+        if self._cache_size:
+            self._verified[token] = (principal, exp)
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
         return principal
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
