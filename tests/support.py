@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import ReferralWithdrawn
+from services.common.bus import ConsumerRunner
 from services.common.db import SessionFactory
 
 # Tansu forms a consumer group after half the session timeout: keep test groups quick.
@@ -106,3 +107,32 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def dead_letter_from(bootstrap: str, topic: str) -> Any:
+    """The one record dead-lettered from `topic` (waits for it)."""
+
+    def ours(records: list[Any]) -> list[Any]:
+        return [r for r in records if dict(r.headers).get("dlq_topic") == topic.encode()]
+
+    records = await read_topic(
+        bootstrap, "nrm.deadletter.v1", until=lambda rs: bool(ours(rs)), timeout=20
+    )
+    (dead,) = ours(records)
+    return dead
+
+
+def make_consumer(
+    db: Database, bootstrap: str, topic: str, producer: Any, **overrides: Any
+) -> ConsumerRunner:
+    """A consumer of `topic` in group `group-<topic>` recording effects, as the bus tests use."""
+    options: dict[str, Any] = {
+        "name": f"group-{topic}",
+        "topics": [topic],
+        "handler": record_effect,
+        "sessions": db.sessions,
+        "bootstrap": bootstrap,
+        "producer": producer,
+        "session_timeout_ms": SESSION_TIMEOUT_MS,
+    }
+    return ConsumerRunner(**(options | overrides))

@@ -1,8 +1,10 @@
 """What every service runs besides its endpoints: database, producer, outbox relay, consumers."""
 
 from collections.abc import Sequence
+from typing import Annotated
 
 from aiokafka import AIOKafkaProducer
+from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -66,3 +68,11 @@ class ServiceRuntime:
             await self.relay.stop(flush=True)
         if self.producer is not None:
             await self.producer.stop()
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(_runtime)]

@@ -16,7 +16,7 @@ from contracts.vocabulary import AgencyId, Role
 from services.common.auth import Principal, require
 from services.common.db import transaction
 from services.common.permissions import Action
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import Runtime
 from services.identity import service
 from services.identity.models import AgencyRow, ClientRow
 from services.identity.settings import IdentitySettings
@@ -29,17 +29,11 @@ ClientAdmin = Annotated[Principal, Depends(require(Action.CLIENT_ADMIN))]
 KeyAdmin = Annotated[Principal, Depends(require(Action.KEY_ADMIN))]
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
 def _settings(request: Request) -> IdentitySettings:
     settings: IdentitySettings = request.app.state.settings
     return settings
 
 
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 Config = Annotated[IdentitySettings, Depends(_settings)]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -20,7 +20,7 @@ from services.common.errors import (
     field_errors,
 )
 from services.common.permissions import Action
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import Runtime
 from services.intake import service
 from services.intake.batch import SubmissionQueue
 from services.intake.crypto import Vault
@@ -40,11 +40,6 @@ _referral_in: TypeAdapter[VictimReferralIn | TipIn] = TypeAdapter(ReferralIn)
 _consent_in: TypeAdapter[Consent] = TypeAdapter(Consent)
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
 def _vault(request: Request) -> Vault:
     vault: Vault = request.app.state.vault
     return vault
@@ -60,7 +55,6 @@ def _settings(request: Request) -> IntakeSettings:
     return settings
 
 
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 Secrets = Annotated[Vault, Depends(_vault)]
 Config = Annotated[IntakeSettings, Depends(_settings)]
 Queue = Annotated[SubmissionQueue, Depends(_submissions)]

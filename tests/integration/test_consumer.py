@@ -5,7 +5,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.exc import OperationalError
@@ -13,14 +12,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from services.common.broker import EmbeddedBroker
-from services.common.bus import CONSUMED, ConsumerRunner
+from services.common.bus import CONSUMED
 from tests.support import (
-    SESSION_TIMEOUT_MS,
     Database,
+    dead_letter_from,
     effect_count,
     effects,
+    make_consumer,
     make_event,
-    read_topic,
     record_effect,
     wait_for,
 )
@@ -63,15 +62,7 @@ async def test_consumer_killed_after_db_commit_does_not_apply_twice(
 
     duplicates = CONSUMED.labels(group, "duplicate")
     before = duplicates._value.get()
-    runner = ConsumerRunner(
-        name=group,
-        topics=[topic],
-        handler=record_effect,
-        sessions=db.sessions,
-        bootstrap=broker.bootstrap,
-        producer=producer,
-        session_timeout_ms=SESSION_TIMEOUT_MS,
-    )
+    runner = make_consumer(db, broker.bootstrap, topic, producer, name=group)
     await runner.start()
     try:
         await wait_for(lambda: _count_is(db, 3), timeout=60)
@@ -96,16 +87,8 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_flow_continues(
             raise RuntimeError("cannot apply this one")
         await record_effect(session, event)
 
-    runner = ConsumerRunner(
-        name=f"group-{topic}",
-        topics=[topic],
-        handler=handler,
-        sessions=db.sessions,
-        bootstrap=broker.bootstrap,
-        producer=producer,
-        session_timeout_ms=SESSION_TIMEOUT_MS,
-        max_attempts=3,
-        retry_backoff=0.01,
+    runner = make_consumer(
+        db, broker.bootstrap, topic, producer, handler=handler, max_attempts=3, retry_backoff=0.01
     )
     await runner.start()
     try:
@@ -115,13 +98,7 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_flow_continues(
     assert attempts.count(poison.id) == 3
     assert (await effects(db))[0].event_id == good.id
 
-    def ours(records: list[Any]) -> list[Any]:
-        return [r for r in records if dict(r.headers).get("dlq_topic") == topic.encode()]
-
-    records = await read_topic(
-        broker.bootstrap, "nrm.deadletter.v1", until=lambda rs: bool(ours(rs)), timeout=20
-    )
-    (dead,) = ours(records)
+    dead = await dead_letter_from(broker.bootstrap, topic)
     headers = dict(dead.headers)
     assert headers["ce_id"] == poison.id.encode()
     assert headers["dlq_error"] == b"RuntimeError: cannot apply this one"
@@ -134,28 +111,14 @@ async def test_event_with_invalid_payload_is_dead_lettered_without_retries(
     good = make_event("ref-v", 2)
     await _publish(producer, topic, bad)
     await _publish(producer, topic, good)
-    runner = ConsumerRunner(
-        name=f"group-{topic}",
-        topics=[topic],
-        handler=record_effect,
-        sessions=db.sessions,
-        bootstrap=broker.bootstrap,
-        producer=producer,
-        session_timeout_ms=SESSION_TIMEOUT_MS,
-    )
+    runner = make_consumer(db, broker.bootstrap, topic, producer)
     await runner.start()
     try:
         await wait_for(lambda: _count_is(db, 1), timeout=30)
     finally:
         await runner.stop()
 
-    def ours(records: list[Any]) -> list[Any]:
-        return [r for r in records if dict(r.headers).get("dlq_topic") == topic.encode()]
-
-    records = await read_topic(
-        broker.bootstrap, "nrm.deadletter.v1", until=lambda rs: bool(ours(rs)), timeout=20
-    )
-    (dead,) = ours(records)
+    dead = await dead_letter_from(broker.bootstrap, topic)
     error = dict(dead.headers)["dlq_error"].decode()
     # Field paths, and never the submitted values.
     assert "reference: Field required" in error
@@ -183,14 +146,13 @@ async def test_database_outage_is_retried_past_max_attempts_not_dead_lettered(
 
     group = f"group-{topic}"
     dead = CONSUMED.labels(group, "deadlettered")
-    runner = ConsumerRunner(
+    runner = make_consumer(
+        db,
+        broker.bootstrap,
+        topic,
+        producer,
         name=group,
-        topics=[topic],
         handler=handler,
-        sessions=db.sessions,
-        bootstrap=broker.bootstrap,
-        producer=producer,
-        session_timeout_ms=SESSION_TIMEOUT_MS,
         max_attempts=2,
         retry_backoff=0.01,
     )

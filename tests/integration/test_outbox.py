@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -13,28 +12,19 @@ from services.common.bus import ConsumerRunner, create_producer
 from services.common.db import transaction
 from services.common.outbox import OutboxRelay, add_event
 from tests.support import (
-    SESSION_TIMEOUT_MS,
     Database,
     Effect,
+    dead_letter_from,
     effect_count,
     effects,
+    make_consumer,
     make_event,
-    read_topic,
-    record_effect,
     wait_for,
 )
 
 
 def _runner(db: Database, bootstrap: str, topic: str, producer: AIOKafkaProducer) -> ConsumerRunner:
-    return ConsumerRunner(
-        name=f"group-{topic}",
-        topics=[topic],
-        handler=record_effect,
-        sessions=db.sessions,
-        bootstrap=bootstrap,
-        producer=producer,
-        session_timeout_ms=SESSION_TIMEOUT_MS,
-    )
+    return make_consumer(db, bootstrap, topic, producer)
 
 
 async def test_event_through_outbox_reaches_consumer_once_even_if_delivered_twice(
@@ -200,13 +190,7 @@ async def test_dead_letter_keeps_original_value(
         await runner.stop()
     assert (await effects(db))[0].event_id == good.id
 
-    def ours(records: list[Any]) -> list[Any]:
-        return [r for r in records if dict(r.headers).get("dlq_topic") == topic.encode()]
-
-    records = await read_topic(
-        broker.bootstrap, "nrm.deadletter.v1", until=lambda rs: bool(ours(rs)), timeout=20
-    )
-    (dead,) = ours(records)
+    dead = await dead_letter_from(broker.bootstrap, topic)
     headers = dict(dead.headers)
     assert dead.value == b"\xff not json"
     assert dead.key == b"ref-bad"
