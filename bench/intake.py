@@ -13,11 +13,9 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch import postgres_url, report, scratch_schema  # noqa: E402
 from services.common.broker import EmbeddedBroker, free_port  # noqa: E402
 from tests.tokens import AUDIENCE, ISSUER, TokenMint  # noqa: E402
 from tests.unit.test_contracts import REFERRAL_EXAMPLE  # noqa: E402
@@ -213,28 +212,12 @@ async def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         results.append(await run("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", None, args, tmp))
-    pg = os.environ.get("NRM_BENCH_DATABASE_URL") or os.environ.get("NRM_TEST_DATABASE_URL")
+    pg = postgres_url()
     if pg:
-        from sqlalchemy import text
-
-        from services.common.db import create_engine
-
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(pg)
-        async with admin.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
+        async with scratch_schema(pg) as schema:
             with tempfile.TemporaryDirectory() as tmp:
                 results.append(await run("postgresql", pg, schema, args, tmp))
-        finally:
-            async with admin.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            await admin.dispose()
-    cols = list(results[0])
-    print(" | ".join(cols))
-    for r in results:
-        print(" | ".join(str(r[c]) for c in cols))
-    Path(args.out).write_text(json.dumps({"intake": results}, indent=2) + "\n")
+    report("intake", results, args.out)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ created and dropped). Each run uses its own embedded Tansu broker on loopback.
 
 import argparse
 import asyncio
-import json
-import os
 import statistics
 import sys
 import tempfile
@@ -18,11 +16,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch import postgres_url, report, scratch_schema
 from contracts.cloudevents import CloudEvent
 from contracts.events import ReferralWithdrawn
 from services.common.broker import EmbeddedBroker
@@ -132,23 +130,11 @@ async def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         results.append(await run("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", None, args))
-    pg = os.environ.get("NRM_BENCH_DATABASE_URL") or os.environ.get("NRM_TEST_DATABASE_URL")
+    pg = postgres_url()
     if pg:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(pg)
-        async with admin.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
+        async with scratch_schema(pg) as schema:
             results.append(await run("postgresql", pg, schema, args))
-        finally:
-            async with admin.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            await admin.dispose()
-    cols = list(results[0])
-    print(" | ".join(cols))
-    for r in results:
-        print(" | ".join(str(r[c]) for c in cols))
-    Path(args.out).write_text(json.dumps({"outbox": results}, indent=2) + "\n")
+    report("outbox", results, args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+"""Shared by the bench scripts: a scratch PostgreSQL schema, and the results table."""
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from services.common.db import create_engine
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("NRM_BENCH_DATABASE_URL") or os.environ.get("NRM_TEST_DATABASE_URL")
+
+
+@contextlib.asynccontextmanager
+async def scratch_schema(url: str) -> AsyncIterator[str]:
+    """A fresh schema for one run, dropped afterwards."""
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema
+    finally:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+def report(name: str, results: list[dict[str, Any]], out: str) -> None:
+    cols = list(results[0])
+    print(" | ".join(cols))
+    for r in results:
+        print(" | ".join(str(r[c]) for c in cols))
+    Path(out).write_text(json.dumps({name: results}, indent=2) + "\n")
