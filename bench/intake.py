@@ -36,9 +36,9 @@ def serve_intake(
     import uvicorn
     from joserfc.jwk import ECKey
 
+    from services.common.crypto import Vault
     from services.common.db import create_engine
     from services.intake.app import create_app
-    from services.intake.crypto import Vault
     from services.intake.settings import IntakeSettings
 
     public = ECKey.import_key(json.loads(jwk)).as_dict(private=False)

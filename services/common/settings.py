@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import SecretStr
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -28,6 +29,10 @@ class Settings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_poll_interval: float = 1.0
     consumer_max_attempts: int = 5
+    # Encryption at rest: {key id: URL-safe base64 of 32 bytes}, usually per service
+    # (`NRM_INTAKE_MASTER_KEYS`). Unset: see `services.common.crypto.vault_from_settings`.
+    master_keys: dict[str, SecretStr] = {}
+    active_master_key: str | None = None
     # Resource-server token validation (any OAuth2/OIDC issuer, ours by default).
     auth_issuer: str = "http://127.0.0.1:8000"
     auth_audience: str = "nrm-exchange"

@@ -14,6 +14,7 @@ from contracts.events import AccessGranted, AuthFailed
 from contracts.referrals import Agency
 from contracts.vocabulary import AgencyId, Role
 from services.common.auth import Principal, require
+from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.permissions import Action
 from services.common.runtime import Runtime
@@ -34,7 +35,13 @@ def _settings(request: Request) -> IdentitySettings:
     return settings
 
 
+def _vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
 Config = Annotated[IdentitySettings, Depends(_settings)]
+Secrets = Annotated[Vault, Depends(_vault)]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -69,7 +76,9 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
 
 
 @router.post("/oauth/token", tags=["oauth"], summary="OAuth2 client-credentials token (RFC 6749)")
-async def token(request: Request, runtime: Runtime, settings: Config) -> JSONResponse:
+async def token(
+    request: Request, runtime: Runtime, settings: Config, vault: Secrets
+) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return _oauth_error(
@@ -91,7 +100,7 @@ async def token(request: Request, runtime: Runtime, settings: Config) -> JSONRes
             )
         async with runtime.sessions() as session:
             client = await service.authenticate_client(session, client_id=client_id, secret=secret)
-            key = await service.current_signing_key(session)
+            key = await service.current_signing_key(session, vault=vault)
         roles = service.granted_roles(client, form.get("scope"))
     except service.OAuthError as exc:
         if exc.error == "invalid_client":
@@ -106,6 +115,7 @@ async def token(request: Request, runtime: Runtime, settings: Config) -> JSONRes
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
         ttl=settings.token_ttl_seconds,
+        vault=vault,
     )
     await runtime.access_audit.emit(
         AccessGranted(
@@ -280,7 +290,7 @@ async def disable_client(client_id: str, principal: ClientAdmin, runtime: Runtim
 
 
 @admin.post("/keys/rotate")
-async def rotate_key(principal: KeyAdmin, runtime: Runtime) -> KeyOut:
+async def rotate_key(principal: KeyAdmin, runtime: Runtime, vault: Secrets) -> KeyOut:
     async with transaction(runtime.sessions) as session:
-        row = await service.rotate_signing_key(session, actor=principal.client_id)
+        row = await service.rotate_signing_key(session, vault=vault, actor=principal.client_id)
     return KeyOut(kid=row.kid)

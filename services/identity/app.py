@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.referrals import Agency
 from services.common.app import create_app as create_service_app
 from services.common.auth import verifier_from_settings
+from services.common.crypto import vault_from_settings
 from services.common.db import create_engine, transaction
 from services.common.runtime import ServiceRuntime
 from services.identity import service
@@ -67,7 +68,7 @@ def create_app(
         await runtime.start()
         async with transaction(runtime.sessions) as session:
             agencies = load_agencies(seed_from) if seed_from else []
-            created = await service.seed(session, agencies=agencies)
+            created = await service.seed(session, agencies=agencies, vault=app.state.vault)
         if created and credentials_file is not None:
             write_credentials(credentials_file, created)
         try:
@@ -83,6 +84,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.vault = vault_from_settings(settings)
     app.state.access_audit = runtime.access_audit
     app.state.verifier = verifier_from_settings(settings, jwks=local_jwks)
     return app

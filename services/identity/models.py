@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from sqlalchemy import Column, LargeBinary
 from sqlalchemy.orm import registry
 from sqlmodel import JSON, DateTime, Field, SQLModel
 
@@ -46,7 +47,10 @@ class SigningKeyRow(IdentityTable, table=True):
 
     kid: str = Field(primary_key=True, max_length=64)
     alg: str = Field(max_length=16)
-    private_jwk: dict[str, str] = Field(sa_type=JSON)
+    # The private JWK, sealed with the identity service's master key (services.common.crypto).
+    sealed_private: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    master_key_id: str = Field(max_length=64)
     public_jwk: dict[str, str] = Field(sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     retired_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

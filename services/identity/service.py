@@ -24,6 +24,7 @@ from contracts.cloudevents import CloudEvent
 from contracts.events import AdminChanged
 from contracts.referrals import Agency
 from contracts.vocabulary import Role
+from services.common.crypto import Sealed, Vault
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event
@@ -201,18 +202,21 @@ async def _verify_secret(client_id: str, secret: str, stored: str) -> None:
 # Signing keys and tokens
 
 
-def _new_key() -> SigningKeyRow:
+def _new_key(vault: Vault) -> SigningKeyRow:
     kid = secrets.token_urlsafe(12)
     key = ECKey.generate_key("P-256", parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
+    sealed = vault.seal(dict(key.as_dict(private=True)), record_id=kid)
     return SigningKeyRow(
         kid=kid,
         alg=ALGORITHM,
-        private_jwk={k: str(v) for k, v in key.as_dict(private=True).items()},
+        sealed_private=sealed.ciphertext,
+        wrapped_key=sealed.wrapped_key,
+        master_key_id=sealed.master_key_id,
         public_jwk={k: str(v) for k, v in key.as_dict(private=False).items()},
     )
 
 
-async def current_signing_key(session: AsyncSession) -> SigningKeyRow:
+async def current_signing_key(session: AsyncSession, *, vault: Vault) -> SigningKeyRow:
     """The active key; the first call creates one."""
     query = (
         select(SigningKeyRow)
@@ -221,17 +225,19 @@ async def current_signing_key(session: AsyncSession) -> SigningKeyRow:
     )
     row = (await session.exec(query)).first()
     if row is None:
-        row = _new_key()
+        row = _new_key(vault)
         session.add(row)
     return row
 
 
-async def rotate_signing_key(session: AsyncSession, *, actor: str | None) -> SigningKeyRow:
+async def rotate_signing_key(
+    session: AsyncSession, *, vault: Vault, actor: str | None
+) -> SigningKeyRow:
     """Retire the active key (still published until its tokens expire) and start a new one."""
-    old = await current_signing_key(session)
+    old = await current_signing_key(session, vault=vault)
     old.retired_at = utcnow()
     session.add(old)
-    new = _new_key()
+    new = _new_key(vault)
     session.add(new)
     await _announce(session, "signing_key.rotated", "signing_key", new.kid, actor, retired=old.kid)
     return new
@@ -262,11 +268,12 @@ class IssuedToken:
 _imported: dict[str, ECKey] = {}
 
 
-def _private_key(row: SigningKeyRow) -> ECKey:
-    """Parsed once per key: importing a JWK costs more than signing with it."""
+def private_key(row: SigningKeyRow, vault: Vault) -> ECKey:
+    """Unsealed and parsed once per key: both cost more than signing with it."""
     key = _imported.get(row.kid)
     if key is None:
-        jwk: dict[str, str | list[str]] = dict(row.private_jwk)
+        sealed = Sealed(row.sealed_private, row.wrapped_key, row.master_key_id)
+        jwk: dict[str, str | list[str]] = vault.open(sealed, record_id=row.kid)
         key = _imported[row.kid] = ECKey.import_key(jwk)
     return key
 
@@ -289,6 +296,7 @@ def issue_token(
     issuer: str,
     audience: str,
     ttl: int,
+    vault: Vault,
 ) -> IssuedToken:
     """An RFC 9068 JWT access token."""
     now = int(time.time())
@@ -306,14 +314,14 @@ def issue_token(
         "scope": " ".join(roles),
     }
     header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
-    token = jwt.encode(header, claims, _private_key(key), algorithms=[key.alg])
+    token = jwt.encode(header, claims, private_key(key, vault), algorithms=[key.alg])
     return IssuedToken(access_token=token, expires_in=ttl, scope=claims["scope"], claims=claims)
 
 
 # Seeding
 
 
-async def seed(session: AsyncSession, *, agencies: list[Agency]) -> dict[str, str]:
+async def seed(session: AsyncSession, *, agencies: list[Agency], vault: Vault) -> dict[str, str]:
     """Create missing agencies and their clients, plus `auditor` and `admin`.
 
     Returns `{client_id: secret}` for the clients created now (empty on a later start).
@@ -338,7 +346,7 @@ async def seed(session: AsyncSession, *, agencies: list[Agency]) -> dict[str, st
                 session, client_id=client_id, agency=client_id, roles=list(roles), actor="seed"
             )
             created[client_id] = secret
-    await current_signing_key(session)
+    await current_signing_key(session, vault=vault)
     return created
 
 

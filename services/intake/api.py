@@ -11,6 +11,7 @@ from contracts.events import AccessDenied, AccessGranted
 from contracts.referrals import Consent, ReferralIn, TipIn, VictimReferralIn
 from contracts.vocabulary import Role, Urgency
 from services.common.auth import Principal, require, require_any
+from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.errors import (
     NotFound,
@@ -23,7 +24,6 @@ from services.common.permissions import Action
 from services.common.runtime import Runtime
 from services.intake import service
 from services.intake.batch import SubmissionQueue
-from services.intake.crypto import Vault
 from services.intake.settings import IntakeSettings
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])

@@ -2,10 +2,7 @@
 
 import asyncio
 import contextlib
-import json
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,30 +11,14 @@ from contracts.topics import CASE_EVENTS, ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.bus import ConsumerRunner
+from services.common.crypto import vault_from_settings
 from services.common.db import create_engine
 from services.common.runtime import ServiceRuntime
 from services.intake.api import router
 from services.intake.batch import SubmissionQueue
 from services.intake.consumer import on_case_event, on_routing
-from services.intake.crypto import Vault
 from services.intake.models import intake_metadata
 from services.intake.settings import IntakeSettings
-
-
-def load_vault(settings: IntakeSettings) -> Vault:
-    """Master keys from settings; else a key generated once and kept in the data directory."""
-    if settings.master_keys:
-        keys = {k: v.get_secret_value() for k, v in settings.master_keys.items()}
-        active = settings.active_master_key or sorted(keys)[-1]
-        return Vault.from_config(keys, active)
-    path = settings.data_dir / "intake-master-keys.json"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"active": "k1", "keys": {"k1": Vault.generate_key()}}, f)
-    data = json.loads(Path(path).read_text())
-    return Vault.from_config(data["keys"], data["active"])
 
 
 def create_app(
@@ -94,7 +75,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.settings = settings
-    app.state.vault = load_vault(settings)
+    app.state.vault = vault_from_settings(settings)
     app.state.access_audit = runtime.access_audit
     app.state.verifier = verifier_from_settings(settings, jwks=jwks)
     return app

@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import logging
 
+from services.common.crypto import Vault
 from services.common.db import SessionFactory, transaction
 from services.common.errors import Conflict
-from services.intake.crypto import Vault
 from services.intake.service import Submission, Submitted, submit_referrals
 
 log = logging.getLogger(__name__)

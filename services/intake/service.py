@@ -25,11 +25,11 @@ from contracts.events import (
 )
 from contracts.referrals import Consent, ConsentScopes, RoutingFacts, TipIn, VictimReferralIn
 from contracts.vocabulary import Disclosure
+from services.common.crypto import Sealed, Vault
 from services.common.db import insert_ignore
 from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events
-from services.intake.crypto import Sealed, Vault
 from services.intake.models import IdempotencyRecord, RecipientRow, ReferenceCounter, ReferralRow
 
 SERVICE = "intake"

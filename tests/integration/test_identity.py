@@ -21,10 +21,12 @@ from sqlmodel import col, select
 
 from contracts.vocabulary import Role
 from services.common.broker import EmbeddedBroker
+from services.common.crypto import Vault
 from services.common.models import OutboxRecord
 from services.common.permissions import Action, permitted
 from services.identity import service
 from services.identity.app import create_app
+from services.identity.models import SigningKeyRow
 from services.identity.settings import IdentitySettings
 from tests.support import Database, wait_for
 
@@ -39,6 +41,7 @@ class Identity:
     credentials: dict[str, str]
     db: Database
     credentials_file: Path
+    vault: Vault
 
     async def token(self, client_id: str, scope: str | None = None) -> str:
         data = {"grant_type": "client_credentials"}
@@ -62,8 +65,8 @@ class Identity:
 
     async def signing_key(self) -> tuple[str, ECKey]:
         async with self.db.sessions() as session:
-            row = await service.current_signing_key(session)
-        return row.kid, ECKey.import_key(dict(row.private_jwk))
+            row = await service.current_signing_key(session, vault=self.vault)
+        return row.kid, service.private_key(row, self.vault)
 
 
 @contextlib.asynccontextmanager
@@ -71,7 +74,11 @@ async def _identity(
     db: Database, broker: EmbeddedBroker, tmp_path: Path, **settings: Any
 ) -> AsyncIterator[Identity]:
     config = IdentitySettings(
-        auth_issuer=ISSUER, auth_audience=AUDIENCE, auth_leeway_seconds=0, **settings
+        data_dir=tmp_path / "var",
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+        auth_leeway_seconds=0,
+        **settings,
     )
     creds = tmp_path / "var" / "credentials.json"
     app = create_app(
@@ -84,7 +91,7 @@ async def _identity(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
-            yield Identity(client, json.loads(creds.read_text()), db, creds)
+            yield Identity(client, json.loads(creds.read_text()), db, creds, app.state.vault)
 
 
 @pytest.fixture
@@ -475,3 +482,14 @@ async def test_key_rotation_keeps_old_tokens_until_they_expire(
 
         # The retired key leaves the JWKS once every token it signed has expired.
         await wait_for(only_new_key_published, timeout=10, interval=0.2)
+
+
+async def test_signing_keys_are_sealed_at_rest(identity: Identity) -> None:
+    kid, key = await identity.signing_key()
+    private_d = str(key.as_dict(private=True)["d"]).encode()
+    async with identity.db.sessions() as session:
+        row = await session.get(SigningKeyRow, kid)
+    assert row is not None
+    stored = row.sealed_private + row.wrapped_key + json.dumps(row.public_jwk).encode()
+    assert private_d not in stored
+    assert "d" not in row.public_jwk

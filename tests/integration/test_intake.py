@@ -28,10 +28,10 @@ from contracts.referrals import RoutingFacts
 from contracts.vocabulary import Disclosure, Role
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
+from services.common.crypto import Vault
 from services.common.models import OutboxRecord
 from services.common.permissions import Action, permitted
 from services.intake.app import create_app
-from services.intake.crypto import Vault
 from services.intake.models import ReferralRow
 from services.intake.settings import IntakeSettings
 from tests.support import Database, read_topic, wait_for

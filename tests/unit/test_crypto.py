@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.intake.crypto import SealError, Vault
+from services.common.crypto import SealError, Vault
 
 FIELDS = {"identity": {"full_name": "Aigerim Example"}, "narrative": "passport taken"}
 

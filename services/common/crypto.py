@@ -1,4 +1,5 @@
-"""Envelope encryption of a referral's identity, contact and narrative.
+"""Envelope encryption of secrets at rest (a referral's identity, contact and narrative; the
+identity service's signing keys).
 
 Each record gets its own random data key; the sealed fields are AES-256-GCM under that key and
 the data key is AES-256-GCM under a master key from settings. The master key id is stored with
@@ -8,13 +9,17 @@ does not open.
 """
 
 import base64
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.common.settings import Settings
 
 NONCE_BYTES = 12
 
@@ -72,3 +77,20 @@ class Vault:
             raise SealError("sealed record does not open") from exc
         fields: dict[str, Any] = orjson.loads(plain)
         return fields
+
+
+def vault_from_settings(settings: Settings) -> Vault:
+    """Master keys from settings (`NRM_<SERVICE>_MASTER_KEYS`); else a key generated once and
+    kept in `$NRM_DATA_DIR/<service>-master-keys.json` (mode 600), for the embedded stack."""
+    if settings.master_keys:
+        keys = {k: v.get_secret_value() for k, v in settings.master_keys.items()}
+        active = settings.active_master_key or sorted(keys)[-1]
+        return Vault.from_config(keys, active)
+    path = settings.data_dir / f"{settings.service}-master-keys.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"active": "k1", "keys": {"k1": Vault.generate_key()}}, f)
+    data = json.loads(Path(path).read_text())
+    return Vault.from_config(data["keys"], data["active"])
