@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +18,7 @@ from contracts.cloudevents import CloudEvent
 from contracts.events import ReferralWithdrawn
 from services.common.bus import ConsumerRunner
 from services.common.db import SessionFactory
+from services.common.models import OutboxRecord
 
 # Tansu forms a consumer group after half the session timeout: keep test groups quick.
 SESSION_TIMEOUT_MS = 2000
@@ -72,6 +74,29 @@ async def effect_count(db: Database) -> int:
 async def effects(db: Database) -> list[Effect]:
     async with db.sessions() as session:
         return list(await session.exec(select(Effect).order_by(col(Effect.id))))
+
+
+EXAMPLE_AGENCIES = {
+    "mvd-ctu",
+    "gp",
+    "labour-insp",
+    "child-rights",
+    "anti-corruption",
+    "ngo-north",
+    "ngo-south",
+    "nrm-coordinator",
+}
+
+
+async def outbox_payloads(db: Database, event_type: str) -> list[dict[str, Any]]:
+    """Payloads of the events of `event_type` a service staged, oldest first."""
+    async with db.sessions() as session:
+        rows = await session.exec(
+            select(OutboxRecord)
+            .where(OutboxRecord.event_type == event_type)
+            .order_by(col(OutboxRecord.id))
+        )
+        return [orjson.loads(r.value) for r in rows]
 
 
 async def wait_for(

@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
@@ -58,6 +58,15 @@ class MetricsMiddleware:
             route = str(getattr(scope.get("route"), "path", "unmatched"))
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
+
+
+def from_state(attr: str) -> Callable[[Request], Any]:
+    """A dependency returning `request.app.state.<attr>`, which the service's app set up."""
+
+    def get(request: Request) -> Any:
+        return getattr(request.app.state, attr)
+
+    return get
 
 
 def database_check(engine: AsyncEngine) -> Callable[[], Awaitable[None]]:

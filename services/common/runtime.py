@@ -4,12 +4,12 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from aiokafka import AIOKafkaProducer
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.access import AccessAudit
-from services.common.app import ReadinessCheck, database_check
+from services.common.app import ReadinessCheck, database_check, from_state
 from services.common.bus import ConsumerRunner, create_producer
 from services.common.db import create_all, session_factory
 from services.common.models import runtime_metadata
@@ -70,9 +70,4 @@ class ServiceRuntime:
             await self.producer.stop()
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
+Runtime = Annotated[ServiceRuntime, Depends(from_state("runtime"))]

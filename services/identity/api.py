@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 from contracts.events import AccessGranted, AuthFailed
 from contracts.referrals import Agency
 from contracts.vocabulary import AgencyId, Role
+from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.permissions import Action
-from services.common.runtime import Runtime
+from services.common.runtime import Runtime, ServiceRuntime
 from services.identity import service
 from services.identity.models import AgencyRow, ClientRow
 from services.identity.settings import IdentitySettings
@@ -30,18 +31,8 @@ ClientAdmin = Annotated[Principal, Depends(require(Action.CLIENT_ADMIN))]
 KeyAdmin = Annotated[Principal, Depends(require(Action.KEY_ADMIN))]
 
 
-def _settings(request: Request) -> IdentitySettings:
-    settings: IdentitySettings = request.app.state.settings
-    return settings
-
-
-def _vault(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
-
-
-Config = Annotated[IdentitySettings, Depends(_settings)]
-Secrets = Annotated[Vault, Depends(_vault)]
+Config = Annotated[IdentitySettings, Depends(from_state("settings"))]
+Secrets = Annotated[Vault, Depends(from_state("vault"))]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -231,18 +222,20 @@ async def post_agency(body: Agency, principal: AgencyAdmin, runtime: Runtime) ->
 
 @admin.post("/agencies/{agency_id}/disable")
 async def disable_agency(agency_id: str, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
-    async with transaction(runtime.sessions) as session:
-        row = await service.set_agency_disabled(
-            session, agency_id=agency_id, disabled=True, actor=principal.client_id
-        )
-    return AgencyOut.of(row)
+    return await _set_agency_disabled(agency_id, principal, runtime, disabled=True)
 
 
 @admin.post("/agencies/{agency_id}/enable")
 async def enable_agency(agency_id: str, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
+    return await _set_agency_disabled(agency_id, principal, runtime, disabled=False)
+
+
+async def _set_agency_disabled(
+    agency_id: str, principal: Principal, runtime: ServiceRuntime, *, disabled: bool
+) -> AgencyOut:
     async with transaction(runtime.sessions) as session:
         row = await service.set_agency_disabled(
-            session, agency_id=agency_id, disabled=False, actor=principal.client_id
+            session, agency_id=agency_id, disabled=disabled, actor=principal.client_id
         )
     return AgencyOut.of(row)
 

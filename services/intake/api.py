@@ -10,6 +10,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from contracts.events import AccessDenied, AccessGranted
 from contracts.referrals import Consent, ReferralIn, TipIn, VictimReferralIn
 from contracts.vocabulary import Role, Urgency
+from services.common.app import from_state
 from services.common.auth import Principal, require, require_any
 from services.common.crypto import Vault
 from services.common.db import transaction
@@ -40,24 +41,9 @@ _referral_in: TypeAdapter[VictimReferralIn | TipIn] = TypeAdapter(ReferralIn)
 _consent_in: TypeAdapter[Consent] = TypeAdapter(Consent)
 
 
-def _vault(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
-
-
-def _submissions(request: Request) -> SubmissionQueue:
-    queue: SubmissionQueue = request.app.state.submissions
-    return queue
-
-
-def _settings(request: Request) -> IntakeSettings:
-    settings: IntakeSettings = request.app.state.settings
-    return settings
-
-
-Secrets = Annotated[Vault, Depends(_vault)]
-Config = Annotated[IntakeSettings, Depends(_settings)]
-Queue = Annotated[SubmissionQueue, Depends(_submissions)]
+Secrets = Annotated[Vault, Depends(from_state("vault"))]
+Config = Annotated[IntakeSettings, Depends(from_state("settings"))]
+Queue = Annotated[SubmissionQueue, Depends(from_state("submissions"))]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=500)]
 
 

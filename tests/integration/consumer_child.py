@@ -4,6 +4,7 @@ Run by test_consumer.py: the kill lands between the handler's transaction and th
 """
 
 import asyncio
+import contextlib
 import os
 import signal
 
@@ -34,7 +35,9 @@ async def main() -> None:
         after_apply=die_after_commit,
     )
     await runner.start()
-    await asyncio.sleep(120)  # the kill ends this process long before
+    # Serve until the kill; give up after two minutes if it never comes.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.Event().wait(), timeout=120)
 
 
 if __name__ == "__main__":

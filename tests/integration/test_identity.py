@@ -17,18 +17,16 @@ import httpx
 import pytest
 from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet
-from sqlmodel import col, select
 
 from contracts.vocabulary import Role
 from services.common.broker import EmbeddedBroker
 from services.common.crypto import Vault
-from services.common.models import OutboxRecord
 from services.common.permissions import Action, permitted
 from services.identity import service
 from services.identity.app import create_app
 from services.identity.models import SigningKeyRow
 from services.identity.settings import IdentitySettings
-from tests.support import Database, wait_for
+from tests.support import EXAMPLE_AGENCIES, Database, outbox_payloads, wait_for
 
 CONFIG = Path(__file__).parents[2] / "deploy" / "config" / "agencies.yaml"
 ISSUER = "https://id.test"
@@ -55,13 +53,7 @@ class Identity:
         return token
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
-        async with self.db.sessions() as session:
-            rows = await session.exec(
-                select(OutboxRecord)
-                .where(OutboxRecord.event_type == event_type)
-                .order_by(col(OutboxRecord.id))
-            )
-            return [json.loads(r.value) for r in rows]
+        return await outbox_payloads(self.db, event_type)
 
     async def signing_key(self) -> tuple[str, ECKey]:
         async with self.db.sessions() as session:
@@ -127,18 +119,7 @@ def _b64(data: bytes) -> str:
 
 
 async def test_seeded_clients_get_rfc9068_tokens(identity: Identity) -> None:
-    assert set(identity.credentials) == {
-        "mvd-ctu",
-        "gp",
-        "labour-insp",
-        "child-rights",
-        "anti-corruption",
-        "ngo-north",
-        "ngo-south",
-        "nrm-coordinator",
-        "auditor",
-        "admin",
-    }
+    assert set(identity.credentials) == EXAMPLE_AGENCIES | {"auditor", "admin"}
     assert stat.S_IMODE(identity.credentials_file.stat().st_mode) == 0o600
     basic = await identity.client.post(
         "/oauth/token",

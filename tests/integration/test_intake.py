@@ -14,7 +14,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, text
-from sqlmodel import col, select
+from sqlmodel import select
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
@@ -34,9 +34,9 @@ from services.common.permissions import Action, permitted
 from services.intake.app import create_app
 from services.intake.models import ReferralRow
 from services.intake.settings import IntakeSettings
-from tests.support import Database, read_topic, wait_for
+from tests.support import Database, outbox_payloads, read_topic, wait_for
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
-from tests.unit.test_contracts import REFERRAL_EXAMPLE, TIP_EXAMPLE
+from tests.unit.test_contracts import REFERRAL_EXAMPLE, TIP_EXAMPLE, with_change
 
 REFERRER = ("referrer",)
 CASEWORKER = ("caseworker",)
@@ -110,13 +110,7 @@ class Intake:
             return int((await session.exec(select(func.count()).select_from(model))).one())
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
-        async with self.db.sessions() as session:
-            rows = await session.exec(
-                select(OutboxRecord)
-                .where(OutboxRecord.event_type == event_type)
-                .order_by(col(OutboxRecord.id))
-            )
-            return [json.loads(r.value) for r in rows]
+        return await outbox_payloads(self.db, event_type)
 
 
 @pytest.fixture
@@ -171,16 +165,7 @@ async def test_design_examples_are_accepted(intake: Intake) -> None:
 
 
 def _mutate(path: str, value: Any) -> str:
-    body = json.loads(REFERRAL_EXAMPLE)
-    *parents, last = path.split(".")
-    target = body
-    for p in parents:
-        target = target[p]
-    if value is ...:
-        del target[last]
-    else:
-        target[last] = value
-    return json.dumps(body)
+    return json.dumps(with_change(json.loads(REFERRAL_EXAMPLE), path, value))
 
 
 INVALID = [

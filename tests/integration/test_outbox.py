@@ -79,10 +79,12 @@ async def test_relay_wakes_on_commit_without_waiting_for_the_poll(
     )
     await relay.start()
     try:
-        await asyncio.sleep(0)  # let the relay reach its idle wait
-        async with transaction(db.sessions) as session:
-            await add_event(session, make_event("ref-w", 1), topic=topic)
-        await wait_for(lambda: _pending_is(relay, 0), timeout=10)
+        # The first event may be caught by the relay's opening round; once it is published the
+        # relay is idle in its 3600 s wait, so the second can only go out on the commit signal.
+        for seq in (1, 2):
+            async with transaction(db.sessions) as session:
+                await add_event(session, make_event("ref-w", seq), topic=topic)
+            await wait_for(lambda: _pending_is(relay, 0), timeout=10)
     finally:
         await relay.stop()
 
@@ -148,7 +150,7 @@ async def test_broker_frozen_while_writes_continue_loses_nothing(
             async with transaction(db.sessions) as session:
                 await add_event(session, make_event(f"k{written % 7}", written), topic=topic)
             written += 1
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # pacing: ~100 writes/s, not waiting for anything
 
     try:
         await write_for(1)

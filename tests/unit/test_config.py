@@ -5,6 +5,7 @@ from pathlib import Path
 import yaml
 
 from contracts.referrals import Agency
+from tests.support import EXAMPLE_AGENCIES
 
 CONFIG = Path(__file__).parents[2] / "deploy" / "config"
 
@@ -14,15 +15,6 @@ def test_example_agencies_validate() -> None:
     agencies = [Agency.model_validate(a) for a in data["agencies"]]
     ids = [a.id for a in agencies]
     assert len(ids) == len(set(ids))
-    assert set(ids) == {
-        "mvd-ctu",
-        "gp",
-        "labour-insp",
-        "child-rights",
-        "anti-corruption",
-        "ngo-north",
-        "ngo-south",
-        "nrm-coordinator",
-    }
+    assert set(ids) == EXAMPLE_AGENCIES
     covered = [r for a in agencies for r in a.regions]
     assert len(covered) == len(set(covered)), "a region is covered by two shelters"

@@ -41,7 +41,8 @@ def test_design_examples_validate_as_they_are() -> None:
     assert tip.official_involvement is True
 
 
-def _with(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+def with_change(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of `body` with the dotted `path` set to `value` (`...` deletes it)."""
     body = json.loads(json.dumps(body))
     *parents, last = path.split(".")
     target = body
@@ -75,7 +76,7 @@ INVALID = [
 
 @pytest.mark.parametrize(("path", "value", "error_loc"), INVALID)
 def test_invalid_bodies_fail_with_field_paths(path: str, value: Any, error_loc: str) -> None:
-    body = _with(json.loads(REFERRAL_EXAMPLE), path, value)
+    body = with_change(json.loads(REFERRAL_EXAMPLE), path, value)
     with pytest.raises(ValidationError) as info:
         referral_in.validate_python(body)
     paths = {e["path"] for e in field_errors(info.value.errors())}
