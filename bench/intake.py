@@ -1,18 +1,21 @@
 """Accepted referrals/s through POST /v1/referrals, against a naive FastAPI + SQLModel endpoint.
 
-    .venv/bin/python bench/intake.py [--requests 3000] [--concurrency 32]
+    .venv/bin/python bench/intake.py [--requests 6000] [--concurrency 32 64] [--rounds 3]
 
 Both servers run under uvicorn in their own process on loopback (one worker each), on SQLite
 and, when NRM_BENCH_DATABASE_URL or NRM_TEST_DATABASE_URL is set, PostgreSQL. The load comes
 from a separate process. Intake does the whole job (bearer-token check, validation, envelope
 encryption, reference number, outbox event, relay to the embedded broker); the naive endpoint
-validates the same body and inserts it as JSON.
+validates the same body and inserts it as JSON. At each concurrency, the two endpoints are
+measured in alternating rounds and the median round is reported, since a single short run on
+a 2-core machine varies by ±15%.
 """
 
 import argparse
 import asyncio
 import json
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
@@ -144,24 +147,21 @@ async def wait_ready(url: str) -> None:
     raise TimeoutError(url)
 
 
-def measure(url: str, headers: dict[str, str], args: argparse.Namespace) -> tuple[float, int]:
+def measure(url: str, headers: dict[str, str], requests: int, concurrency: int) -> float:
+    """Accepted requests/s; every request must be accepted."""
     queue: multiprocessing.Queue[Any] = multiprocessing.Queue()
-    warm = multiprocessing.Process(target=load, args=(url, headers, 200, args.concurrency, queue))
-    warm.start()
-    queue.get()
-    warm.join()
-    proc = multiprocessing.Process(
-        target=load, args=(url, headers, args.requests, args.concurrency, queue)
-    )
+    proc = multiprocessing.Process(target=load, args=(url, headers, requests, concurrency, queue))
     proc.start()
     seconds, accepted = queue.get()
     proc.join()
-    return seconds, accepted
+    if accepted != requests:
+        raise RuntimeError(f"{url}: only {accepted} of {requests} accepted")
+    return float(accepted / seconds)
 
 
 async def run(
     kind: str, url: str, schema: str | None, args: argparse.Namespace, tmp: str
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     mint = TokenMint()
     jwk = json.dumps(mint.key.as_dict(private=True))
     async with EmbeddedBroker() as broker:
@@ -182,41 +182,55 @@ async def run(
                 "content-type": "application/json",
                 **mint.headers("labour-insp", "referrer"),
             }
-            s1, a1 = measure(f"http://127.0.0.1:{ip}/v1/referrals", headers, args)
-            s2, a2 = measure(
-                f"http://127.0.0.1:{npt}/naive", {"content-type": "application/json"}, args
-            )
+            targets = {
+                "intake": (f"http://127.0.0.1:{ip}/v1/referrals", headers),
+                "naive": (f"http://127.0.0.1:{npt}/naive", {"content-type": "application/json"}),
+            }
+            for url_, headers_ in targets.values():  # warm up: first requests load code lists
+                measure(url_, headers_, 300, 16)
+            rows = []
+            for concurrency in args.concurrency:
+                rates: dict[str, list[float]] = {name: [] for name in targets}
+                for _ in range(args.rounds):
+                    for name, (url_, headers_) in targets.items():
+                        rates[name].append(measure(url_, headers_, args.requests, concurrency))
+                intake_rate = statistics.median(rates["intake"])
+                naive_rate = statistics.median(rates["naive"])
+                rows.append(
+                    {
+                        "database": kind,
+                        "concurrency": concurrency,
+                        "requests_per_round": args.requests,
+                        "rounds": args.rounds,
+                        "intake_accepted_per_s": round(intake_rate),
+                        "naive_accepted_per_s": round(naive_rate),
+                        "ratio": round(intake_rate / naive_rate, 2),
+                        "intake_rounds": [round(r) for r in rates["intake"]],
+                        "naive_rounds": [round(r) for r in rates["naive"]],
+                    }
+                )
+            return rows
         finally:
             for p in (intake, naive):
                 p.terminate()
                 p.join()
-    intake_rate, naive_rate = a1 / s1, a2 / s2
-    return {
-        "database": kind,
-        "requests": args.requests,
-        "concurrency": args.concurrency,
-        "intake_accepted_per_s": round(intake_rate),
-        "naive_accepted_per_s": round(naive_rate),
-        "ratio": round(intake_rate / naive_rate, 2),
-        "intake_accepted": a1,
-        "naive_accepted": a2,
-    }
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=6000, help="per round")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="bench/results-intake.json")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        results.append(await run("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", None, args, tmp))
+        results += await run("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", None, args, tmp)
     pg = postgres_url()
     if pg:
         async with scratch_schema(pg) as schema:
             with tempfile.TemporaryDirectory() as tmp:
-                results.append(await run("postgresql", pg, schema, args, tmp))
+                results += await run("postgresql", pg, schema, args, tmp)
     report("intake", results, args.out)
 
 

@@ -5,7 +5,7 @@ Identity, contact and narrative live only in these request bodies and in intake'
 """
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -124,7 +124,19 @@ class RoutingFacts(BaseModel):
 
     @classmethod
     def from_referral(cls, body: VictimReferralIn | TipIn, *, submitted_by: str) -> "RoutingFacts":
-        facts = cls(
+        extra: dict[str, Any] = {}
+        if isinstance(body, VictimReferralIn):
+            extra = {
+                "minor": body.victim.minor,
+                "needs": body.victim.needs,
+                "victim_status": body.victim.status,
+                "consent": ConsentScopes(
+                    services=body.consent.services,
+                    law_enforcement=body.consent.law_enforcement,
+                    statistics=body.consent.statistics,
+                ),
+            }
+        return cls(
             kind=body.kind,
             submitted_by=submitted_by,
             region=body.region,
@@ -132,17 +144,8 @@ class RoutingFacts(BaseModel):
             exploitation=body.exploitation,
             destination_countries=body.destination_countries,
             official_involvement=body.official_involvement,
+            **extra,
         )
-        if isinstance(body, VictimReferralIn):
-            facts.minor = body.victim.minor
-            facts.needs = body.victim.needs
-            facts.victim_status = body.victim.status
-            facts.consent = ConsentScopes(
-                services=body.consent.services,
-                law_enforcement=body.consent.law_enforcement,
-                statistics=body.consent.statistics,
-            )
-        return facts
 
 
 class Agency(BaseModel):

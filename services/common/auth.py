@@ -200,9 +200,9 @@ def _audit(request: Request) -> AccessAudit:
 
 
 async def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
+    """The caller's principal, or 401 (audited as `auth.failed`)."""
     verifier: TokenVerifier = request.app.state.verifier
     if credentials is None:
         reason = "missing bearer token"
@@ -225,9 +225,13 @@ def require(action: Action) -> Callable[..., Awaitable[Principal]]:
 def require_any(*actions: Action) -> Callable[..., Awaitable[Principal]]:
     """Like `require`, for endpoints that serve several actions (the service narrows by role)."""
 
+    # One flat dependency (not one per step): FastAPI's resolution costs per dependency, and
+    # this runs on every request.
     async def dependency(
-        request: Request, principal: Annotated[Principal, Depends(authenticate)]
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
+        principal = await authenticate(request, credentials)
         if not any(permitted(principal.roles, a) for a in actions):
             await _audit(request).emit(
                 AccessDenied(

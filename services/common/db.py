@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, event
+import orjson
+from sqlalchemy import Engine, MetaData, Table, event, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -21,6 +23,14 @@ _WRITE_OPTION = "nrm_sqlite_write"
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns through orjson: the stdlib encoder was a tenth of a group commit's CPU.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def create_engine(url: str, *, search_path: str | None = None, echo: bool = False) -> AsyncEngine:
@@ -36,7 +46,7 @@ def create_engine(url: str, *, search_path: str | None = None, echo: bool = Fals
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **_JSON_CODEC)
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
@@ -48,6 +58,7 @@ def create_engine(url: str, *, search_path: str | None = None, echo: bool = Fals
         pool_size=10,
         max_overflow=10,
         connect_args=connect_args,
+        **_JSON_CODEC,
     )
 
 
@@ -111,3 +122,14 @@ def insert_ignore(dialect: str, table: Any) -> Any:
     if dialect == "sqlite":
         return sqlite_insert(table).on_conflict_do_nothing()
     return pg_insert(table).on_conflict_do_nothing()
+
+
+async def insert_many(
+    session: AsyncSession, model: type[SQLModel], rows: list[dict[str, Any]]
+) -> None:
+    """Insert plain dict rows with one executemany on the model's table, in the caller's
+    transaction: no ORM objects and one cached statement, which for hundreds of rows costs a
+    fraction of `session.add` or a multi-VALUES statement compiled per batch."""
+    if rows:
+        table: Table = model.__table__  # type: ignore[attr-defined]
+        await (await session.connection()).execute(insert(table), rows)

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
-from sqlalchemy import Engine, delete, event, func, insert, text, update
+from sqlalchemy import Engine, delete, event, func, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.topics import topic_for_type
-from services.common.db import SessionFactory, is_sqlite, transaction
+from services.common.db import SessionFactory, insert_many, is_sqlite, transaction
 from services.common.models import OutboxRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,10 @@ async def add_event(session: AsyncSession, event: CloudEvent, *, topic: str | No
 
 
 async def add_events(session: AsyncSession, events: list[CloudEvent]) -> None:
-    """Stage many events with one multi-row INSERT (group commits write hundreds at once)."""
+    """Stage many events in one executemany (group commits write hundreds at once)."""
     if not events:
         return
-    await session.exec(insert(OutboxRecord).values([_row(e, None) for e in events]))
+    await insert_many(session, OutboxRecord, [_row(e, None) for e in events])
     await _signal(session)
 
 

@@ -4,6 +4,7 @@ Endpoints declare the action they need; resource checks (is this agency the subm
 recipient?) live in each service's service layer.
 """
 
+import functools
 from enum import StrEnum
 
 from contracts.vocabulary import Role
@@ -56,5 +57,6 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
 }
 
 
+@functools.cache  # every request asks; few distinct role sets exist
 def permitted(roles: frozenset[Role], action: Action) -> bool:
     return any(action in PERMISSIONS.get(role, frozenset()) for role in roles)

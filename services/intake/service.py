@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, or_
+from sqlalchemy import or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from uuid6 import uuid7
@@ -26,7 +26,7 @@ from contracts.events import (
 from contracts.referrals import Consent, ConsentScopes, RoutingFacts, TipIn, VictimReferralIn
 from contracts.vocabulary import Disclosure
 from services.common.crypto import Sealed, Vault
-from services.common.db import insert_ignore
+from services.common.db import insert_ignore, insert_many
 from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events
@@ -195,8 +195,7 @@ async def submit_referrals(
         )
         events.append(_event(payload, referral_id=referral_id, agency=sub.agency))
     if rows:
-        # Core multi-row inserts: ORM objects cost more than the SQL for hundreds of rows.
-        await session.exec(insert(ReferralRow).values(rows))
+        await insert_many(session, ReferralRow, rows)
         await add_events(session, events)
     # Replays of a key first used earlier in this same batch.
     for i, sub in enumerate(submissions):
