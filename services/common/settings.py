@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_poll_interval: float = 1.0
     consumer_max_attempts: int = 5
+    max_body_bytes: int = 64 * 1024  # request bodies read by hand (413 above it)
     # Encryption at rest: {key id: URL-safe base64 of 32 bytes}, usually per service
     # (`NRM_INTAKE_MASTER_KEYS`). Unset: see `services.common.crypto.vault_from_settings`.
     master_keys: dict[str, SecretStr] = {}

@@ -6,21 +6,18 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter
 
 from contracts.events import AccessDenied, AccessGranted
 from contracts.referrals import Consent, ReferralIn, TipIn, VictimReferralIn
 from contracts.vocabulary import Role, Urgency
 from services.common.app import from_state
 from services.common.auth import Principal, require, require_any
+from services.common.body import body_schema, parse, read_json
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.errors import (
     NotFound,
-    PayloadTooLarge,
-    UnprocessableContent,
-    UnsupportedMediaType,
-    field_errors,
 )
 from services.common.permissions import Action
 from services.common.runtime import Runtime
@@ -48,31 +45,6 @@ Queue = Annotated[SubmissionQueue, Depends(from_state("submissions"))]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=500)]
 
 
-async def read_json(request: Request, *, limit: int) -> bytes:
-    """The raw JSON body, refusing other media types (415) and oversize bodies (413) early."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise UnsupportedMediaType("Send the body as application/json.")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The body exceeds {limit} bytes.")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"The body exceeds {limit} bytes.")
-    return bytes(body)
-
-
-def parse(adapter: TypeAdapter[Any], raw: bytes) -> Any:
-    try:
-        return adapter.validate_json(raw)
-    except ValidationError as exc:
-        raise UnprocessableContent(
-            "The request does not match the schema.", errors=field_errors(exc.errors())
-        ) from None
-
-
 class Submitted(BaseModel):
     id: str
     reference: str
@@ -85,12 +57,7 @@ class Submitted(BaseModel):
     response_model=Submitted,
     responses={200: {"model": Submitted, "description": "A replay of an earlier Idempotency-Key"}},
     summary="Submit a victim referral or a tip",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _referral_in.json_schema()}},
-        }
-    },
+    openapi_extra=body_schema(_referral_in),
 )
 async def submit(
     request: Request,
@@ -237,12 +204,7 @@ class ConsentOut(BaseModel):
 @router.put(
     "/{referral_id}/consent",
     summary="Record the victim's current consent (submitting agency only)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _consent_in.json_schema()}},
-        }
-    },
+    openapi_extra=body_schema(_consent_in),
 )
 async def put_consent(
     referral_id: str,
