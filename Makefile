@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/tokens.py
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/router.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

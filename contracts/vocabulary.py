@@ -99,6 +99,7 @@ class DeliveryStatus(StrEnum):
     DECLINED = "declined"
     COMPLETED = "completed"
     ESCALATED = "escalated"
+    WITHDRAWN = "withdrawn"  # the submitter withdrew the referral
 
 
 class Role(StrEnum):

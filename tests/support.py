@@ -1,12 +1,14 @@
 """Helpers shared by tests: a test-only effect table, event builders, condition waits."""
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import uvicorn
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import ReferralWithdrawn
+from contracts.topics import topic_for_type
+from services.common.broker import free_port
 from services.common.bus import ConsumerRunner
 from services.common.db import SessionFactory
 from services.common.models import OutboxRecord
@@ -161,3 +165,38 @@ def make_consumer(
         "session_timeout_ms": SESSION_TIMEOUT_MS,
     }
     return ConsumerRunner(**(options | overrides))
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP on a free loopback port (lifespan included); yields
+    its base URL. For what an in-memory transport cannot show, like a live event stream."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        await wait_for(lambda: _started(server, task), timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> bool:
+    if task.done():
+        task.result()  # raise what stopped it
+        raise AssertionError("server exited before it started")
+    return server.started
+
+
+async def publish_event(
+    producer: Any, payload: Any, subject: str, *, source: str = "test"
+) -> CloudEvent:
+    """Publish a catalogue event on its topic, as the service that owns it would."""
+    event = CloudEvent.new(source=source, payload=payload, subject=subject)
+    record = event.to_kafka()
+    topic = topic_for_type(event.type).name
+    await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
+    return event

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -133,3 +134,55 @@ async def insert_many(
     if rows:
         table: Table = model.__table__  # type: ignore[attr-defined]
         await (await session.connection()).execute(insert(table), rows)
+
+
+class CommitSignal:
+    """Wakes in-process waiters when a transaction that `mark`ed it commits (not before, and not
+    on rollback): the outbox relay waits on one, notify's live stream on another."""
+
+    def __init__(self, name: str) -> None:
+        self._flag = f"nrm_signal_{name}"
+        # Weak: a disposed engine takes its waiters with it.
+        self._waiters: weakref.WeakKeyDictionary[Engine, set[asyncio.Event]] = (
+            weakref.WeakKeyDictionary()
+        )
+        _signals.append(self)
+
+    def mark(self, session: AsyncSession) -> bool:
+        """Mark the session's transaction; True the first time in that transaction."""
+        if session.info.get(self._flag):
+            return False
+        session.info[self._flag] = True
+        return True
+
+    def subscribe(self, engine: AsyncEngine, waiter: asyncio.Event) -> None:
+        self._waiters.setdefault(engine.sync_engine, set()).add(waiter)
+
+    def unsubscribe(self, engine: AsyncEngine, waiter: asyncio.Event) -> None:
+        self._waiters.get(engine.sync_engine, set()).discard(waiter)
+
+    def _committed(self, session: Session) -> None:
+        if not session.info.pop(self._flag, False):
+            return
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        for waiter in self._waiters.get(engine, ()):
+            waiter.set()
+
+    def _rolled_back(self, session: Session) -> None:
+        session.info.pop(self._flag, None)
+
+
+_signals: list[CommitSignal] = []
+
+
+@event.listens_for(Session, "after_commit")
+def _fire_signals(session: Session) -> None:
+    for signal in _signals:
+        signal._committed(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_signals(session: Session) -> None:
+    for signal in _signals:
+        signal._rolled_back(session)

@@ -5,9 +5,11 @@ the service's own metadata (`target_metadata = [service_metadata, runtime_metada
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, Index, Integer, LargeBinary
 from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Field, SQLModel
 
 runtime_registry = registry()
@@ -16,6 +18,40 @@ runtime_metadata = runtime_registry.metadata
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite has no timezone type: SQLAlchemy writes the wall-clock digits and reads them back
+    naive, so without this a row read on SQLite compares and serialises differently from one
+    read on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware one (UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+# Default factories for table models. Not the builtins `list`/`dict`: on every construction
+# pydantic inspects a factory's signature, which for a builtin means parsing its text signature
+# (~70 µs, against ~5 µs for a Python function) and was most of a routing decision's CPU.
+def empty_list() -> list[Any]:
+    return []
+
+
+def empty_dict() -> dict[str, Any]:
+    return {}
 
 
 class RuntimeTable(SQLModel, registry=runtime_registry):
@@ -47,8 +83,8 @@ class OutboxRecord(RuntimeTable, table=True):
     key: str | None = Field(default=None, max_length=200, index=True)
     headers: dict[str, str] = Field(sa_type=JSON)
     value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-    published_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
 class ProcessedEvent(RuntimeTable, table=True):
@@ -58,4 +94,4 @@ class ProcessedEvent(RuntimeTable, table=True):
 
     consumer: str = Field(primary_key=True, max_length=100)
     event_id: str = Field(primary_key=True, max_length=64)
-    processed_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())

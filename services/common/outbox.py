@@ -10,7 +10,6 @@ failed send can never let a later record of the same referral overtake an earlie
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
@@ -18,15 +17,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
-from sqlalchemy import Engine, delete, event, func, text, update
+from sqlalchemy import delete, func, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.topics import topic_for_type
-from services.common.db import SessionFactory, insert_many, is_sqlite, transaction
+from services.common.db import CommitSignal, SessionFactory, insert_many, is_sqlite, transaction
 from services.common.models import OutboxRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -35,25 +33,7 @@ PUBLISHED = Counter("nrm_outbox_published_total", "Outbox rows acknowledged by t
 SEND_FAILURES = Counter("nrm_outbox_send_failures_total", "Failed outbox publish rounds", ["db"])
 
 NOTIFY_CHANNEL = "nrm_outbox"
-_PENDING_FLAG = "nrm_outbox_pending"
-
-# Relays waiting for commits on an engine; weak so a disposed engine takes its entry with it.
-_wakers: "weakref.WeakKeyDictionary[Engine, set[asyncio.Event]]" = weakref.WeakKeyDictionary()
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_relays(session: Session) -> None:
-    if not session.info.pop(_PENDING_FLAG, False):
-        return
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    for waker in _wakers.get(engine, ()):
-        waker.set()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_pending(session: Session) -> None:
-    session.info.pop(_PENDING_FLAG, None)
+COMMITTED = CommitSignal("outbox")  # wakes this process's relays when staged events commit
 
 
 async def add_event(session: AsyncSession, event: CloudEvent, *, topic: str | None = None) -> None:
@@ -84,8 +64,7 @@ def _row(event: CloudEvent, topic: str | None) -> dict[str, Any]:
 
 
 async def _signal(session: AsyncSession) -> None:
-    if not session.info.get(_PENDING_FLAG):
-        session.info[_PENDING_FLAG] = True
+    if COMMITTED.mark(session):
         bind = session.get_bind()
         if bind.dialect.name == "postgresql":
             # Delivered to listeners only when this transaction commits.
@@ -121,7 +100,7 @@ class OutboxRelay:
         self._listen_conn: Any = None
 
     async def start(self) -> None:
-        _wakers.setdefault(self._engine.sync_engine, set()).add(self._wake)
+        COMMITTED.subscribe(self._engine, self._wake)
         if not is_sqlite(self._engine):
             await self._listen()
         self._task = asyncio.create_task(self._run(), name=f"relay:{self.name}")
@@ -140,7 +119,7 @@ class OutboxRelay:
                         pass
             except Exception:
                 log.warning("outbox not fully flushed on stop", extra={"relay": self.name})
-        _wakers.get(self._engine.sync_engine, set()).discard(self._wake)
+        COMMITTED.unsubscribe(self._engine, self._wake)
         if self._listen_conn is not None:
             await self._listen_conn.close()
             self._listen_conn = None

@@ -22,6 +22,7 @@ class Action(StrEnum):
     WEBHOOK_MANAGE_OWN = "webhook.manage_own"  # the caller's own agency's webhook
     AUDIT_READ = "audit.read"
     POLICY_READ = "policy.read"
+    POLICY_EXPLAIN = "policy.explain"  # dry-run the routing policy on a referral body
     POLICY_ADMIN = "policy.admin"
     AGENCY_ADMIN = "agency.admin"
     CLIENT_ADMIN = "client.admin"
@@ -29,7 +30,14 @@ class Action(StrEnum):
     WEBHOOK_ADMIN = "webhook.admin"
 
 
-_CASEWORKER = frozenset({Action.INBOX_READ, Action.REFERRAL_READ_ROUTED, Action.DELIVERY_ACT})
+_CASEWORKER = frozenset(
+    {
+        Action.INBOX_READ,
+        Action.REFERRAL_READ_ROUTED,
+        Action.DELIVERY_ACT,
+        Action.POLICY_EXPLAIN,
+    }
+)
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.REFERRER: frozenset(
@@ -38,12 +46,13 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.REFERRAL_READ_OWN,
             Action.REFERRAL_CONSENT,
             Action.REFERRAL_WITHDRAW,
+            Action.POLICY_EXPLAIN,
         }
     ),
     Role.CASEWORKER: _CASEWORKER,
     Role.SUPERVISOR: _CASEWORKER | {Action.AGENCY_VIEW, Action.WEBHOOK_MANAGE_OWN},
     # Auditors see the audit trail and the policy, never case data.
-    Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.POLICY_READ}),
+    Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.POLICY_READ, Action.POLICY_EXPLAIN}),
     Role.ADMIN: frozenset(
         {
             Action.AGENCY_ADMIN,
@@ -51,6 +60,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.KEY_ADMIN,
             Action.POLICY_READ,
             Action.POLICY_ADMIN,
+            Action.POLICY_EXPLAIN,
             Action.WEBHOOK_ADMIN,
         }
     ),

@@ -4,9 +4,9 @@ from datetime import datetime
 
 from sqlalchemy import Column, LargeBinary
 from sqlalchemy.orm import registry
-from sqlmodel import JSON, DateTime, Field, SQLModel
+from sqlmodel import JSON, Field, SQLModel
 
-from services.common.models import utcnow
+from services.common.models import UTCDateTime, empty_list, utcnow
 
 identity_registry = registry()
 identity_metadata = identity_registry.metadata
@@ -22,10 +22,10 @@ class AgencyRow(IdentityTable, table=True):
     id: str = Field(primary_key=True, max_length=63)
     name: str = Field(max_length=200)
     type: str = Field(max_length=40)
-    regions: list[str] = Field(default_factory=list, sa_type=JSON)
+    regions: list[str] = Field(default_factory=empty_list, sa_type=JSON)
     language: str = Field(default="en", max_length=2)
     disabled: bool = False
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
 class ClientRow(IdentityTable, table=True):
@@ -36,8 +36,8 @@ class ClientRow(IdentityTable, table=True):
     roles: list[str] = Field(sa_type=JSON)
     secret_hash: str = Field(max_length=200)
     disabled: bool = False
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-    secret_rotated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    secret_rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
 class SigningKeyRow(IdentityTable, table=True):
@@ -52,5 +52,5 @@ class SigningKeyRow(IdentityTable, table=True):
     wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     master_key_id: str = Field(max_length=64)
     public_jwk: dict[str, str] = Field(sa_type=JSON)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-    retired_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime())

@@ -5,9 +5,9 @@ from typing import Any
 
 from sqlalchemy import Column, LargeBinary
 from sqlalchemy.orm import registry
-from sqlmodel import JSON, DateTime, Field, SQLModel
+from sqlmodel import JSON, Field, SQLModel
 
-from services.common.models import utcnow
+from services.common.models import UTCDateTime, empty_dict, empty_list, utcnow
 
 intake_registry = registry()
 intake_metadata = intake_registry.metadata
@@ -29,10 +29,10 @@ class ReferralRow(IntakeTable, table=True):
     external_ref: str | None = Field(default=None, max_length=64)
     urgency: str = Field(max_length=20, index=True)
     region: str = Field(max_length=10, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     # Non-identifying parts: routing facts, victim profile without identity, consent, tip source.
     facts: dict[str, Any] = Field(sa_type=JSON)
-    profile: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    profile: dict[str, Any] = Field(default_factory=empty_dict, sa_type=JSON)
     consent: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
@@ -55,7 +55,7 @@ class IdempotencyRecord(IntakeTable, table=True):
     key: str = Field(primary_key=True, max_length=200)
     body_hash: str = Field(max_length=64)
     referral_id: str = Field(max_length=36)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
 class RecipientRow(IntakeTable, table=True):
@@ -66,9 +66,9 @@ class RecipientRow(IntakeTable, table=True):
     referral_id: str = Field(primary_key=True, max_length=36)
     agency: str = Field(primary_key=True, max_length=63, index=True)
     disclosure: str = Field(max_length=20)
-    requires_consent: list[str] = Field(default_factory=list, sa_type=JSON)
+    requires_consent: list[str] = Field(default_factory=empty_list, sa_type=JSON)
     rule: str = Field(max_length=100)
-    deadline: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    deadline: datetime | None = Field(default=None, sa_type=UTCDateTime())
     status: str = Field(default="routed", max_length=20)
     delivery_id: str | None = Field(default=None, max_length=64)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())

@@ -33,6 +33,7 @@ async def main() -> None:
         producer=producer,
         session_timeout_ms=SESSION_TIMEOUT_MS,
         after_apply=die_after_commit,
+        batch_size=int(env.get("CHILD_BATCH_SIZE", "1")),
     )
     await runner.start()
     # Serve until the kill; give up after two minutes if it never comes.

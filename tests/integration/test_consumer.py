@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,9 +33,16 @@ async def _publish(producer: AIOKafkaProducer, topic: str, event: CloudEvent) ->
     await producer.send_and_wait(topic, rec.value, key=rec.key, headers=rec.headers)
 
 
+@pytest.mark.parametrize("batch_size", [1, 100])
 async def test_consumer_killed_after_db_commit_does_not_apply_twice(
-    db: Database, broker: EmbeddedBroker, topic: str, producer: AIOKafkaProducer
+    db: Database,
+    broker: EmbeddedBroker,
+    topic: str,
+    producer: AIOKafkaProducer,
+    batch_size: int,
 ) -> None:
+    """Killed after a DB commit, before the offset commit. One record per transaction: the
+    kill follows `target`'s commit. Batched: the three share one transaction and all commit."""
     key = "ref-kill"  # one key → one partition → the three events arrive in order
     first, target, last = (make_event(key, i) for i in range(3))
     for event in (first, target, last):
@@ -53,12 +61,14 @@ async def test_consumer_killed_after_db_commit_does_not_apply_twice(
             "CHILD_TOPIC": topic,
             "CHILD_GROUP": group,
             "CHILD_KILL_AFTER": target.id,
+            "CHILD_BATCH_SIZE": str(batch_size),
         },
     )
     returncode = await asyncio.wait_for(child.wait(), timeout=60)
     assert returncode == -signal.SIGKILL
-    # The child committed `first` and `target` to the database, and no offset past them.
-    assert [r.event_id for r in await effects(db)] == [first.id, target.id]
+    # The child committed these to the database, and no offset past them.
+    committed = [first, target] if batch_size == 1 else [first, target, last]
+    assert [r.event_id for r in await effects(db)] == [e.id for e in committed]
 
     duplicates = CONSUMED.labels(group, "duplicate")
     before = duplicates._value.get()
@@ -95,7 +105,8 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_flow_continues(
         await wait_for(lambda: _count_is(db, 1), timeout=30)
     finally:
         await runner.stop()
-    assert attempts.count(poison.id) == 3
+    # Once in the chunk it shared with `good` (rolled back whole), then 3 times on its own.
+    assert attempts.count(poison.id) == 1 + 3
     assert (await effects(db))[0].event_id == good.id
 
     dead = await dead_letter_from(broker.bootstrap, topic)

@@ -1,0 +1,131 @@
+"""Router endpoints: the policy in force, a dry run of it, and reloading it."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, TypeAdapter
+
+from contracts.referrals import ReferralIn, RoutingFacts, TipIn, VictimReferralIn
+from contracts.vocabulary import AgencyId, Disclosure
+from services.common.app import from_state
+from services.common.auth import Principal, require
+from services.common.body import body_schema, parse, read_json
+from services.common.db import transaction
+from services.common.errors import UnprocessableContent
+from services.common.permissions import Action
+from services.common.runtime import Runtime
+from services.router import service
+from services.router.consumer import RouterHandlers
+from services.router.policy import Policy, PolicyError
+from services.router.settings import RouterSettings
+
+router = APIRouter(prefix="/v1/routing", tags=["routing"])
+
+PolicyReader = Annotated[Principal, Depends(require(Action.POLICY_READ))]
+Explainer = Annotated[Principal, Depends(require(Action.POLICY_EXPLAIN))]
+PolicyAdmin = Annotated[Principal, Depends(require(Action.POLICY_ADMIN))]
+Handlers = Annotated[RouterHandlers, Depends(from_state("handlers"))]
+Config = Annotated[RouterSettings, Depends(from_state("settings"))]
+
+_referral_in: TypeAdapter[VictimReferralIn | TipIn] = TypeAdapter(ReferralIn)
+
+
+@router.get("/policy", summary="The routing policy in force and its version")
+async def get_policy(_: PolicyReader, handlers: Handlers) -> dict[str, Any]:
+    return handlers.current.describe()
+
+
+class ExplainedRecipient(BaseModel):
+    agency: str
+    disclosure: Disclosure
+    rule: str
+    deadline: datetime | None
+    requires_consent: list[str]
+
+
+class ExplainedRule(BaseModel):
+    rule: str
+    matched: bool
+    unmet: list[str]
+    selected: list[str]
+    notes: list[str]
+
+
+class Explanation(BaseModel):
+    policy_version: str
+    submitted_by: str
+    facts: RoutingFacts
+    recipients: list[ExplainedRecipient]
+    rules: list[ExplainedRule]
+
+
+@router.post(
+    "/explain",
+    summary="Who would receive this referral, at which level, and why (nothing is stored)",
+    openapi_extra=body_schema(_referral_in),
+)
+async def explain(
+    request: Request,
+    principal: Explainer,
+    handlers: Handlers,
+    settings: Config,
+    submitted_by: Annotated[
+        AgencyId | None,
+        Query(description="Explain as if this agency submitted it (default: the caller's)"),
+    ] = None,
+) -> Explanation:
+    body = parse(_referral_in, await read_json(request, limit=settings.max_body_bytes))
+    policy = handlers.current
+    submitter = submitted_by or principal.agency
+    facts = RoutingFacts.from_referral(body, submitted_by=submitter)
+    evaluation = policy.evaluate(facts, now=datetime.now(UTC))
+    return Explanation(
+        policy_version=policy.version,
+        submitted_by=submitter,
+        facts=facts,
+        recipients=[
+            ExplainedRecipient(
+                agency=p.agency,
+                disclosure=p.disclosure,
+                rule=p.rule,
+                deadline=p.deadline,
+                requires_consent=list(p.requires_consent),
+            )
+            for p in evaluation.recipients
+        ],
+        rules=[ExplainedRule(**vars(step)) for step in evaluation.trace],
+    )
+
+
+class Reloaded(BaseModel):
+    version: str
+    previous_version: str
+    changed: bool
+
+
+@router.post("/policy/reload", summary="Re-read the policy file; a bad file keeps the old policy")
+async def reload_policy(
+    principal: PolicyAdmin, handlers: Handlers, settings: Config, runtime: Runtime
+) -> Reloaded:
+    previous = handlers.current
+    try:
+        policy = Policy.load(settings.policy_file)
+    except PolicyError as exc:
+        raise UnprocessableContent(
+            f"The policy file was not loaded; version {previous.version} stays in force.",
+            errors=[
+                {"path": p.where or "/", "line": p.line, "type": "policy", "message": str(p)}
+                for p in exc.problems
+            ],
+        ) from None
+    handlers.current = policy
+    async with transaction(runtime.sessions) as session:
+        await service.policy_reloaded(
+            session, policy=policy, previous=previous, actor=principal.client_id
+        )
+    return Reloaded(
+        version=policy.version,
+        previous_version=previous.version,
+        changed=policy.version != previous.version,
+    )

@@ -1,0 +1,77 @@
+"""The router service: create_app and its lifespan."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.topics import CASE_EVENTS, REFERRALS
+from services.common.app import create_app as create_service_app
+from services.common.auth import JwksSource, verifier_from_settings
+from services.common.bus import ConsumerRunner
+from services.common.db import create_engine
+from services.common.runtime import ServiceRuntime
+from services.router.api import router
+from services.router.consumer import RouterHandlers
+from services.router.models import router_metadata
+from services.router.policy import Policy
+from services.router.settings import RouterSettings
+
+
+def create_app(
+    settings: RouterSettings,
+    *,
+    bootstrap: str,
+    engine: AsyncEngine | None = None,
+    jwks: JwksSource | None = None,
+    policy: Policy | None = None,
+) -> FastAPI:
+    """Loads the policy first: a bad policy file stops the service here, before it consumes."""
+    handlers = RouterHandlers(policy or Policy.load(settings.policy_file))
+    runtime = ServiceRuntime(
+        service="router",
+        engine=engine or create_engine(settings.database_url_for()),
+        bootstrap=bootstrap,
+        metadata=[router_metadata],
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        assert runtime.producer is not None
+        try:
+            await asyncio.gather(
+                *(
+                    runtime.add_consumer(
+                        ConsumerRunner(
+                            name=name,
+                            topics=[topic],
+                            handler=handler,
+                            sessions=runtime.sessions,
+                            bootstrap=bootstrap,
+                            producer=runtime.producer,
+                            max_attempts=settings.consumer_max_attempts,
+                            session_timeout_ms=settings.kafka_session_timeout_ms,
+                        )
+                    )
+                    for name, topic, handler in (
+                        ("router.referrals", REFERRALS.name, handlers.on_referral),
+                        ("router.case-events", CASE_EVENTS.name, handlers.on_case_event),
+                    )
+                )
+            )
+            yield
+        finally:
+            await runtime.stop()
+
+    app = create_service_app(
+        title="NRM Exchange router", routers=[router], checks=runtime.checks, lifespan=lifespan
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.handlers = handlers
+    app.state.access_audit = runtime.access_audit
+    app.state.verifier = verifier_from_settings(settings, jwks=jwks)
+    return app

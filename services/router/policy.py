@@ -1,0 +1,552 @@
+"""The routing policy: loading and validating the YAML file, and evaluating it on routing facts.
+
+Evaluation is a pure function of (policy, facts, submitter, time), so `explain` and the engine
+give the same answer. The file format is described in `deploy/config/routing.yaml`.
+"""
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from contracts.referrals import Agency, RoutingFacts
+from contracts.vocabulary import (
+    AgencyId,
+    AgencyType,
+    CountryCode,
+    Disclosure,
+    Exploitation,
+    Need,
+    ReferralKind,
+    RegionCode,
+    Urgency,
+    VictimStatus,
+)
+
+ConsentScope = Literal["services", "law_enforcement", "statistics"]
+LEVEL_RANK = {Disclosure.ANONYMOUS: 0, Disclosure.SUPPORT: 1, Disclosure.FULL: 2}
+DEFAULT_RULE = "default"
+ESCALATION_RULE = "escalation"
+
+# Policy file models
+
+
+def _listify(value: Any) -> Any:
+    """A scalar where a list is expected means a list of one: `kind: tip`."""
+    return value if isinstance(value, list) else [value]
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=value)
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", str(value))
+    if not match or int(match[1]) == 0:
+        raise ValueError("a duration is a positive number with s, m, h or d, like 4h")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
+    return timedelta(**{unit: int(match[1])})
+
+
+AnyOf = BeforeValidator(_listify)
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Conditions(Strict):
+    """All must hold; a list means any of its values (for `consent`: all of the scopes)."""
+
+    kind: Annotated[list[ReferralKind], AnyOf] | None = None
+    exploitation: Annotated[list[Exploitation], AnyOf] | None = None
+    region: Annotated[list[RegionCode], AnyOf] | None = None
+    urgency: Annotated[list[Urgency], AnyOf] | None = None
+    minor: bool | None = None
+    consent: Annotated[list[ConsentScope], AnyOf] | None = None
+    needs: Annotated[list[Need], AnyOf] | None = None
+    victim_status: Annotated[list[VictimStatus], AnyOf] | None = None
+    official_involvement: bool | None = None
+    destination_countries: Annotated[list[CountryCode], AnyOf] | None = None
+
+    def unmet(self, facts: RoutingFacts) -> list[str]:
+        """The conditions `facts` fail, as readable phrases; empty when all hold."""
+        misses: list[str] = []
+
+        def any_of(name: str, wanted: list[Any] | None, have: Iterable[Any]) -> None:
+            if wanted is not None and not set(wanted) & set(have):
+                misses.append(f"{name} is not any of {', '.join(map(str, wanted)) or '(none)'}")
+
+        def equals(name: str, wanted: bool | None, have: bool) -> None:
+            if wanted is not None and wanted != have:
+                misses.append(f"{name} is not {str(wanted).lower()}")
+
+        any_of("kind", self.kind, [facts.kind])
+        any_of("exploitation", self.exploitation, facts.exploitation)
+        any_of("region", self.region, [facts.region])
+        any_of("urgency", self.urgency, [facts.urgency])
+        equals("minor", self.minor, facts.minor)
+        if self.consent is not None:
+            given = given_scopes(facts)
+            missing = [s for s in self.consent if s not in given]
+            if missing:
+                misses.append(f"no consent to {', '.join(missing)}")
+        any_of("needs", self.needs, facts.needs)
+        any_of(
+            "victim status",
+            self.victim_status,
+            [facts.victim_status] if facts.victim_status else [],
+        )
+        equals("official involvement", self.official_involvement, facts.official_involvement)
+        any_of("destination", self.destination_countries, facts.destination_countries)
+        return misses
+
+    def never_holds(self) -> str | None:
+        """Why no referral can satisfy these conditions, if that is so."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, list) and not value and name != "consent":
+                return f"`{name}` is an empty list, which nothing matches"
+        victim_only = [
+            name
+            for name, value in (
+                ("minor: true", self.minor is True),
+                ("consent", bool(self.consent)),
+                ("needs", self.needs is not None),
+                ("victim_status", self.victim_status is not None),
+            )
+            if value
+        ]
+        if self.kind == [ReferralKind.TIP] and victim_only:
+            return f"tips carry no victim, so `kind: tip` with {', '.join(victim_only)} never holds"
+        return None
+
+    @property
+    def unconditional(self) -> bool:
+        return not self.model_fields_set
+
+
+class Target(Strict):
+    """`agency: <id>`, or `type: <agency type>` (those covering the region) with a fallback."""
+
+    agency: AgencyId | None = None
+    type: AgencyType | None = None
+    fallback: AgencyId | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Target":
+        if (self.agency is None) == (self.type is None):
+            raise ValueError("give exactly one of `agency` or `type`")
+        if self.fallback is not None and self.type is None:
+            raise ValueError("`fallback` applies only to `type` targets")
+        return self
+
+
+class Rule(Strict):
+    id: RuleId
+    description: str | None = None
+    when: Conditions = Conditions()
+    to: Annotated[list[Target], Field(min_length=1)]
+    disclosure: str = Field(description="A level, or the name of a `disclosure` case list")
+    stop: bool = False
+
+
+class DisclosureCase(Strict):
+    when: Conditions = Conditions()
+    level: Disclosure
+
+
+class Escalation(Strict):
+    to: AgencyId
+    disclosure: str
+
+
+class Default(Strict):
+    to: Annotated[list[AgencyId], AnyOf, Field(min_length=1)]
+    disclosure: str
+
+
+class PolicyFile(Strict):
+    agencies: str | list[Agency]
+    deadlines: dict[Urgency, Duration]
+    disclosure: dict[RuleId, Annotated[list[DisclosureCase], Field(min_length=1)]] = {}
+    rules: list[Rule]
+    escalation: Escalation
+    default: Default
+
+
+# Errors that name the line
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        at = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{at}: {self.where}: {self.message}" if self.where else f"{at}: {self.message}"
+
+
+class PolicyError(Exception):
+    """The policy file is not acceptable; `problems` name the file, line and the problem."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(map(str, self.problems)))
+
+
+Path_ = tuple[str | int, ...]
+
+
+class _Source:
+    """A YAML document with the line of every node, so problems can point at their line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+        self.lines: dict[Path_, int] = {}
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError([Problem(self.name, None, "", f"cannot read: {exc}")]) from None
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            self.data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise PolicyError(
+                [Problem(self.name, line, "", f"not valid YAML: {problem}")]
+            ) from None
+        if node is not None:
+            self._index(node, ())
+
+    def _index(self, node: yaml.Node, at: Path_) -> None:
+        self.lines[at] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                self.lines[(*at, key.value)] = key.start_mark.line + 1
+                self._index(value, (*at, key.value))
+                self.lines[(*at, key.value)] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._index(item, (*at, i))
+
+    def problem(self, at: Path_, message: str) -> Problem:
+        for n in range(len(at), -1, -1):
+            if at[:n] in self.lines:
+                return Problem(self.name, self.lines[at[:n]], _dotted(at), message)
+        return Problem(self.name, None, _dotted(at), message)
+
+    def validation_problems(self, exc: ValidationError, prefix: Path_ = ()) -> list[Problem]:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            # Drop pydantic's union/validator tags so the path is the file's own.
+            at = tuple(
+                p
+                for p in error["loc"]
+                if isinstance(p, int)
+                or not (p.startswith("function-") or p in {"str", "list[Agency]"})
+            )
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown field"
+            problems.append(self.problem((*prefix, *at), message))
+        return problems
+
+
+_UNION_TAGS = {"str", "list[Agency]"}
+
+
+def _dotted(at: Path_) -> str:
+    out = ""
+    for p in at:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+# The loaded policy
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One recipient of a decision, with the rule that chose it."""
+
+    agency: str
+    disclosure: Disclosure
+    rule: str
+    deadline: datetime | None
+    requires_consent: tuple[ConsentScope, ...] = ()
+
+
+@dataclass
+class RuleTrace:
+    """What one rule did for a referral, for `explain`."""
+
+    rule: str
+    matched: bool
+    unmet: list[str] = field(default_factory=list)
+    selected: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Evaluation:
+    recipients: list[Pick]
+    trace: list[RuleTrace]
+
+
+@dataclass(frozen=True)
+class Policy:
+    file: PolicyFile
+    agencies: dict[str, Agency]
+    version: str
+    source: str
+
+    @classmethod
+    def load(cls, path: Path) -> "Policy":
+        """Read and validate `path`; raises `PolicyError` naming every problem and its line."""
+        source = _Source(path)
+        if not isinstance(source.data, dict):
+            raise PolicyError([source.problem((), "the policy must be a mapping")])
+        try:
+            parsed = PolicyFile.model_validate(source.data)
+        except ValidationError as exc:
+            raise PolicyError(source.validation_problems(exc)) from None
+        agencies = _load_agencies(parsed.agencies, source)
+        _check(parsed, agencies, source)
+        canonical = orjson.dumps(
+            {
+                "policy": parsed.model_dump(mode="json", exclude={"agencies"}),
+                "agencies": [a.model_dump(mode="json") for a in agencies.values()],
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+        version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
+        return cls(file=parsed, agencies=agencies, version=version, source=str(path))
+
+    def deadline(self, urgency: Urgency, now: datetime) -> datetime:
+        return now + self.file.deadlines[urgency]
+
+    def level(
+        self, disclosure: str, facts: RoutingFacts, *, requires: Iterable[ConsentScope] = ()
+    ) -> tuple[Disclosure, tuple[ConsentScope, ...]]:
+        """The level a disclosure spec gives, and the consent scopes that level rests on."""
+        rests_on = list(requires)
+        if disclosure in Disclosure.__members__.values():
+            level = Disclosure(disclosure)
+        else:
+            case = next(c for c in self.file.disclosure[disclosure] if not c.when.unmet(facts))
+            level = case.level
+            rests_on += case.when.consent or []
+        if level == Disclosure.ANONYMOUS:
+            return level, ()
+        return level, tuple(dict.fromkeys(rests_on))
+
+    def covering(self, agency_type: AgencyType, region: str) -> list[str]:
+        """Agencies of a type whose regions include `region` (national ones cover all)."""
+        return [
+            a.id
+            for a in self.agencies.values()
+            if a.type == agency_type and (not a.regions or region in a.regions)
+        ]
+
+    def evaluate(self, facts: RoutingFacts, *, now: datetime) -> Evaluation:
+        """Who receives a referral with these facts, at which level, and why."""
+        submitter = facts.submitted_by
+        deadline = self.deadline(facts.urgency, now)
+        chosen: dict[str, Pick] = {}
+        trace: list[RuleTrace] = []
+        for rule in self.file.rules:
+            unmet = rule.when.unmet(facts)
+            step = RuleTrace(rule=rule.id, matched=not unmet, unmet=unmet)
+            trace.append(step)
+            if unmet:
+                continue
+            level, requires = self.level(rule.disclosure, facts, requires=rule.when.consent or [])
+            for target in rule.to:
+                for agency, note in self._resolve(target, facts.region, submitter):
+                    if note:
+                        step.notes.append(note)
+                    if agency is None:
+                        continue
+                    step.selected.append(agency)
+                    pick = Pick(agency, level, rule.id, deadline, requires)
+                    earlier = chosen.get(agency)
+                    if earlier is None or LEVEL_RANK[level] > LEVEL_RANK[earlier.disclosure]:
+                        chosen[agency] = pick
+            if rule.stop:
+                step.notes.append("stop: later rules were not evaluated")
+                break
+        if not chosen:
+            default = self.file.default
+            agency = next((a for a in default.to if a != submitter), None)
+            step = RuleTrace(rule=DEFAULT_RULE, matched=True, notes=["no rule chose a recipient"])
+            trace.append(step)
+            if agency is not None:
+                level, requires = self.level(default.disclosure, facts)
+                chosen[agency] = Pick(agency, level, DEFAULT_RULE, deadline, requires)
+                step.selected.append(agency)
+        return Evaluation(recipients=list(chosen.values()), trace=trace)
+
+    def escalation(self, facts: RoutingFacts, *, now: datetime) -> Pick:
+        spec = self.file.escalation
+        level, requires = self.level(spec.disclosure, facts)
+        return Pick(spec.to, level, ESCALATION_RULE, self.deadline(facts.urgency, now), requires)
+
+    def _resolve(
+        self, target: Target, region: str, submitter: str
+    ) -> list[tuple[str | None, str | None]]:
+        if target.agency is not None:
+            if target.agency == submitter:
+                return [(None, f"{target.agency} is the submitter, never its own recipient")]
+            return [(target.agency, None)]
+        assert target.type is not None
+        covering = self.covering(target.type, region)
+        others = [a for a in covering if a != submitter]
+        if others:
+            return [(a, None) for a in others]
+        why = (
+            f"the only {target.type} covering {region} is the submitter"
+            if covering
+            else f"no {target.type} covers {region}"
+        )
+        if target.fallback is None or target.fallback == submitter:
+            return [(None, why + "; no fallback")]
+        return [(target.fallback, why + f"; fallback {target.fallback}")]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "source": self.source,
+            "agencies": [a.model_dump(mode="json") for a in self.agencies.values()],
+            **self.file.model_dump(mode="json", exclude={"agencies"}),
+            "deadlines": {u.value: int(d.total_seconds()) for u, d in self.file.deadlines.items()},
+        }
+
+
+def _load_agencies(spec: str | list[Agency], source: _Source) -> dict[str, Agency]:
+    if isinstance(spec, str):
+        other = _Source(source.path.parent / spec)
+        raw = other.data.get("agencies") if isinstance(other.data, dict) else other.data
+        if not isinstance(raw, list):
+            raise PolicyError([other.problem((), "expected a list of agencies under `agencies`")])
+        prefix: Path_ = ("agencies",) if isinstance(other.data, dict) else ()
+        problems: list[Problem] = []
+        agencies: list[Agency] = []
+        for i, item in enumerate(raw):
+            try:
+                agencies.append(Agency.model_validate(item))
+            except ValidationError as exc:
+                problems += other.validation_problems(exc, (*prefix, i))
+        if problems:
+            raise PolicyError(problems)
+        found = agencies
+    else:
+        found = spec
+    by_id: dict[str, Agency] = {}
+    for i, agency in enumerate(found):
+        if agency.id in by_id:
+            raise PolicyError([source.problem(("agencies", i), f"agency {agency.id} twice")])
+        by_id[agency.id] = agency
+    return by_id
+
+
+def _check(policy: PolicyFile, agencies: dict[str, Agency], source: _Source) -> None:
+    """What the schema cannot say: references resolve, every rule can fire, nothing is missing."""
+    problems: list[Problem] = []
+    levels = {d.value for d in Disclosure}
+
+    def agency(at: Path_, agency_id: str) -> None:
+        if agency_id not in agencies:
+            problems.append(source.problem(at, f"unknown agency {agency_id!r}"))
+
+    def disclosure(at: Path_, name: str) -> None:
+        if name not in levels and name not in policy.disclosure:
+            problems.append(
+                source.problem(at, f"{name!r} is neither a level nor a `disclosure` case list")
+            )
+
+    for urgency in Urgency:
+        if urgency not in policy.deadlines:
+            problems.append(source.problem(("deadlines",), f"no deadline for {urgency.value}"))
+    for name, cases in policy.disclosure.items():
+        if name in levels:
+            problems.append(source.problem(("disclosure", name), "a level name cannot be a list"))
+        for i, case in enumerate(cases):
+            why = case.when.never_holds()
+            if why:
+                problems.append(source.problem(("disclosure", name, i), f"unreachable case: {why}"))
+            if i and cases[i - 1].when.unconditional:
+                problems.append(
+                    source.problem(
+                        ("disclosure", name, i), "unreachable case: the case before always applies"
+                    )
+                )
+        if not cases[-1].when.unconditional:
+            problems.append(
+                source.problem(
+                    ("disclosure", name, len(cases) - 1),
+                    "the last case needs no `when`, so the list always gives a level",
+                )
+            )
+    seen: dict[str, int] = {}
+    stopped_at: str | None = None
+    for i, rule in enumerate(policy.rules):
+        at: Path_ = ("rules", i)
+        if rule.id in seen or rule.id in {DEFAULT_RULE, ESCALATION_RULE}:
+            problems.append(source.problem((*at, "id"), f"rule id {rule.id!r} is already used"))
+        seen[rule.id] = i
+        if stopped_at is not None:
+            problems.append(
+                source.problem(at, f"unreachable rule: {stopped_at!r} always matches and stops")
+            )
+        why = rule.when.never_holds()
+        if why:
+            problems.append(source.problem((*at, "when"), f"unreachable rule: {why}"))
+        if rule.stop and rule.when.unconditional and stopped_at is None:
+            stopped_at = rule.id
+        disclosure((*at, "disclosure"), rule.disclosure)
+        for j, target in enumerate(rule.to):
+            if target.agency is not None:
+                agency((*at, "to", j, "agency"), target.agency)
+            if target.fallback is not None:
+                agency((*at, "to", j, "fallback"), target.fallback)
+            if target.type is not None and not any(
+                a.type == target.type for a in agencies.values()
+            ):
+                problems.append(
+                    source.problem((*at, "to", j, "type"), f"no agency has type {target.type}")
+                )
+    agency(("escalation", "to"), policy.escalation.to)
+    disclosure(("escalation", "disclosure"), policy.escalation.disclosure)
+    for j, agency_id in enumerate(policy.default.to):
+        agency(("default", "to", j), agency_id)
+    if len(set(policy.default.to)) < 2:
+        problems.append(
+            source.problem(
+                ("default", "to"),
+                "name at least two agencies, so a referral from the first still has a recipient",
+            )
+        )
+    disclosure(("default", "disclosure"), policy.default.disclosure)
+    if problems:
+        raise PolicyError(problems)
+
+
+def given_scopes(facts: RoutingFacts) -> set[str]:
+    consent = facts.consent
+    if consent is None:
+        return set()
+    return {name for name, given in consent.model_dump().items() if given}

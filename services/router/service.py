@@ -1,0 +1,340 @@
+"""Routing decisions. Plain functions; the caller owns the transaction.
+
+Each decision is stored (so consent changes and escalations can be re-decided against what was
+decided before) and announced as one `referral.routed` event through the outbox.
+"""
+
+from datetime import UTC, datetime
+from typing import cast
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from uuid6 import uuid7
+
+from contracts.cloudevents import CloudEvent
+from contracts.events import (
+    AdminChanged,
+    DeliveryRef,
+    RecipientDecision,
+    ReferralConsentChanged,
+    ReferralRouted,
+    ReferralSubmitted,
+    ReferralWithdrawn,
+    RoutingReason,
+)
+from contracts.referrals import RoutingFacts
+from contracts.vocabulary import Disclosure
+from services.common.db import insert_ignore, insert_many
+from services.common.models import utcnow
+from services.common.outbox import add_event
+from services.router.models import Escalation, Recipient, RoutedReferral
+from services.router.policy import LEVEL_RANK, ConsentScope, Pick, Policy
+
+SERVICE = "router"
+
+
+def _decision(pick: Pick) -> RecipientDecision:
+    return RecipientDecision(
+        agency=pick.agency,
+        disclosure=pick.disclosure,
+        rule=pick.rule,
+        deadline=pick.deadline,
+        requires_consent=list(pick.requires_consent),
+    )
+
+
+async def _announce(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    reference: str,
+    submitted_by: str,
+    facts: RoutingFacts,
+    reason: RoutingReason,
+    policy: Policy,
+    picks: list[Pick],
+    cause: CloudEvent | None,
+    escalated_delivery_id: str | None = None,
+) -> str:
+    """Stage the `referral.routed` event for a decision; returns its decision id."""
+    decision_id = str(uuid7())
+    payload = ReferralRouted(
+        referral_id=referral_id,
+        reference=reference,
+        decision_id=decision_id,
+        reason=reason,
+        policy_version=policy.version,
+        facts=facts,
+        recipients=[_decision(p) for p in picks],
+        escalated_delivery_id=escalated_delivery_id,
+    )
+    event = CloudEvent.new(
+        source=SERVICE,
+        payload=payload,
+        subject=referral_id,
+        agency=submitted_by,
+        traceparent=cause.traceparent if cause else None,
+    )
+    await add_event(session, event)
+    return decision_id
+
+
+async def route_submitted(
+    session: AsyncSession,
+    *,
+    policy: Policy,
+    submitted: ReferralSubmitted,
+    cause: CloudEvent | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Decide the recipients of a new referral. None if it was already routed.
+
+    The router's hot path, so a few Core statements and no ORM objects: on SQLite every
+    statement is a round trip to the driver's thread.
+    """
+    facts = submitted.facts
+    stamp = utcnow()
+    claimed = await session.exec(
+        insert_ignore(session.get_bind().dialect.name, RoutedReferral).values(
+            referral_id=submitted.referral_id,
+            reference=submitted.reference,
+            submitted_by=facts.submitted_by,
+            facts=facts.model_dump(mode="json"),
+            withdrawn=False,
+            policy_version=policy.version,
+            updated_at=stamp,
+        )
+    )
+    if claimed.rowcount == 0:
+        return None
+    picks = policy.evaluate(facts, now=now or datetime.now(UTC)).recipients
+    rows = [
+        {
+            "referral_id": submitted.referral_id,
+            "agency": p.agency,
+            "disclosure": p.disclosure.value,
+            "rule": p.rule,
+            "requires_consent": list(p.requires_consent),
+            "updated_at": stamp,
+        }
+        for p in picks
+    ]
+    await insert_many(session, Recipient, rows)
+    return await _announce(
+        session,
+        referral_id=submitted.referral_id,
+        reference=submitted.reference,
+        submitted_by=facts.submitted_by,
+        facts=facts,
+        reason=RoutingReason.SUBMITTED,
+        policy=policy,
+        picks=picks,
+        cause=cause,
+    )
+
+
+async def _redecide(
+    session: AsyncSession,
+    *,
+    referral: RoutedReferral,
+    reason: RoutingReason,
+    policy: Policy,
+    picks: list[Pick],
+    cause: CloudEvent | None,
+    escalated_delivery_id: str | None = None,
+) -> str:
+    """A later decision on a known referral: update its recipients and announce the change."""
+    for pick in picks:
+        row = await session.get(Recipient, (referral.referral_id, pick.agency))
+        if row is None:
+            row = Recipient(
+                referral_id=referral.referral_id,
+                agency=pick.agency,
+                disclosure=pick.disclosure.value,
+                rule=pick.rule,
+            )
+        row.disclosure = pick.disclosure.value
+        row.rule = pick.rule
+        row.requires_consent = list(pick.requires_consent)
+        row.updated_at = utcnow()
+        session.add(row)
+    return await _announce(
+        session,
+        referral_id=referral.referral_id,
+        reference=referral.reference,
+        submitted_by=referral.submitted_by,
+        facts=RoutingFacts.model_validate(referral.facts),
+        reason=reason,
+        policy=policy,
+        picks=picks,
+        cause=cause,
+        escalated_delivery_id=escalated_delivery_id,
+    )
+
+
+async def _recipients(session: AsyncSession, referral_id: str) -> dict[str, Recipient]:
+    rows = await session.exec(select(Recipient).where(Recipient.referral_id == referral_id))
+    return {row.agency: row for row in rows}
+
+
+async def route_consent_changed(
+    session: AsyncSession,
+    *,
+    policy: Policy,
+    changed: ReferralConsentChanged,
+    cause: CloudEvent | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Re-decide disclosure under the new consent.
+
+    Existing recipients keep their place (a delivery is never taken back) but get the level the
+    policy now gives them, or `anonymous` if no rule would choose them any more; recipients the
+    new consent brings in are added. Only changes are announced; None if there are none.
+    """
+    referral = await session.get(RoutedReferral, changed.referral_id)
+    if referral is None:  # consent changed before the router saw the submission: route now
+        submitted = ReferralSubmitted(
+            referral_id=changed.referral_id,
+            reference=changed.reference,
+            submitted_at=now or datetime.now(UTC),
+            facts=changed.facts,
+        )
+        return await route_submitted(
+            session, policy=policy, submitted=submitted, cause=cause, now=now
+        )
+    if referral.withdrawn:
+        return None
+    referral.facts = changed.facts.model_dump(mode="json")
+    referral.policy_version = policy.version
+    referral.updated_at = utcnow()
+    session.add(referral)
+    evaluation = policy.evaluate(changed.facts, now=now or datetime.now(UTC))
+    wanted = {p.agency: p for p in evaluation.recipients}
+    current = await _recipients(session, changed.referral_id)
+    changes: list[Pick] = []
+    for agency, row in current.items():
+        pick = wanted.pop(agency, None) or Pick(agency, Disclosure.ANONYMOUS, row.rule, None, ())
+        if (pick.disclosure.value, list(pick.requires_consent)) != (
+            row.disclosure,
+            row.requires_consent,
+        ):
+            changes.append(pick)
+    changes += wanted.values()  # newcomers
+    if not changes:
+        return None
+    return await _redecide(
+        session,
+        referral=referral,
+        reason=RoutingReason.CONSENT_CHANGED,
+        policy=policy,
+        picks=changes,
+        cause=cause,
+    )
+
+
+async def route_withdrawn(
+    session: AsyncSession,
+    *,
+    policy: Policy,
+    withdrawn: ReferralWithdrawn,
+    cause: CloudEvent | None = None,
+) -> str | None:
+    """A withdrawn referral: every recipient drops to `anonymous`, with nothing left to do."""
+    referral = await session.get(RoutedReferral, withdrawn.referral_id)
+    if referral is None or referral.withdrawn:
+        return None
+    referral.withdrawn = True
+    referral.updated_at = utcnow()
+    session.add(referral)
+    current = await _recipients(session, withdrawn.referral_id)
+    picks = [
+        Pick(agency, Disclosure.ANONYMOUS, row.rule, None, ()) for agency, row in current.items()
+    ]
+    return await _redecide(
+        session,
+        referral=referral,
+        reason=RoutingReason.WITHDRAWN,
+        policy=policy,
+        picks=picks,
+        cause=cause,
+    )
+
+
+async def escalate(
+    session: AsyncSession,
+    *,
+    policy: Policy,
+    delivery: DeliveryRef,
+    cause_type: str,
+    cause: CloudEvent | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Escalate a declined or overdue delivery (once per delivery, whatever the cause)."""
+    dialect = session.get_bind().dialect.name
+    claimed = await session.exec(
+        insert_ignore(dialect, Escalation).values(
+            delivery_id=delivery.delivery_id,
+            referral_id=delivery.referral_id,
+            agency=delivery.agency,
+            cause=cause_type,
+            outcome="pending",
+            created_at=utcnow(),
+        )
+    )
+    if claimed.rowcount == 0:
+        return None  # this delivery was escalated (or considered) before
+    row = await session.get(Escalation, delivery.delivery_id)
+    assert row is not None
+    referral = await session.get(RoutedReferral, delivery.referral_id)
+    target = policy.file.escalation.to
+    if referral is None:
+        row.outcome = "not escalated: referral unknown to the router"
+    elif referral.withdrawn:
+        row.outcome = "not escalated: referral withdrawn"
+    elif delivery.agency == target:
+        row.outcome = f"not escalated: {target} is the escalation target itself"
+    elif referral.submitted_by == target:
+        row.outcome = f"not escalated: {target} submitted the referral"
+    else:
+        pick = policy.escalation(
+            RoutingFacts.model_validate(referral.facts), now=now or datetime.now(UTC)
+        )
+        known = await session.get(Recipient, (referral.referral_id, target))
+        if (
+            known is not None
+            and LEVEL_RANK[Disclosure(known.disclosure)] > LEVEL_RANK[pick.disclosure]
+        ):
+            # Already a recipient at a higher level: escalation must not lower it.
+            pick = Pick(
+                target,
+                Disclosure(known.disclosure),
+                pick.rule,
+                pick.deadline,
+                tuple(cast(list[ConsentScope], known.requires_consent)),
+            )
+        row.decision_id = await _redecide(
+            session,
+            referral=referral,
+            reason=RoutingReason.ESCALATION,
+            policy=policy,
+            picks=[pick],
+            cause=cause,
+            escalated_delivery_id=delivery.delivery_id,
+        )
+        row.outcome = f"escalated to {target}"
+    session.add(row)
+    return row.decision_id
+
+
+async def policy_reloaded(
+    session: AsyncSession, *, policy: Policy, previous: Policy, actor: str
+) -> None:
+    """Announce a reload on the access topic, so the audit log shows which policy ruled when."""
+    payload = AdminChanged(
+        action="policy.reloaded",
+        target_type="routing_policy",
+        target_id=policy.version,
+        actor=actor,
+        details={"previous_version": previous.version, "source": policy.source},
+    )
+    await add_event(session, CloudEvent.new(source=SERVICE, payload=payload, subject=None))

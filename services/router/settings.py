@@ -1,0 +1,12 @@
+from pathlib import Path
+from typing import ClassVar
+
+from services.common.settings import Settings
+
+EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "config" / "routing.yaml"
+
+
+class RouterSettings(Settings):
+    service: ClassVar[str] = "router"
+
+    policy_file: Path = EXAMPLE_POLICY
