@@ -99,6 +99,7 @@ async def run(kind: str, url: str, schema: str | None, args: argparse.Namespace)
                         break
                     await asyncio.sleep(0.02)
             await engine.dispose()
+    assert first_at is not None and decided_at is not None
     return {
         "database": kind,
         "referrals": args.referrals,

@@ -1,0 +1,323 @@
+"""Notify endpoints: the inbox, its live stream, staff actions, and agencies' channels."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+
+from contracts.vocabulary import AgencyId, DeliveryStatus, LanguageCode, Urgency
+from services.common.app import from_state
+from services.common.auth import Principal, require, require_any
+from services.common.crypto import Vault
+from services.common.db import transaction
+from services.common.errors import NotFound
+from services.common.permissions import Action, permitted
+from services.common.runtime import Runtime
+from services.notify import channels, service
+from services.notify.models import Delivery, DispatchAttempt, Webhook
+from services.notify.settings import NotifySettings
+
+inbox_router = APIRouter(prefix="/v1", tags=["inbox"])
+agency_router = APIRouter(prefix="/v1/agencies", tags=["agency channels"])
+
+InboxReader = Annotated[Principal, Depends(require(Action.INBOX_READ))]
+Actor = Annotated[Principal, Depends(require(Action.DELIVERY_ACT))]
+ChannelAdmin = Annotated[
+    Principal, Depends(require_any(Action.WEBHOOK_ADMIN, Action.WEBHOOK_MANAGE_OWN))
+]
+Config = Annotated[NotifySettings, Depends(from_state("settings"))]
+Secrets = Annotated[Vault, Depends(from_state("vault"))]
+
+
+class InboxItem(BaseModel):
+    delivery_id: str
+    referral_id: str
+    reference: str
+    agency: str
+    status: DeliveryStatus
+    disclosure: str
+    deadline: datetime | None
+    rule: str
+    urgency: Urgency
+    exploitation: list[str]
+    region: str
+    kind: str
+    minor: bool
+    decline_reason: str | None
+    updated_at: datetime
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItem]
+    next_cursor: str | None
+
+
+@inbox_router.get("/inbox", summary="Deliveries to the caller's agency, newest first")
+async def get_inbox(
+    principal: InboxReader,
+    runtime: Runtime,
+    status: Annotated[list[DeliveryStatus], Query()] = [],  # noqa: B006 (FastAPI copies it)
+    urgency: Urgency | None = None,
+    overdue: bool | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> InboxPage:
+    async with runtime.sessions() as session:
+        page = await service.inbox(
+            session,
+            agency=principal.agency,
+            statuses=[s.value for s in status],
+            urgency=urgency.value if urgency else None,
+            overdue=overdue,
+            cursor=cursor,
+            limit=limit,
+        )
+    return InboxPage(
+        items=[InboxItem.model_validate(service.item(d)) for d in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@inbox_router.get("/deliveries/{delivery_id}", summary="One of the agency's deliveries")
+async def get_delivery(delivery_id: str, principal: InboxReader, runtime: Runtime) -> InboxItem:
+    async with runtime.sessions() as session:
+        d = await session.get(Delivery, delivery_id)
+    if d is None or d.agency != principal.agency:
+        raise NotFound("No such delivery.")
+    return InboxItem.model_validate(service.item(d))
+
+
+@inbox_router.get(
+    "/inbox/stream",
+    summary="Server-Sent Events: new and changed deliveries of the caller's agency",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_inbox(
+    request: Request,
+    principal: InboxReader,
+    runtime: Runtime,
+    settings: Config,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> StreamingResponse:
+    agency = principal.agency
+    if last_event_id is not None and last_event_id.isdigit():
+        after = int(last_event_id)  # resume: replay what the client missed
+    else:
+        async with runtime.sessions() as session:
+            after = await service.last_change(session, agency=agency)
+
+    async def events() -> AsyncIterator[bytes]:
+        nonlocal after
+        waiter = asyncio.Event()
+        service.CHANGED.subscribe(runtime.engine, waiter)
+        idle = 0.0
+        try:
+            yield b"retry: 2000\n\n"
+            while not await request.is_disconnected():
+                waiter.clear()
+                async with runtime.sessions() as session:
+                    changes = await service.changes_since(session, agency=agency, after=after)
+                for change in changes:
+                    data = orjson.dumps({"change": change.kind, **change.item}).decode()
+                    yield f"id: {change.id}\nevent: delivery\ndata: {data}\n\n".encode()
+                    after = change.id or after
+                if changes:
+                    idle = 0.0
+                    continue
+                # Woken by a commit in this process; polled for other instances' commits.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), settings.stream_poll_seconds)
+                idle += settings.stream_poll_seconds
+                if idle >= settings.stream_keepalive_seconds:
+                    idle = 0.0
+                    yield b": keep-alive\n\n"
+        finally:
+            service.CHANGED.unsubscribe(runtime.engine, waiter)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+class Decline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+async def _act(
+    runtime: Any, principal: Principal, delivery_id: str, action: str, reason: str | None = None
+) -> InboxItem:
+    async with transaction(runtime.sessions) as session:
+        d = await service.act(
+            session,
+            delivery_id=delivery_id,
+            agency=principal.agency,
+            action=action,
+            actor=principal.client_id,
+            reason=reason,
+        )
+    return InboxItem.model_validate(service.item(d))
+
+
+@inbox_router.post("/deliveries/{delivery_id}/acknowledge", summary="Acknowledge a delivery")
+async def acknowledge(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
+    return await _act(runtime, principal, delivery_id, "acknowledge")
+
+
+@inbox_router.post("/deliveries/{delivery_id}/accept", summary="Accept an acknowledged delivery")
+async def accept(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
+    return await _act(runtime, principal, delivery_id, "accept")
+
+
+@inbox_router.post(
+    "/deliveries/{delivery_id}/decline", summary="Decline an acknowledged delivery, with a reason"
+)
+async def decline(delivery_id: str, body: Decline, principal: Actor, runtime: Runtime) -> InboxItem:
+    return await _act(runtime, principal, delivery_id, "decline", body.reason)
+
+
+@inbox_router.post("/deliveries/{delivery_id}/complete", summary="Complete an accepted delivery")
+async def complete(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
+    return await _act(runtime, principal, delivery_id, "complete")
+
+
+# Agencies' channels
+
+
+def _own_or_admin(principal: Principal, agency: str) -> None:
+    """Admins manage every agency's channels; a supervisor only their own (others: 404)."""
+    if not permitted(principal.roles, Action.WEBHOOK_ADMIN) and agency != principal.agency:
+        raise NotFound("Not found.")
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    secret: Annotated[str | None, Field(max_length=200)] = Field(
+        default=None, description="`whsec_<base64>`; omitted: one is generated and returned once"
+    )
+    enabled: bool = True
+
+
+class WebhookOut(BaseModel):
+    agency: str
+    url: str
+    enabled: bool
+    consecutive_failures: int
+    disabled_reason: str | None
+    secret: str | None = Field(default=None, description="Only when generated by this request")
+
+
+def _webhook_out(hook: Webhook, secret: str | None = None) -> WebhookOut:
+    return WebhookOut(
+        agency=hook.agency,
+        url=hook.url,
+        enabled=hook.enabled,
+        consecutive_failures=hook.consecutive_failures,
+        disabled_reason=hook.disabled_reason,
+        secret=secret,
+    )
+
+
+@agency_router.put("/{agency}/webhook", summary="Set the agency's webhook endpoint")
+async def put_webhook(
+    agency: AgencyId,
+    body: WebhookIn,
+    principal: ChannelAdmin,
+    runtime: Runtime,
+    settings: Config,
+    vault: Secrets,
+) -> WebhookOut:
+    _own_or_admin(principal, agency)
+    async with transaction(runtime.sessions) as session:
+        hook, generated = await channels.set_webhook(
+            session,
+            agency=agency,
+            url=body.url,
+            secret=body.secret,
+            enabled=body.enabled,
+            actor=principal.client_id,
+            vault=vault,
+            settings=settings,
+        )
+    return _webhook_out(hook, generated)
+
+
+@agency_router.get("/{agency}/webhook", summary="The agency's webhook endpoint and its health")
+async def get_webhook(agency: AgencyId, principal: ChannelAdmin, runtime: Runtime) -> WebhookOut:
+    _own_or_admin(principal, agency)
+    async with runtime.sessions() as session:
+        hook = await session.get(Webhook, agency)
+    if hook is None:
+        raise NotFound("No webhook is set for this agency.")
+    return _webhook_out(hook)
+
+
+class Attempt(BaseModel):
+    dispatch_id: str
+    attempted_at: datetime
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+@agency_router.get("/{agency}/webhook/attempts", summary="The webhook delivery-attempt log")
+async def get_attempts(
+    agency: AgencyId,
+    principal: ChannelAdmin,
+    runtime: Runtime,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[Attempt]:
+    _own_or_admin(principal, agency)
+    async with runtime.sessions() as session:
+        rows = await session.exec(
+            select(DispatchAttempt)
+            .where(DispatchAttempt.agency == agency, DispatchAttempt.channel == "webhook")
+            .order_by(col(DispatchAttempt.id).desc())
+            .limit(limit)
+        )
+        return [Attempt.model_validate(r, from_attributes=True) for r in rows]
+
+
+class EmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    addresses: Annotated[
+        list[Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]],
+        Field(max_length=20),
+    ]
+    language: LanguageCode = "en"
+
+
+class EmailOut(BaseModel):
+    agency: str
+    addresses: list[str]
+    language: str
+
+
+@agency_router.put(
+    "/{agency}/email", summary="Set who at the agency is e-mailed, and in which language"
+)
+async def put_email(
+    agency: AgencyId, body: EmailIn, principal: ChannelAdmin, runtime: Runtime
+) -> EmailOut:
+    _own_or_admin(principal, agency)
+    async with transaction(runtime.sessions) as session:
+        row = await channels.set_email(
+            session,
+            agency=agency,
+            addresses=body.addresses,
+            language=body.language,
+            actor=principal.client_id,
+        )
+    return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)

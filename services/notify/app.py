@@ -1,0 +1,85 @@
+"""The notify service: create_app and its lifespan."""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.topics import ROUTING
+from services.common.app import create_app as create_service_app
+from services.common.auth import JwksSource, verifier_from_settings
+from services.common.bus import ConsumerRunner
+from services.common.crypto import vault_from_settings
+from services.common.db import create_engine
+from services.common.runtime import ServiceRuntime
+from services.notify import service
+from services.notify.api import agency_router, inbox_router
+from services.notify.consumer import on_routing
+from services.notify.models import notify_metadata
+from services.notify.settings import NotifySettings
+from services.notify.workers import DeadlineClock, Dispatcher
+
+
+def create_app(
+    settings: NotifySettings,
+    *,
+    bootstrap: str,
+    engine: AsyncEngine | None = None,
+    jwks: JwksSource | None = None,
+) -> FastAPI:
+    runtime = ServiceRuntime(
+        service="notify",
+        engine=engine or create_engine(settings.database_url_for()),
+        bootstrap=bootstrap,
+        metadata=[notify_metadata],
+    )
+    vault = vault_from_settings(settings)
+    dispatcher = Dispatcher(sessions=runtime.sessions, settings=settings, vault=vault)
+    clock = DeadlineClock(sessions=runtime.sessions, settings=settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        assert runtime.producer is not None
+        service.QUEUED.subscribe(runtime.engine, dispatcher.wake)
+        await dispatcher.start()
+        await clock.start()
+        try:
+            await runtime.add_consumer(
+                ConsumerRunner(
+                    name="notify.routing",
+                    topics=[ROUTING.name],
+                    handler=on_routing,
+                    sessions=runtime.sessions,
+                    bootstrap=bootstrap,
+                    producer=runtime.producer,
+                    max_attempts=settings.consumer_max_attempts,
+                    session_timeout_ms=settings.kafka_session_timeout_ms,
+                )
+            )
+            yield
+        finally:
+            # Consumers first (no new deliveries), then the loops, then the outbox flush.
+            for consumer in runtime.consumers:
+                await consumer.stop()
+            runtime.consumers.clear()
+            await clock.stop()
+            await dispatcher.stop()
+            service.QUEUED.unsubscribe(runtime.engine, dispatcher.wake)
+            await runtime.stop()
+
+    app = create_service_app(
+        title="NRM Exchange notify",
+        routers=[inbox_router, agency_router],
+        checks=runtime.checks,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.vault = vault
+    app.state.dispatcher = dispatcher
+    app.state.clock = clock
+    app.state.access_audit = runtime.access_audit
+    app.state.verifier = verifier_from_settings(settings, jwks=jwks)
+    return app

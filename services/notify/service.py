@@ -1,0 +1,372 @@
+"""Deliveries and their lifecycle. Plain functions; the caller owns the transaction.
+
+A delivery is one recipient's copy of a referral. It is created from `referral.routed` (one per
+referral and agency, whatever the redeliveries), changed by staff actions and the deadline
+clock, and every change is appended to `delivery_change` (the live stream) and, where the agency
+asked for it, queued for webhook and e-mail dispatch.
+"""
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from uuid6 import uuid7
+
+from contracts.cloudevents import CloudEvent
+from contracts.events import (
+    DeliveryAction,
+    DeliveryNotified,
+    Payload,
+    ReferralAccepted,
+    ReferralAcknowledged,
+    ReferralCompleted,
+    ReferralDeadlineMissed,
+    ReferralDeclined,
+    ReferralRouted,
+    RoutingReason,
+)
+from contracts.vocabulary import DeliveryStatus
+from services.common.db import CommitSignal
+from services.common.errors import Conflict, NotFound, UnprocessableContent
+from services.common.models import utcnow
+from services.common.outbox import add_event
+from services.notify.models import Delivery, DeliveryChange, Dispatch, EmailRecipients, Webhook
+
+SERVICE = "notify"
+CHANGED = CommitSignal("delivery-change")  # wakes this process's live streams on commit
+QUEUED = CommitSignal("dispatch")  # wakes this process's dispatcher on commit
+
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.NOTIFIED)  # the deadline clock runs on these
+ACTIVE = (*OPEN, DeliveryStatus.ACKNOWLEDGED, DeliveryStatus.ACCEPTED)
+
+# Staff actions: the states each may start from, the state it leads to, and its case event.
+TRANSITIONS: dict[str, tuple[tuple[DeliveryStatus, ...], DeliveryStatus, type[DeliveryAction]]] = {
+    "acknowledge": (OPEN, DeliveryStatus.ACKNOWLEDGED, ReferralAcknowledged),
+    "accept": ((DeliveryStatus.ACKNOWLEDGED,), DeliveryStatus.ACCEPTED, ReferralAccepted),
+    "decline": ((DeliveryStatus.ACKNOWLEDGED,), DeliveryStatus.DECLINED, ReferralDeclined),
+    "complete": ((DeliveryStatus.ACCEPTED,), DeliveryStatus.COMPLETED, ReferralCompleted),
+}
+
+
+def item(d: Delivery) -> dict[str, Any]:
+    """A delivery as the inbox, the stream, webhooks and e-mail show it: no victim identity."""
+    return {
+        "delivery_id": d.id,
+        "referral_id": d.referral_id,
+        "reference": d.reference,
+        "agency": d.agency,
+        "status": d.status,
+        "disclosure": d.disclosure,
+        "deadline": d.deadline.isoformat() if d.deadline else None,
+        "rule": d.rule,
+        "urgency": d.urgency,
+        "exploitation": list(d.exploitation),
+        "region": d.region,
+        "kind": d.kind,
+        "minor": d.minor,
+        "decline_reason": d.decline_reason,
+        "updated_at": d.updated_at.isoformat(),
+    }
+
+
+def _event(payload: Payload, d: Delivery, agency: str | None = None) -> CloudEvent:
+    return CloudEvent.new(
+        source=SERVICE, payload=payload, subject=d.referral_id, agency=agency or d.agency
+    )
+
+
+async def _changed(session: AsyncSession, d: Delivery, *, kind: str, now: datetime) -> None:
+    """Record a change for the live stream and queue it for the agency's webhook and e-mail."""
+    d.updated_at = now
+    session.add(d)
+    view = item(d)
+    session.add(
+        DeliveryChange(agency=d.agency, delivery_id=d.id, kind=kind, item=view, created_at=now)
+    )
+    CHANGED.mark(session)
+    webhook = await session.get(Webhook, d.agency)
+    if webhook is not None and webhook.enabled:
+        session.add(
+            Dispatch(
+                id=f"msg_{uuid7().hex}",
+                channel="webhook",
+                agency=d.agency,
+                delivery_id=d.id,
+                kind=kind,
+                payload={"type": kind, "timestamp": now.isoformat(), "data": view},
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        QUEUED.mark(session)
+    if kind in EMAILED:
+        email = await session.get(EmailRecipients, d.agency)
+        if email is not None and email.addresses:
+            session.add(
+                Dispatch(
+                    id=f"mail_{uuid7().hex}",
+                    channel="email",
+                    agency=d.agency,
+                    delivery_id=d.id,
+                    kind=kind,
+                    payload={"type": kind, "data": view, "language": email.language},
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            QUEUED.mark(session)
+
+
+# Only what staff must act on is e-mailed; every change goes to webhooks and the stream.
+EMAILED = {"delivery.created", "delivery.escalated_to_you"}
+
+
+async def apply_routed(
+    session: AsyncSession, *, routed: ReferralRouted, now: datetime | None = None
+) -> list[str]:
+    """Create or update one delivery per recipient of a routing decision; returns their ids."""
+    now = now or utcnow()
+    touched = []
+    existing = {
+        d.agency: d
+        for d in await session.exec(
+            select(Delivery).where(Delivery.referral_id == routed.referral_id)
+        )
+    }
+    for decision in routed.recipients:
+        d = existing.get(decision.agency)
+        if d is None:
+            d = Delivery(
+                id=str(uuid7()),
+                referral_id=routed.referral_id,
+                reference=routed.reference,
+                agency=decision.agency,
+                status=DeliveryStatus.PENDING.value,
+                disclosure=decision.disclosure.value,
+                rule=decision.rule,
+                deadline=decision.deadline,
+                urgency=routed.facts.urgency.value,
+                region=routed.facts.region,
+                kind=routed.facts.kind.value,
+                exploitation=[e.value for e in routed.facts.exploitation],
+                minor=routed.facts.minor,
+                decision_id=routed.decision_id,
+                created_at=now,
+            )
+            if routed.reason == RoutingReason.WITHDRAWN:
+                continue  # nothing to deliver about a referral that is already withdrawn
+            # In the inbox from this commit on: that is the first notification.
+            d.status = DeliveryStatus.NOTIFIED.value
+            session.add(d)
+            await session.flush()
+            kind = (
+                "delivery.escalated_to_you"
+                if routed.reason == RoutingReason.ESCALATION
+                else "delivery.created"
+            )
+            await _changed(session, d, kind=kind, now=now)
+            notified = DeliveryNotified(
+                delivery_id=d.id, referral_id=d.referral_id, agency=d.agency, channel="inbox"
+            )
+            await add_event(session, _event(notified, d))
+        else:
+            d.disclosure = decision.disclosure.value
+            d.rule = decision.rule
+            d.decision_id = routed.decision_id
+            kind = "delivery.updated"
+            if routed.reason == RoutingReason.WITHDRAWN:
+                d.status = DeliveryStatus.WITHDRAWN.value
+                d.deadline = None
+                kind = "delivery.withdrawn"
+            elif routed.reason == RoutingReason.ESCALATION and d.status in (
+                DeliveryStatus.DECLINED,
+                DeliveryStatus.ESCALATED,
+                DeliveryStatus.COMPLETED,
+            ):
+                # Escalated back to an agency that was done with it: it must act again.
+                d.status = DeliveryStatus.NOTIFIED.value
+                d.deadline = decision.deadline
+                d.deadline_missed_at = None
+                kind = "delivery.escalated_to_you"
+            elif d.status in OPEN and decision.deadline is not None:
+                d.deadline = min(d.deadline or decision.deadline, decision.deadline)
+            await _changed(session, d, kind=kind, now=now)
+        touched.append(d.id)
+    if routed.reason == RoutingReason.ESCALATION and routed.escalated_delivery_id:
+        escalated = await session.get(Delivery, routed.escalated_delivery_id)
+        if escalated is not None and escalated.status != DeliveryStatus.ESCALATED:
+            escalated.status = DeliveryStatus.ESCALATED.value
+            await _changed(session, escalated, kind="delivery.escalated", now=now)
+    return touched
+
+
+async def act(
+    session: AsyncSession,
+    *,
+    delivery_id: str,
+    agency: str,
+    action: str,
+    actor: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> Delivery:
+    """A staff action on one of the agency's deliveries; 404 for anyone else's, 409 if illegal."""
+    now = now or utcnow()
+    d = await session.get(Delivery, delivery_id, with_for_update=True)
+    if d is None or d.agency != agency:
+        raise NotFound("No such delivery.")
+    allowed_from, to, event_type = TRANSITIONS[action]
+    if d.status not in allowed_from:
+        raise Conflict(
+            f"A delivery that is {d.status} cannot be {action}d; "
+            f"{action} needs {' or '.join(allowed_from)}."
+        )
+    if event_type is ReferralDeclined:
+        if not reason or not reason.strip():
+            raise UnprocessableContent(
+                "A decline needs a reason.",
+                errors=[{"path": "reason", "type": "missing", "message": "Field required"}],
+            )
+        d.decline_reason = reason.strip()
+        payload: Payload = ReferralDeclined(
+            delivery_id=d.id,
+            referral_id=d.referral_id,
+            agency=d.agency,
+            actor=actor,
+            at=now,
+            reason=d.decline_reason,
+        )
+    else:
+        payload = event_type(
+            delivery_id=d.id, referral_id=d.referral_id, agency=d.agency, actor=actor, at=now
+        )
+    d.status = to.value
+    await _changed(session, d, kind=f"delivery.{to.value}", now=now)
+    await add_event(session, _event(payload, d))
+    return d
+
+
+async def miss_deadlines(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
+    """Emit `referral.deadline_missed` for open deliveries past their deadline, once each.
+
+    The conditional UPDATE is the claim: with several notify instances sweeping at once, only the
+    one whose UPDATE changed the row emits the event.
+    """
+    due = await session.exec(
+        select(Delivery)
+        .where(
+            col(Delivery.status).in_([s.value for s in OPEN]),
+            col(Delivery.deadline) < now,
+            col(Delivery.deadline_missed_at).is_(None),
+        )
+        .order_by(col(Delivery.deadline))
+        .limit(limit)
+    )
+    missed = 0
+    for d in list(due):
+        claim = (
+            update(Delivery)
+            .where(and_(col(Delivery.id) == d.id, col(Delivery.deadline_missed_at).is_(None)))
+            .values(deadline_missed_at=now)
+        )
+        if (await session.exec(claim)).rowcount != 1:
+            continue
+        assert d.deadline is not None
+        payload = ReferralDeadlineMissed(
+            delivery_id=d.id,
+            referral_id=d.referral_id,
+            agency=d.agency,
+            deadline=d.deadline,
+            rule=d.rule,
+        )
+        await add_event(session, _event(payload, d))
+        missed += 1
+    return missed
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: list[Delivery]
+    next_cursor: str | None
+
+
+def _cursor(d: Delivery) -> str:
+    return base64.urlsafe_b64encode(f"{d.created_at.isoformat()}|{d.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, delivery_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(stamp), delivery_id
+    except (ValueError, UnicodeDecodeError):
+        raise UnprocessableContent(
+            "The cursor is not valid.",
+            errors=[{"path": "cursor", "type": "value_error", "message": "invalid cursor"}],
+        ) from None
+
+
+async def inbox(
+    session: AsyncSession,
+    *,
+    agency: str,
+    statuses: Sequence[str] = (),
+    urgency: str | None = None,
+    overdue: bool | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> InboxPage:
+    """The agency's deliveries, newest first."""
+    query = select(Delivery).where(Delivery.agency == agency)
+    if statuses:
+        query = query.where(col(Delivery.status).in_(statuses))
+    if urgency:
+        query = query.where(Delivery.urgency == urgency)
+    if overdue is not None:
+        late = and_(
+            col(Delivery.status).in_([s.value for s in OPEN]),
+            col(Delivery.deadline) < (now or utcnow()),
+        )
+        query = query.where(late if overdue else ~late)
+    if cursor:
+        stamp, last_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(Delivery.created_at) < stamp,
+                and_(col(Delivery.created_at) == stamp, col(Delivery.id) < last_id),
+            )
+        )
+    query = query.order_by(col(Delivery.created_at).desc(), col(Delivery.id).desc())
+    rows = list(await session.exec(query.limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return InboxPage(rows, _cursor(rows[-1]) if more and rows else None)
+
+
+async def changes_since(
+    session: AsyncSession, *, agency: str, after: int, limit: int = 200
+) -> list[DeliveryChange]:
+    rows = await session.exec(
+        select(DeliveryChange)
+        .where(DeliveryChange.agency == agency, col(DeliveryChange.id) > after)
+        .order_by(col(DeliveryChange.id))
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def last_change(session: AsyncSession, *, agency: str) -> int:
+    row = (
+        await session.exec(
+            select(DeliveryChange.id)
+            .where(DeliveryChange.agency == agency)
+            .order_by(col(DeliveryChange.id).desc())
+            .limit(1)
+        )
+    ).first()
+    return int(row or 0)

@@ -1,0 +1,589 @@
+"""Notify over real HTTP and the real broker: inbox, live stream, staff actions, webhooks
+(received by a server started here and verified with `standardwebhooks`), e-mail (received by
+an aiosmtpd server started here), and the deadline clock."""
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from aiosmtpd.controller import Controller
+from standardwebhooks.webhooks import Webhook as Verifier
+
+from contracts.events import RecipientDecision, ReferralRouted, RoutingReason
+from contracts.referrals import RoutingFacts
+from contracts.vocabulary import Disclosure, ReferralKind, Urgency
+from services.common.broker import EmbeddedBroker, free_port
+from services.common.bus import create_producer
+from services.common.crypto import Vault
+from services.common.db import create_engine
+from services.notify.app import create_app
+from services.notify.channels import TargetRefused, check_url
+from services.notify.settings import NotifySettings
+from tests.support import Database, outbox_payloads, publish_event, serve, wait_for
+from tests.tokens import AUDIENCE, ISSUER, TokenMint
+
+# Receivers started by the tests
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint: records what it is sent; answers `status` (or is not listening)."""
+
+    port: int = field(default_factory=free_port)
+    status: int = 204
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/nrm"
+
+    async def start(self) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            self.received.append((dict(request.headers), await request.read()))
+            return web.Response(status=self.status)
+
+        app = web.Application()
+        app.router.add_post("/hooks/nrm", handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def unique(self, secret: str) -> dict[str, dict[str, Any]]:
+        """Verified payloads by `webhook-id`: what a receiver that deduplicates keeps."""
+        verifier = Verifier(secret)
+        return {h["webhook-id"]: verifier.verify(body, h) for h, body in self.received}
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def mailbox() -> Any:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield box, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver()
+    yield r
+    await r.stop()
+
+
+# The service
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> NotifySettings:
+    options: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "auth_issuer": ISSUER,
+        "auth_audience": AUDIENCE,
+        "master_keys": {"k1": Vault.generate_key()},
+        # The receivers run on loopback over plain HTTP; production allows https only.
+        "webhook_allowed_schemes": ["http", "https"],
+        "webhook_allow_private": True,
+        "webhook_backoff_seconds": 0.05,
+        "webhook_backoff_cap_seconds": 0.3,
+        "webhook_disable_after": 50,
+        "dispatch_poll_seconds": 0.2,
+        "deadline_sweep_seconds": 0.2,
+        **overrides,
+    }
+    return NotifySettings(**options)
+
+
+@dataclass
+class Notify:
+    client: httpx.AsyncClient
+    base: str
+    mint: TokenMint
+    db: Database
+    producer: AIOKafkaProducer
+    app: Any
+
+    def as_(self, agency: str, *roles: str) -> dict[str, str]:
+        return self.mint.headers(agency, *(roles or ("caseworker",)))
+
+    async def route(
+        self,
+        *recipients: tuple[str, Disclosure],
+        deadline: datetime | None = None,
+        referral_id: str | None = None,
+        reason: RoutingReason = RoutingReason.SUBMITTED,
+    ) -> ReferralRouted:
+        referral_id = referral_id or str(uuid.uuid4())
+        routed = ReferralRouted(
+            referral_id=referral_id,
+            reference=f"NRM-2026-{uuid.uuid4().int % 1_000_000:06d}",
+            decision_id=str(uuid.uuid4()),
+            reason=reason,
+            policy_version="sha256:test",
+            facts=RoutingFacts(
+                kind=ReferralKind.VICTIM_REFERRAL,
+                submitted_by="labour-insp",
+                region="KZ-39",
+                urgency=Urgency.HIGH,
+                exploitation=["labour"],
+            ),
+            recipients=[
+                RecipientDecision(
+                    agency=agency,
+                    disclosure=level,
+                    rule="test-rule",
+                    deadline=deadline or datetime.now(UTC) + timedelta(hours=4),
+                )
+                for agency, level in recipients
+            ],
+        )
+        await publish_event(self.producer, routed, referral_id, source="router")
+        return routed
+
+    async def inbox(self, agency: str, **params: Any) -> list[dict[str, Any]]:
+        r = await self.client.get("/v1/inbox", params=params, headers=self.as_(agency))
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+    async def delivery(self, agency: str, referral_id: str) -> dict[str, Any]:
+        async def there() -> bool:
+            return any(i["referral_id"] == referral_id for i in await self.inbox(agency))
+
+        await wait_for(there, timeout=30)
+        return next(i for i in await self.inbox(agency) if i["referral_id"] == referral_id)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    db: Database, broker: EmbeddedBroker, settings: NotifySettings, engine: Any = None
+) -> AsyncIterator[Notify]:
+    mint = TokenMint()
+    app = create_app(
+        settings, bootstrap=broker.bootstrap, engine=engine or db.engine, jwks=mint.jwks
+    )
+    producer = create_producer(broker.bootstrap)
+    await producer.start()
+    try:
+        async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+            yield Notify(client, base, mint, db, producer, app)
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture
+async def notify(
+    db: Database, own_broker: EmbeddedBroker, tmp_path: Path, mailbox: Any
+) -> AsyncIterator[Notify]:
+    _, smtp_port = mailbox
+    settings = settings_for(tmp_path, smtp_host="127.0.0.1", smtp_port=smtp_port)
+    async with running(db, own_broker, settings) as n:
+        yield n
+
+
+class Stream:
+    """A client of `GET /v1/inbox/stream`, collecting events as they arrive."""
+
+    def __init__(self, n: Notify, agency: str, last_event_id: str | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.connected = asyncio.Event()
+        headers = n.as_(agency)
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        self._task = asyncio.create_task(self._read(n.client, headers))
+
+    async def _read(self, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+        async with client.stream("GET", "/v1/inbox/stream", headers=headers) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            event: dict[str, Any] = {}
+            async for line in r.aiter_lines():
+                self.connected.set()
+                if line.startswith("id: "):
+                    event["id"] = line[4:]
+                elif line.startswith("data: "):
+                    event["data"] = json.loads(line[6:])
+                elif line == "" and "data" in event:
+                    self.events.append(event)
+                    event = {}
+
+    async def wait(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> dict[str, Any]:
+        async def seen() -> bool:
+            return any(predicate(e["data"]) for e in self.events)
+
+        await wait_for(seen, timeout=timeout)
+        return next(e for e in self.events if predicate(e["data"]))
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+# Tests
+
+
+async def test_routed_event_reaches_inbox_stream_webhook_and_email(
+    notify: Notify, receiver: Receiver, mailbox: Any
+) -> None:
+    box, _ = mailbox
+    await receiver.start()
+    r = await notify.client.put(
+        "/v1/agencies/ngo-north/webhook",
+        json={"url": receiver.url},
+        headers=notify.as_("ngo-north", "supervisor"),
+    )
+    assert r.status_code == 200, r.text
+    secret = r.json()["secret"]
+    assert secret.startswith("whsec_")
+    r = await notify.client.put(
+        "/v1/agencies/ngo-north/email",
+        json={"addresses": ["duty@ngo-north.example"], "language": "ru"},
+        headers=notify.as_("admin", "admin"),
+    )
+    assert r.status_code == 200, r.text
+
+    stream = Stream(notify, "ngo-north")
+    other = Stream(notify, "mvd-ctu")
+    await asyncio.wait_for(asyncio.gather(stream.connected.wait(), other.connected.wait()), 10)
+    routed = await notify.route(("ngo-north", Disclosure.SUPPORT), ("mvd-ctu", Disclosure.FULL))
+
+    item = await notify.delivery("ngo-north", routed.referral_id)
+    assert item["status"] == "notified"
+    assert (item["disclosure"], item["rule"], item["reference"]) == (
+        "support",
+        "test-rule",
+        routed.reference,
+    )
+    assert (item["urgency"], item["region"], item["exploitation"]) == ("high", "KZ-39", ["labour"])
+
+    seen = await stream.wait(lambda d: d["referral_id"] == routed.referral_id)
+    assert seen["data"]["delivery_id"] == item["delivery_id"]
+    assert seen["data"]["change"] == "delivery.created"
+    police = await other.wait(lambda d: d["referral_id"] == routed.referral_id)
+    assert police["data"]["agency"] == "mvd-ctu"
+    # Each agency's stream carries only its own deliveries.
+    assert all(e["data"]["agency"] == "ngo-north" for e in stream.events)
+    await stream.close()
+    await other.close()
+
+    await wait_for(lambda: _true(bool(receiver.received)), timeout=15)
+    (payload,) = receiver.unique(secret).values()  # raises unless the signature verifies
+    assert payload["type"] == "delivery.created"
+    assert payload["data"]["delivery_id"] == item["delivery_id"]
+    assert set(payload["data"]) >= {"reference", "status", "disclosure", "deadline", "rule"}
+
+    await wait_for(lambda: _true(bool(box.messages)), timeout=15)
+    (mail,) = box.messages
+    assert mail["To"] == "duty@ngo-north.example"
+    assert routed.reference in mail["Subject"] and "Новое направление" in mail["Subject"]
+    text = mail.get_payload(decode=True).decode()
+    assert "Срочность: high" in text and "Открой" in text
+
+    async def three_channels() -> bool:
+        channels = {
+            e["channel"]
+            for e in await outbox_payloads(notify.db, "delivery.notified")
+            if e["delivery_id"] == item["delivery_id"]
+        }
+        return channels == {"inbox", "webhook", "email"}
+
+    await wait_for(three_channels, timeout=15)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_stream_resumes_from_last_event_id(notify: Notify) -> None:
+    stream = Stream(notify, "ngo-north")
+    await asyncio.wait_for(stream.connected.wait(), 10)
+    routed = await notify.route(("ngo-north", Disclosure.SUPPORT))
+    first = await stream.wait(lambda d: d["referral_id"] == routed.referral_id)
+    await stream.close()
+    # While disconnected, the delivery is acknowledged.
+    r = await notify.client.post(
+        f"/v1/deliveries/{first['data']['delivery_id']}/acknowledge",
+        headers=notify.as_("ngo-north"),
+    )
+    assert r.status_code == 200
+    resumed = Stream(notify, "ngo-north", last_event_id=first["id"])
+    missed = await resumed.wait(lambda d: d["status"] == "acknowledged")
+    assert int(missed["id"]) > int(first["id"])
+    assert all(int(e["id"]) > int(first["id"]) for e in resumed.events)
+    await resumed.close()
+
+
+LIFECYCLE = [
+    # (actions taken first, action tried, expected status, resulting delivery status)
+    ([], "acknowledge", 200, "acknowledged"),
+    ([], "accept", 409, "notified"),
+    ([], "decline", 409, "notified"),
+    ([], "complete", 409, "notified"),
+    (["acknowledge"], "acknowledge", 409, "acknowledged"),
+    (["acknowledge"], "accept", 200, "accepted"),
+    (["acknowledge"], "decline", 200, "declined"),
+    (["acknowledge"], "complete", 409, "acknowledged"),
+    (["acknowledge", "accept"], "acknowledge", 409, "accepted"),
+    (["acknowledge", "accept"], "accept", 409, "accepted"),
+    (["acknowledge", "accept"], "decline", 409, "accepted"),
+    (["acknowledge", "accept"], "complete", 200, "completed"),
+    (["acknowledge", "decline"], "accept", 409, "declined"),
+    (["acknowledge", "decline"], "complete", 409, "declined"),
+    (["acknowledge", "decline"], "acknowledge", 409, "declined"),
+    (["acknowledge", "accept", "complete"], "acknowledge", 409, "completed"),
+    (["acknowledge", "accept", "complete"], "decline", 409, "completed"),
+    (["acknowledge", "accept", "complete"], "complete", 409, "completed"),
+]
+CASE_EVENT = {
+    "acknowledge": "referral.acknowledged",
+    "accept": "referral.accepted",
+    "decline": "referral.declined",
+    "complete": "referral.completed",
+}
+
+
+async def test_lifecycle_every_transition(notify: Notify) -> None:
+    async def act(delivery_id: str, action: str, agency: str = "ngo-north") -> httpx.Response:
+        body = {"reason": "no places left"} if action == "decline" else None
+        return await notify.client.post(
+            f"/v1/deliveries/{delivery_id}/{action}", json=body, headers=notify.as_(agency)
+        )
+
+    failures = []
+    for before, action, code, status in LIFECYCLE:
+        routed = await notify.route(("ngo-north", Disclosure.SUPPORT))
+        delivery_id = (await notify.delivery("ngo-north", routed.referral_id))["delivery_id"]
+        for step in before:
+            assert (await act(delivery_id, step)).status_code == 200
+        r = await act(delivery_id, action)
+        now = (
+            await notify.client.get(
+                f"/v1/deliveries/{delivery_id}", headers=notify.as_("ngo-north")
+            )
+        ).json()
+        if (r.status_code, now["status"]) != (code, status):
+            failures.append((before, action, r.status_code, now["status"]))
+        if code == 409:
+            assert r.headers["content-type"] == "application/problem+json"
+        # Another agency cannot see or act on it: 404, as if it did not exist.
+        for other_action in CASE_EVENT:
+            assert (await act(delivery_id, other_action, agency="mvd-ctu")).status_code == 404
+        assert (
+            await notify.client.get(f"/v1/deliveries/{delivery_id}", headers=notify.as_("mvd-ctu"))
+        ).status_code == 404
+    assert not failures
+    # Every legal action emitted its case event, and only those.
+    legal = sum(len(before) for before, _, _, _ in LIFECYCLE) + sum(
+        1 for c in LIFECYCLE if c[2] == 200
+    )
+    emitted = sum([len(await outbox_payloads(notify.db, t)) for t in CASE_EVENT.values()])
+    assert emitted == legal
+    declined = await outbox_payloads(notify.db, "referral.declined")
+    assert {d["reason"] for d in declined} == {"no places left"}
+
+
+async def test_decline_needs_a_reason_and_roles_are_checked(notify: Notify) -> None:
+    routed = await notify.route(("ngo-north", Disclosure.SUPPORT))
+    delivery_id = (await notify.delivery("ngo-north", routed.referral_id))["delivery_id"]
+    await notify.client.post(
+        f"/v1/deliveries/{delivery_id}/acknowledge", headers=notify.as_("ngo-north")
+    )
+    r = await notify.client.post(
+        f"/v1/deliveries/{delivery_id}/decline", json={}, headers=notify.as_("ngo-north")
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["path"] == "reason"
+    r = await notify.client.post(
+        f"/v1/deliveries/{delivery_id}/decline",
+        json={"reason": ""},
+        headers=notify.as_("ngo-north"),
+    )
+    assert r.status_code == 422
+    # A referrer or auditor of the same agency has no inbox.
+    for role in ("referrer", "auditor"):
+        assert (
+            await notify.client.get("/v1/inbox", headers=notify.as_("ngo-north", role))
+        ).status_code == 404
+    # A supervisor manages only its own agency's webhook.
+    r = await notify.client.put(
+        "/v1/agencies/mvd-ctu/webhook",
+        json={"url": "https://hooks.example/x"},
+        headers=notify.as_("ngo-north", "supervisor"),
+    )
+    assert r.status_code == 404
+
+
+async def test_webhook_receiver_down_then_back_gets_everything_once(
+    notify: Notify, receiver: Receiver
+) -> None:
+    r = await notify.client.put(
+        "/v1/agencies/ngo-north/webhook",
+        json={"url": receiver.url},
+        headers=notify.as_("ngo-north", "supervisor"),
+    )
+    secret = r.json()["secret"]
+    routed = [await notify.route(("ngo-north", Disclosure.SUPPORT)) for _ in range(5)]
+
+    async def failed_attempts(n: int) -> bool:
+        r = await notify.client.get(
+            "/v1/agencies/ngo-north/webhook/attempts", headers=notify.as_("admin", "admin")
+        )
+        return sum(1 for a in r.json() if not a["ok"]) >= n
+
+    await wait_for(lambda: failed_attempts(3), timeout=30)  # the receiver is not listening yet
+    await receiver.start()
+    wanted = {x.referral_id for x in routed}
+
+    async def all_arrived() -> bool:
+        got = {p["data"]["referral_id"] for p in receiver.unique(secret).values()}
+        return got >= wanted
+
+    await wait_for(all_arrived, timeout=30)
+    unique = receiver.unique(secret)
+    assert len(unique) == 5  # one webhook-id per delivery, however many tries
+    attempts = (
+        await notify.client.get(
+            "/v1/agencies/ngo-north/webhook/attempts", headers=notify.as_("admin", "admin")
+        )
+    ).json()
+    assert sum(1 for a in attempts if a["ok"]) == 5
+    assert any(not a["ok"] and a["error"] == "ConnectError" for a in attempts)
+    hook = (
+        await notify.client.get(
+            "/v1/agencies/ngo-north/webhook", headers=notify.as_("ngo-north", "supervisor")
+        )
+    ).json()
+    assert hook["enabled"] is True and hook["consecutive_failures"] == 0
+
+
+async def test_receiver_that_always_fails_is_disabled(
+    db: Database, own_broker: EmbeddedBroker, tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.status = 500
+    await receiver.start()
+    settings = settings_for(tmp_path, webhook_disable_after=4)
+    async with running(db, own_broker, settings) as notify:
+        admin = notify.as_("admin", "admin")
+        await notify.client.put(
+            "/v1/agencies/ngo-north/webhook", json={"url": receiver.url}, headers=admin
+        )
+        for _ in range(2):
+            await notify.route(("ngo-north", Disclosure.SUPPORT))
+
+        async def disabled() -> bool:
+            r = await notify.client.get("/v1/agencies/ngo-north/webhook", headers=admin)
+            return r.json()["enabled"] is False
+
+        await wait_for(disabled, timeout=30)
+        hook = (await notify.client.get("/v1/agencies/ngo-north/webhook", headers=admin)).json()
+        assert hook["disabled_reason"] == "4 consecutive failures"
+        changes = [
+            e
+            for e in await outbox_payloads(db, "admin.changed")
+            if e["action"] == "webhook.disabled"
+        ]
+        assert [c["target_id"] for c in changes] == ["ngo-north"]
+
+        async def given_up() -> bool:
+            return len(await outbox_payloads(db, "delivery.failed")) == 2
+
+        await wait_for(given_up, timeout=30)  # no more retries once disabled
+        attempts = len(receiver.received)
+        assert 4 <= attempts < 8
+
+
+async def test_deadline_missed_once_with_two_instances(
+    db: Database, own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, deadline_sweep_seconds=0.05)
+    second_engine = create_engine(db.url, search_path=db.schema)  # a pool of its own
+    try:
+        async with (
+            running(db, own_broker, settings) as one,
+            running(db, own_broker, settings, second_engine) as two,
+        ):
+            routed = await one.route(
+                ("ngo-north", Disclosure.SUPPORT),
+                ("mvd-ctu", Disclosure.FULL),
+                deadline=datetime.now(UTC) + timedelta(seconds=1),
+            )
+            await one.delivery("ngo-north", routed.referral_id)
+
+            async def missed() -> bool:
+                return len(await outbox_payloads(db, "referral.deadline_missed")) >= 2
+
+            await wait_for(missed, timeout=30)
+            # Let both clocks sweep many more times over the same overdue deliveries.
+            sweeps = (one.app.state.clock.ticks, two.app.state.clock.ticks)
+            await wait_for(
+                lambda: _true(
+                    one.app.state.clock.ticks > sweeps[0] + 10
+                    and two.app.state.clock.ticks > sweeps[1] + 10
+                ),
+                timeout=30,
+            )
+            events = await outbox_payloads(db, "referral.deadline_missed")
+            assert sorted(e["agency"] for e in events) == ["mvd-ctu", "ngo-north"]
+            overdue = await one.inbox("ngo-north", overdue="true")
+            assert [i["referral_id"] for i in overdue] == [routed.referral_id]
+    finally:
+        await second_engine.dispose()
+
+
+def test_webhook_urls_refused() -> None:
+    strict = NotifySettings(webhook_allowed_hosts=[])
+    for url, reason in [
+        ("http://hooks.example/x", "scheme http is not allowed"),
+        ("https://10.0.0.5/x", "is not public"),
+        ("https://127.0.0.1:8080/x", "is not public"),
+        ("https://[::1]/x", "is not public"),
+        ("https://169.254.169.254/latest/meta-data", "is not public"),
+        ("https://hooks.example/x\r\nX-Injected: 1", "characters a URL cannot have"),
+        ("https://user:pw@hooks.example/x", "no credentials"),
+        ("ftp://hooks.example/x", "scheme ftp"),
+    ]:
+        with pytest.raises(TargetRefused, match=reason):
+            check_url(url, strict)
+    assert check_url("https://hooks.example/x", strict)
+    only = NotifySettings(webhook_allowed_hosts=["ngo.example"])
+    assert check_url("https://hooks.ngo.example/x", only)
+    with pytest.raises(TargetRefused, match="not among the allowed"):
+        check_url("https://evil.example/x", only)
+
+
+async def test_bad_webhook_url_is_a_422(notify: Notify) -> None:
+    r = await notify.client.put(
+        "/v1/agencies/ngo-north/webhook",
+        json={"url": "https://hooks.example/\r\nX-Injected: 1"},
+        headers=notify.as_("admin", "admin"),
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["path"] == "url"
