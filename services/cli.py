@@ -29,6 +29,8 @@ contracts_app = typer.Typer(help="Event and body contracts.", no_args_is_help=Tr
 clients_app = typer.Typer(help="OAuth2 clients of the identity service.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(clients_app, name="clients")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "deploy" / "config"
 T = TypeVar("T")
@@ -103,6 +105,23 @@ def clients_disable(client_id: str) -> None:
 
     _in_identity_db(work)
     typer.echo(f"disabled {client_id}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    export: Path = typer.Argument(..., help="A JSON Lines export (GET /v1/audit/export)."),
+    key: str = typer.Option(
+        ..., help="The checkpoint verifier key (GET /v1/audit/checkpoints), or a file holding it."
+    ),
+) -> None:
+    """Verify an audit export offline: the hash chain and every checkpoint signature."""
+    from services.audit.chain import verify_export
+
+    vkey = Path(key).read_text().strip() if Path(key).is_file() else key
+    with export.open("rb") as lines:
+        result = verify_export(lines, vkey)
+    typer.echo(json.dumps(result, indent=2))
+    raise typer.Exit(0 if result["ok"] else 1)
 
 
 @app.command()

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -95,6 +96,13 @@ def describe_error(exc: BaseException) -> str:
         ]
         return f"invalid {exc.title}: " + "; ".join(parts)
     return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+# The Kafka record behind the event a handler is applying, for handlers that record where an
+# event came from (audit keeps topic, partition and offset).
+CURRENT_RECORD: ContextVar["ConsumerRecord[bytes, bytes] | None"] = ContextVar(
+    "nrm_current_record", default=None
+)
 
 
 class ConsumerRunner:
@@ -214,8 +222,8 @@ class ConsumerRunner:
         outcomes: list[tuple[CloudEvent, bool]] = []
         try:
             async with transaction(self._sessions) as session:
-                for event in events:
-                    outcomes.append((event, await self._claim_and_handle(session, event)))
+                for event, record in zip(events, records, strict=True):
+                    outcomes.append((event, await self._claim_and_handle(session, event, record)))
         except Exception as exc:
             log.info(
                 "chunk not applied whole, going one by one",
@@ -246,7 +254,7 @@ class ConsumerRunner:
         failures = 0
         while True:
             try:
-                applied = await self._apply(event)
+                applied = await self._apply(event, record)
             except (InvalidEvent, ValidationError) as exc:
                 await self._dead_letter(record, exc)
                 return True
@@ -283,11 +291,13 @@ class ConsumerRunner:
                 await self._after_apply(event)
             return True
 
-    async def _apply(self, event: CloudEvent) -> bool:
+    async def _apply(self, event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> bool:
         async with transaction(self._sessions) as session:
-            return await self._claim_and_handle(session, event)
+            return await self._claim_and_handle(session, event, record)
 
-    async def _claim_and_handle(self, session: AsyncSession, event: CloudEvent) -> bool:
+    async def _claim_and_handle(
+        self, session: AsyncSession, event: CloudEvent, record: ConsumerRecord[bytes, bytes]
+    ) -> bool:
         # Claim the event id first: a duplicate costs one statement and no handler call, and
         # two members racing on a redelivered record serialize on the primary key.
         claimed = await session.exec(
@@ -295,7 +305,11 @@ class ConsumerRunner:
         )
         if not claimed.rowcount:
             return False
-        await self._handler(session, event)
+        token = CURRENT_RECORD.set(record)
+        try:
+            await self._handler(session, event)
+        finally:
+            CURRENT_RECORD.reset(token)
         return True
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException) -> None:

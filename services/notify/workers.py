@@ -6,7 +6,6 @@ claimed by a conditional UPDATE before its event is staged (`service.miss_deadli
 """
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -16,9 +15,9 @@ from sqlmodel import col, select
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import DeliveryFailed, DeliveryNotified
-from services.common.bus import describe_error
 from services.common.crypto import Vault
 from services.common.db import SessionFactory, transaction
+from services.common.loops import Loop
 from services.common.models import utcnow
 from services.common.outbox import add_event
 from services.notify import channels, service
@@ -28,45 +27,6 @@ from services.notify.settings import NotifySettings
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)  # a send that has not finished by then may be tried elsewhere
-
-
-class Loop:
-    """A task that runs `tick` every `interval` seconds, or sooner when woken."""
-
-    def __init__(self, name: str, interval: float) -> None:
-        self.name = name
-        self.interval = interval
-        self.wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.ticks = 0  # completed rounds, for operators' metrics and tests
-
-    async def tick(self) -> int:
-        raise NotImplementedError
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        self.wake.set()
-        if self._task is not None:
-            await self._task
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            self.wake.clear()
-            try:
-                busy = await self.tick()
-                self.ticks += 1
-            except Exception as exc:
-                log.warning(
-                    "%s failed, will retry", self.name, extra={"error": describe_error(exc)}
-                )
-                busy = 0
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.interval)
 
 
 class DeadlineClock(Loop):

@@ -1,0 +1,200 @@
+"""Auditor endpoints. Role `auditor` only (anyone else: 404); every query is itself recorded
+as an `access.granted` event, which joins the chain like any other."""
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlmodel import col, select
+
+from services.audit import service
+from services.audit.models import AuditCheckpoint
+from services.audit.settings import AuditSettings
+from services.common.app import from_state
+from services.common.auth import Principal, require
+from services.common.crypto import Vault
+from services.common.db import transaction
+from services.common.permissions import Action
+from services.common.runtime import Runtime
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+Auditor = Annotated[Principal, Depends(require(Action.AUDIT_READ))]
+Config = Annotated[AuditSettings, Depends(from_state("settings"))]
+Secrets = Annotated[Vault, Depends(from_state("vault"))]
+
+
+async def _record_query(
+    runtime: Any, principal: Principal, action: str, resource: str | None
+) -> None:
+    await runtime.access_audit.emit(
+        service.access_event(
+            action=action, agency=principal.agency, client_id=principal.client_id, resource=resource
+        ),
+        subject=None,
+        agency=principal.agency,
+    )
+
+
+class EventPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@router.get("/events", summary="Audit records, filtered, in sequence order")
+async def get_events(
+    principal: Auditor,
+    runtime: Runtime,
+    settings: Config,
+    referral: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=100)] = None,
+    agency: Annotated[str | None, Query(max_length=63)] = None,
+    type: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventPage:
+    limit = min(limit, settings.page_size_max)
+    async with runtime.sessions() as session:
+        rows = await service.events(
+            session,
+            referral=referral,
+            actor=actor,
+            agency=agency,
+            types=type,
+            since=since,
+            until=until,
+            after=int(cursor or 0),
+            limit=limit,
+        )
+    await _record_query(runtime, principal, "audit.events", referral or agency or actor)
+    more = len(rows) == limit
+    return EventPage(
+        items=[service.as_dict(r) for r in rows],
+        next_cursor=str(rows[-1].sequence) if more else None,
+    )
+
+
+class Timeline(BaseModel):
+    referral_id: str
+    events: list[dict[str, Any]]
+
+
+@router.get("/referrals/{referral_id}/timeline", summary="A referral's history, step by step")
+async def get_timeline(referral_id: str, principal: Auditor, runtime: Runtime) -> Timeline:
+    async with runtime.sessions() as session:
+        steps = await service.timeline(session, referral_id=referral_id[:64])
+    await _record_query(runtime, principal, "audit.timeline", referral_id[:64])
+    return Timeline(referral_id=referral_id, events=steps)
+
+
+@router.get("/agencies/{agency}/access", summary="Who at an agency read what, allowed or denied")
+async def get_agency_access(
+    agency: str,
+    principal: Auditor,
+    runtime: Runtime,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventPage:
+    async with runtime.sessions() as session:
+        rows = await service.events(
+            session,
+            agency=agency[:63],
+            types=["access.granted", "access.denied"],
+            after=int(cursor or 0),
+            limit=limit,
+        )
+    await _record_query(runtime, principal, "audit.agency_access", agency[:63])
+    items = [
+        {
+            "sequence": r.sequence,
+            "time": r.time,
+            "outcome": r.outcome,
+            "client_id": r.client_id,
+            **{
+                k: v
+                for k, v in orjson.loads(r.payload).items()
+                if k
+                in ("action", "resource_type", "resource_id", "disclosure", "reason", "purpose")
+            },
+        }
+        for r in rows
+    ]
+    return EventPage(
+        items=items, next_cursor=str(rows[-1].sequence) if len(rows) == limit else None
+    )
+
+
+@router.get("/verify", summary="Recompute the chain and check every checkpoint")
+async def get_verify(
+    principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
+) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        vkey = await service.public_key(session, name=settings.key_name, vault=vault)
+        result = await service.verify(session, vkey=vkey)
+    await _record_query(runtime, principal, "audit.verify", None)
+    return result
+
+
+class Checkpoints(BaseModel):
+    origin: str
+    public_key: str
+    checkpoints: list[dict[str, Any]]
+
+
+@router.get("/checkpoints", summary="The checkpoint public key and every signed checkpoint")
+async def get_checkpoints(
+    principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
+) -> Checkpoints:
+    async with transaction(runtime.sessions) as session:
+        vkey = await service.public_key(session, name=settings.key_name, vault=vault)
+        rows = await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id)))
+        items = [
+            {"size": c.size, "head_hash": c.head_hash, "time": c.time, "note": c.note} for c in rows
+        ]
+    await _record_query(runtime, principal, "audit.checkpoints", None)
+    return Checkpoints(origin=settings.origin, public_key=vkey, checkpoints=items)
+
+
+@router.post("/checkpoints", summary="Sign the current head now")
+async def post_checkpoint(
+    principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
+) -> dict[str, Any]:
+    async with transaction(runtime.sessions) as session:
+        row = await service.checkpoint(
+            session, name=settings.key_name, origin=settings.origin, vault=vault, force=True
+        )
+    await _record_query(runtime, principal, "audit.checkpoint", None)
+    if row is None:
+        return {"size": 0, "note": None}
+    return {"size": row.size, "head_hash": row.head_hash, "time": row.time, "note": row.note}
+
+
+@router.get(
+    "/export",
+    summary="Every record and checkpoint as JSON Lines, verifiable offline (`nrm audit verify`)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/jsonl": {}}}},
+)
+async def get_export(
+    principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
+) -> StreamingResponse:
+    async with transaction(runtime.sessions) as session:
+        vkey = await service.public_key(session, name=settings.key_name, vault=vault)
+    await _record_query(runtime, principal, "audit.export", None)
+
+    async def lines() -> AsyncIterator[bytes]:
+        async with runtime.sessions() as session:
+            async for line in service.export_lines(session, origin=settings.origin, vkey=vkey):
+                yield line
+
+    return StreamingResponse(
+        lines(),
+        media_type="application/jsonl",
+        headers={"Content-Disposition": 'attachment; filename="nrm-audit.jsonl"'},
+    )

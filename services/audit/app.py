@@ -1,0 +1,93 @@
+"""The audit service: create_app and its lifespan."""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.topics import CATALOGUE, DEADLETTER
+from services.audit import service
+from services.audit.api import router
+from services.audit.consumer import on_event
+from services.audit.models import audit_metadata
+from services.audit.settings import AuditSettings
+from services.common.app import create_app as create_service_app
+from services.common.auth import JwksSource, verifier_from_settings
+from services.common.bus import ConsumerRunner
+from services.common.crypto import Vault, vault_from_settings
+from services.common.db import SessionFactory, create_engine, transaction
+from services.common.loops import Loop
+from services.common.runtime import ServiceRuntime
+
+
+class Checkpointer(Loop):
+    """Signs the chain head every `checkpoint_interval_seconds` when it moved."""
+
+    def __init__(self, *, sessions: SessionFactory, settings: AuditSettings, vault: Vault) -> None:
+        super().__init__("audit:checkpoints", settings.checkpoint_interval_seconds)
+        self._sessions = sessions
+        self._settings = settings
+        self._vault = vault
+
+    async def tick(self) -> int:
+        async with transaction(self._sessions) as session:
+            await service.checkpoint(
+                session,
+                name=self._settings.key_name,
+                origin=self._settings.origin,
+                vault=self._vault,
+            )
+        return 0
+
+
+def create_app(
+    settings: AuditSettings,
+    *,
+    bootstrap: str,
+    engine: AsyncEngine | None = None,
+    jwks: JwksSource | None = None,
+) -> FastAPI:
+    runtime = ServiceRuntime(
+        service="audit",
+        engine=engine or create_engine(settings.database_url_for()),
+        bootstrap=bootstrap,
+        metadata=[audit_metadata],
+    )
+    vault = vault_from_settings(settings)
+    checkpointer = Checkpointer(sessions=runtime.sessions, settings=settings, vault=vault)
+    topics = [t.name for t in CATALOGUE if t is not DEADLETTER]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        assert runtime.producer is not None
+        try:
+            await runtime.add_consumer(
+                ConsumerRunner(
+                    name="audit",
+                    topics=topics,
+                    handler=on_event,
+                    sessions=runtime.sessions,
+                    bootstrap=bootstrap,
+                    producer=runtime.producer,
+                    max_attempts=settings.consumer_max_attempts,
+                    session_timeout_ms=settings.kafka_session_timeout_ms,
+                )
+            )
+            await checkpointer.start()
+            yield
+        finally:
+            await checkpointer.stop()
+            await runtime.stop()
+
+    app = create_service_app(
+        title="NRM Exchange audit", routers=[router], checks=runtime.checks, lifespan=lifespan
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.vault = vault
+    app.state.checkpointer = checkpointer
+    app.state.access_audit = runtime.access_audit
+    app.state.verifier = verifier_from_settings(settings, jwks=jwks)
+    return app

@@ -1,0 +1,220 @@
+"""The hash chain and its checkpoints: pure functions shared by the service and offline
+verification (`nrm audit verify`), so both check exactly the same thing.
+
+A record's hash is SHA-256 over the canonical JSON array of its fields in `FIELDS` order, the
+previous record's hash included. A checkpoint is a C2SP signed note
+(https://c2sp.org/signed-note, https://c2sp.org/tlog-checkpoint) over the origin, the number of
+records and the head hash, signed with Ed25519.
+"""
+
+import base64
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+# The order is part of the format: changing it breaks every existing chain.
+FIELDS = (
+    "sequence",
+    "event_id",
+    "type",
+    "time",
+    "source",
+    "agency",
+    "client_id",
+    "subject",
+    "outcome",
+    "topic",
+    "partition",
+    "offset",
+    "payload",
+    "prev_hash",
+)
+GENESIS = "0" * 64  # the prev_hash of record 1
+ED25519 = b"\x01"  # signed-note signature type
+
+
+def record_hash(values: Iterable[Any]) -> str:
+    """The hash of one record, from its values in `FIELDS` order (prev_hash last)."""
+    return hashlib.sha256(orjson.dumps(list(values))).hexdigest()
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    records: int
+    first_bad_sequence: int | None
+    problem: str | None
+    head_hash: str
+
+
+def verify_records(
+    rows: Iterable[tuple[Any, ...]], *, start: int = 1, prev: str = GENESIS
+) -> Finding:
+    """Check a run of records given as (FIELDS..., hash) tuples in sequence order.
+
+    Names the first sequence that is not what an untampered chain would hold there: a changed
+    field (hash mismatch), a deleted or inserted record (sequence or prev_hash break), two
+    records swapped (sequence out of order).
+    """
+    expected = start
+    count = 0
+    for row in rows:
+        sequence, stored_prev, stored_hash = row[0], row[13], row[14]
+        if sequence != expected:
+            return Finding(
+                False, count, expected, f"expected sequence {expected}, found {sequence}", prev
+            )
+        if stored_prev != prev:
+            return Finding(
+                False, count, expected, "prev_hash does not match the record before", prev
+            )
+        if record_hash(row[:14]) != stored_hash:
+            return Finding(False, count, expected, "record does not match its hash", prev)
+        prev = stored_hash
+        expected += 1
+        count += 1
+    return Finding(True, count, None, None, prev)
+
+
+# Signed-note checkpoints
+
+
+def key_id(name: str, public: bytes) -> bytes:
+    """The 4-byte key hash of an Ed25519 note key."""
+    return hashlib.sha256(name.encode() + b"\n" + ED25519 + public).digest()[:4]
+
+
+def verifier_key(name: str, public: bytes) -> str:
+    """The public key as a note verifier key: `<name>+<hex key id>+<base64(type || key)>`."""
+    return f"{name}+{key_id(name, public).hex()}+{base64.b64encode(ED25519 + public).decode()}"
+
+
+def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
+    name, hexid, encoded = vkey.strip().split("+", 2)  # base64 may hold "+" too
+    raw = base64.b64decode(encoded)
+    if raw[:1] != ED25519 or len(raw) != 33:
+        raise ValueError("not an Ed25519 verifier key")
+    if key_id(name, raw[1:]).hex() != hexid:
+        raise ValueError("key id does not match the key")
+    return name, Ed25519PublicKey.from_public_bytes(raw[1:])
+
+
+def checkpoint_body(origin: str, size: int, head_hash: str, time: str) -> str:
+    """The note text: origin, tree size, base64 head hash, then a time extension line."""
+    root = base64.b64encode(bytes.fromhex(head_hash)).decode()
+    return f"{origin}\n{size}\n{root}\ntime {time}\n"
+
+
+def sign_checkpoint(body: str, *, name: str, key: Ed25519PrivateKey) -> str:
+    public = key.public_key().public_bytes_raw()
+    signature = key.sign(body.encode())
+    stamp = base64.b64encode(key_id(name, public) + signature).decode()
+    return f"{body}\n\u2014 {name} {stamp}\n"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    head_hash: str
+    time: str
+
+
+def open_checkpoint(note: str, vkey: str) -> Checkpoint:
+    """Parse and verify a signed checkpoint note; raises ValueError if it does not verify."""
+    name, public = parse_verifier_key(vkey)
+    body, sep, signatures = note.partition("\n\n")
+    if not sep:
+        raise ValueError("not a signed note")
+    body += "\n"
+    for line in signatures.splitlines():
+        if not line.startswith("\u2014 "):
+            continue
+        signer, _, encoded = line[2:].rpartition(" ")
+        raw = base64.b64decode(encoded)
+        if signer != name or raw[:4] != key_id(name, public.public_bytes_raw()):
+            continue
+        try:
+            public.verify(raw[4:], body.encode())
+        except InvalidSignature:
+            raise ValueError("checkpoint signature does not verify") from None
+        lines = body.splitlines()
+        if len(lines) < 3:
+            raise ValueError("checkpoint body is too short")
+        time = next((x[5:] for x in lines[3:] if x.startswith("time ")), "")
+        return Checkpoint(lines[0], int(lines[1]), base64.b64decode(lines[2]).hex(), time)
+    raise ValueError(f"no signature by {name}")
+
+
+# Export files (JSON Lines): a header, the records in order, then the checkpoints.
+
+
+def verify_export(lines: Iterable[bytes | str], vkey: str) -> dict[str, Any]:
+    """Verify an export offline: the chain, and each checkpoint against the chain."""
+    heads: dict[int, str] = {}
+    checkpoints: list[str] = []
+
+    def records() -> Iterator[tuple[Any, ...]]:
+        for line in lines:
+            if not line.strip():
+                continue
+            item = orjson.loads(line)
+            if item.get("kind") == "record":
+                row = (*(item[f] for f in FIELDS), item["hash"])
+                heads[row[0]] = row[14]
+                yield row
+            elif item.get("kind") == "checkpoint":
+                checkpoints.append(item["note"])
+
+    finding = verify_records(records())
+    return {**_finding(finding), **check_checkpoints(checkpoints, vkey, heads, finding)}
+
+
+def check_checkpoints(
+    notes: list[str], vkey: str, heads: dict[int, str], finding: Finding
+) -> dict[str, Any]:
+    """Each checkpoint must verify and name the hash the chain holds at its size. A checkpoint
+    beyond the last record means the tail after it was cut off."""
+    bad: list[dict[str, Any]] = []
+    first_bad = finding.first_bad_sequence
+    for note in notes:
+        try:
+            cp = open_checkpoint(note, vkey)
+        except ValueError as exc:
+            claimed = _claimed_size(note)
+            bad.append({"size": claimed, "problem": str(exc)})
+            if claimed is not None:
+                first_bad = min(first_bad or claimed, claimed)
+            continue
+        if cp.size > finding.records and finding.ok:
+            bad.append({"size": cp.size, "problem": "records after this checkpoint are missing"})
+            first_bad = min(first_bad or finding.records + 1, finding.records + 1)
+        elif cp.size in heads and heads[cp.size] != cp.head_hash:
+            bad.append({"size": cp.size, "problem": "chain head differs from the checkpoint"})
+            first_bad = min(first_bad or cp.size, cp.size)
+    ok = finding.ok and not bad
+    return {
+        "ok": ok,
+        "first_bad_sequence": first_bad,
+        "checkpoints": {"checked": len(notes), "bad": bad},
+    }
+
+
+def _claimed_size(note: str) -> int | None:
+    lines = note.splitlines()
+    return int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else None
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    return {
+        "ok": f.ok,
+        "records": f.records,
+        "first_bad_sequence": f.first_bad_sequence,
+        "problem": f.problem,
+        "head_hash": f.head_hash,
+    }

@@ -1,0 +1,143 @@
+"""One referral through intake, router, notify and audit, each with its own database, over the
+real broker: the audit timeline shows every step in order with the right actors, and nothing
+anywhere in the audit log identifies the victim."""
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from services.audit.app import create_app as create_audit
+from services.common.broker import EmbeddedBroker
+from services.common.crypto import Vault
+from services.intake.app import create_app as create_intake
+from services.intake.settings import IntakeSettings
+from services.notify.app import create_app as create_notify
+from services.notify.settings import NotifySettings
+from services.router.app import create_app as create_router
+from services.router.settings import RouterSettings
+from tests.conftest import open_database
+from tests.integration.test_audit import audit_settings
+from tests.support import Database, wait_for
+from tests.tokens import AUDIENCE, ISSUER, TokenMint
+from tests.unit.test_contracts import REFERRAL_EXAMPLE
+
+CANARIES = ("Aigerim Example", "N1234567", "2002-03-14", "+77010000000", "waitress work abroad")
+
+
+@contextlib.asynccontextmanager
+async def stack(
+    kind: str, broker: EmbeddedBroker, tmp_path: Path, mint: TokenMint
+) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    common: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "auth_issuer": ISSUER,
+        "auth_audience": AUDIENCE,
+        "master_keys": {"k1": Vault.generate_key()},
+    }
+    factories: dict[str, Callable[[Database], FastAPI]] = {
+        "intake": lambda db: create_intake(
+            IntakeSettings(**common), bootstrap=broker.bootstrap, engine=db.engine, jwks=mint.jwks
+        ),
+        "router": lambda db: create_router(
+            RouterSettings(**common), bootstrap=broker.bootstrap, engine=db.engine, jwks=mint.jwks
+        ),
+        "notify": lambda db: create_notify(
+            NotifySettings(**common), bootstrap=broker.bootstrap, engine=db.engine, jwks=mint.jwks
+        ),
+        "audit": lambda db: create_audit(
+            audit_settings(tmp_path), bootstrap=broker.bootstrap, engine=db.engine, jwks=mint.jwks
+        ),
+    }
+    async with contextlib.AsyncExitStack() as exits:
+        clients = {}
+        for name, factory in factories.items():
+            folder = tmp_path / name
+            folder.mkdir()
+            db: Database = await exits.enter_async_context(open_database(kind, folder))
+            app = factory(db)
+            await exits.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            clients[name] = await exits.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url=f"http://{name}")
+            )
+        yield clients
+
+
+async def test_full_flow_timeline(db: Database, own_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    mint = TokenMint()
+    async with stack(db.kind, own_broker, tmp_path, mint) as c:
+        referrer = mint.headers("labour-insp", "referrer")
+        shelter = mint.headers("ngo-south", "caseworker")
+        auditor = mint.headers("audit-office", "auditor")
+        r = await c["intake"].post(
+            "/v1/referrals",
+            content=REFERRAL_EXAMPLE,
+            headers={"content-type": "application/json", **referrer},
+        )
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+
+        async def delivered() -> bool:
+            items = (await c["notify"].get("/v1/inbox", headers=shelter)).json()["items"]
+            return any(i["referral_id"] == rid for i in items)
+
+        await wait_for(delivered, timeout=60)
+
+        async def readable() -> bool:
+            r = await c["intake"].get(
+                f"/v1/referrals/{rid}", headers={**shelter, "X-Purpose": "shelter intake"}
+            )
+            return r.status_code == 200
+
+        await wait_for(readable, timeout=60)
+        view = (await c["intake"].get(f"/v1/referrals/{rid}", headers=shelter)).json()
+        assert view["disclosure"] == "support"
+        items = (await c["notify"].get("/v1/inbox", headers=shelter)).json()["items"]
+        delivery_id = next(i["delivery_id"] for i in items if i["referral_id"] == rid)
+        r = await c["notify"].post(f"/v1/deliveries/{delivery_id}/acknowledge", headers=shelter)
+        assert r.status_code == 200
+
+        async def timeline() -> list[dict[str, Any]]:
+            r = await c["audit"].get(f"/v1/audit/referrals/{rid}/timeline", headers=auditor)
+            events: list[dict[str, Any]] = r.json()["events"]
+            return events
+
+        async def complete() -> bool:
+            return "referral.acknowledged" in {e["type"] for e in await timeline()}
+
+        await wait_for(complete, timeout=60)
+        steps = await timeline()
+
+        def first(predicate: Any) -> int:
+            return next(i for i, e in enumerate(steps) if predicate(e))
+
+        submitted = first(lambda e: e["type"] == "referral.submitted")
+        routed = first(lambda e: e["type"] == "referral.routed")
+        notified = first(lambda e: e["type"] == "delivery.notified" and e["agency"] == "ngo-south")
+        read = first(lambda e: e["type"] == "access.granted" and e["agency"] == "ngo-south")
+        acknowledged = first(lambda e: e["type"] == "referral.acknowledged")
+        assert submitted < routed < notified < read < acknowledged
+        assert steps[submitted]["agency"] == "labour-insp"
+        assert steps[submitted]["source"] == "intake"
+        assert {(x["agency"], x["disclosure"], x["rule"]) for x in steps[routed]["recipients"]} == {
+            ("ngo-south", "support", "services-shelter"),
+            ("mvd-ctu", "full", "police"),
+        }
+        assert steps[routed]["policy_version"].startswith("sha256:")
+        assert steps[read]["disclosure"] == "support"
+        assert steps[read]["actor"] == "ngo-south"
+        assert steps[acknowledged]["actor"] == "ngo-south"
+        assert steps[acknowledged]["delivery_id"] == delivery_id
+        since = [s["since_start_ms"] for s in steps]
+        assert since == sorted(since) and since[0] == 0
+
+        # The auditor sees no victim identity anywhere, and the log verifies.
+        export = (await c["audit"].get("/v1/audit/export", headers=auditor)).text
+        assert rid in export
+        assert not [x for x in CANARIES if x in export]
+        verify = (await c["audit"].get("/v1/audit/verify", headers=auditor)).json()
+        assert verify["ok"] is True and verify["records"] >= len(steps)
