@@ -34,6 +34,8 @@ bench: install
 	$(BIN)/python bench/tokens.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/router.py
+	$(BIN)/python bench/notify.py
+	$(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
