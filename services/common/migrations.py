@@ -9,7 +9,7 @@ them against a URL or an open engine; `diff()` says what a database lacks agains
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command, context
 from alembic.autogenerate import compare_metadata
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import create_engine
+from services.common.models import UTCDateTime
 
 TEMPLATE_DIR = Path(__file__).parent / "migration_template"
 
@@ -63,6 +64,14 @@ async def diff(engine: AsyncEngine, metadata: Sequence[MetaData]) -> list[Any]:
         return await conn.run_sync(_compare)
 
 
+def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Write our column types as plain SQLAlchemy ones, so migration scripts need no imports
+    from the services (UTCDateTime only changes how values are converted, not the column)."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_env(target_metadata: Sequence[MetaData]) -> None:
     """Body of a service's `migrations/env.py`."""
     config = context.config
@@ -74,6 +83,7 @@ def run_env(target_metadata: Sequence[MetaData]) -> None:
             target_metadata=metadata,
             compare_type=True,
             render_as_batch=connection.dialect.name == "sqlite",
+            render_item=_render_item,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import DeliveryFailed, DeliveryNotified
+from services.common.bus import describe_error
 from services.common.crypto import Vault
 from services.common.db import SessionFactory, transaction
 from services.common.loops import Loop
@@ -61,8 +62,14 @@ class Dispatcher(Loop):
 
     async def tick(self) -> int:
         leased = await self._lease(limit=50)
-        if leased:
-            await asyncio.gather(*(self._deliver(d) for d in leased))
+        outcomes = await asyncio.gather(*(self._deliver(d) for d in leased), return_exceptions=True)
+        for dispatch, outcome in zip(leased, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                # Its lease runs out and it is tried again; the others are not held back.
+                log.warning(
+                    "dispatch failed",
+                    extra={"dispatch": dispatch.id, "error": describe_error(outcome)},
+                )
         return len(leased)
 
     async def _lease(self, *, limit: int) -> list[Dispatch]:
