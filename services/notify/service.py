@@ -7,7 +7,7 @@ asked for it, queued for webhook and e-mail dispatch.
 """
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,10 +31,10 @@ from contracts.events import (
     RoutingReason,
 )
 from contracts.vocabulary import DeliveryStatus
-from services.common.db import CommitSignal
+from services.common.db import CommitSignal, insert_many
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
-from services.common.outbox import add_event
+from services.common.outbox import add_event, add_events
 from services.notify.models import Delivery, DeliveryChange, Dispatch, EmailRecipients, Webhook
 
 SERVICE = "notify"
@@ -53,73 +53,132 @@ TRANSITIONS: dict[str, tuple[tuple[DeliveryStatus, ...], DeliveryStatus, type[De
 }
 
 
-def item(d: Delivery) -> dict[str, Any]:
-    """A delivery as the inbox, the stream, webhooks and e-mail show it: no victim identity."""
+class _Columns:
+    """Subscript access to a row's attributes, so `item` reads rows and dicts alike."""
+
+    def __init__(self, row: Delivery) -> None:
+        self._row = row
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self._row, name)
+
+
+def item(d: Delivery | Mapping[str, Any]) -> dict[str, Any]:
+    """A delivery (a row or a plain dict of its columns) as the inbox, the stream, webhooks and
+    e-mail show it: no victim identity."""
+    v: Any = d if isinstance(d, Mapping) else _Columns(d)
+    deadline = v["deadline"]
     return {
-        "delivery_id": d.id,
-        "referral_id": d.referral_id,
-        "reference": d.reference,
-        "agency": d.agency,
-        "status": d.status,
-        "disclosure": d.disclosure,
-        "deadline": d.deadline.isoformat() if d.deadline else None,
-        "rule": d.rule,
-        "urgency": d.urgency,
-        "exploitation": list(d.exploitation),
-        "region": d.region,
-        "kind": d.kind,
-        "minor": d.minor,
-        "decline_reason": d.decline_reason,
-        "updated_at": d.updated_at.isoformat(),
+        "delivery_id": v["id"],
+        "referral_id": v["referral_id"],
+        "reference": v["reference"],
+        "agency": v["agency"],
+        "status": v["status"],
+        "disclosure": v["disclosure"],
+        "deadline": deadline.isoformat() if deadline else None,
+        "rule": v["rule"],
+        "urgency": v["urgency"],
+        "exploitation": list(v["exploitation"]),
+        "region": v["region"],
+        "kind": v["kind"],
+        "minor": v["minor"],
+        "decline_reason": v["decline_reason"],
+        "updated_at": v["updated_at"].isoformat(),
     }
 
 
-def _event(payload: Payload, d: Delivery, agency: str | None = None) -> CloudEvent:
-    return CloudEvent.new(
-        source=SERVICE, payload=payload, subject=d.referral_id, agency=agency or d.agency
-    )
+def _event(payload: Payload, d: Delivery) -> CloudEvent:
+    return CloudEvent.new(source=SERVICE, payload=payload, subject=d.referral_id, agency=d.agency)
 
 
-async def _changed(session: AsyncSession, d: Delivery, *, kind: str, now: datetime) -> None:
+@dataclass(frozen=True)
+class Channels:
+    """Which of some agencies have an enabled webhook, and their e-mail settings."""
+
+    webhooks: frozenset[str]
+    email: dict[str, EmailRecipients]
+
+    @classmethod
+    async def of(cls, session: AsyncSession, agencies: Sequence[str]) -> "Channels":
+        hooks = await session.exec(
+            select(Webhook.agency).where(col(Webhook.agency).in_(agencies), col(Webhook.enabled))
+        )
+        mail = await session.exec(
+            select(EmailRecipients).where(col(EmailRecipients.agency).in_(agencies))
+        )
+        return cls(frozenset(hooks), {m.agency: m for m in mail if m.addresses})
+
+
+def _fanout(
+    view: dict[str, Any], *, kind: str, now: datetime, channels: Channels
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The change-feed row for a delivery's change, and the dispatches it calls for."""
+    agency = view["agency"]
+    change = {
+        "agency": agency,
+        "delivery_id": view["delivery_id"],
+        "kind": kind,
+        "item": view,
+        "created_at": now,
+    }
+    common = {
+        "agency": agency,
+        "delivery_id": view["delivery_id"],
+        "kind": kind,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "created_at": now,
+        "done_at": None,
+    }
+    dispatches = []
+    if agency in channels.webhooks:
+        dispatches.append(
+            {
+                **common,
+                "id": f"msg_{uuid7().hex}",
+                "channel": "webhook",
+                "payload": {"type": kind, "timestamp": now.isoformat(), "data": view},
+            }
+        )
+    email = channels.email.get(agency)
+    if kind in EMAILED and email is not None:
+        dispatches.append(
+            {
+                **common,
+                "id": f"mail_{uuid7().hex}",
+                "channel": "email",
+                "payload": {"type": kind, "data": view, "language": email.language},
+            }
+        )
+    return change, dispatches
+
+
+async def _changed(
+    session: AsyncSession,
+    d: Delivery,
+    *,
+    kind: str,
+    now: datetime,
+    channels: Channels | None = None,
+) -> None:
     """Record a change for the live stream and queue it for the agency's webhook and e-mail."""
     d.updated_at = now
     session.add(d)
-    view = item(d)
-    session.add(
-        DeliveryChange(agency=d.agency, delivery_id=d.id, kind=kind, item=view, created_at=now)
-    )
+    channels = channels or await Channels.of(session, [d.agency])
+    change, dispatches = _fanout(item(d), kind=kind, now=now, channels=channels)
+    await _feed(session, [change], dispatches)
+
+
+async def _feed(
+    session: AsyncSession, changes: list[dict[str, Any]], dispatches: list[dict[str, Any]]
+) -> None:
+    await insert_many(session, DeliveryChange, changes)
     CHANGED.mark(session)
-    webhook = await session.get(Webhook, d.agency)
-    if webhook is not None and webhook.enabled:
-        session.add(
-            Dispatch(
-                id=f"msg_{uuid7().hex}",
-                channel="webhook",
-                agency=d.agency,
-                delivery_id=d.id,
-                kind=kind,
-                payload={"type": kind, "timestamp": now.isoformat(), "data": view},
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+    if dispatches:
+        await insert_many(session, Dispatch, dispatches)
         QUEUED.mark(session)
-    if kind in EMAILED:
-        email = await session.get(EmailRecipients, d.agency)
-        if email is not None and email.addresses:
-            session.add(
-                Dispatch(
-                    id=f"mail_{uuid7().hex}",
-                    channel="email",
-                    agency=d.agency,
-                    delivery_id=d.id,
-                    kind=kind,
-                    payload={"type": kind, "data": view, "language": email.language},
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-            QUEUED.mark(session)
 
 
 # Only what staff must act on is e-mailed; every change goes to webhooks and the stream.
@@ -131,49 +190,71 @@ async def apply_routed(
 ) -> list[str]:
     """Create or update one delivery per recipient of a routing decision; returns their ids."""
     now = now or utcnow()
-    touched = []
+    touched: list[str] = []
     existing = {
         d.agency: d
         for d in await session.exec(
             select(Delivery).where(Delivery.referral_id == routed.referral_id)
         )
     }
+    channels = await Channels.of(session, [r.agency for r in routed.recipients])
+    fresh: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    dispatches: list[dict[str, Any]] = []
+    events: list[CloudEvent] = []
+    first_kind = (
+        "delivery.escalated_to_you"
+        if routed.reason == RoutingReason.ESCALATION
+        else "delivery.created"
+    )
     for decision in routed.recipients:
         d = existing.get(decision.agency)
         if d is None:
-            d = Delivery(
-                id=str(uuid7()),
-                referral_id=routed.referral_id,
-                reference=routed.reference,
-                agency=decision.agency,
-                status=DeliveryStatus.PENDING.value,
-                disclosure=decision.disclosure.value,
-                rule=decision.rule,
-                deadline=decision.deadline,
-                urgency=routed.facts.urgency.value,
-                region=routed.facts.region,
-                kind=routed.facts.kind.value,
-                exploitation=[e.value for e in routed.facts.exploitation],
-                minor=routed.facts.minor,
-                decision_id=routed.decision_id,
-                created_at=now,
-            )
             if routed.reason == RoutingReason.WITHDRAWN:
                 continue  # nothing to deliver about a referral that is already withdrawn
-            # In the inbox from this commit on: that is the first notification.
-            d.status = DeliveryStatus.NOTIFIED.value
-            session.add(d)
-            await session.flush()
-            kind = (
-                "delivery.escalated_to_you"
-                if routed.reason == RoutingReason.ESCALATION
-                else "delivery.created"
-            )
-            await _changed(session, d, kind=kind, now=now)
+            # New deliveries go in with Core inserts (the hot path); in the inbox from this
+            # commit on, so created `notified`: that is the first notification.
+            delivery_id = str(uuid7())
+            row: dict[str, Any] = {
+                "id": delivery_id,
+                "referral_id": routed.referral_id,
+                "reference": routed.reference,
+                "agency": decision.agency,
+                "status": DeliveryStatus.NOTIFIED.value,
+                "disclosure": decision.disclosure.value,
+                "rule": decision.rule,
+                "deadline": decision.deadline,
+                "deadline_missed_at": None,
+                "urgency": routed.facts.urgency.value,
+                "region": routed.facts.region,
+                "kind": routed.facts.kind.value,
+                "exploitation": [e.value for e in routed.facts.exploitation],
+                "minor": routed.facts.minor,
+                "decision_id": routed.decision_id,
+                "decline_reason": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            fresh.append(row)
+            change, sends = _fanout(item(row), kind=first_kind, now=now, channels=channels)
+            changes.append(change)
+            dispatches += sends
             notified = DeliveryNotified(
-                delivery_id=d.id, referral_id=d.referral_id, agency=d.agency, channel="inbox"
+                delivery_id=delivery_id,
+                referral_id=routed.referral_id,
+                agency=decision.agency,
+                channel="inbox",
             )
-            await add_event(session, _event(notified, d))
+            events.append(
+                CloudEvent.new(
+                    source=SERVICE,
+                    payload=notified,
+                    subject=routed.referral_id,
+                    agency=decision.agency,
+                )
+            )
+            touched.append(delivery_id)
+            continue
         else:
             d.disclosure = decision.disclosure.value
             d.rule = decision.rule
@@ -195,8 +276,12 @@ async def apply_routed(
                 kind = "delivery.escalated_to_you"
             elif d.status in OPEN and decision.deadline is not None:
                 d.deadline = min(d.deadline or decision.deadline, decision.deadline)
-            await _changed(session, d, kind=kind, now=now)
-        touched.append(d.id)
+            await _changed(session, d, kind=kind, now=now, channels=channels)
+            touched.append(d.id)
+    if fresh:
+        await insert_many(session, Delivery, fresh)
+        await _feed(session, changes, dispatches)
+        await add_events(session, events)
     if routed.reason == RoutingReason.ESCALATION and routed.escalated_delivery_id:
         escalated = await session.get(Delivery, routed.escalated_delivery_id)
         if escalated is not None and escalated.status != DeliveryStatus.ESCALATED:
