@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -20,9 +21,9 @@ from services.common.logs import configure_logging
 from services.common.models import runtime_metadata
 from services.common.settings import Settings
 from services.identity import service as identity
-from services.identity.app import create_app as create_identity_app
 from services.identity.models import identity_metadata
 from services.identity.settings import IdentitySettings
+from services.stack import Stack
 
 app = typer.Typer(help="NRM Exchange: interagency referral exchange.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event and body contracts.", no_args_is_help=True)
@@ -32,7 +33,6 @@ app.add_typer(clients_app, name="clients")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "deploy" / "config"
 T = TypeVar("T")
 
 
@@ -148,9 +148,12 @@ async def _ready(b: EmbeddedBroker, partitions: int) -> None:
 
 @app.command()
 def up() -> None:
-    """Start the embedded stack: broker (unless NRM_KAFKA_BOOTSTRAP is set), topics, services."""
-    settings = IdentitySettings()
+    """Start the embedded stack: broker (unless NRM_KAFKA_BOOTSTRAP is set), topics, and every
+    service in this process on NRM_PORT (8000). Ctrl-C stops it all cleanly."""
+    settings = Settings()
     configure_logging(settings.log_level)
+    # Tokens name the issuer they came from: the stack's own address unless told otherwise.
+    os.environ.setdefault("NRM_AUTH_ISSUER", f"http://127.0.0.1:{settings.port}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded: EmbeddedBroker | None = None
     bootstrap = settings.kafka_bootstrap
@@ -164,17 +167,17 @@ def up() -> None:
         else:
             asyncio.run(ensure_topics(bootstrap, partitions=settings.kafka_partitions))
         credentials = settings.data_dir / "credentials.json"
-        web = create_identity_app(
-            settings,
-            bootstrap=bootstrap,
-            seed_from=CONFIG_DIR / "agencies.yaml",
-            credentials_file=credentials,
-        )
+        stack = Stack(bootstrap=bootstrap, credentials_file=credentials)
+        base = f"http://127.0.0.1:{settings.port}"
         typer.echo(
-            f"NRM Exchange on http://127.0.0.1:{settings.port} (broker {bootstrap}); "
+            f"NRM Exchange on {base} (health: {base}/healthz; broker {bootstrap}); "
             f"client credentials in {credentials}"
         )
-        uvicorn.run(web, host="127.0.0.1", port=settings.port, log_config=None)
+        uvicorn.run(stack, host="127.0.0.1", port=settings.port, log_config=None)
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+if __name__ == "__main__":
+    app()

@@ -87,6 +87,16 @@ async def ensure_topics(
         await admin.close()
 
 
+async def broker_reachable(bootstrap: str) -> None:
+    """Raise unless the broker answers a metadata request (for health checks)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.list_topics()
+    finally:
+        await admin.close()
+
+
 def describe_error(exc: BaseException) -> str:
     """An error summary safe to put in headers and logs: no input values, which may be data."""
     if isinstance(exc, ValidationError):

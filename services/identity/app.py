@@ -87,4 +87,5 @@ def create_app(
     app.state.vault = vault_from_settings(settings)
     app.state.access_audit = runtime.access_audit
     app.state.verifier = verifier_from_settings(settings, jwks=local_jwks)
+    app.state.jwks = local_jwks  # for services composed into the same process (services.stack)
     return app

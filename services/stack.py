@@ -1,0 +1,147 @@
+"""The composition root: every service in one process behind one port (the embedded default).
+
+The only module that imports every service. Paths are unique across services (DESIGN.md), so
+requests are dispatched by path prefix to each service's own app, which keeps its own state,
+database and consumers exactly as when it runs alone (`nrm serve <service>`).
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import Receive, Scope, Send
+
+from services.audit.app import create_app as create_audit
+from services.audit.settings import AuditSettings
+from services.common.bus import broker_reachable
+from services.identity.app import create_app as create_identity
+from services.identity.settings import IdentitySettings
+from services.intake.app import create_app as create_intake
+from services.intake.settings import IntakeSettings
+from services.notify.app import create_app as create_notify
+from services.notify.settings import NotifySettings
+from services.router.app import create_app as create_router
+from services.router.settings import RouterSettings
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "deploy" / "config"
+
+# Which service answers which paths (the longest matching prefix wins).
+ROUTES: dict[str, Sequence[str]] = {
+    "identity": ("/oauth", "/.well-known", "/v1/admin"),
+    "intake": ("/v1/referrals",),
+    "router": ("/v1/routing",),
+    "notify": ("/v1/inbox", "/v1/deliveries", "/v1/agencies"),
+    "audit": ("/v1/audit",),
+}
+
+
+class Stack:
+    """An ASGI app: the services' apps, their lifespans run in order, one health check."""
+
+    def __init__(self, *, bootstrap: str, credentials_file: Path | None = None) -> None:
+        identity = create_identity(
+            IdentitySettings(),
+            bootstrap=bootstrap,
+            seed_from=CONFIG_DIR / "agencies.yaml",
+            credentials_file=credentials_file,
+        )
+        jwks = identity.state.jwks  # tokens are checked against identity's keys in process
+        self.apps: dict[str, FastAPI] = {
+            "identity": identity,
+            "intake": create_intake(IntakeSettings(), bootstrap=bootstrap, jwks=jwks),
+            "router": create_router(RouterSettings(), bootstrap=bootstrap, jwks=jwks),
+            "notify": create_notify(NotifySettings(), bootstrap=bootstrap, jwks=jwks),
+            "audit": create_audit(AuditSettings(), bootstrap=bootstrap, jwks=jwks),
+        }
+        self.bootstrap = bootstrap
+        self._prefixes = sorted(
+            ((p, self.apps[name]) for name, prefixes in ROUTES.items() for p in prefixes),
+            key=lambda item: -len(item[0]),
+        )
+        self.ready = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and path in ("/healthz", "/readyz"):
+            await self._health(send)
+            return
+        if scope["type"] == "http" and path == "/metrics":
+            body = generate_latest()  # one registry per process: every service's metrics
+            await _respond(send, 200, body, CONTENT_TYPE_LATEST.encode())
+            return
+        for prefix, app in self._prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                await app(scope, receive, send)
+                return
+        # Anything else (docs, unknown paths): identity answers, with its 404s and its docs.
+        await self.apps["identity"](scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        async with contextlib.AsyncExitStack() as started:
+            message = await receive()
+            assert message["type"] == "lifespan.startup"
+            try:
+                for app in self.apps.values():  # identity first: the others check its tokens
+                    await started.enter_async_context(app.router.lifespan_context(app))
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                raise
+            self.ready = True
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            assert message["type"] == "lifespan.shutdown"
+            self.ready = False
+            # Leaving the stack stops the services in reverse: consumers drained, outboxes
+            # flushed, producers closed.
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def status(self) -> dict[str, Any]:
+        """Every service's database and consumers, and the broker."""
+        services: dict[str, Any] = {}
+        for name, app in self.apps.items():
+            runtime = app.state.runtime
+            checks: dict[str, str] = {}
+            for check_name, check in runtime.checks:
+                try:
+                    await asyncio.wait_for(check(), 2)
+                    checks[check_name] = "ok"
+                except Exception as exc:
+                    checks[check_name] = type(exc).__name__
+            down = [c.name for c in runtime.consumers if not c.running]
+            checks["consumers"] = "ok" if not down else "stopped: " + ", ".join(down)
+            services[name] = checks
+        try:
+            await asyncio.wait_for(broker_reachable(self.bootstrap), 3)
+            broker = "ok"
+        except Exception as exc:
+            broker = type(exc).__name__
+        ok = (
+            self.ready
+            and broker == "ok"
+            and all(v == "ok" for checks in services.values() for v in checks.values())
+        )
+        return {"status": "ok" if ok else "unavailable", "broker": broker, "services": services}
+
+    async def _health(self, send: Send) -> None:
+        status = await self.status()
+        code = 200 if status["status"] == "ok" else 503
+        await _respond(send, code, orjson.dumps(status), b"application/json")
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"cache-control", b"no-store")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
