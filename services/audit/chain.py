@@ -9,7 +9,7 @@ records and the head hash, signed with Ed25519.
 
 import base64
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +38,11 @@ GENESIS = "0" * 64  # the prev_hash of record 1
 ED25519 = b"\x01"  # signed-note signature type
 
 
-def record_hash(values: Iterable[Any]) -> str:
+def record_hash(values: Sequence[Any]) -> str:
     """The hash of one record, from its values in `FIELDS` order (prev_hash last)."""
-    return hashlib.sha256(orjson.dumps(list(values))).hexdigest()
+    if not isinstance(values, list | tuple):
+        values = list(values)
+    return hashlib.sha256(orjson.dumps(values)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Finding:
 
 
 def verify_records(
-    rows: Iterable[tuple[Any, ...]], *, start: int = 1, prev: str = GENESIS
+    rows: Iterable[Sequence[Any]], *, start: int = 1, prev: str = GENESIS
 ) -> Finding:
     """Check a run of records given as (FIELDS..., hash) tuples in sequence order.
 

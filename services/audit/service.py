@@ -4,8 +4,10 @@
 partitions) append one at a time and the chain stays a single line.
 """
 
+import asyncio
+import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -204,52 +206,87 @@ _SELECT_ROWS = (
     f"SELECT {COLUMNS} FROM audit_record "  # noqa: S608 (a constant column list)
     "WHERE sequence > {a} AND sequence <= {b} ORDER BY sequence LIMIT {n}"
 )
+_SELECT_RANGE = (
+    f"SELECT {COLUMNS} FROM audit_record "  # noqa: S608 (a constant column list)
+    "WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence"
+)
 
 
 async def rows(
     session: AsyncSession, *, batch: int = 20_000, upto: int | None = None
-) -> AsyncIterator[list[tuple[Any, ...]]]:
+) -> AsyncGenerator[list[Sequence[Any]], None]:
     """Every record as a plain tuple (FIELDS..., hash), in sequence order, in batches.
 
     Read through the driver itself, not SQLAlchemy's result rows: verification is meant to run
-    at the speed of hashing (on PostgreSQL the result layer halved it)."""
+    at the speed of hashing. On PostgreSQL the next batch is fetched on a second connection
+    while the caller hashes this one: a fetch spends most of its time waiting for the server.
+    """
     conn = await session.connection()
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
-    postgres = conn.dialect.name == "postgresql"
-    query = _SELECT_ROWS.format(
-        **({"a": "$1", "b": "$2", "n": "$3"} if postgres else {"a": "?", "b": "?", "n": "?"})
-    )
-    last, end = 0, upto if upto is not None else 2**62
-    while True:
-        if postgres:
-            chunk = [tuple(r) for r in await raw.fetch(query, last, end, batch)]
-        else:
-            chunk = [tuple(r) for r in await raw.execute_fetchall(query, (last, end, batch))]
-        if not chunk:
-            return
-        yield chunk
-        last = chunk[-1][0]
+    if conn.dialect.name != "postgresql":
+        query = _SELECT_ROWS.format(a="?", b="?", n="?")
+        last, end = 0, upto if upto is not None else 2**62
+        while True:
+            found = list(await raw.execute_fetchall(query, (last, end, batch)))
+            if not found:
+                return
+            yield found
+            last = found[-1][0]
+    if upto is None:
+        upto = int(await raw.fetchval("SELECT coalesce(max(sequence), 0) FROM audit_record"))
+    # A small first batch: nothing overlaps the first fetch.
+    first = min(batch // 4, upto)
+    ranges = [(1, first)] if first else []
+    ranges += [(lo, min(lo + batch - 1, upto)) for lo in range(first + 1, upto + 1, batch)]
+    if not ranges:
+        return
+    async with conn.engine.connect() as second, conn.engine.connect() as third:
+        drivers = [raw]
+        for extra in (second, third):
+            driver = (await extra.get_raw_connection()).driver_connection
+            assert driver is not None
+            drivers.append(driver)
+
+        async def fetch(i: int) -> list[Sequence[Any]]:
+            lo, hi = ranges[i]
+            # asyncpg Records index and slice like tuples: no conversion per row.
+            return list(await drivers[i % len(drivers)].fetch(_SELECT_RANGE, lo, hi))
+
+        # Up to two batches in flight while the caller hashes the one in hand.
+        pending = [asyncio.create_task(fetch(i)) for i in range(min(2, len(ranges)))]
+        try:
+            for i in range(len(ranges)):
+                chunk: list[Sequence[Any]] = await pending.pop(0)
+                if i + 2 < len(ranges):
+                    pending.append(asyncio.create_task(fetch(i + 2)))
+                yield chunk
+        finally:  # the caller stopped early (a broken chain): no query left running
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def verify(session: AsyncSession, *, vkey: str) -> dict[str, Any]:
     finding = chain.Finding(True, 0, None, None, chain.GENESIS)
     heads: dict[int, str] = {}
     start, prev = 1, chain.GENESIS
-    async for chunk in rows(session):
-        part = chain.verify_records(chunk, start=start, prev=prev)
-        finding = chain.Finding(
-            part.ok,
-            finding.records + part.records,
-            part.first_bad_sequence,
-            part.problem,
-            part.head_hash,
-        )
-        for row in chunk[: part.records]:
-            heads[row[0]] = row[14]
-        if not part.ok:
-            break
-        start, prev = start + part.records, part.head_hash
+    async with contextlib.aclosing(rows(session)) as batches:
+        async for chunk in batches:
+            part = chain.verify_records(chunk, start=start, prev=prev)
+            finding = chain.Finding(
+                part.ok,
+                finding.records + part.records,
+                part.first_bad_sequence,
+                part.problem,
+                part.head_hash,
+            )
+            for row in chunk[: part.records]:
+                heads[row[0]] = row[14]
+            if not part.ok:
+                break
+            start, prev = start + part.records, part.head_hash
     notes = [
         c.note
         for c in await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id)))
