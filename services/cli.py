@@ -23,7 +23,7 @@ from services.common.settings import Settings
 from services.identity import service as identity
 from services.identity.models import identity_metadata
 from services.identity.settings import IdentitySettings
-from services.stack import Stack
+from services.stack import Stack, create_service
 
 app = typer.Typer(help="NRM Exchange: interagency referral exchange.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event and body contracts.", no_args_is_help=True)
@@ -144,6 +144,25 @@ def broker(port: int = typer.Option(9092, help="Loopback port to listen on.")) -
 async def _ready(b: EmbeddedBroker, partitions: int) -> None:
     await b.wait_ready()
     await ensure_topics(b.bootstrap, partitions=partitions)
+
+
+@app.command()
+def serve(
+    service: str = typer.Argument(..., help="identity, intake, router, notify or audit"),
+) -> None:
+    """Run one service in this process, against NRM_KAFKA_BOOTSTRAP and its database
+    (production: one container per service). Tokens are checked against NRM_AUTH_JWKS_URL."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    if settings.kafka_bootstrap is None:
+        typer.echo("NRM_KAFKA_BOOTSTRAP is required (or use `nrm up` for the embedded stack)")
+        raise typer.Exit(2)
+    try:
+        web = create_service(service, bootstrap=settings.kafka_bootstrap)
+    except ValueError as exc:
+        typer.echo(str(exc))
+        raise typer.Exit(2) from None
+    uvicorn.run(web, host=settings.host, port=settings.port, log_config=None)
 
 
 @app.command()

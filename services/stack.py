@@ -40,23 +40,40 @@ ROUTES: dict[str, Sequence[str]] = {
 }
 
 
-class Stack:
-    """An ASGI app: the services' apps, their lifespans run in order, one health check."""
-
-    def __init__(self, *, bootstrap: str, credentials_file: Path | None = None) -> None:
-        identity = create_identity(
+def create_service(
+    name: str, *, bootstrap: str, jwks: Any = None, credentials_file: Path | None = None
+) -> FastAPI:
+    """One service's app from its own settings (the environment), as `nrm serve <name>` runs it."""
+    if name == "identity":
+        return create_identity(
             IdentitySettings(),
             bootstrap=bootstrap,
             seed_from=CONFIG_DIR / "agencies.yaml",
             credentials_file=credentials_file,
         )
+    factories: dict[str, Any] = {
+        "intake": lambda: create_intake(IntakeSettings(), bootstrap=bootstrap, jwks=jwks),
+        "router": lambda: create_router(RouterSettings(), bootstrap=bootstrap, jwks=jwks),
+        "notify": lambda: create_notify(NotifySettings(), bootstrap=bootstrap, jwks=jwks),
+        "audit": lambda: create_audit(AuditSettings(), bootstrap=bootstrap, jwks=jwks),
+    }
+    if name not in factories:
+        raise ValueError(f"unknown service {name!r}; one of identity, {', '.join(factories)}")
+    app: FastAPI = factories[name]()
+    return app
+
+
+class Stack:
+    """An ASGI app: the services' apps, their lifespans run in order, one health check."""
+
+    def __init__(self, *, bootstrap: str, credentials_file: Path | None = None) -> None:
+        identity = create_service(
+            "identity", bootstrap=bootstrap, credentials_file=credentials_file
+        )
         jwks = identity.state.jwks  # tokens are checked against identity's keys in process
-        self.apps: dict[str, FastAPI] = {
-            "identity": identity,
-            "intake": create_intake(IntakeSettings(), bootstrap=bootstrap, jwks=jwks),
-            "router": create_router(RouterSettings(), bootstrap=bootstrap, jwks=jwks),
-            "notify": create_notify(NotifySettings(), bootstrap=bootstrap, jwks=jwks),
-            "audit": create_audit(AuditSettings(), bootstrap=bootstrap, jwks=jwks),
+        self.apps: dict[str, FastAPI] = {"identity": identity} | {
+            name: create_service(name, bootstrap=bootstrap, jwks=jwks)
+            for name in ("intake", "router", "notify", "audit")
         }
         self.bootstrap = bootstrap
         self._prefixes = sorted(

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     port: int = 8000
+    host: str = "127.0.0.1"  # `nrm serve` binds here; 0.0.0.0 in a container
     kafka_bootstrap: str | None = None
     kafka_partitions: int = 6
     kafka_session_timeout_ms: int = 10_000

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from typer.testing import CliRunner
 
-from services.common.broker import free_port
+from services.cli import app as cli
+from services.common.broker import EmbeddedBroker, free_port
 from tests.support import wait_for
 from tests.unit.test_contracts import REFERRAL_EXAMPLE
 
@@ -140,3 +143,55 @@ async def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         code = await asyncio.wait_for(proc.wait(), timeout=60)
     assert code == 0
     assert not alive(broker_pids)
+
+
+def test_serve_refuses_without_a_broker_or_with_an_unknown_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runner = CliRunner()
+    monkeypatch.delenv("NRM_KAFKA_BOOTSTRAP", raising=False)
+    r = runner.invoke(cli, ["serve", "router"])
+    assert r.exit_code == 2 and "NRM_KAFKA_BOOTSTRAP is required" in r.output
+    monkeypatch.setenv("NRM_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    r = runner.invoke(cli, ["serve", "billing"])
+    assert r.exit_code == 2 and "unknown service 'billing'" in r.output
+
+
+async def test_serve_runs_one_service(tmp_path: Path, own_broker: EmbeddedBroker) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "NRM_DATA_DIR": str(tmp_path),
+        "NRM_PORT": str(port),
+        "NRM_KAFKA_BOOTSTRAP": own_broker.bootstrap,
+        "NRM_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    }
+    env.pop("NRM_DATABASE_URL", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "serve",
+        "audit",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+
+            async def ready() -> bool:
+                try:
+                    return (await client.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_for(ready, timeout=60)
+            # Only the audit service is here; it wants a token from the configured issuer.
+            assert (await client.get("/v1/audit/verify")).status_code == 401
+            assert (await client.get("/v1/inbox")).status_code == 404
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), timeout=60)
+    assert code == 0
