@@ -146,9 +146,30 @@ async def _ready(b: EmbeddedBroker, partitions: int) -> None:
     await ensure_topics(b.bootstrap, partitions=partitions)
 
 
+db_app = typer.Typer(help="Service databases.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    services: list[str] = typer.Argument(None, help="Services to upgrade (default: all)."),
+) -> None:
+    """Apply each service's Alembic migrations to its database (NRM_DATABASE_URL)."""
+    from services.common.migrations import upgrade
+    from services.stack import SERVICES, database_url, migrations
+
+    for name in services or SERVICES:
+        if name not in SERVICES:
+            typer.echo(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
+            raise typer.Exit(2)
+        upgrade(migrations(name), database_url(name))
+        typer.echo(f"{name}: upgraded")
+
+
 @app.command()
 def serve(
     service: str = typer.Argument(..., help="identity, intake, router, notify or audit"),
+    migrate: bool = typer.Option(False, help="Apply the service's migrations first."),
 ) -> None:
     """Run one service in this process, against NRM_KAFKA_BOOTSTRAP and its database
     (production: one container per service). Tokens are checked against NRM_AUTH_JWKS_URL."""
@@ -157,6 +178,8 @@ def serve(
     if settings.kafka_bootstrap is None:
         typer.echo("NRM_KAFKA_BOOTSTRAP is required (or use `nrm up` for the embedded stack)")
         raise typer.Exit(2)
+    if migrate:
+        db_upgrade([service])
     try:
         web = create_service(service, bootstrap=settings.kafka_bootstrap)
     except ValueError as exc:

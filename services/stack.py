@@ -14,18 +14,25 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData
 from starlette.types import Receive, Scope, Send
 
 from services.audit.app import create_app as create_audit
+from services.audit.models import audit_metadata
 from services.audit.settings import AuditSettings
 from services.common.bus import broker_reachable
+from services.common.settings import Settings
 from services.identity.app import create_app as create_identity
+from services.identity.models import identity_metadata
 from services.identity.settings import IdentitySettings
 from services.intake.app import create_app as create_intake
+from services.intake.models import intake_metadata
 from services.intake.settings import IntakeSettings
 from services.notify.app import create_app as create_notify
+from services.notify.models import notify_metadata
 from services.notify.settings import NotifySettings
 from services.router.app import create_app as create_router
+from services.router.models import router_metadata
 from services.router.settings import RouterSettings
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "deploy" / "config"
@@ -61,6 +68,26 @@ def create_service(
         raise ValueError(f"unknown service {name!r}; one of identity, {', '.join(factories)}")
     app: FastAPI = factories[name]()
     return app
+
+
+SERVICES = ("identity", "intake", "router", "notify", "audit")
+METADATA: dict[str, MetaData] = {
+    "identity": identity_metadata,
+    "intake": intake_metadata,
+    "router": router_metadata,
+    "notify": notify_metadata,
+    "audit": audit_metadata,
+}
+
+
+def migrations(service: str) -> Path:
+    """The service's Alembic scripts (`services/<service>/migrations`)."""
+    return Path(__file__).resolve().parent / service / "migrations"
+
+
+def database_url(service: str) -> str:
+    """The service's database URL from the environment (`NRM_DATABASE_URL` with `{service}`)."""
+    return Settings().database_url_for(service)
 
 
 class Stack:
