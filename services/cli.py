@@ -181,7 +181,11 @@ def serve(
     if migrate:
         db_upgrade([service])
     try:
-        web = create_service(service, bootstrap=settings.kafka_bootstrap)
+        web = create_service(
+            service,
+            bootstrap=settings.kafka_bootstrap,
+            credentials_file=settings.data_dir / "credentials.json",
+        )
     except ValueError as exc:
         typer.echo(str(exc))
         raise typer.Exit(2) from None

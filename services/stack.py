@@ -35,8 +35,6 @@ from services.router.app import create_app as create_router
 from services.router.models import router_metadata
 from services.router.settings import RouterSettings
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "deploy" / "config"
-
 # Which service answers which paths (the longest matching prefix wins).
 ROUTES: dict[str, Sequence[str]] = {
     "identity": ("/oauth", "/.well-known", "/v1/admin"),
@@ -55,7 +53,7 @@ def create_service(
         return create_identity(
             IdentitySettings(),
             bootstrap=bootstrap,
-            seed_from=CONFIG_DIR / "agencies.yaml",
+            seed_from=Settings().config_dir / "agencies.yaml",
             credentials_file=credentials_file,
         )
     factories: dict[str, Any] = {
@@ -71,6 +69,13 @@ def create_service(
 
 
 SERVICES = ("identity", "intake", "router", "notify", "audit")
+SETTINGS: dict[str, type[Settings]] = {
+    "identity": IdentitySettings,
+    "intake": IntakeSettings,
+    "router": RouterSettings,
+    "notify": NotifySettings,
+    "audit": AuditSettings,
+}
 METADATA: dict[str, MetaData] = {
     "identity": identity_metadata,
     "intake": intake_metadata,

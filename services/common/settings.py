@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     service: ClassVar[str] = "common"
 
     data_dir: Path = Path("var")
+    # The example configuration (agencies.yaml, routing.yaml); a container sets its own.
+    config_dir: Path = Path(__file__).resolve().parents[2] / "deploy" / "config"
     port: int = 8000
     host: str = "127.0.0.1"  # `nrm serve` binds here; 0.0.0.0 in a container
     kafka_bootstrap: str | None = None

@@ -29,7 +29,7 @@ def create_app(
     policy: Policy | None = None,
 ) -> FastAPI:
     """Loads the policy first: a bad policy file stops the service here, before it consumes."""
-    handlers = RouterHandlers(policy or Policy.load(settings.policy_file))
+    handlers = RouterHandlers(policy or Policy.load(settings.policy_path))
     runtime = ServiceRuntime(
         service="router",
         engine=engine or create_engine(settings.database_url_for()),

@@ -9,4 +9,8 @@ EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "config" / "ro
 class RouterSettings(Settings):
     service: ClassVar[str] = "router"
 
-    policy_file: Path = EXAMPLE_POLICY
+    policy_file: Path | None = None  # default: routing.yaml in NRM_CONFIG_DIR
+
+    @property
+    def policy_path(self) -> Path:
+        return self.policy_file or self.config_dir / "routing.yaml"

@@ -300,7 +300,7 @@ async def test_explain_is_a_dry_run(router: Router) -> None:
 async def test_reload_keeps_the_old_policy_when_the_new_one_is_bad(router: Router) -> None:
     admin = router.mint.headers("admin", "admin")
     before = (await router.client.get("/v1/routing/policy", headers=admin)).json()["version"]
-    path = router.settings.policy_file
+    path = router.settings.policy_path
     good = path.read_text()
     path.write_text(good.replace("- {agency: gp}", "- {agency: gpx}"))
     r = await router.client.post("/v1/routing/policy/reload", headers=admin)
