@@ -146,6 +146,26 @@ async def _ready(b: EmbeddedBroker, partitions: int) -> None:
     await ensure_topics(b.bootstrap, partitions=partitions)
 
 
+docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.command("settings")
+def docs_settings(
+    check: bool = typer.Option(False, "--check", help="Exit 1 if docs/configuration.md is stale."),
+) -> None:
+    """Write docs/configuration.md from the settings classes."""
+    from services import reference
+
+    if check:
+        stale = reference.stale()
+        if stale:
+            typer.echo(f"stale: {reference.REFERENCE}")
+        raise typer.Exit(1 if stale else 0)
+    reference.write()
+    typer.echo(f"wrote {reference.REFERENCE}")
+
+
 db_app = typer.Typer(help="Service databases.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -6,8 +6,11 @@ from services.common.settings import Settings
 class AuditSettings(Settings):
     service: ClassVar[str] = "audit"
 
-    # Checkpoints: the note's origin line and key name, and how often the head is signed.
     origin: str = "nrm-exchange/audit"
+    """The origin line of checkpoint notes."""
     key_name: str = "nrm-exchange-audit"
+    """The checkpoint key's name (in the verifier key and the note's signature line)."""
     checkpoint_interval_seconds: float = 300.0
+    """How often the chain head is signed, when it moved."""
     page_size_max: int = 500
+    """Largest page of `GET /v1/audit/events`."""

@@ -15,35 +15,61 @@ from pydantic_settings import (
 class Settings(BaseSettings):
     """Values every service shares. Subclass per service and set `service`."""
 
-    model_config = SettingsConfigDict(env_prefix="NRM_", extra="ignore")
+    # Attribute docstrings become field descriptions: the configuration reference
+    # (docs/configuration.md, `nrm docs settings`) is generated from them.
+    model_config = SettingsConfigDict(
+        env_prefix="NRM_", extra="ignore", use_attribute_docstrings=True
+    )
 
     service: ClassVar[str] = "common"
 
     data_dir: Path = Path("var")
-    # The example configuration (agencies.yaml, routing.yaml); a container sets its own.
+    """Where the embedded stack keeps SQLite files, generated keys and credentials."""
     config_dir: Path = Path(__file__).resolve().parents[2] / "deploy" / "config"
+    """The configuration: `agencies.yaml` (seeded by identity) and `routing.yaml`."""
     port: int = 8000
-    host: str = "127.0.0.1"  # `nrm serve` binds here; 0.0.0.0 in a container
+    """HTTP port (`nrm up`, `nrm serve`)."""
+    host: str = "127.0.0.1"
+    """Address `nrm serve` binds; `0.0.0.0` in a container."""
     kafka_bootstrap: str | None = None
+    """Kafka bootstrap servers; unset, `nrm up` starts the embedded Tansu broker."""
     kafka_partitions: int = 6
+    """Partitions of the topics the stack creates."""
     kafka_session_timeout_ms: int = 10_000
+    """Consumer-group session timeout (Apache Kafka requires >= 6000; Tansu forms a group after
+    half of it, so tests use 2000)."""
     database_url: str | None = None
+    """SQLAlchemy URL; `{service}` is replaced by the service name (one database each). Unset:
+    `sqlite+aiosqlite:///<data_dir>/<service>.db`."""
     log_level: str = "INFO"
+    """Log level of the JSON logs."""
     outbox_batch_size: int = 500
+    """Outbox rows the relay publishes per round."""
     outbox_poll_interval: float = 1.0
+    """Seconds between outbox polls when no commit woke the relay."""
     consumer_max_attempts: int = 5
-    max_body_bytes: int = 64 * 1024  # request bodies read by hand (413 above it)
-    # Encryption at rest: {key id: URL-safe base64 of 32 bytes}, usually per service
-    # (`NRM_INTAKE_MASTER_KEYS`). Unset: see `services.common.crypto.vault_from_settings`.
+    """Tries before a record whose handler keeps failing is dead-lettered."""
+    max_body_bytes: int = 64 * 1024
+    """Largest request body read by hand (413 above it)."""
     master_keys: dict[str, SecretStr] = {}
+    """Encryption-at-rest master keys, `{"id": "<URL-safe base64 of 32 bytes>"}`, usually per
+    service (`NRM_INTAKE_MASTER_KEYS`). Unset: generated once in
+    `<data_dir>/<service>-master-keys.json` (mode 600)."""
     active_master_key: str | None = None
-    # Resource-server token validation (any OAuth2/OIDC issuer, ours by default).
+    """The master key new records are sealed with (default: the last one); older ids keep
+    opening their records."""
     auth_issuer: str = "http://127.0.0.1:8000"
+    """Token issuer (`iss`) accepted, and the one identity puts in its tokens."""
     auth_audience: str = "nrm-exchange"
-    auth_jwks_url: str | None = None  # default: <issuer>/.well-known/jwks.json
+    """Token audience (`aud`) required."""
+    auth_jwks_url: str | None = None
+    """Where signing keys are fetched (default: `<issuer>/.well-known/jwks.json`)."""
     auth_algorithms: list[str] = ["ES256"]
-    auth_require_at_jwt: bool = True  # RFC 9068 `typ`; some issuers (Keycloak) send "JWT"
+    """Signature algorithms accepted (`none` and `HS*` are always refused)."""
+    auth_require_at_jwt: bool = True
+    """Require RFC 9068 `typ: at+jwt`; false for issuers such as Keycloak that send `JWT`."""
     auth_leeway_seconds: int = 30
+    """Clock skew allowed on `exp`, `nbf` and `iat`."""
 
     @classmethod
     def settings_customise_sources(

@@ -7,3 +7,4 @@ class IntakeSettings(Settings):
     service: ClassVar[str] = "intake"
 
     page_size_max: int = 100
+    """Largest page of `GET /v1/referrals`."""

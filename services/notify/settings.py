@@ -8,27 +8,41 @@ from services.common.settings import Settings
 class NotifySettings(Settings):
     service: ClassVar[str] = "notify"
 
-    # Where staff open their inbox; e-mails link to it.
     public_url: str = "http://127.0.0.1:8000/v1/inbox"
+    """Where staff open their inbox; e-mails link to it."""
     deadline_sweep_seconds: float = 15.0
+    """How often overdue deliveries are looked for."""
     dispatch_poll_seconds: float = 1.0
-    # Webhooks: retried with exponential backoff and jitter until `webhook_horizon_seconds`
-    # after the first try; an endpoint failing `webhook_disable_after` times in a row is disabled.
+    """How often due webhook and e-mail dispatches are looked for (commits also wake it)."""
     webhook_backoff_seconds: float = 5.0
+    """First retry wait; doubled per attempt, with jitter."""
     webhook_backoff_cap_seconds: float = 600.0
+    """Longest wait between two tries."""
     webhook_horizon_seconds: float = 24 * 3600.0
+    """How long after its first try a message is still retried."""
     webhook_disable_after: int = 20
+    """Consecutive failures that disable an endpoint (`admin.changed` says so)."""
     webhook_timeout_seconds: float = 10.0
+    """Timeout of one webhook or SMTP attempt."""
     webhook_allowed_schemes: list[str] = ["https"]
-    webhook_allowed_hosts: list[str] = []  # empty: any host with a public address
-    webhook_allow_private: bool = False  # loopback and private ranges (tests, closed networks)
-    # E-mail is off unless an SMTP host is set.
+    """URL schemes a webhook may use."""
+    webhook_allowed_hosts: list[str] = []
+    """If set, webhook hosts must be these or their subdomains; empty: any public host."""
+    webhook_allow_private: bool = False
+    """Allow webhook targets on loopback and private addresses (closed networks, tests)."""
     smtp_host: str | None = None
+    """SMTP relay; e-mail is off unless set."""
     smtp_port: int = 587
+    """SMTP port."""
     smtp_from: str = "nrm-exchange@localhost"
+    """Sender address of notification e-mails."""
     smtp_username: str | None = None
+    """SMTP login, if the relay needs one."""
     smtp_password: SecretStr | None = None
+    """SMTP password."""
     smtp_starttls: bool = False
-    # The live stream: how often it polls for other instances' changes, and keep-alives.
+    """Upgrade the SMTP connection with STARTTLS."""
     stream_poll_seconds: float = 1.0
+    """How often a live stream looks for changes committed by other notify instances."""
     stream_keepalive_seconds: float = 15.0
+    """Keep-alive comment interval on an idle live stream."""

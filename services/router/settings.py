@@ -9,7 +9,8 @@ EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "config" / "ro
 class RouterSettings(Settings):
     service: ClassVar[str] = "router"
 
-    policy_file: Path | None = None  # default: routing.yaml in NRM_CONFIG_DIR
+    policy_file: Path | None = None
+    """The routing policy (default: `routing.yaml` in the configuration directory)."""
 
     @property
     def policy_path(self) -> Path:

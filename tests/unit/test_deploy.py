@@ -93,3 +93,14 @@ def test_kubernetes_manifests_render_and_reference_only_settings_that_exist() ->
 def test_dockerfile_runs_nrm_as_non_root_with_a_health_check() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert "USER 10001" in text and 'ENTRYPOINT ["nrm"]' in text and "HEALTHCHECK" in text
+
+
+def test_configuration_reference_is_current() -> None:
+    """docs/configuration.md is generated from the settings classes (`nrm docs settings`)."""
+    from services import reference
+
+    assert not reference.stale(), "run: .venv/bin/nrm docs settings"
+    text = reference.REFERENCE.read_text()
+    for service, cls in SETTINGS.items():
+        for name in cls.model_fields:
+            assert name.upper() in text, (service, name)
