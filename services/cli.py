@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import typer
 import uvicorn
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -166,6 +167,23 @@ def docs_settings(
     typer.echo(f"wrote {reference.REFERENCE}")
 
 
+@app.command("demo")
+def demo_command(
+    url: str | None = typer.Option(None, help="The running exchange (default: NRM_PORT)."),
+    credentials: Path | None = typer.Option(None, help="Default: NRM_DATA_DIR/credentials.json"),
+) -> None:
+    """Play a short scenario against a running exchange (`nrm up --demo`), over HTTP."""
+    from services.demo import Demo, DemoFailed
+
+    settings = Settings()
+    base = url or f"http://127.0.0.1:{settings.port}"
+    try:
+        Demo(base, credentials or settings.data_dir / "credentials.json", out=typer.echo).run()
+    except (DemoFailed, httpx.HTTPError, OSError, KeyError) as exc:
+        typer.echo(f"demo failed: {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+
+
 db_app = typer.Typer(help="Service databases.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -212,10 +230,27 @@ def serve(
     uvicorn.run(web, host=settings.host, port=settings.port, log_config=None)
 
 
+DEMO_ENVIRONMENT = {
+    # Deadlines short enough to watch an escalation happen, and a clock that looks often.
+    "NRM_ROUTER_DEADLINES": '{"immediate": "20s", "high": "20s", "routine": "30s"}',
+    "NRM_NOTIFY_DEADLINE_SWEEP_SECONDS": "2",
+}
+
+
 @app.command()
-def up() -> None:
+def up(
+    demo: bool = typer.Option(False, help="Short acknowledgement deadlines, for `nrm demo`."),
+) -> None:
     """Start the embedded stack: broker (unless NRM_KAFKA_BOOTSTRAP is set), topics, and every
     service in this process on NRM_PORT (8000). Ctrl-C stops it all cleanly."""
+    if demo:
+        for name, value in DEMO_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
+    if "NRM_KAFKA_BOOTSTRAP" not in os.environ:
+        # The embedded Tansu broker forms a consumer group only after half the session timeout,
+        # and each service's consumers join in turn at start-up: keep it short (Apache Kafka
+        # needs >= 6 s, which is the default when a broker is given).
+        os.environ.setdefault("NRM_KAFKA_SESSION_TIMEOUT_MS", "2000")
     settings = Settings()
     configure_logging(settings.log_level)
     # Tokens name the issuer they came from: the stack's own address unless told otherwise.

@@ -110,7 +110,7 @@ async def reload_policy(
 ) -> Reloaded:
     previous = handlers.current
     try:
-        policy = Policy.load(settings.policy_path)
+        policy = Policy.load(settings.policy_path, deadlines=settings.deadlines)
     except PolicyError as exc:
         raise UnprocessableContent(
             f"The policy file was not loaded; version {previous.version} stays in force.",

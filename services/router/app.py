@@ -29,7 +29,9 @@ def create_app(
     policy: Policy | None = None,
 ) -> FastAPI:
     """Loads the policy first: a bad policy file stops the service here, before it consumes."""
-    handlers = RouterHandlers(policy or Policy.load(settings.policy_path))
+    handlers = RouterHandlers(
+        policy or Policy.load(settings.policy_path, deadlines=settings.deadlines)
+    )
     runtime = ServiceRuntime(
         service="router",
         engine=engine or create_engine(settings.database_url_for()),

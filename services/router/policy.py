@@ -315,8 +315,11 @@ class Policy:
     source: str
 
     @classmethod
-    def load(cls, path: Path) -> "Policy":
-        """Read and validate `path`; raises `PolicyError` naming every problem and its line."""
+    def load(cls, path: Path, *, deadlines: dict[Urgency, str] | None = None) -> "Policy":
+        """Read and validate `path`; raises `PolicyError` naming every problem and its line.
+
+        `deadlines` replaces the file's acknowledgement deadlines (e.g. `{"high": "30s"}` for a
+        demonstration); they are part of the version like everything else."""
         source = _Source(path)
         if not isinstance(source.data, dict):
             raise PolicyError([source.problem((), "the policy must be a mapping")])
@@ -324,6 +327,12 @@ class Policy:
             parsed = PolicyFile.model_validate(source.data)
         except ValidationError as exc:
             raise PolicyError(source.validation_problems(exc)) from None
+        if deadlines:
+            try:
+                changed = {u: _duration(d) for u, d in deadlines.items()}
+            except ValueError as exc:
+                raise PolicyError([Problem("NRM_ROUTER_DEADLINES", None, "", str(exc))]) from None
+            parsed = parsed.model_copy(update={"deadlines": {**parsed.deadlines, **changed}})
         agencies = _load_agencies(parsed.agencies, source)
         _check(parsed, agencies, source)
         canonical = orjson.dumps(

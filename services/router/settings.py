@@ -1,6 +1,7 @@
 from pathlib import Path
 from typing import ClassVar
 
+from contracts.vocabulary import Urgency
 from services.common.settings import Settings
 
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "config" / "routing.yaml"
@@ -11,6 +12,9 @@ class RouterSettings(Settings):
 
     policy_file: Path | None = None
     """The routing policy (default: `routing.yaml` in the configuration directory)."""
+
+    deadlines: dict[Urgency, str] = {}
+    """Replace the policy's acknowledgement deadlines, e.g. `{"routine": "30s"}` (demos, drills)."""
 
     @property
     def policy_path(self) -> Path:

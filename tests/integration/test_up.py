@@ -60,6 +60,7 @@ async def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         "-m",
         "services.cli",
         "up",
+        "--demo",
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
@@ -137,6 +138,27 @@ async def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
             await wait_for(audited, timeout=30)
             verify: dict[str, Any] = (await client.get("/v1/audit/verify", headers=auditor)).json()
             assert verify["ok"] is True
+
+            # The guided demo, against the same stack, over HTTP only; it checks every step.
+            demo = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "services.cli",
+                "demo",
+                "--url",
+                base,
+                "--credentials",
+                str(tmp_path / "credentials.json"),
+                cwd=ROOT,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            output, _ = await asyncio.wait_for(demo.communicate(), timeout=120)
+            text = output.decode()
+            assert demo.returncode == 0, text
+            assert "escalated to nrm-coordinator" in text
+            assert "ngo-north  support   identity: shown, narrative: hidden" in text
+            assert "Audit verification: ok" in text
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
