@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.audit.app import create_app as create_audit
 from services.common.broker import EmbeddedBroker
+from services.common.bus import create_producer
 from services.common.crypto import Vault
 from services.intake.app import create_app as create_intake
 from services.intake.settings import IntakeSettings
@@ -21,7 +22,7 @@ from services.router.app import create_app as create_router
 from services.router.settings import RouterSettings
 from tests.conftest import open_database
 from tests.integration.test_audit import audit_settings
-from tests.support import Database, wait_for
+from tests.support import Database, read_topic, wait_for
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
 from tests.unit.test_contracts import REFERRAL_EXAMPLE
 
@@ -141,3 +142,71 @@ async def test_full_flow_timeline(db: Database, own_broker: EmbeddedBroker, tmp_
         assert not [x for x in CANARIES if x in export]
         verify = (await c["audit"].get("/v1/audit/verify", headers=auditor)).json()
         assert verify["ok"] is True and verify["records"] >= len(steps)
+
+
+# Poison: a record on every topic that no consumer can use. Each consumer group dead-letters it
+# (with where it came from and why), and referrals keep flowing past it.
+POISON = [
+    ("nrm.referrals.v1", b"not json at all", [("ce_type", b"referral.submitted")]),
+    ("nrm.routing.v1", b'{"referral_id": 1}', [("ce_type", b"referral.routed")]),
+    ("nrm.case-events.v1", b"\xff\xfe invalid utf-8", []),
+    ("nrm.access.v1", b'{"action": "x"}', [("ce_type", b"no.such.type")]),
+]
+GROUPS = {
+    "nrm.referrals.v1": {"router.referrals", "audit"},
+    "nrm.routing.v1": {"intake.routing", "notify.routing", "audit"},
+    "nrm.case-events.v1": {"intake.case-events", "router.case-events", "audit"},
+    "nrm.access.v1": {"audit"},
+}
+
+
+async def test_poison_on_every_topic_is_dead_lettered_and_flow_continues(
+    db: Database, own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    mint = TokenMint()
+    async with stack(db.kind, own_broker, tmp_path, mint) as c:
+        producer = create_producer(own_broker.bootstrap)
+        await producer.start()
+        try:
+            for topic, value, headers in POISON:
+                await producer.send_and_wait(topic, value, key=b"poison", headers=headers)
+        finally:
+            await producer.stop()
+        referrer = mint.headers("labour-insp", "referrer")
+        r = await c["intake"].post(
+            "/v1/referrals",
+            content=REFERRAL_EXAMPLE,
+            headers={"content-type": "application/json", **referrer},
+        )
+        rid = r.json()["id"]
+        shelter = mint.headers("ngo-south", "caseworker")
+
+        async def delivered() -> bool:
+            items = (await c["notify"].get("/v1/inbox", headers=shelter)).json()["items"]
+            return any(i["referral_id"] == rid for i in items)
+
+        await wait_for(delivered, timeout=60)
+
+        def dead(records: list[Any]) -> set[tuple[str, str]]:
+            found = set()
+            for record in records:
+                h = dict(record.headers)
+                if record.key == b"poison":
+                    found.add((h["dlq_topic"].decode(), h["dlq_consumer"].decode()))
+            return found
+
+        expected = {(topic, group) for topic, groups in GROUPS.items() for group in groups}
+        records = await read_topic(
+            own_broker.bootstrap,
+            "nrm.deadletter.v1",
+            until=lambda rs: dead(rs) >= expected,
+            timeout=60,
+        )
+        assert dead(records) == expected
+        for record in records:
+            h = dict(record.headers)
+            assert h["dlq_error"] and h["dlq_offset"].isdigit()
+        # The audit chain holds the referral and not the poison, and still verifies.
+        auditor = mint.headers("audit-office", "auditor")
+        verify = (await c["audit"].get("/v1/audit/verify", headers=auditor)).json()
+        assert verify["ok"] is True
