@@ -6,16 +6,18 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
-from services.common.broker import EmbeddedBroker
+from services.common.broker import EmbeddedBroker, free_port
 from services.common.bus import create_producer, ensure_topics
 from services.common.db import create_all, create_engine, session_factory
 from services.common.models import runtime_metadata
-from tests.support import SESSION_TIMEOUT_MS, Database, test_metadata
+from tests.support import SESSION_TIMEOUT_MS, Database, Mailbox, Receiver, test_metadata
 
 PG_URL = os.environ.get("NRM_TEST_DATABASE_URL")
 # Apps built from settings in tests get the short consumer-group session (see tests.support).
@@ -97,3 +99,21 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     async with open_database(request.param, tmp_path) as database:
         await create_all(database.engine, runtime_metadata, test_metadata)
         yield database
+
+
+@pytest.fixture
+def mailbox() -> Any:
+    """An SMTP server (aiosmtpd) on loopback: (its Mailbox, its port)."""
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield box, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook endpoint, started by the test when it wants it up."""
+    r = Receiver()
+    yield r
+    await r.stop()

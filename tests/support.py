@@ -4,17 +4,21 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import Message
 from typing import Any
 
 import orjson
 import uvicorn
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from standardwebhooks.webhooks import Webhook as Verifier
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import ReferralWithdrawn
@@ -200,3 +204,50 @@ async def publish_event(
     topic = topic_for_type(event.type).name
     await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
     return event
+
+
+# Receivers at the edge of the world, started by the tests
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint: records what it is sent; answers `status` (or is not listening)."""
+
+    port: int = field(default_factory=free_port)
+    status: int = 204
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/nrm"
+
+    async def start(self) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            self.received.append((dict(request.headers), await request.read()))
+            return web.Response(status=self.status)
+
+        app = web.Application()
+        app.router.add_post("/hooks/nrm", handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def unique(self, secret: str) -> dict[str, dict[str, Any]]:
+        """Verified payloads by `webhook-id`: what a receiver that deduplicates keeps."""
+        verifier = Verifier(secret)
+        return {h["webhook-id"]: verifier.verify(body, h) for h, body in self.received}
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"

@@ -3,11 +3,15 @@ real broker: the audit timeline shows every step in order with the right actors,
 anywhere in the audit log identifies the victim."""
 
 import contextlib
+import json
+import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from services.audit.app import create_app as create_audit
@@ -22,7 +26,7 @@ from services.router.app import create_app as create_router
 from services.router.settings import RouterSettings
 from tests.conftest import open_database
 from tests.integration.test_audit import audit_settings
-from tests.support import Database, read_topic, wait_for
+from tests.support import Database, Receiver, read_topic, wait_for
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
 from tests.unit.test_contracts import REFERRAL_EXAMPLE
 
@@ -31,8 +35,14 @@ CANARIES = ("Aigerim Example", "N1234567", "2002-03-14", "+77010000000", "waitre
 
 @contextlib.asynccontextmanager
 async def stack(
-    kind: str, broker: EmbeddedBroker, tmp_path: Path, mint: TokenMint
+    kind: str,
+    broker: EmbeddedBroker,
+    tmp_path: Path,
+    mint: TokenMint,
+    notify: dict[str, Any] | None = None,
 ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """Intake, router, notify and audit, each with a database of its own; `notify` overrides
+    notify's settings (SMTP, webhook rules)."""
     common: dict[str, Any] = {
         "data_dir": tmp_path,
         "auth_issuer": ISSUER,
@@ -47,7 +57,10 @@ async def stack(
             RouterSettings(**common), bootstrap=broker.bootstrap, engine=db.engine, jwks=mint.jwks
         ),
         "notify": lambda db: create_notify(
-            NotifySettings(**common), bootstrap=broker.bootstrap, engine=db.engine, jwks=mint.jwks
+            NotifySettings(**common, **(notify or {})),
+            bootstrap=broker.bootstrap,
+            engine=db.engine,
+            jwks=mint.jwks,
         ),
         "audit": lambda db: create_audit(
             audit_settings(tmp_path), bootstrap=broker.bootstrap, engine=db.engine, jwks=mint.jwks
@@ -210,3 +223,84 @@ async def test_poison_on_every_topic_is_dead_lettered_and_flow_continues(
         auditor = mint.headers("audit-office", "auditor")
         verify = (await c["audit"].get("/v1/audit/verify", headers=auditor)).json()
         assert verify["ok"] is True
+
+
+async def test_identity_canaries_never_leave_intake(
+    db: Database,
+    own_broker: EmbeddedBroker,
+    tmp_path: Path,
+    mailbox: Any,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Unique strings in identity, contact and narrative appear in no Kafka record, log line,
+    audit record, inbox item, stream event, webhook body or e-mail."""
+    box, smtp_port = mailbox
+    await receiver.start()
+    canaries = [f"canary-{uuid.uuid4().hex}" for _ in range(5)]
+    body = json.loads(REFERRAL_EXAMPLE)
+    body["victim"]["identity"] = {"full_name": canaries[0], "document_number": canaries[1][:60]}
+    body["victim"]["contact"] = {"email": f"{canaries[2]}@example.org", "address": canaries[3]}
+    body["narrative"] = canaries[4]
+    body["external_ref"] = canaries[4][:60]
+    caplog.set_level(logging.DEBUG)
+    mint = TokenMint()
+    overrides = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "webhook_allowed_schemes": ["http"],
+        "webhook_allow_private": True,
+    }
+    async with stack(db.kind, own_broker, tmp_path, mint, notify=overrides) as c:
+        admin = mint.headers("admin", "admin")
+        r = await c["notify"].put(
+            "/v1/agencies/ngo-south/webhook", json={"url": receiver.url}, headers=admin
+        )
+        assert r.status_code == 200
+        await c["notify"].put(
+            "/v1/agencies/ngo-south/email",
+            json={"addresses": ["duty@ngo-south.example"], "language": "kk"},
+            headers=admin,
+        )
+        r = await c["intake"].post(
+            "/v1/referrals",
+            json=body,
+            headers={**mint.headers("labour-insp", "referrer"), "X-Purpose": "intake"},
+        )
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        shelter = mint.headers("ngo-south", "caseworker")
+
+        async def notified() -> bool:
+            return bool(receiver.received) and bool(box.messages)
+
+        await wait_for(notified, timeout=60)
+        # The shelter reads it at `support` (identity shown, by design, over the API), and the
+        # read is audited.
+        view = (await c["intake"].get(f"/v1/referrals/{rid}", headers=shelter)).json()
+        assert view["victim"]["identity"]["full_name"] == canaries[0]
+        auditor = mint.headers("audit-office", "auditor")
+
+        async def audited() -> bool:
+            r = await c["audit"].get(f"/v1/audit/referrals/{rid}/timeline", headers=auditor)
+            return "access.granted" in {e["type"] for e in r.json()["events"]}
+
+        await wait_for(audited, timeout=60)
+        inbox = (await c["notify"].get("/v1/inbox", headers=shelter)).text
+        export = (await c["audit"].get("/v1/audit/export", headers=auditor)).text
+    records = []
+    for topic in ("nrm.referrals.v1", "nrm.routing.v1", "nrm.case-events.v1", "nrm.access.v1"):
+        records += await read_topic(own_broker.bootstrap, topic, until=bool, timeout=30)
+    places = {
+        "kafka": b" ".join(
+            (r.value or b"") + b" " + b" ".join(v for _, v in r.headers) for r in records
+        ).decode(errors="replace"),
+        "logs": " ".join(str(r.__dict__) for r in caplog.records),
+        "audit export": export,
+        "inbox": inbox,
+        "webhooks": " ".join(b.decode() for _, b in receiver.received),
+        "e-mail": " ".join(m.as_string() for m in box.messages),
+    }
+    assert rid in places["audit export"] and rid in places["kafka"]  # they were really looked at
+    leaks = [(where, c) for where, text in places.items() for c in canaries if c[:40] in text]
+    assert not leaks

@@ -7,95 +7,27 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from aiosmtpd.controller import Controller
-from standardwebhooks.webhooks import Webhook as Verifier
 
 from contracts.events import RecipientDecision, ReferralRouted, RoutingReason
 from contracts.referrals import RoutingFacts
 from contracts.vocabulary import Disclosure, ReferralKind, Urgency
-from services.common.broker import EmbeddedBroker, free_port
+from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
 from services.common.crypto import Vault
 from services.common.db import create_engine
 from services.notify.app import create_app
 from services.notify.channels import TargetRefused, check_url
 from services.notify.settings import NotifySettings
-from tests.support import Database, outbox_payloads, publish_event, serve, wait_for
+from tests.support import Database, Receiver, outbox_payloads, publish_event, serve, wait_for
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
-
-# Receivers started by the tests
-
-
-@dataclass
-class Receiver:
-    """A webhook endpoint: records what it is sent; answers `status` (or is not listening)."""
-
-    port: int = field(default_factory=free_port)
-    status: int = 204
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/nrm"
-
-    async def start(self) -> None:
-        async def handle(request: web.Request) -> web.Response:
-            self.received.append((dict(request.headers), await request.read()))
-            return web.Response(status=self.status)
-
-        app = web.Application()
-        app.router.add_post("/hooks/nrm", handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def unique(self, secret: str) -> dict[str, dict[str, Any]]:
-        """Verified payloads by `webhook-id`: what a receiver that deduplicates keeps."""
-        verifier = Verifier(secret)
-        return {h["webhook-id"]: verifier.verify(body, h) for h, body in self.received}
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def mailbox() -> Any:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield box, controller.port
-    controller.stop()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    yield r
-    await r.stop()
-
 
 # The service
 
