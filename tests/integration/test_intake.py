@@ -198,12 +198,22 @@ INVALID = [
     (_mutate("narrative", "x" * 20_000), "application/json", 413, None),
     (REFERRAL_EXAMPLE, "text/plain", 415, None),
     (REFERRAL_EXAMPLE, "application/x-www-form-urlencoded", 415, None),
+    # Hostile input: deep nesting and invalid UTF-8 are refused with a 422, never a 500.
+    ("[" * 5000 + "]" * 5000, "application/json", 422, None),
+    (
+        b'{"kind": "tip", "region": "KZ-39", "exploitation": ["sexual"], "narrative": "'
+        + b"\xff\xfe\xfd"
+        + b'"}',
+        "application/json",
+        422,
+        None,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("body", "content_type", "status", "path"), INVALID)
 async def test_invalid_bodies_are_refused_and_nothing_is_stored(
-    intake: Intake, body: str, content_type: str, status: int, path: str | None
+    intake: Intake, body: str | bytes, content_type: str, status: int, path: str | None
 ) -> None:
     r = await intake.client.post(
         "/v1/referrals",
