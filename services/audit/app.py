@@ -14,7 +14,6 @@ from services.audit.models import audit_metadata
 from services.audit.settings import AuditSettings
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
-from services.common.bus import ConsumerRunner
 from services.common.crypto import Vault, vault_from_settings
 from services.common.db import SessionFactory, create_engine, transaction
 from services.common.loops import Loop
@@ -61,20 +60,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        assert runtime.producer is not None
         try:
-            await runtime.add_consumer(
-                ConsumerRunner(
-                    name="audit",
-                    topics=topics,
-                    handler=on_event,
-                    sessions=runtime.sessions,
-                    bootstrap=bootstrap,
-                    producer=runtime.producer,
-                    max_attempts=settings.consumer_max_attempts,
-                    session_timeout_ms=settings.kafka_session_timeout_ms,
-                )
-            )
+            await runtime.consume("audit", topics, on_event, settings=settings)
             await checkpointer.start()
             yield
         finally:

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.access import AccessAudit
 from services.common.app import ReadinessCheck, database_check, from_state
-from services.common.bus import ConsumerRunner, create_producer
+from services.common.bus import ConsumerRunner, Handler, create_producer
 from services.common.db import create_all, session_factory
 from services.common.models import runtime_metadata
 from services.common.outbox import OutboxRelay
+from services.common.settings import Settings
 
 
 class ServiceRuntime:
@@ -60,6 +61,24 @@ class ServiceRuntime:
     async def add_consumer(self, consumer: ConsumerRunner) -> None:
         await consumer.start()
         self.consumers.append(consumer)
+
+    async def consume(
+        self, name: str, topics: Sequence[str], handler: Handler, *, settings: Settings
+    ) -> None:
+        """Start consumer group `name` on `topics`, configured from the service's settings."""
+        assert self.producer is not None, "start() first"
+        await self.add_consumer(
+            ConsumerRunner(
+                name=name,
+                topics=topics,
+                handler=handler,
+                sessions=self.sessions,
+                bootstrap=self.bootstrap,
+                producer=self.producer,
+                max_attempts=settings.consumer_max_attempts,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+            )
+        )
 
     async def stop(self) -> None:
         for consumer in self.consumers:

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.topics import CASE_EVENTS, ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
-from services.common.bus import ConsumerRunner
 from services.common.crypto import vault_from_settings
 from services.common.db import create_engine
 from services.common.runtime import ServiceRuntime
@@ -38,27 +37,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        assert runtime.producer is not None
         # Joined concurrently: forming a group takes the broker a moment per group.
         await asyncio.gather(
-            *(
-                runtime.add_consumer(
-                    ConsumerRunner(
-                        name=name,
-                        topics=[topic],
-                        handler=handler,
-                        sessions=runtime.sessions,
-                        bootstrap=bootstrap,
-                        producer=runtime.producer,
-                        max_attempts=settings.consumer_max_attempts,
-                        session_timeout_ms=settings.kafka_session_timeout_ms,
-                    )
-                )
-                for name, topic, handler in (
-                    ("intake.routing", ROUTING.name, on_routing),
-                    ("intake.case-events", CASE_EVENTS.name, on_case_event),
-                )
-            )
+            runtime.consume("intake.routing", [ROUTING.name], on_routing, settings=settings),
+            runtime.consume(
+                "intake.case-events", [CASE_EVENTS.name], on_case_event, settings=settings
+            ),
         )
         submissions = app.state.submissions = SubmissionQueue(
             sessions=runtime.sessions, vault=app.state.vault

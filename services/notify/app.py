@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.topics import ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
-from services.common.bus import ConsumerRunner
 from services.common.crypto import vault_from_settings
 from services.common.db import create_engine
 from services.common.runtime import ServiceRuntime
@@ -41,23 +40,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        assert runtime.producer is not None
         service.QUEUED.subscribe(runtime.engine, dispatcher.wake)
         await dispatcher.start()
         await clock.start()
         try:
-            await runtime.add_consumer(
-                ConsumerRunner(
-                    name="notify.routing",
-                    topics=[ROUTING.name],
-                    handler=on_routing,
-                    sessions=runtime.sessions,
-                    bootstrap=bootstrap,
-                    producer=runtime.producer,
-                    max_attempts=settings.consumer_max_attempts,
-                    session_timeout_ms=settings.kafka_session_timeout_ms,
-                )
-            )
+            await runtime.consume("notify.routing", [ROUTING.name], on_routing, settings=settings)
             yield
         finally:
             # Consumers first (no new deliveries), then the loops, then the outbox flush.

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.topics import CASE_EVENTS, REFERRALS
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
-from services.common.bus import ConsumerRunner
 from services.common.db import create_engine
 from services.common.runtime import ServiceRuntime
 from services.router.api import router
@@ -42,27 +41,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        assert runtime.producer is not None
         try:
             await asyncio.gather(
-                *(
-                    runtime.add_consumer(
-                        ConsumerRunner(
-                            name=name,
-                            topics=[topic],
-                            handler=handler,
-                            sessions=runtime.sessions,
-                            bootstrap=bootstrap,
-                            producer=runtime.producer,
-                            max_attempts=settings.consumer_max_attempts,
-                            session_timeout_ms=settings.kafka_session_timeout_ms,
-                        )
-                    )
-                    for name, topic, handler in (
-                        ("router.referrals", REFERRALS.name, handlers.on_referral),
-                        ("router.case-events", CASE_EVENTS.name, handlers.on_case_event),
-                    )
-                )
+                runtime.consume(
+                    "router.referrals", [REFERRALS.name], handlers.on_referral, settings=settings
+                ),
+                runtime.consume(
+                    "router.case-events",
+                    [CASE_EVENTS.name],
+                    handlers.on_case_event,
+                    settings=settings,
+                ),
             )
             yield
         finally:
