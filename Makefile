@@ -24,7 +24,7 @@ lint: install
 	$(BIN)/mypy contracts services tests bench
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4 --dist loadgroup
 
 contracts: install
 	$(BIN)/nrm contracts export

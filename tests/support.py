@@ -9,6 +9,7 @@ from email import message_from_bytes, policy
 from email.message import Message
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 import uvicorn
 from aiohttp import web
@@ -251,3 +252,42 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted"
+
+
+def _admin_dsn(url: str) -> str:
+    """asyncpg's DSN for a SQLAlchemy URL (`postgresql+asyncpg://…` → `postgresql://…`)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def create_databases(url: str, names: list[str]) -> None:
+    """Fresh PostgreSQL databases next to `url`'s (a service each, as in production)."""
+    conn = await asyncpg.connect(_admin_dsn(url))
+    try:
+        for name in names:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_databases(url: str, names: list[str]) -> None:
+    conn = await asyncpg.connect(_admin_dsn(url))
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def drop_connections(url: str, database: str) -> int:
+    """Terminate every server connection to `database` (a database outage, as a service sees
+    it); returns how many were dropped."""
+    conn = await asyncpg.connect(_admin_dsn(url))
+    try:
+        rows = await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await conn.close()
+    return sum(1 for r in rows if r[0])

@@ -66,6 +66,7 @@ async def get_inbox(
     status: Annotated[list[DeliveryStatus], Query()] = [],  # noqa: B006 (FastAPI copies it)
     urgency: Urgency | None = None,
     overdue: bool | None = None,
+    referral: Annotated[str | None, Query(max_length=64, description="One referral's")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> InboxPage:
@@ -76,6 +77,7 @@ async def get_inbox(
             statuses=[s.value for s in status],
             urgency=urgency.value if urgency else None,
             overdue=overdue,
+            referral_id=referral,
             cursor=cursor,
             limit=limit,
         )

@@ -402,12 +402,15 @@ async def inbox(
     statuses: Sequence[str] = (),
     urgency: str | None = None,
     overdue: bool | None = None,
+    referral_id: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
     now: datetime | None = None,
 ) -> InboxPage:
     """The agency's deliveries, newest first."""
     query = select(Delivery).where(Delivery.agency == agency)
+    if referral_id:
+        query = query.where(Delivery.referral_id == referral_id)
     if statuses:
         query = query.where(col(Delivery.status).in_(statuses))
     if urgency:
