@@ -42,9 +42,24 @@ def parse(adapter: TypeAdapter[Any], raw: bytes) -> Any:
 
 def body_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
     """`openapi_extra` documenting a hand-read JSON body."""
+    schema = adapter.json_schema()
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": adapter.json_schema()}},
+            "content": {"application/json": {"schema": _inline(schema, schema.get("$defs", {}))}},
         }
     }
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with its `#/$defs/…` references replaced by their definitions: inside an
+    OpenAPI document such a reference would resolve against the document root, not this schema
+    (the contracts have no recursive models)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
