@@ -20,7 +20,7 @@ import pytest
 from services.common.broker import free_port
 from services.stack import SERVICES
 from tests.conftest import DATABASES, PG_URL
-from tests.support import create_databases, drop_databases
+from tests.support import create_databases, drop_databases, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENCIES = (
@@ -90,16 +90,17 @@ def start_exchange(kind: str, data_dir: Path, env: dict[str, str]) -> Iterator[E
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
+
+        async def healthy() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the stack exited; see {data_dir}/stack.log")
             try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
+                async with httpx.AsyncClient() as client:
+                    return (await client.get(f"{base}/healthz")).status_code == 200
             except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the stack did not become healthy; see {data_dir}/stack.log")
-            time.sleep(0.2)  # polling for a condition, bounded by the deadline above
+                return False
+
+        asyncio.run(wait_for(healthy, timeout=90))
         secrets = json.loads((data_dir / "credentials.json").read_text())
         yield Exchange(kind, base, data_dir, secrets)
     finally:
