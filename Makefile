@@ -29,13 +29,9 @@ test: lint
 contracts: install
 	$(BIN)/nrm contracts export
 
+# One run, one process tree: end to end, intake (with its naive baseline), router, notify, audit.
 bench: install
-	$(BIN)/python bench/outbox.py
-	$(BIN)/python bench/tokens.py
-	$(BIN)/python bench/intake.py
-	$(BIN)/python bench/router.py
-	$(BIN)/python bench/notify.py
-	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ test owns (so it can freeze it) and a database per service. Tests kill, restart 
 these processes while a load runs, then count effects in the services' databases."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,39 +255,39 @@ async def every_effect_once(cluster: Cluster, ids: list[str], *, timeout: float)
     assert r.status_code == 200 and r.json()["ok"] is True, r.text
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """PostgreSQL when the tests have it (a database per service, as in production), else a
-    SQLite file per service shared by that service's processes."""
-    kind = "postgresql" if PG_URL else "sqlite"
-    data_dir = tmp_path_factory.mktemp(f"cluster-{kind}")
+@contextlib.contextmanager
+def running_cluster(
+    data_dir: Path,
+    *,
+    pg_url: str | None,
+    twice: Iterable[str] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[Cluster]:
+    """A broker and every service in a process of its own (those in `twice` two of each), on a
+    PostgreSQL database per service next to `pg_url`, else SQLite files in `data_dir`."""
     names: list[str] = []
-    if PG_URL:
-        prefix = f"faults_{uuid.uuid4().hex[:8]}"
+    if pg_url:
+        prefix = f"cluster_{uuid.uuid4().hex[:8]}"
         names = [f"{prefix}_{s}" for s in SERVICES]
-        asyncio.run(create_databases(PG_URL, names))
-        database_url = PG_URL.rsplit("/", 1)[0] + f"/{prefix}_{{service}}"
+        asyncio.run(create_databases(pg_url, names))
+        database_url = pg_url.rsplit("/", 1)[0] + f"/{prefix}_{{service}}"
     else:
         database_url = f"sqlite+aiosqlite:///{data_dir}/{{service}}.db"
     broker = EmbeddedBroker(log_file=data_dir / "broker.log")
     broker.start_process()
     identity_port = free_port()
-    env = {
+    environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("NRM_")},
         "NRM_DATA_DIR": str(data_dir),
         "NRM_DATABASE_URL": database_url,
         "NRM_KAFKA_BOOTSTRAP": broker.bootstrap,
         "NRM_KAFKA_SESSION_TIMEOUT_MS": "2000",
         "NRM_AUTH_ISSUER": f"http://127.0.0.1:{identity_port}",
-        # Webhook retries a few seconds apart, so a receiver back after a minute is caught up
-        # promptly (the horizon stays a day).
-        "NRM_NOTIFY_WEBHOOK_BACKOFF_SECONDS": "1",
-        "NRM_NOTIFY_WEBHOOK_BACKOFF_CAP_SECONDS": "4",
-        "NRM_NOTIFY_WEBHOOK_DISABLE_AFTER": "1000",
-        "NRM_NOTIFY_WEBHOOK_ALLOWED_SCHEMES": '["http"]',
-        "NRM_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true",
+        **(env or {}),
     }
-    cluster = Cluster(kind, broker, data_dir, env, database_url)
+    cluster = Cluster(
+        "postgresql" if pg_url else "sqlite", broker, data_dir, environment, database_url
+    )
 
     async def start() -> None:
         await broker.wait_ready()
@@ -295,8 +296,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         await cluster.start("identity", migrate=True, port=identity_port)
         for service in ("intake", "router", "notify", "audit"):
             await cluster.start(service, migrate=True)
-        await cluster.start("router")
-        await cluster.start("notify")
+        for service in twice:
+            await cluster.start(service)
 
     try:
         asyncio.run(start())
@@ -312,4 +313,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 instance.proc.kill()
         broker.stop()
         if names:
-            asyncio.run(drop_databases(PG_URL or "", names))
+            asyncio.run(drop_databases(pg_url or "", names))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """PostgreSQL when the tests have it (a database per service, as in production), else a
+    SQLite file per service shared by that service's processes; router and notify twice."""
+    data_dir = tmp_path_factory.mktemp("cluster")
+    env = {
+        # Webhook retries a few seconds apart, so a receiver back after a minute is caught up
+        # promptly (the horizon stays a day).
+        "NRM_NOTIFY_WEBHOOK_BACKOFF_SECONDS": "1",
+        "NRM_NOTIFY_WEBHOOK_BACKOFF_CAP_SECONDS": "4",
+        "NRM_NOTIFY_WEBHOOK_DISABLE_AFTER": "1000",
+        "NRM_NOTIFY_WEBHOOK_ALLOWED_SCHEMES": '["http"]',
+        "NRM_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true",
+    }
+    with running_cluster(data_dir, pg_url=PG_URL, twice=("router", "notify"), env=env) as c:
+        yield c
