@@ -270,7 +270,7 @@ def main() -> None:
     parser.add_argument(
         "--rates", type=float, nargs="+", default=[25, 100], help="end-to-end referrals/s"
     )
-    parser.add_argument("--seconds", type=float, default=30, help="end-to-end load duration")
+    parser.add_argument("--seconds", type=float, default=20, help="end-to-end load duration")
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"])
     parser.add_argument("--e2e-only", action="store_true", help="skip the component benchmarks")

@@ -34,7 +34,14 @@ def _json_dumps(value: Any) -> str:
 _JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
-def create_engine(url: str, *, search_path: str | None = None, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    search_path: str | None = None,
+    echo: bool = False,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+) -> AsyncEngine:
     """An engine tuned for the dialect.
 
     SQLite: WAL so readers never block the writer, a busy timeout, and `BEGIN IMMEDIATE` for
@@ -56,8 +63,8 @@ def create_engine(url: str, *, search_path: str | None = None, echo: bool = Fals
     return create_async_engine(
         url,
         echo=echo,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         connect_args=connect_args,
         **_JSON_CODEC,
     )

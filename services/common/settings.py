@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy URL; `{service}` is replaced by the service name (one database each). Unset:
     `sqlite+aiosqlite:///<data_dir>/<service>.db`."""
+    database_pool_size: int = 10
+    """PostgreSQL connections each process keeps open (its share of `max_connections`)."""
+    database_max_overflow: int = 10
+    """PostgreSQL connections a process may open beyond the pool under load."""
     log_level: str = "INFO"
     """Log level of the JSON logs."""
     outbox_batch_size: int = 500

@@ -50,7 +50,12 @@ def create_app(
 ) -> FastAPI:
     runtime = ServiceRuntime(
         service="identity",
-        engine=engine or create_engine(settings.database_url_for()),
+        engine=engine
+        or create_engine(
+            settings.database_url_for(),
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        ),
         bootstrap=bootstrap,
         metadata=[identity_metadata],
     )

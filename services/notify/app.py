@@ -29,7 +29,12 @@ def create_app(
 ) -> FastAPI:
     runtime = ServiceRuntime(
         service="notify",
-        engine=engine or create_engine(settings.database_url_for()),
+        engine=engine
+        or create_engine(
+            settings.database_url_for(),
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        ),
         bootstrap=bootstrap,
         metadata=[notify_metadata],
     )

@@ -33,7 +33,12 @@ def create_app(
     )
     runtime = ServiceRuntime(
         service="router",
-        engine=engine or create_engine(settings.database_url_for()),
+        engine=engine
+        or create_engine(
+            settings.database_url_for(),
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        ),
         bootstrap=bootstrap,
         metadata=[router_metadata],
     )

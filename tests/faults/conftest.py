@@ -283,6 +283,9 @@ def running_cluster(
         "NRM_KAFKA_BOOTSTRAP": broker.bootstrap,
         "NRM_KAFKA_SESSION_TIMEOUT_MS": "2000",
         "NRM_AUTH_ISSUER": f"http://127.0.0.1:{identity_port}",
+        # Seven processes beside the rest of the suite: stay well inside max_connections.
+        "NRM_DATABASE_POOL_SIZE": "3",
+        "NRM_DATABASE_MAX_OVERFLOW": "3",
         **(env or {}),
     }
     cluster = Cluster(
