@@ -39,7 +39,7 @@ from bench.scratch import postgres_url  # noqa: E402
 from services.common.broker import free_port  # noqa: E402
 from services.stack import SERVICES  # noqa: E402
 from tests.e2e.test_rules import victim  # noqa: E402
-from tests.support import create_databases, drop_databases  # noqa: E402
+from tests.support import answers, create_databases, drop_databases, wait_for  # noqa: E402
 
 BODY = victim(region="KZ-79")  # the policy sends it to ngo-south (support) and mvd-ctu
 SUBMITTER, WATCHER = "labour-insp", "ngo-south"
@@ -216,17 +216,8 @@ def embedded(database: str, rate: float, seconds: float) -> dict[str, Any]:
                 stderr=subprocess.STDOUT,
             )
         try:
-            while True:
-                if stack.poll() is not None:
-                    raise RuntimeError(
-                        f"the stack exited:\n{(Path(tmp) / 'stack.log').read_text()}"
-                    )
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+            log_file = Path(tmp) / "stack.log"
+            asyncio.run(wait_for(lambda: answers(f"{base}/healthz", stack, log_file), timeout=90))
             healthy_s = time.perf_counter() - started
             secrets = json.loads((Path(tmp) / "credentials.json").read_text())
             urls = dict.fromkeys(("identity", "intake", "notify"), base)

@@ -2,14 +2,17 @@
 
 import asyncio
 import contextlib
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import httpx
 import orjson
 import uvicorn
 from aiohttp import web
@@ -119,6 +122,17 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def answers(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool:
+    """Whether `url` answers 200 yet; fails at once if the process serving it has exited."""
+    if proc.poll() is not None:
+        raise AssertionError(f"the process serving {url} exited; see {log}")
+    try:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(url)).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 async def read_topic(

@@ -20,7 +20,7 @@ import pytest
 from services.common.broker import free_port
 from services.stack import SERVICES
 from tests.conftest import DATABASES, PG_URL
-from tests.support import create_databases, drop_databases, wait_for
+from tests.support import answers, create_databases, drop_databases, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENCIES = (
@@ -93,17 +93,8 @@ def start_exchange(kind: str, data_dir: Path, env: dict[str, str]) -> Iterator[E
         )
     base = f"http://127.0.0.1:{port}"
     try:
-
-        async def healthy() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the stack exited; see {data_dir}/stack.log")
-            try:
-                async with httpx.AsyncClient() as client:
-                    return (await client.get(f"{base}/healthz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        asyncio.run(wait_for(healthy, timeout=90))
+        log_file = data_dir / "stack.log"
+        asyncio.run(wait_for(lambda: answers(f"{base}/healthz", proc, log_file), timeout=90))
         secrets = json.loads((data_dir / "credentials.json").read_text())
         yield Exchange(kind, base, data_dir, secrets)
     finally:

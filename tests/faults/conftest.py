@@ -40,7 +40,7 @@ from services.stack import ROUTES, SERVICES
 from tests.conftest import PG_URL
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_rules import victim
-from tests.support import create_databases, drop_databases, wait_for
+from tests.support import answers, create_databases, drop_databases, wait_for
 
 # The load: a victim referral the example policy sends to exactly these two agencies.
 SUBMITTER = "labour-insp"
@@ -106,16 +106,8 @@ class Cluster:
         instance = Instance(service, port, proc, log)
         self.instances.append(instance)
 
-        async def ready() -> bool:
-            if not instance.alive:
-                raise AssertionError(f"{service} exited; see {log}")
-            try:
-                async with httpx.AsyncClient() as client:
-                    return (await client.get(f"{instance.url}/readyz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(ready, timeout=60, interval=0.2)
+        ready = f"{instance.url}/readyz"
+        await wait_for(lambda: answers(ready, proc, log), timeout=60, interval=0.2)
         return instance
 
     async def stop(self, instance: Instance, sig: signal.Signals = signal.SIGTERM) -> int:
