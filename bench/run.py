@@ -16,17 +16,16 @@
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.scratch import postgres_url  # noqa: E402
-from services.common.broker import free_port  # noqa: E402
-from services.stack import SERVICES  # noqa: E402
+from tests.e2e.conftest import start_exchange  # noqa: E402
 from tests.e2e.test_rules import victim  # noqa: E402
-from tests.support import answers, create_databases, drop_databases, wait_for  # noqa: E402
+from tests.support import service_databases  # noqa: E402
 
 BODY = victim(region="KZ-79")  # the policy sends it to ngo-south (support) and mvd-ctu
 SUBMITTER, WATCHER = "labour-insp", "ngo-south"
@@ -195,38 +193,16 @@ def per_service(database: str, rate: float, seconds: float) -> dict[str, Any]:
 def embedded(database: str, rate: float, seconds: float) -> dict[str, Any]:
     """`nrm up` (every service in one process, and its broker) as a child process."""
     pg = postgres_url() if database == "postgresql" else None
-    names: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env = {**os.environ, "NRM_DATA_DIR": tmp, "NRM_PORT": str(port), "NRM_LOG_LEVEL": "WARNING"}
-        env.pop("NRM_KAFKA_BOOTSTRAP", None)
-        if pg:
-            prefix = f"bench_{uuid.uuid4().hex[:8]}"
-            names = [f"{prefix}_{s}" for s in SERVICES]
-            asyncio.run(create_databases(pg, names))
-            env["NRM_DATABASE_URL"] = pg.rsplit("/", 1)[0] + f"/{prefix}_{{service}}"
-        base = f"http://127.0.0.1:{port}"
+    # The stack's own defaults, not the small pools the parallel test suite needs.
+    env = {"NRM_LOG_LEVEL": "WARNING", "NRM_DATABASE_POOL_SIZE": "10"}
+    env["NRM_DATABASE_MAX_OVERFLOW"] = "10"
+    with tempfile.TemporaryDirectory() as tmp, service_databases(pg, "bench") as url:
         started = time.perf_counter()
-        with (Path(tmp) / "stack.log").open("wb") as log:
-            stack = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "up"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            log_file = Path(tmp) / "stack.log"
-            asyncio.run(wait_for(lambda: answers(f"{base}/healthz", stack, log_file), timeout=90))
+        stack = contextlib.contextmanager(start_exchange)
+        with stack(database, Path(tmp), env | ({"NRM_DATABASE_URL": url} if url else {})) as ex:
             healthy_s = time.perf_counter() - started
-            secrets = json.loads((Path(tmp) / "credentials.json").read_text())
-            urls = dict.fromkeys(("identity", "intake", "notify"), base)
-            result = measure([stack.pid], urls, secrets, rate, seconds)
-        finally:
-            stack.send_signal(signal.SIGINT)
-            stack.wait(60)
-            if names and pg:
-                asyncio.run(drop_databases(pg, names))
+            urls = dict.fromkeys(("identity", "intake", "notify"), ex.base_url)
+            result = measure([ex.pid], urls, ex.secrets, rate, seconds)
     return {
         "layout": "embedded (nrm up)",
         "database": database,

@@ -4,7 +4,8 @@ import asyncio
 import contextlib
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
@@ -31,6 +32,7 @@ from services.common.broker import free_port
 from services.common.bus import ConsumerRunner
 from services.common.db import SessionFactory
 from services.common.models import OutboxRecord
+from services.stack import SERVICES
 
 # Tansu forms a consumer group after half the session timeout: keep test groups quick.
 SESSION_TIMEOUT_MS = 2000
@@ -283,6 +285,22 @@ async def create_databases(url: str, names: list[str]) -> None:
         await conn.close()
 
 
+@contextlib.contextmanager
+def service_databases(url: str | None, prefix: str) -> Iterator[str | None]:
+    """A fresh PostgreSQL database per service next to `url`'s, dropped afterwards; yields the
+    `NRM_DATABASE_URL` for them (with `{service}`), or None when there is no `url`."""
+    if url is None:
+        yield None
+        return
+    prefix = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    names = [f"{prefix}_{s}" for s in SERVICES]
+    asyncio.run(create_databases(url, names))
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{prefix}_{{service}}"
+    finally:
+        asyncio.run(drop_databases(url, names))
+
+
 async def drop_databases(url: str, names: list[str]) -> None:
     conn = await asyncpg.connect(_admin_dsn(url))
     try:
@@ -305,3 +323,16 @@ async def drop_connections(url: str, database: str) -> int:
     finally:
         await conn.close()
     return sum(1 for r in rows if r[0])
+
+
+async def connection_count(url: str, database: str) -> int:
+    """Server connections open to `database` now (other than this one)."""
+    conn = await asyncpg.connect(_admin_dsn(url))
+    try:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await conn.close()
+    return int(count)

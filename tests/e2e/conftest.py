@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,8 @@ import httpx
 import pytest
 
 from services.common.broker import free_port
-from services.stack import SERVICES
 from tests.conftest import DATABASES, PG_URL
-from tests.support import answers, create_databases, drop_databases, wait_for
+from tests.support import answers, service_databases, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENCIES = (
@@ -43,6 +41,7 @@ class Exchange:
     base_url: str
     data_dir: Path
     secrets: dict[str, str]
+    pid: int
     _tokens: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
 
     def headers(self, client_id: str, **extra: str) -> dict[str, str]:
@@ -96,7 +95,7 @@ def start_exchange(kind: str, data_dir: Path, env: dict[str, str]) -> Iterator[E
         log_file = data_dir / "stack.log"
         asyncio.run(wait_for(lambda: answers(f"{base}/healthz", proc, log_file), timeout=90))
         secrets = json.loads((data_dir / "credentials.json").read_text())
-        yield Exchange(kind, base, data_dir, secrets)
+        yield Exchange(kind, base, data_dir, secrets, proc.pid)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -115,16 +114,5 @@ def exchange(
     """One stack per database kind and test module (tests create their own referrals)."""
     kind: str = request.param
     data_dir = tmp_path_factory.mktemp(f"exchange-{kind}")
-    env: dict[str, str] = {}
-    names: list[str] = []
-    if kind == "postgresql":
-        assert PG_URL is not None
-        prefix = f"e2e_{uuid.uuid4().hex[:8]}"
-        names = [f"{prefix}_{s}" for s in SERVICES]
-        asyncio.run(create_databases(PG_URL, names))
-        env["NRM_DATABASE_URL"] = PG_URL.rsplit("/", 1)[0] + f"/{prefix}_{{service}}"
-    try:
-        yield from start_exchange(kind, data_dir, env)
-    finally:
-        if names:
-            asyncio.run(drop_databases(PG_URL or "", names))
+    with service_databases(PG_URL if kind == "postgresql" else None, "e2e") as url:
+        yield from start_exchange(kind, data_dir, {"NRM_DATABASE_URL": url} if url else {})

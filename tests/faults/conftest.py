@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from services.stack import ROUTES, SERVICES
 from tests.conftest import PG_URL
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_rules import victim
-from tests.support import answers, create_databases, drop_databases, wait_for
+from tests.support import answers, service_databases, wait_for
 
 # The load: a victim referral the example policy sends to exactly these two agencies.
 SUBMITTER = "labour-insp"
@@ -257,14 +256,15 @@ def running_cluster(
 ) -> Iterator[Cluster]:
     """A broker and every service in a process of its own (those in `twice` two of each), on a
     PostgreSQL database per service next to `pg_url`, else SQLite files in `data_dir`."""
-    names: list[str] = []
-    if pg_url:
-        prefix = f"cluster_{uuid.uuid4().hex[:8]}"
-        names = [f"{prefix}_{s}" for s in SERVICES]
-        asyncio.run(create_databases(pg_url, names))
-        database_url = pg_url.rsplit("/", 1)[0] + f"/{prefix}_{{service}}"
-    else:
-        database_url = f"sqlite+aiosqlite:///{data_dir}/{{service}}.db"
+    with service_databases(pg_url, "cluster") as url:
+        yield from _cluster(
+            data_dir, url or f"sqlite+aiosqlite:///{data_dir}/{{service}}.db", twice, env
+        )
+
+
+def _cluster(
+    data_dir: Path, database_url: str, twice: Iterable[str], env: dict[str, str] | None
+) -> Iterator[Cluster]:
     broker = EmbeddedBroker(log_file=data_dir / "broker.log")
     broker.start_process()
     identity_port = free_port()
@@ -280,9 +280,8 @@ def running_cluster(
         "NRM_DATABASE_MAX_OVERFLOW": "3",
         **(env or {}),
     }
-    cluster = Cluster(
-        "postgresql" if pg_url else "sqlite", broker, data_dir, environment, database_url
-    )
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    cluster = Cluster(kind, broker, data_dir, environment, database_url)
 
     async def start() -> None:
         await broker.wait_ready()
@@ -307,8 +306,6 @@ def running_cluster(
             except subprocess.TimeoutExpired:
                 instance.proc.kill()
         broker.stop()
-        if names:
-            asyncio.run(drop_databases(pg_url or "", names))
 
 
 @pytest.fixture(scope="module")

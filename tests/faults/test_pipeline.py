@@ -15,7 +15,7 @@ from services.audit.models import AuditRecord
 from services.intake.models import ReferralRow
 from tests.conftest import PG_URL
 from tests.faults.conftest import BODY, SUBMITTER, Cluster, every_effect_once, submit_at
-from tests.support import Receiver, drop_connections, wait_for
+from tests.support import Receiver, connection_count, drop_connections, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults"), pytest.mark.timeout(300)]
 
@@ -180,7 +180,12 @@ async def test_database_connections_dropped_under_one_service(cluster: Cluster) 
     for service in ("notify", "notify", "notify", "router", "router", "router"):
         database = cluster.database_url.format(service=service).rsplit("/", 1)[1]
         dropped += await drop_connections(PG_URL, database)
-        await asyncio.sleep(1)  # paces the outages through the load
+
+        async def reconnected(database: str = database) -> bool:
+            # The next outage only once the service has come back by itself.
+            return await connection_count(PG_URL or "", database) > 0
+
+        await wait_for(reconnected, timeout=30, interval=0.1)
     ids = await load
     assert dropped > 0
     await every_effect_once(cluster, ids, timeout=120)
