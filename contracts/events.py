@@ -153,9 +153,41 @@ class AccessDenied(AccessEvent):
 
 
 class AuthFailed(Payload):
+    """Failed authentication. In a flood, repeated failures of one client from one address are
+    coalesced: the first is recorded at once, the rest as one record with their count."""
+
     reason: ShortText
     client_id: str | None = None
     path: str | None = None
+    source: str | None = Field(default=None, description="The caller's network address")
+    attempts: int = Field(default=1, ge=1, description="Failures this record stands for")
+    first_at: AwareDatetime | None = Field(default=None, description="First of `attempts`")
+    last_at: AwareDatetime | None = Field(default=None, description="Last of `attempts`")
+
+
+SubjectType = Literal["client", "agency", "person"]
+
+
+class AccessRevoked(Payload):
+    """A client, agency or person was disabled: every service refuses its tokens from now on
+    (an agency's: every token that carries it), and routing treats a disabled agency as absent."""
+
+    subject_type: SubjectType
+    subject_id: Annotated[str, Field(min_length=1, max_length=100)]
+    not_before: AwareDatetime = Field(
+        description="Tokens issued (`iat`) before this stay refused after access is restored"
+    )
+    actor: str | None = None
+    reason: ShortText | None = None
+
+
+class AccessRestored(Payload):
+    """A disabled client, agency or person was enabled again: tokens issued from now on are
+    accepted (older ones stay refused, see `access.revoked`'s `not_before`)."""
+
+    subject_type: SubjectType
+    subject_id: Annotated[str, Field(min_length=1, max_length=100)]
+    actor: str | None = None
 
 
 class AdminChanged(Payload):
@@ -182,6 +214,8 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "access.denied": AccessDenied,
     "auth.failed": AuthFailed,
     "admin.changed": AdminChanged,
+    "access.revoked": AccessRevoked,
+    "access.restored": AccessRestored,
 }
 
 

@@ -44,9 +44,19 @@ CASE_EVENTS = Topic(
 ACCESS = Topic(
     name="nrm.access.v1",
     producers=("identity", "intake", "router", "notify", "audit"),
-    consumers=("audit",),
-    types=("access.granted", "access.denied", "auth.failed", "admin.changed"),
-    description="Every read, denial, failed authentication and administrative change.",
+    consumers=("audit", "identity", "intake", "router", "notify"),
+    types=(
+        "access.granted",
+        "access.denied",
+        "auth.failed",
+        "admin.changed",
+        "access.revoked",
+        "access.restored",
+    ),
+    description=(
+        "Every read, denial, failed authentication and administrative change; revocations, "
+        "which every service applies to the tokens it accepts."
+    ),
 )
 DEADLETTER = Topic(
     name="nrm.deadletter.v1",

@@ -31,6 +31,8 @@ contracts_app = typer.Typer(help="Event and body contracts.", no_args_is_help=Tr
 clients_app = typer.Typer(help="OAuth2 clients of the identity service.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(clients_app, name="clients")
+agencies_app = typer.Typer(help="Agencies of the identity service.", no_args_is_help=True)
+app.add_typer(agencies_app, name="agencies")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -99,13 +101,52 @@ def clients_rotate(client_id: str) -> None:
 
 @clients_app.command("disable")
 def clients_disable(client_id: str) -> None:
-    """Disable a client: it gets no new tokens."""
+    """Disable a client: no new tokens, and every service refuses its current ones."""
 
     async def work(session: AsyncSession) -> None:
         await identity.set_client_disabled(session, client_id=client_id, disabled=True, actor="cli")
 
     _in_identity_db(work)
     typer.echo(f"disabled {client_id}")
+
+
+@clients_app.command("enable")
+def clients_enable(client_id: str) -> None:
+    """Enable a disabled client (tokens issued before it was disabled stay refused)."""
+
+    async def work(session: AsyncSession) -> None:
+        await identity.set_client_disabled(
+            session, client_id=client_id, disabled=False, actor="cli"
+        )
+
+    _in_identity_db(work)
+    typer.echo(f"enabled {client_id}")
+
+
+@agencies_app.command("disable")
+def agencies_disable(agency_id: str) -> None:
+    """Disable an agency: its clients' tokens are refused everywhere; routing leaves it out."""
+
+    async def work(session: AsyncSession) -> None:
+        await identity.set_agency_disabled(
+            session, agency_id=agency_id, disabled=True, actor="cli"
+        )
+
+    _in_identity_db(work)
+    typer.echo(f"disabled {agency_id}")
+
+
+@agencies_app.command("enable")
+def agencies_enable(agency_id: str) -> None:
+    """Enable a disabled agency again."""
+
+    async def work(session: AsyncSession) -> None:
+        await identity.set_agency_disabled(
+            session, agency_id=agency_id, disabled=False, actor="cli"
+        )
+
+    _in_identity_db(work)
+    typer.echo(f"enabled {agency_id}")
 
 
 @audit_app.command("verify")

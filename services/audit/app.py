@@ -1,5 +1,6 @@
 """The audit service: create_app and its lifespan."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -66,7 +67,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
-            await runtime.consume("audit", topics, on_event, settings=settings)
+            await asyncio.gather(
+                runtime.watch_access(settings),
+                runtime.consume("audit", topics, on_event, settings=settings),
+            )
             await checkpointer.start()
             yield
         finally:
@@ -81,5 +85,6 @@ def create_app(
     app.state.vault = vault
     app.state.checkpointer = checkpointer
     app.state.access_audit = runtime.access_audit
+    app.state.revocations = runtime.revocations
     app.state.verifier = verifier_from_settings(settings, jwks=jwks)
     return app

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.vocabulary import load_code_lists
+from services.common.access import install_refusal_audit
 from services.common.errors import install_error_handlers
 
 ReadinessCheck = tuple[str, Callable[[], Awaitable[None]]]
@@ -118,6 +119,7 @@ def create_app(
     telemetry: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=telemetry)
     install_error_handlers(app)
+    install_refusal_audit(app)
     app.add_middleware(MetricsMiddleware)
     app.include_router(ops_router(checks))
     for router in routers:

@@ -18,11 +18,12 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from contracts.events import AccessDenied, AuthFailed
+from contracts.events import AccessDenied
 from contracts.vocabulary import Role
 from services.common.access import AccessAudit
 from services.common.errors import NotFound, Unauthorized
 from services.common.permissions import Action, permitted
+from services.common.revocation import Revocations
 from services.common.settings import Settings
 
 ALGORITHMS: tuple[str, ...] = ("ES256",)
@@ -36,6 +37,8 @@ class Principal:
     roles: frozenset[Role]
     scopes: frozenset[str]
     token_id: str
+    subject: str = ""  # `sub`: the client, or the person who signed in through it
+    issued_at: float | None = None  # `iat`, checked against revocations
 
 
 class InvalidToken(Exception):
@@ -74,6 +77,7 @@ class TokenVerifier:
         max_refreshes: int = 5,
         require_at_jwt: bool = True,
         cache_size: int = 10_000,
+        max_lifetime: int | None = 3600,
     ) -> None:
         unsafe = [a for a in algorithms if a.lower() == "none" or a.upper().startswith("HS")]
         if unsafe:
@@ -88,6 +92,7 @@ class TokenVerifier:
         self._max_refreshes = max_refreshes
         self._require_at_jwt = require_at_jwt
         self._cache_size = cache_size
+        self._max_lifetime = max_lifetime
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
@@ -147,6 +152,7 @@ class TokenVerifier:
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.audience},
             exp={"essential": True},
+            iat={"essential": True},
             sub={"essential": True},
             jti={"essential": True},
         )
@@ -154,6 +160,11 @@ class TokenVerifier:
             registry.validate(claims)
         except JoseError as exc:
             raise InvalidToken(_claim_reason(exc)) from exc
+        lifetime = float(claims["exp"]) - float(claims["iat"])
+        if self._max_lifetime is not None and lifetime > self._max_lifetime:
+            # A token minted to live for months (a leaked key, a misconfigured issuer) is
+            # refused, so a revocation's reach is never outlived by much.
+            raise InvalidToken("token lifetime exceeds the maximum")
         try:
             roles = frozenset(Role(r) for r in claims.get("roles", []))
             principal = Principal(
@@ -162,6 +173,8 @@ class TokenVerifier:
                 roles=roles,
                 scopes=frozenset(str(claims.get("scope", "")).split()),
                 token_id=str(claims["jti"]),
+                subject=str(claims["sub"]),
+                issued_at=float(claims["iat"]),
             )
             return principal, float(claims["exp"])
         except (KeyError, ValueError, TypeError) as exc:
@@ -188,6 +201,7 @@ def verifier_from_settings(settings: Settings, *, jwks: JwksSource | None = None
         algorithms=settings.auth_algorithms,
         leeway=settings.auth_leeway_seconds,
         require_at_jwt=settings.auth_require_at_jwt,
+        max_lifetime=settings.auth_max_token_lifetime_seconds,
     )
 
 
@@ -202,18 +216,32 @@ def _audit(request: Request) -> AccessAudit:
 async def authenticate(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
-    """The caller's principal, or 401 (audited as `auth.failed`)."""
+    """The caller's principal, or 401 (audited as `auth.failed`). A token whose client, agency
+    or person was disabled is refused like an invalid one (services.common.revocation)."""
     verifier: TokenVerifier = request.app.state.verifier
     if credentials is None:
         reason = "missing bearer token"
         challenge = 'Bearer realm="nrm"'
     else:
         try:
-            return await verifier.verify(credentials.credentials)
+            principal = await verifier.verify(credentials.credentials)
+            revocations: Revocations | None = getattr(request.app.state, "revocations", None)
+            refused = None
+            if revocations is not None:
+                refused = revocations.refusal(
+                    client_id=principal.client_id,
+                    agency=principal.agency,
+                    subject=principal.subject,
+                    issued_at=principal.issued_at,
+                )
+            if refused is None:
+                return principal
+            raise InvalidToken(refused)
         except InvalidToken as exc:
             reason = exc.reason
             challenge = f'Bearer realm="nrm", error="invalid_token", error_description="{reason}"'
-    await _audit(request).emit(AuthFailed(reason=reason, path=request.url.path))
+    client = request.client.host if request.client else None
+    await _audit(request).auth_failed(reason=reason, path=request.url.path, source=client)
     raise Unauthorized(reason, headers={"WWW-Authenticate": challenge})
 
 
@@ -244,7 +272,9 @@ def require_any(*actions: Action) -> Callable[..., Awaitable[Principal]]:
                 ),
                 agency=principal.agency,
             )
-            raise NotFound("Not found.")
+            raise NotFound("Not found.", audited=True)
+        # For the central 404 handler: object-level refusals are audited with who asked.
+        request.state.principal = principal
         return principal
 
     return dependency

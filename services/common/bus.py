@@ -108,6 +108,10 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
+def _header(record: ConsumerRecord[bytes, bytes], name: str) -> bytes | None:
+    return next((v for k, v in record.headers or () if k == name), None)
+
+
 # The Kafka record behind the event a handler is applying, for handlers that record where an
 # event came from (audit keeps topic, partition and offset).
 CURRENT_RECORD: ContextVar["ConsumerRecord[bytes, bytes] | None"] = ContextVar(
@@ -146,8 +150,12 @@ class ConsumerRunner:
         fetch_max_wait_ms: int = 10,
         session_timeout_ms: int = 10_000,
         batch_size: int = 100,
+        types: Iterable[str] | None = None,
     ) -> None:
         self.name = name
+        # Only events of these types (by the `ce_type` header) are applied; the rest of the
+        # topic is skipped unread, with no transaction and no ledger row.
+        self._types = frozenset(t.encode() for t in types) if types is not None else None
         self.topics = list(topics)
         self._handler = handler
         self._sessions = sessions
@@ -205,6 +213,15 @@ class ConsumerRunner:
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> int | None:
         """Apply records in order; returns the offset of the last one done with."""
+        if self._types is None:
+            return await self._apply_records(records)
+        wanted = [r for r in records if _header(r, "ce_type") in self._types]
+        done = await self._apply_records(wanted) if wanted else None
+        if not wanted or done == wanted[-1].offset:
+            return records[-1].offset if records else None  # the skipped ones are done too
+        return done
+
+    async def _apply_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> int | None:
         last: int | None = None
         for start in range(0, len(records), self._batch_size):
             chunk = records[start : start + self._batch_size]

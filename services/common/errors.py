@@ -34,9 +34,16 @@ class Unauthorized(NRMError):
 
 
 class NotFound(NRMError):
-    """Unknown, or not the caller's to know about (never 403: existence is not confirmed)."""
+    """Unknown, or not the caller's to know about (never 403: existence is not confirmed).
+
+    Raised for an authenticated caller, it is recorded as `access.denied` by the app's handler
+    (services.common.access), unless `audited` says the raiser recorded it already."""
 
     status = 404
+
+    def __init__(self, detail: str, *, audited: bool = False, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.audited = audited
 
 
 class Conflict(NRMError):

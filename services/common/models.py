@@ -95,3 +95,17 @@ class ProcessedEvent(RuntimeTable, table=True):
     consumer: str = Field(primary_key=True, max_length=100)
     event_id: str = Field(primary_key=True, max_length=64)
     processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class AccessSubject(RuntimeTable, table=True):
+    """What this service knows of a disabled (or re-enabled) client, agency or person, from
+    `access.revoked` / `access.restored` (services.common.revocation)."""
+
+    __tablename__ = "access_subject"
+
+    subject_type: str = Field(primary_key=True, max_length=16)
+    subject_id: str = Field(primary_key=True, max_length=100)
+    disabled: bool
+    # Tokens issued before this stay refused, also after access was restored.
+    not_before: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    changed_at: datetime = Field(sa_type=UTCDateTime())  # time of the event last applied

@@ -8,12 +8,15 @@ from fastapi import Depends
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.topics import ACCESS
 from services.common.access import AccessAudit
 from services.common.app import ReadinessCheck, database_check, from_state
-from services.common.bus import ConsumerRunner, Handler, create_producer
+from services.common.bus import AfterApply, ConsumerRunner, Handler, create_producer
 from services.common.db import create_all, session_factory
 from services.common.models import runtime_metadata
 from services.common.outbox import OutboxRelay
+from services.common.revocation import TYPES as REVOCATION_TYPES
+from services.common.revocation import RevocationRefresher, Revocations
 from services.common.settings import Settings
 
 
@@ -40,6 +43,8 @@ class ServiceRuntime:
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.access_audit = AccessAudit(service=service, sessions=self.sessions)
+        self.revocations = Revocations(self.sessions)
+        self._refresher: RevocationRefresher | None = None
         self.consumers: list[ConsumerRunner] = []
         self._metadata = [*metadata, runtime_metadata]
         self._create_tables = create_tables
@@ -51,6 +56,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         if self._create_tables:
             await create_all(self.engine, *self._metadata)
+        await self.revocations.load()  # before the first request: revoked tokens stay refused
         self.producer = create_producer(self.bootstrap, client_id=self.service)
         await self.producer.start()
         self.relay = OutboxRelay(
@@ -63,7 +69,14 @@ class ServiceRuntime:
         self.consumers.append(consumer)
 
     async def consume(
-        self, name: str, topics: Sequence[str], handler: Handler, *, settings: Settings
+        self,
+        name: str,
+        topics: Sequence[str],
+        handler: Handler,
+        *,
+        settings: Settings,
+        types: Sequence[str] | None = None,
+        after_apply: AfterApply | None = None,
     ) -> None:
         """Start consumer group `name` on `topics`, configured from the service's settings."""
         assert self.producer is not None, "start() first"
@@ -77,12 +90,31 @@ class ServiceRuntime:
                 producer=self.producer,
                 max_attempts=settings.consumer_max_attempts,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
+                types=types,
+                after_apply=after_apply,
             )
         )
 
+    async def watch_access(self, settings: Settings) -> None:
+        """Apply `access.revoked` / `access.restored` (consumer group `<service>.access`), so
+        this service refuses a disabled subject's tokens within seconds."""
+        await self.consume(
+            f"{self.service}.access",
+            [ACCESS.name],
+            self.revocations.on_event,
+            settings=settings,
+            types=REVOCATION_TYPES,
+            after_apply=self.revocations.applied,
+        )
+        self._refresher = RevocationRefresher(self.revocations, settings.revocation_refresh_seconds)
+        await self._refresher.start()
+
     async def stop(self) -> None:
+        if self._refresher is not None:
+            await self._refresher.stop()
         for consumer in self.consumers:
             await consumer.stop()
+        await self.access_audit.flush()
         if self.relay is not None:
             await self.relay.stop(flush=True)
         if self.producer is not None:

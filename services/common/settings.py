@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     """Require RFC 9068 `typ: at+jwt`; false for issuers such as Keycloak that send `JWT`."""
     auth_leeway_seconds: int = 30
     """Clock skew allowed on `exp`, `nbf` and `iat`."""
+    auth_max_token_lifetime_seconds: int = 3600
+    """Longest lifetime (`exp` - `iat`) of a token accepted; longer-lived ones are refused."""
+    revocation_refresh_seconds: float = 2.0
+    """How often an instance re-reads revoked clients, agencies and people from its database
+    (its own consumer applies them at once; this catches what another instance applied)."""
 
     @classmethod
     def settings_customise_sources(

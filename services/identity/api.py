@@ -1,7 +1,10 @@
 """Identity endpoints: OAuth2 token, discovery, JWKS, administration."""
 
+import asyncio
 import base64
 import binascii
+import math
+import time
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -10,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from contracts.events import AccessGranted, AuthFailed
+from contracts.events import AccessGranted
 from contracts.referrals import Agency
 from contracts.vocabulary import AgencyId, Role
 from services.common.app import from_state
@@ -22,6 +25,7 @@ from services.common.runtime import Runtime, ServiceRuntime
 from services.identity import service
 from services.identity.models import AgencyRow, ClientRow
 from services.identity.settings import IdentitySettings
+from services.identity.throttle import TokenThrottles
 
 router = APIRouter()
 admin = APIRouter(prefix="/v1/admin", tags=["administration"])
@@ -32,6 +36,7 @@ KeyAdmin = Annotated[Principal, Depends(require(Action.KEY_ADMIN))]
 
 
 Config = Annotated[IdentitySettings, Depends(from_state("settings"))]
+Throttles = Annotated[TokenThrottles, Depends(from_state("throttles"))]
 Secrets = Annotated[Vault, Depends(from_state("vault"))]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -66,9 +71,24 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     raise service.OAuthError("invalid_client", "Client authentication required.", status=401)
 
 
-@router.post("/oauth/token", tags=["oauth"], summary="OAuth2 client-credentials token (RFC 6749)")
+def _throttled(retry_after: int) -> JSONResponse:
+    # RFC 6749 has no code for this; `temporarily_unavailable` is its nearest (§4.1.2.1).
+    body = {
+        "error": "temporarily_unavailable",
+        "error_description": f"Too many failed attempts; retry in {retry_after} s.",
+    }
+    headers = {**_NO_STORE, "Retry-After": str(retry_after)}
+    return JSONResponse(body, status_code=429, headers=headers)
+
+
+@router.post(
+    "/oauth/token",
+    tags=["oauth"],
+    summary="OAuth2 client-credentials token (RFC 6749)",
+    responses={429: {"description": "Too many failed attempts from this client or address"}},
+)
 async def token(
-    request: Request, runtime: Runtime, settings: Config, vault: Secrets
+    request: Request, runtime: Runtime, settings: Config, vault: Secrets, throttles: Throttles
 ) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
@@ -79,9 +99,19 @@ async def token(
         )
     raw = await request.form()
     form = {k: v for k, v in raw.items() if isinstance(v, str)}
+    source = request.client.host if request.client else "unknown"
     client_id: str | None = None
     try:
         client_id, secret = _client_credentials(request, form)
+        wait = throttles.retry_after(client_id=client_id, source=source)
+        if wait is not None:
+            await runtime.access_audit.auth_failed(
+                reason="throttled after repeated failures",
+                client_id=client_id,
+                path=request.url.path,
+                source=source,
+            )
+            return _throttled(wait)
         grant_type = form.get("grant_type")
         if not grant_type:
             raise service.OAuthError("invalid_request", "grant_type is required.")
@@ -92,13 +122,22 @@ async def token(
         async with runtime.sessions() as session:
             client = await service.authenticate_client(session, client_id=client_id, secret=secret)
             key = await service.current_signing_key(session, vault=vault)
+            valid_from = await service.tokens_valid_from(session, client)
         roles = service.granted_roles(client, form.get("scope"))
     except service.OAuthError as exc:
         if exc.error == "invalid_client":
-            await runtime.access_audit.emit(
-                AuthFailed(reason=exc.description, client_id=client_id, path=request.url.path)
+            throttles.failed(client_id=client_id, source=source)
+            await runtime.access_audit.auth_failed(
+                reason=exc.description,
+                client_id=client_id,
+                path=request.url.path,
+                source=source,
             )
         return _oauth_error(exc)
+    if time.time() < valid_from:
+        # Re-enabled within the second of its revocation: a token stamped with that second
+        # would be refused with the revoked ones, so it is stamped with the next.
+        await asyncio.sleep(valid_from - time.time())
     issued = service.issue_token(
         key=key,
         client=client,
@@ -107,6 +146,7 @@ async def token(
         audience=settings.auth_audience,
         ttl=settings.token_ttl_seconds,
         vault=vault,
+        now=max(int(time.time()), math.ceil(valid_from)),
     )
     await runtime.access_audit.emit(
         AccessGranted(
@@ -220,12 +260,18 @@ async def post_agency(body: Agency, principal: AgencyAdmin, runtime: Runtime) ->
     return AgencyOut.of(row)
 
 
-@admin.post("/agencies/{agency_id}/disable")
+@admin.post(
+    "/agencies/{agency_id}/disable",
+    summary="Disable an agency: its clients' tokens refused everywhere, routing leaves it out",
+)
 async def disable_agency(agency_id: str, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
     return await _set_agency_disabled(agency_id, principal, runtime, disabled=True)
 
 
-@admin.post("/agencies/{agency_id}/enable")
+@admin.post(
+    "/agencies/{agency_id}/enable",
+    summary="Enable an agency again (tokens issued before it was disabled stay refused)",
+)
 async def enable_agency(agency_id: str, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
     return await _set_agency_disabled(agency_id, principal, runtime, disabled=False)
 
@@ -273,11 +319,28 @@ async def rotate_client(
     return ClientWithSecret(**ClientOut.of(row).model_dump(), client_secret=secret)
 
 
-@admin.post("/clients/{client_id}/disable")
+@admin.post(
+    "/clients/{client_id}/disable",
+    summary="Disable a client: no new tokens, and its current ones refused by every service",
+)
 async def disable_client(client_id: str, principal: ClientAdmin, runtime: Runtime) -> ClientOut:
+    return await _set_client_disabled(client_id, principal, runtime, disabled=True)
+
+
+@admin.post(
+    "/clients/{client_id}/enable",
+    summary="Enable a client again (tokens issued before it was disabled stay refused)",
+)
+async def enable_client(client_id: str, principal: ClientAdmin, runtime: Runtime) -> ClientOut:
+    return await _set_client_disabled(client_id, principal, runtime, disabled=False)
+
+
+async def _set_client_disabled(
+    client_id: str, principal: Principal, runtime: ServiceRuntime, *, disabled: bool
+) -> ClientOut:
     async with transaction(runtime.sessions) as session:
         row = await service.set_client_disabled(
-            session, client_id=client_id, disabled=True, actor=principal.client_id
+            session, client_id=client_id, disabled=disabled, actor=principal.client_id
         )
     return ClientOut.of(row)
 

@@ -22,6 +22,7 @@ from services.identity import service
 from services.identity.api import admin, router
 from services.identity.models import identity_metadata
 from services.identity.settings import IdentitySettings
+from services.identity.throttle import TokenThrottles
 
 
 def load_agencies(path: Path) -> list[Agency]:
@@ -71,6 +72,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        await runtime.watch_access(settings)
         async with transaction(runtime.sessions) as session:
             agencies = load_agencies(seed_from) if seed_from else []
             created = await service.seed(session, agencies=agencies, vault=app.state.vault)
@@ -91,6 +93,12 @@ def create_app(
     app.state.settings = settings
     app.state.vault = vault_from_settings(settings)
     app.state.access_audit = runtime.access_audit
+    app.state.revocations = runtime.revocations
     app.state.verifier = verifier_from_settings(settings, jwks=local_jwks)
+    app.state.throttles = TokenThrottles(
+        per_client=settings.token_failures_per_client,
+        per_address=settings.token_failures_per_address,
+        window=settings.token_failure_window_seconds,
+    )
     app.state.jwks = local_jwks  # for services composed into the same process (services.stack)
     return app

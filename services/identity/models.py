@@ -25,6 +25,8 @@ class AgencyRow(IdentityTable, table=True):
     regions: list[str] = Field(default_factory=empty_list, sa_type=JSON)
     language: str = Field(default="en", max_length=2)
     disabled: bool = False
+    # Set when disabled: tokens issued before it stay refused after the agency is enabled again.
+    tokens_not_before: datetime | None = Field(default=None, sa_type=UTCDateTime())
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
@@ -36,6 +38,7 @@ class ClientRow(IdentityTable, table=True):
     roles: list[str] = Field(sa_type=JSON)
     secret_hash: str = Field(max_length=200)
     disabled: bool = False
+    tokens_not_before: datetime | None = Field(default=None, sa_type=UTCDateTime())
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     secret_rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 

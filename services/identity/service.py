@@ -21,13 +21,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
-from contracts.events import AdminChanged
+from contracts.events import AccessRestored, AccessRevoked, AdminChanged, SubjectType
 from contracts.referrals import Agency
 from contracts.vocabulary import Role
 from services.common.crypto import Sealed, Vault
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event
+from services.common.revocation import next_second, subject_key
 from services.identity.models import AgencyRow, ClientRow, SigningKeyRow
 
 SERVICE = "identity"
@@ -71,11 +72,19 @@ async def create_agency(session: AsyncSession, *, agency: Agency, actor: str | N
 async def set_agency_disabled(
     session: AsyncSession, *, agency_id: str, disabled: bool, actor: str | None
 ) -> AgencyRow:
+    """Disable an agency (its clients' tokens are refused everywhere, routing leaves it out) or
+    enable it again."""
     row = await session.get(AgencyRow, agency_id)
     if row is None:
         raise NotFound(f"No agency {agency_id!r}.")
     if row.disabled != disabled:
         row.disabled = disabled
+        if disabled:
+            row.tokens_not_before = await revoke_access(
+                session, subject_type="agency", subject_id=agency_id, actor=actor
+            )
+        else:
+            await restore_access(session, subject_type="agency", subject_id=agency_id, actor=actor)
         session.add(row)
         action = "agency.disabled" if disabled else "agency.enabled"
         await _announce(session, action, "agency", agency_id, actor)
@@ -145,13 +154,61 @@ async def rotate_client_secret(session: AsyncSession, *, client_id: str, actor: 
 async def set_client_disabled(
     session: AsyncSession, *, client_id: str, disabled: bool, actor: str | None
 ) -> ClientRow:
+    """Disable a client (no new tokens; its current ones refused everywhere) or enable it."""
     row = await _client(session, client_id)
     if row.disabled != disabled:
         row.disabled = disabled
+        if disabled:
+            row.tokens_not_before = await revoke_access(
+                session, subject_type="client", subject_id=client_id, actor=actor
+            )
+        else:
+            await restore_access(session, subject_type="client", subject_id=client_id, actor=actor)
         session.add(row)
         action = "client.disabled" if disabled else "client.enabled"
         await _announce(session, action, "client", client_id, actor)
     return row
+
+
+async def revoke_access(
+    session: AsyncSession,
+    *,
+    subject_type: SubjectType,
+    subject_id: str,
+    actor: str | None,
+    reason: str | None = None,
+) -> datetime:
+    """Announce `access.revoked`: every service refuses the subject's tokens from now on. For
+    any kind of subject (clients, agencies, and people when they sign in). Returns the instant
+    before which its tokens stay refused, which the caller keeps so new tokens come after it."""
+    not_before = next_second(utcnow())
+    payload = AccessRevoked(
+        subject_type=subject_type,
+        subject_id=subject_id,
+        not_before=not_before,
+        actor=actor,
+        reason=reason,
+    )
+    await add_event(
+        session,
+        CloudEvent.new(
+            source=SERVICE, payload=payload, subject=subject_key(subject_type, subject_id)
+        ),
+    )
+    return not_before
+
+
+async def restore_access(
+    session: AsyncSession, *, subject_type: SubjectType, subject_id: str, actor: str | None
+) -> None:
+    """Announce `access.restored`: tokens issued from now on are accepted again."""
+    payload = AccessRestored(subject_type=subject_type, subject_id=subject_id, actor=actor)
+    await add_event(
+        session,
+        CloudEvent.new(
+            source=SERVICE, payload=payload, subject=subject_key(subject_type, subject_id)
+        ),
+    )
 
 
 async def list_clients(session: AsyncSession, *, agency: str | None = None) -> list[ClientRow]:
@@ -174,6 +231,14 @@ async def authenticate_client(session: AsyncSession, *, client_id: str, secret: 
     if agency is not None and agency.disabled:
         raise OAuthError("invalid_client", "Client's agency is disabled.", status=401)
     return row
+
+
+async def tokens_valid_from(session: AsyncSession, client: ClientRow) -> float:
+    """The earliest `iat` a new token of this client may carry: after its last revocation and
+    its agency's (one re-enabled within the second of its revocation waits for the next)."""
+    agency = await session.get(AgencyRow, client.agency)
+    floors = [client.tokens_not_before, agency.tokens_not_before if agency else None]
+    return max((_aware(f).timestamp() for f in floors if f is not None), default=0.0)
 
 
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
@@ -297,9 +362,10 @@ def issue_token(
     audience: str,
     ttl: int,
     vault: Vault,
+    now: int | None = None,
 ) -> IssuedToken:
     """An RFC 9068 JWT access token."""
-    now = int(time.time())
+    now = now if now is not None else int(time.time())
     claims: dict[str, Any] = {
         "iss": issuer,
         "sub": client.client_id,

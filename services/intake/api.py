@@ -164,7 +164,8 @@ async def get_referral(
                 as_submitter=Role.REFERRER in principal.roles,
                 as_recipient=bool(principal.roles & {Role.CASEWORKER, Role.SUPERVISOR}),
             )
-    except NotFound:
+    except NotFound as exc:
+        exc.audited = True  # here, with the purpose
         await runtime.access_audit.emit(
             AccessDenied(
                 action="referral.read",

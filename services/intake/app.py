@@ -44,6 +44,7 @@ def create_app(
         await runtime.start()
         # Joined concurrently: forming a group takes the broker a moment per group.
         await asyncio.gather(
+            runtime.watch_access(settings),
             runtime.consume("intake.routing", [ROUTING.name], on_routing, settings=settings),
             runtime.consume(
                 "intake.case-events", [CASE_EVENTS.name], on_case_event, settings=settings
@@ -66,5 +67,6 @@ def create_app(
     app.state.settings = settings
     app.state.vault = vault_from_settings(settings)
     app.state.access_audit = runtime.access_audit
+    app.state.revocations = runtime.revocations
     app.state.verifier = verifier_from_settings(settings, jwks=jwks)
     return app

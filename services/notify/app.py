@@ -1,5 +1,6 @@
 """The notify service: create_app and its lifespan."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -49,7 +50,10 @@ def create_app(
         await dispatcher.start()
         await clock.start()
         try:
-            await runtime.consume("notify.routing", [ROUTING.name], on_routing, settings=settings)
+            await asyncio.gather(
+                runtime.watch_access(settings),
+                runtime.consume("notify.routing", [ROUTING.name], on_routing, settings=settings),
+            )
             yield
         finally:
             # Consumers first (no new deliveries), then the loops, then the outbox flush.
@@ -73,5 +77,6 @@ def create_app(
     app.state.dispatcher = dispatcher
     app.state.clock = clock
     app.state.access_audit = runtime.access_audit
+    app.state.revocations = runtime.revocations
     app.state.verifier = verifier_from_settings(settings, jwks=jwks)
     return app

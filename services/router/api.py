@@ -62,7 +62,7 @@ class Explanation(BaseModel):
 
 @router.post(
     "/explain",
-    summary="Who would receive this referral, at which level, and why (nothing is stored)",
+    summary="Who would receive this referral now, at which level, and why (nothing is stored)",
     openapi_extra=body_schema(_referral_in),
 )
 async def explain(
@@ -79,7 +79,7 @@ async def explain(
     policy = handlers.current
     submitter = submitted_by or principal.agency
     facts = RoutingFacts.from_referral(body, submitted_by=submitter)
-    evaluation = policy.evaluate(facts, now=datetime.now(UTC))
+    evaluation = policy.evaluate(facts, now=datetime.now(UTC), unavailable=handlers.unavailable())
     return Explanation(
         policy_version=policy.version,
         submitted_by=submitter,

@@ -28,9 +28,7 @@ def create_app(
     policy: Policy | None = None,
 ) -> FastAPI:
     """Loads the policy first: a bad policy file stops the service here, before it consumes."""
-    handlers = RouterHandlers(
-        policy or Policy.load(settings.policy_path, deadlines=settings.deadlines)
-    )
+    policy = policy or Policy.load(settings.policy_path, deadlines=settings.deadlines)
     runtime = ServiceRuntime(
         service="router",
         engine=engine
@@ -42,12 +40,14 @@ def create_app(
         bootstrap=bootstrap,
         metadata=[router_metadata],
     )
+    handlers = RouterHandlers(policy, lambda: runtime.revocations.disabled("agency"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
             await asyncio.gather(
+                runtime.watch_access(settings),
                 runtime.consume(
                     "router.referrals", [REFERRALS.name], handlers.on_referral, settings=settings
                 ),
@@ -69,5 +69,6 @@ def create_app(
     app.state.settings = settings
     app.state.handlers = handlers
     app.state.access_audit = runtime.access_audit
+    app.state.revocations = runtime.revocations
     app.state.verifier = verifier_from_settings(settings, jwks=jwks)
     return app

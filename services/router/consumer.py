@@ -1,5 +1,7 @@
 """The router's Kafka handlers: referrals in, and the case events that call for escalation."""
 
+from collections.abc import Callable
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
@@ -15,19 +17,33 @@ from services.router.policy import Policy
 
 
 class RouterHandlers:
-    """Handlers bound to the live policy (`current`), which a reload replaces."""
+    """Handlers bound to the live policy (`current`), which a reload replaces, and to the
+    agencies disabled now (`unavailable()`), which routing leaves out."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(
+        self, policy: Policy, unavailable: Callable[[], frozenset[str]] = frozenset
+    ) -> None:
         self.current = policy
+        self.unavailable = unavailable
 
     async def on_referral(self, session: AsyncSession, event: CloudEvent) -> None:
         payload = event.payload()
         policy = self.current
         if isinstance(payload, ReferralSubmitted):
-            await service.route_submitted(session, policy=policy, submitted=payload, cause=event)
+            await service.route_submitted(
+                session,
+                policy=policy,
+                submitted=payload,
+                cause=event,
+                unavailable=self.unavailable(),
+            )
         elif isinstance(payload, ReferralConsentChanged):
             await service.route_consent_changed(
-                session, policy=policy, changed=payload, cause=event
+                session,
+                policy=policy,
+                changed=payload,
+                cause=event,
+                unavailable=self.unavailable(),
             )
         elif isinstance(payload, ReferralWithdrawn):
             await service.route_withdrawn(session, policy=policy, withdrawn=payload, cause=event)

@@ -6,7 +6,7 @@ give the same answer. The file format is described in `deploy/config/routing.yam
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -371,8 +371,11 @@ class Policy:
             if a.type == agency_type and (not a.regions or region in a.regions)
         ]
 
-    def evaluate(self, facts: RoutingFacts, *, now: datetime) -> Evaluation:
-        """Who receives a referral with these facts, at which level, and why."""
+    def evaluate(
+        self, facts: RoutingFacts, *, now: datetime, unavailable: Collection[str] = frozenset()
+    ) -> Evaluation:
+        """Who receives a referral with these facts, at which level, and why. `unavailable`
+        agencies (disabled) are treated as absent: fallbacks and the default apply."""
         submitter = facts.submitted_by
         deadline = self.deadline(facts.urgency, now)
         chosen: dict[str, Pick] = {}
@@ -385,7 +388,7 @@ class Policy:
                 continue
             level, requires = self.level(rule.disclosure, facts, requires=rule.when.consent or [])
             for target in rule.to:
-                for agency, note in self._resolve(target, facts.region, submitter):
+                for agency, note in self._resolve(target, facts.region, submitter, unavailable):
                     if note:
                         step.notes.append(note)
                     if agency is None:
@@ -400,7 +403,11 @@ class Policy:
                 break
         if not chosen:
             default = self.file.default
-            agency = next((a for a in default.to if a != submitter), None)
+            candidates = [a for a in default.to if a != submitter]
+            # Nobody available at all: still the first, so the referral waits rather than drops.
+            agency = next((a for a in candidates if a not in unavailable), None) or next(
+                iter(candidates), None
+            )
             step = RuleTrace(rule=DEFAULT_RULE, matched=True, notes=["no rule chose a recipient"])
             trace.append(step)
             if agency is not None:
@@ -415,24 +422,30 @@ class Policy:
         return Pick(spec.to, level, ESCALATION_RULE, self.deadline(facts.urgency, now), requires)
 
     def _resolve(
-        self, target: Target, region: str, submitter: str
+        self, target: Target, region: str, submitter: str, unavailable: Collection[str]
     ) -> list[tuple[str | None, str | None]]:
         if target.agency is not None:
             if target.agency == submitter:
                 return [(None, f"{target.agency} is the submitter, never its own recipient")]
+            if target.agency in unavailable:
+                return [(None, f"{target.agency} is disabled")]
             return [(target.agency, None)]
         assert target.type is not None
         covering = self.covering(target.type, region)
-        others = [a for a in covering if a != submitter]
+        others = [a for a in covering if a != submitter and a not in unavailable]
         if others:
             return [(a, None) for a in others]
-        why = (
-            f"the only {target.type} covering {region} is the submitter"
-            if covering
-            else f"no {target.type} covers {region}"
-        )
+        if not covering:
+            why = f"no {target.type} covers {region}"
+        elif covering == [submitter]:
+            why = f"the only {target.type} covering {region} is the submitter"
+        else:
+            disabled = ", ".join(a for a in covering if a in unavailable)
+            why = f"the {target.type} covering {region} is not available ({disabled} disabled)"
         if target.fallback is None or target.fallback == submitter:
             return [(None, why + "; no fallback")]
+        if target.fallback in unavailable:
+            return [(None, why + f"; fallback {target.fallback} is disabled")]
         return [(target.fallback, why + f"; fallback {target.fallback}")]
 
     def describe(self) -> dict[str, Any]:

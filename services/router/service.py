@@ -4,6 +4,7 @@ Each decision is stored (so consent changes and escalations can be re-decided ag
 decided before) and announced as one `referral.routed` event through the outbox.
 """
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import cast
 
@@ -86,8 +87,10 @@ async def route_submitted(
     submitted: ReferralSubmitted,
     cause: CloudEvent | None = None,
     now: datetime | None = None,
+    unavailable: Collection[str] = frozenset(),
 ) -> str | None:
-    """Decide the recipients of a new referral. None if it was already routed.
+    """Decide the recipients of a new referral (`unavailable`: disabled agencies, left out).
+    None if it was already routed.
 
     The router's hot path, so a few Core statements and no ORM objects: on SQLite every
     statement is a round trip to the driver's thread.
@@ -107,7 +110,7 @@ async def route_submitted(
     )
     if claimed.rowcount == 0:
         return None
-    picks = policy.evaluate(facts, now=now or datetime.now(UTC)).recipients
+    picks = policy.evaluate(facts, now=now or datetime.now(UTC), unavailable=unavailable).recipients
     rows = [
         {
             "referral_id": submitted.referral_id,
@@ -184,6 +187,7 @@ async def route_consent_changed(
     changed: ReferralConsentChanged,
     cause: CloudEvent | None = None,
     now: datetime | None = None,
+    unavailable: Collection[str] = frozenset(),
 ) -> str | None:
     """Re-decide disclosure under the new consent.
 
@@ -200,7 +204,12 @@ async def route_consent_changed(
             facts=changed.facts,
         )
         return await route_submitted(
-            session, policy=policy, submitted=submitted, cause=cause, now=now
+            session,
+            policy=policy,
+            submitted=submitted,
+            cause=cause,
+            now=now,
+            unavailable=unavailable,
         )
     if referral.withdrawn:
         return None
@@ -208,7 +217,9 @@ async def route_consent_changed(
     referral.policy_version = policy.version
     referral.updated_at = utcnow()
     session.add(referral)
-    evaluation = policy.evaluate(changed.facts, now=now or datetime.now(UTC))
+    evaluation = policy.evaluate(
+        changed.facts, now=now or datetime.now(UTC), unavailable=unavailable
+    )
     wanted = {p.agency: p for p in evaluation.recipients}
     current = await _recipients(session, changed.referral_id)
     changes: list[Pick] = []

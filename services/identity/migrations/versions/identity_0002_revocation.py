@@ -1,0 +1,39 @@
+"""identity: revoked clients, agencies and people (access_subject); when tokens were revoked
+
+Revision ID: identity_0002_revocation
+Revises: identity_0001
+Create Date: 2026-12-01 10:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = "identity_0002_revocation"
+down_revision: str | Sequence[str] | None = "identity_0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "access_subject",
+        sa.Column("subject_type", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("subject_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("subject_type", "subject_id"),
+    )
+    for table in ("agency", "client"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("tokens_not_before", sa.DateTime(timezone=True)))
+
+
+def downgrade() -> None:
+    for table in ("agency", "client"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("tokens_not_before")
+    op.drop_table("access_subject")
