@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,13 +17,12 @@ from contracts import export
 from contracts.vocabulary import Role
 from services.common.broker import EmbeddedBroker
 from services.common.bus import ensure_topics
-from services.common.db import create_all, create_engine, session_factory, transaction
+from services.common.crypto import MissingMasterKeys, Vault
+from services.common.db import create_engine, session_factory, transaction
 from services.common.errors import NRMError
 from services.common.logs import configure_logging
-from services.common.models import runtime_metadata
 from services.common.settings import Settings
 from services.identity import service as identity
-from services.identity.models import identity_metadata
 from services.identity.settings import IdentitySettings
 from services.stack import Stack, create_service
 
@@ -54,12 +54,17 @@ def contracts_export(
 
 
 def _in_identity_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in one transaction on the identity database (events go to its outbox)."""
+    """Run `work` in one transaction on the identity database (events go to its outbox), after
+    applying identity's migrations."""
+    from services.common.migrations import upgrade
+    from services.stack import migrations
+
+    url = IdentitySettings().database_url_for()
+    upgrade(migrations("identity"), url)
 
     async def main() -> T:
-        engine = create_engine(IdentitySettings().database_url_for())
+        engine = create_engine(url)
         try:
-            await create_all(engine, identity_metadata, runtime_metadata)
             async with transaction(session_factory(engine)) as session:
                 return await work(session)
         finally:
@@ -128,9 +133,7 @@ def agencies_disable(agency_id: str) -> None:
     """Disable an agency: its clients' tokens are refused everywhere; routing leaves it out."""
 
     async def work(session: AsyncSession) -> None:
-        await identity.set_agency_disabled(
-            session, agency_id=agency_id, disabled=True, actor="cli"
-        )
+        await identity.set_agency_disabled(session, agency_id=agency_id, disabled=True, actor="cli")
 
     _in_identity_db(work)
     typer.echo(f"disabled {agency_id}")
@@ -231,12 +234,13 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("upgrade")
 def db_upgrade(
-    services: list[str] = typer.Argument(None, help="Services to upgrade (default: all)."),
+    services: list[str] | None = typer.Argument(None, help="Services to upgrade (default: all)."),
 ) -> None:
     """Apply each service's Alembic migrations to its database (NRM_DATABASE_URL)."""
     from services.common.migrations import upgrade
     from services.stack import SERVICES, database_url, migrations
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up, line by line
     for name in services or SERVICES:
         if name not in SERVICES:
             typer.echo(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
@@ -257,6 +261,7 @@ def serve(
     if settings.kafka_bootstrap is None:
         typer.echo("NRM_KAFKA_BOOTSTRAP is required (or use `nrm up` for the embedded stack)")
         raise typer.Exit(2)
+    _private_data_dir(settings)
     if migrate:
         db_upgrade([service])
     try:
@@ -265,10 +270,28 @@ def serve(
             bootstrap=settings.kafka_bootstrap,
             credentials_file=settings.data_dir / "credentials.json",
         )
-    except ValueError as exc:
+    except (ValueError, MissingMasterKeys) as exc:
         typer.echo(str(exc))
         raise typer.Exit(2) from None
-    uvicorn.run(web, host=settings.host, port=settings.port, log_config=None)
+    uvicorn.run(web, host=settings.host, port=settings.port, log_config=None, server_header=False)
+
+
+def _private_data_dir(settings: Settings) -> None:
+    """What this process writes is its owner's alone: files 0600, the data folder 0700."""
+    os.umask(0o077)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.data_dir.chmod(0o700)
+
+
+keys_app = typer.Typer(help="Encryption-at-rest master keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+def keys_generate(key_id: str = typer.Option("k1", "--id", help="The new key's id.")) -> None:
+    """Print a new master key as `{"id": "<base64>"}`, for NRM_<SERVICE>_MASTER_KEYS or a
+    secrets file. Add it beside the old ones to rotate; the newest id seals new records."""
+    typer.echo(json.dumps({key_id: Vault.generate_key()}))
 
 
 DEMO_ENVIRONMENT = {
@@ -292,11 +315,15 @@ def up(
         # and each service's consumers join in turn at start-up: keep it short (Apache Kafka
         # needs >= 6 s, which is the default when a broker is given).
         os.environ.setdefault("NRM_KAFKA_SESSION_TIMEOUT_MS", "2000")
+    # Development: master keys are generated beside the data unless configured (production
+    # gives every service its keys from a secret; `nrm serve` insists on it).
+    os.environ.setdefault("NRM_GENERATE_MASTER_KEYS", "true")
     settings = Settings()
     configure_logging(settings.log_level)
     # Tokens name the issuer they came from: the stack's own address unless told otherwise.
     os.environ.setdefault("NRM_AUTH_ISSUER", f"http://127.0.0.1:{settings.port}")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _private_data_dir(settings)
+    db_upgrade(None)  # every service's migrations; tables are never created any other way
     embedded: EmbeddedBroker | None = None
     bootstrap = settings.kafka_bootstrap
     if bootstrap is None:
@@ -315,7 +342,9 @@ def up(
             f"NRM Exchange on {base} (health: {base}/healthz; broker {bootstrap}); "
             f"client credentials in {credentials}"
         )
-        uvicorn.run(stack, host="127.0.0.1", port=settings.port, log_config=None)
+        uvicorn.run(
+            stack, host="127.0.0.1", port=settings.port, log_config=None, server_header=False
+        )
     finally:
         if embedded is not None:
             embedded.stop()

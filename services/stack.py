@@ -7,20 +7,22 @@ database and consumers exactly as when it runs alone (`nrm serve <service>`).
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from services.audit.app import create_app as create_audit
 from services.audit.models import audit_metadata
 from services.audit.settings import AuditSettings
+from services.common.app import add_response_headers, docs_page, metrics_response
 from services.common.bus import broker_reachable
+from services.common.errors import problem
 from services.common.settings import Settings
 from services.identity.app import create_app as create_identity
 from services.identity.models import identity_metadata
@@ -48,19 +50,22 @@ ROUTES: dict[str, Sequence[str]] = {
 def create_service(
     name: str, *, bootstrap: str, jwks: Any = None, credentials_file: Path | None = None
 ) -> FastAPI:
-    """One service's app from its own settings (the environment), as `nrm serve <name>` runs it."""
+    """One service's app from its own settings (the environment), as `nrm serve <name>` runs it.
+    Its database must have been migrated (`nrm db upgrade`): no tables are created here."""
     if name == "identity":
         return create_identity(
             IdentitySettings(),
             bootstrap=bootstrap,
             seed_from=Settings().config_dir / "agencies.yaml",
             credentials_file=credentials_file,
+            create_tables=False,
         )
+    options: dict[str, Any] = {"bootstrap": bootstrap, "jwks": jwks, "create_tables": False}
     factories: dict[str, Any] = {
-        "intake": lambda: create_intake(IntakeSettings(), bootstrap=bootstrap, jwks=jwks),
-        "router": lambda: create_router(RouterSettings(), bootstrap=bootstrap, jwks=jwks),
-        "notify": lambda: create_notify(NotifySettings(), bootstrap=bootstrap, jwks=jwks),
-        "audit": lambda: create_audit(AuditSettings(), bootstrap=bootstrap, jwks=jwks),
+        "intake": lambda: create_intake(IntakeSettings(), **options),
+        "router": lambda: create_router(RouterSettings(), **options),
+        "notify": lambda: create_notify(NotifySettings(), **options),
+        "audit": lambda: create_audit(AuditSettings(), **options),
     }
     if name not in factories:
         raise ValueError(f"unknown service {name!r}; one of identity, {', '.join(factories)}")
@@ -108,6 +113,7 @@ class Stack:
             for name in ("intake", "router", "notify", "audit")
         }
         self.bootstrap = bootstrap
+        self.settings = Settings()
         self._prefixes = sorted(
             ((p, self.apps[name]) for name, prefixes in ROUTES.items() for p in prefixes),
             key=lambda item: -len(item[0]),
@@ -119,18 +125,33 @@ class Stack:
             await self._lifespan(receive, send)
             return
         path: str = scope.get("path", "")
-        if scope["type"] == "http" and path in ("/healthz", "/readyz"):
-            await self._health(send)
-            return
-        if scope["type"] == "http" and path == "/metrics":
-            body = generate_latest()  # one registry per process: every service's metrics
-            await _respond(send, 200, body, CONTENT_TYPE_LATEST.encode())
-            return
+        if scope["type"] == "http":
+            send = _with_security_headers(send)
+            if path in ("/healthz", "/readyz"):
+                await self._health(send)
+                return
+            if path in ("/metrics", "/docs"):
+                # One metrics registry per process: every service's metrics. One page for
+                # every service's API.
+                if path == "/metrics":
+                    response = metrics_response(Request(scope), self.settings)
+                elif self.settings.api_docs_enabled:
+                    response = docs_page({n: a.openapi() for n, a in self.apps.items()})
+                else:
+                    response = problem(404, "Not found.")
+                await response(scope, receive, send)
+                return
+            if path.startswith("/openapi/") and path.endswith(".json"):
+                # Each service serves its own document (`/openapi/<service>.json`).
+                owner = self.apps.get(path.removeprefix("/openapi/").removesuffix(".json"))
+                if owner is not None:
+                    await owner(scope, receive, send)
+                    return
         for prefix, app in self._prefixes:
             if path == prefix or path.startswith(prefix + "/"):
                 await app(scope, receive, send)
                 return
-        # Anything else (docs, unknown paths): identity answers, with its 404s and its docs.
+        # Anything else: identity answers, with its 404s.
         await self.apps["identity"](scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -183,6 +204,15 @@ class Stack:
         status = await self.status()
         code = 200 if status["status"] == "ok" else 503
         await _respond(send, code, orjson.dumps(status), b"application/json")
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def wrapped(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            add_response_headers(message)
+        await send(message)
+
+    return wrapped
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:

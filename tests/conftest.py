@@ -22,6 +22,9 @@ from tests.support import SESSION_TIMEOUT_MS, Database, Mailbox, Receiver, test_
 PG_URL = os.environ.get("NRM_TEST_DATABASE_URL")
 # Apps built from settings in tests get the short consumer-group session (see tests.support).
 os.environ.setdefault("NRM_KAFKA_SESSION_TIMEOUT_MS", str(SESSION_TIMEOUT_MS))
+# ...and generate their master keys in the test's data folder, as `nrm up` does (production
+# services insist on keys from a secret: tests/unit/test_crypto.py).
+os.environ.setdefault("NRM_GENERATE_MASTER_KEYS", "true")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 

@@ -46,6 +46,7 @@ def create_app(
     *,
     bootstrap: str,
     engine: AsyncEngine | None = None,
+    create_tables: bool = True,
     jwks: JwksSource | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(
@@ -58,6 +59,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[audit_metadata],
+        create_tables=create_tables,
     )
     vault = vault_from_settings(settings)
     checkpointer = Checkpointer(sessions=runtime.sessions, settings=settings, vault=vault)
@@ -78,7 +80,12 @@ def create_app(
             await runtime.stop()
 
     app = create_service_app(
-        title="NRM Exchange audit", routers=[router], checks=runtime.checks, lifespan=lifespan
+        title="NRM Exchange audit",
+        service="audit",
+        settings=settings,
+        routers=[router],
+        checks=runtime.checks,
+        lifespan=lifespan,
     )
     app.state.runtime = runtime
     app.state.settings = settings

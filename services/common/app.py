@@ -1,12 +1,15 @@
-"""App factory: problem+json errors, `/healthz`, `/readyz`, `/metrics`, request metrics."""
+"""App factory: problem+json errors, `/healthz`, `/readyz`, `/metrics`, request metrics,
+security headers, and the API description (`/openapi/<service>.json`, `/docs`)."""
 
+import hmac
+import html
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
@@ -15,7 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.vocabulary import load_code_lists
 from services.common.access import install_refusal_audit
-from services.common.errors import install_error_handlers
+from services.common.errors import install_error_handlers, problem
+from services.common.settings import Settings
 
 ReadinessCheck = tuple[str, Callable[[], Awaitable[None]]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -29,10 +33,30 @@ LATENCY = Histogram(
 )
 
 
+# On every response unless the endpoint set its own: nothing is sniffed, framed, or told where
+# the user came from. `default-src 'none'` suits JSON and the script-free docs page alike.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+def add_response_headers(message: MutableMapping[str, Any]) -> None:
+    """Complete an `http.response.start` message with the security headers and `no-store`."""
+    headers = message.setdefault("headers", [])
+    present = {k.lower() for k, _ in headers}
+    if b"cache-control" not in present:
+        # Responses may carry case data; no intermediary should keep them.
+        headers.append((b"cache-control", b"no-store"))
+    headers.extend((k, v) for k, v in SECURITY_HEADERS if k not in present)
+
+
 class MetricsMiddleware:
     """Counts and times requests by route template (never by raw path: ids are unbounded), and
-    marks responses `Cache-Control: no-store` unless the endpoint said otherwise. Plain ASGI:
-    Starlette's BaseHTTPMiddleware costs a task group per request."""
+    adds `Cache-Control: no-store` and the security headers unless the endpoint set them.
+    Plain ASGI: Starlette's BaseHTTPMiddleware costs a task group per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,10 +72,7 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = message.setdefault("headers", [])
-                if not any(k.lower() == b"cache-control" for k, _ in headers):
-                    # Responses may carry case data; no intermediary should keep them.
-                    headers.append((b"cache-control", b"no-store"))
+                add_response_headers(message)
             await send(message)
 
         try:
@@ -80,7 +101,53 @@ def database_check(engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
     return check
 
 
-def ops_router(checks: Sequence[ReadinessCheck]) -> APIRouter:
+def metrics_response(request: Request, settings: Settings) -> Response:
+    """Prometheus metrics, or 404 when turned off, or 401 without the configured token."""
+    if not settings.metrics_enabled:
+        return problem(404, "Not found.")
+    if settings.metrics_token is not None:
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return problem(
+                401, "A metrics token is required.", headers={"WWW-Authenticate": "Bearer"}
+            )
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def docs_page(documents: dict[str, dict[str, Any]]) -> HTMLResponse:
+    """One page listing every operation of these services' OpenAPI documents, with links to the
+    documents. Server-rendered and script-free: nothing loads from a CDN, the strict CSP holds,
+    and integrators open the JSON in the tools they already use."""
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        "<title>NRM Exchange API</title></head><body><h1>NRM Exchange API</h1>",
+        "<p>Each service's OpenAPI document: ",
+    ]
+    parts.append(
+        ", ".join(
+            f'<a href="/openapi/{html.escape(name)}.json">{html.escape(name)}</a>'
+            for name in documents
+        )
+        + ".</p>"
+    )
+    for name, doc in documents.items():
+        title = html.escape(str(doc.get("info", {}).get("title", name)))
+        parts.append(f'<h2 id="{html.escape(name)}">{title}</h2>')
+        parts.append("<table><tr><th>Method</th><th>Path</th><th>What</th></tr>")
+        for path, operations in doc.get("paths", {}).items():
+            for method, op in operations.items():
+                summary = html.escape(str(op.get("summary", "")))
+                parts.append(
+                    f"<tr><td>{html.escape(method.upper())}</td>"
+                    f"<td><code>{html.escape(path)}</code></td><td>{summary}</td></tr>"
+                )
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return HTMLResponse("".join(parts))
+
+
+def ops_router(checks: Sequence[ReadinessCheck], settings: Settings) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process serves requests")
@@ -98,9 +165,14 @@ def ops_router(checks: Sequence[ReadinessCheck]) -> APIRouter:
         body = {"status": "ready" if not failed else "not ready", "failed": failed}
         return JSONResponse(body, status_code=200 if not failed else 503)
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        include_in_schema=settings.metrics_enabled,
+    )
+    async def metrics(request: Request) -> Response:
+        return metrics_response(request, settings)
 
     return router
 
@@ -108,20 +180,39 @@ def ops_router(checks: Sequence[ReadinessCheck]) -> APIRouter:
 def create_app(
     *,
     title: str,
+    service: str,
+    settings: Settings,
     routers: Sequence[APIRouter] = (),
     checks: Sequence[ReadinessCheck] = (),
     lifespan: Lifespan | None = None,
     version: str = "1",
 ) -> FastAPI:
+    """A service's app. Its OpenAPI document is `/openapi/<service>.json` and `/docs` lists its
+    operations, unless `settings.api_docs_enabled` is off."""
     load_code_lists()
     # FastAPI's OpenTelemetry hook is off: nothing here exports OTel (metrics are Prometheus at
     # /metrics), and its per-request provider check costs ~8% of a submission's CPU.
     telemetry: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-    app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=telemetry)
+    docs = settings.api_docs_enabled
+    app = FastAPI(
+        title=title,
+        version=version,
+        lifespan=lifespan,
+        telemetry=telemetry,
+        openapi_url=f"/openapi/{service}.json" if docs else None,
+        docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN
+        redoc_url=None,
+    )
     install_error_handlers(app)
     install_refusal_audit(app)
     app.add_middleware(MetricsMiddleware)
-    app.include_router(ops_router(checks))
+    app.include_router(ops_router(checks, settings))
+    if docs:
+
+        @app.get("/docs", include_in_schema=False)
+        async def api_docs() -> HTMLResponse:
+            return docs_page({service: app.openapi()})
+
     for router in routers:
         app.include_router(router)
 

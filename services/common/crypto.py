@@ -11,6 +11,8 @@ does not open.
 import base64
 import json
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,18 +81,48 @@ class Vault:
         return fields
 
 
+def newest_key_id(key_ids: Iterable[str]) -> str:
+    """The newest of some key ids: digit runs compare as numbers (`k10` after `k9`)."""
+
+    def order(kid: str) -> list[tuple[int, int | str]]:
+        return [(0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(kid)]
+
+    return max(key_ids, key=order)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+class MissingMasterKeys(RuntimeError):
+    """No master keys are configured and generating them is not allowed."""
+
+
 def vault_from_settings(settings: Settings) -> Vault:
-    """Master keys from settings (`NRM_<SERVICE>_MASTER_KEYS`); else a key generated once and
-    kept in `$NRM_DATA_DIR/<service>-master-keys.json` (mode 600), for the embedded stack."""
+    """Master keys from a secret (`NRM_<SERVICE>_MASTER_KEYS` or `..._MASTER_KEYS_FILE`). Only in
+    development (`generate_master_keys`, set by `nrm up`) are they generated and kept in
+    `$NRM_DATA_DIR/<service>-master-keys.json` (mode 600) instead."""
+    active = settings.active_master_key
     if settings.master_keys:
         keys = {k: v.get_secret_value() for k, v in settings.master_keys.items()}
-        active = settings.active_master_key or sorted(keys)[-1]
-        return Vault.from_config(keys, active)
-    path = settings.data_dir / f"{settings.service}-master-keys.json"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"active": "k1", "keys": {"k1": Vault.generate_key()}}, f)
-    data = json.loads(Path(path).read_text())
-    return Vault.from_config(data["keys"], data["active"])
+    elif settings.master_keys_file is not None:
+        data = json.loads(settings.master_keys_file.read_text())
+        keys = data.get("keys", data) if isinstance(data, dict) else {}
+        active = active or data.get("active")
+    elif settings.generate_master_keys:
+        path = settings.data_dir / f"{settings.service}-master-keys.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump({"active": "k1", "keys": {"k1": Vault.generate_key()}}, f)
+        data = json.loads(Path(path).read_text())
+        keys, active = data["keys"], active or data.get("active")
+    else:
+        prefix = f"NRM_{settings.service.upper()}"
+        raise MissingMasterKeys(
+            f"no master keys for {settings.service}: set {prefix}_MASTER_KEYS or "
+            f"{prefix}_MASTER_KEYS_FILE (`nrm keys generate` makes one)"
+        )
+    if not keys:
+        raise MissingMasterKeys(f"the master keys of {settings.service} are empty")
+    return Vault.from_config(keys, active or newest_key_id(keys))

@@ -1,6 +1,7 @@
 """Async database access: one database per service, SQLite (WAL) or PostgreSQL (asyncpg)."""
 
 import asyncio
+import os
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,9 +52,9 @@ def create_engine(
     transaction, is discarded by the pool, and callers retry. `search_path` isolates tests.
     """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_database_file(Path(path))
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **_JSON_CODEC)
         _configure_sqlite(engine)
         return engine
@@ -68,6 +69,19 @@ def create_engine(
         connect_args=connect_args,
         **_JSON_CODEC,
     )
+
+
+def private_database_file(path: Path) -> None:
+    """Create a SQLite file readable by its owner only (0600), in a folder created 0700.
+
+    SQLite gives the `-wal` and `-shm` files it creates the mode of the database file, so they
+    are private too; ones left by an older version are tightened here."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            file.chmod(0o600)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -15,7 +15,8 @@ from alembic import command, context
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, MetaData
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import create_engine
@@ -33,8 +34,25 @@ def alembic_config(script_location: Path, url: str | None = None) -> Config:
 
 
 def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
-    """Upgrade the database at `url` (blocking; call from a thread inside an event loop)."""
-    command.upgrade(alembic_config(script_location, url), revision)
+    """Upgrade the database at `url` (blocking; call from a thread inside an event loop).
+
+    A database whose tables were made without Alembic (a `var/` from before `nrm up` migrated)
+    is first stamped at the initial revision, which is what those tables are."""
+    config = alembic_config(script_location, url)
+    if asyncio.run(_unversioned(url)):
+        (base,) = ScriptDirectory.from_config(config).get_bases()
+        command.stamp(config, base)
+    command.upgrade(config, revision)
+
+
+async def _unversioned(url: str) -> bool:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    finally:
+        await engine.dispose()
+    return bool(names) and "alembic_version" not in names
 
 
 async def upgrade_async(engine: AsyncEngine, script_location: Path, revision: str = "head") -> None:

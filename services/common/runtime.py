@@ -35,6 +35,9 @@ class ServiceRuntime:
         metadata: Sequence[MetaData],
         create_tables: bool = True,
     ) -> None:
+        """`create_tables` creates missing tables at start, for tests; the composition root
+        (`nrm up`, `nrm serve`) passes False: its databases are migrated with Alembic, so a
+        missing migration shows instead of being papered over."""
         self.service = service
         self.engine = engine
         self.bootstrap = bootstrap

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import ClassVar
 
+import yaml
 from pydantic import SecretStr
 from pydantic_settings import (
     BaseSettings,
@@ -57,11 +58,17 @@ class Settings(BaseSettings):
     """Largest request body read by hand (413 above it)."""
     master_keys: dict[str, SecretStr] = {}
     """Encryption-at-rest master keys, `{"id": "<URL-safe base64 of 32 bytes>"}`, usually per
-    service (`NRM_INTAKE_MASTER_KEYS`). Unset: generated once in
-    `<data_dir>/<service>-master-keys.json` (mode 600)."""
+    service (`NRM_INTAKE_MASTER_KEYS`), from a secret store (`nrm keys generate` makes one)."""
+    master_keys_file: Path | None = None
+    """A file holding the master keys in the same JSON form (e.g. a mounted secret), read when
+    `master_keys` is unset."""
+    generate_master_keys: bool = False
+    """Development only (`nrm up` sets it): without configured keys, generate them once into
+    `<data_dir>/<service>-master-keys.json` (mode 600). Otherwise a service with no master
+    keys refuses to start."""
     active_master_key: str | None = None
-    """The master key new records are sealed with (default: the last one); older ids keep
-    opening their records."""
+    """The master key new records are sealed with (default: the newest id in numeric-aware
+    order, so `k10` after `k9`); older ids keep opening their records."""
     auth_issuer: str = "http://127.0.0.1:8000"
     """Token issuer (`iss`) accepted, and the one identity puts in its tokens."""
     auth_audience: str = "nrm-exchange"
@@ -76,6 +83,14 @@ class Settings(BaseSettings):
     """Clock skew allowed on `exp`, `nbf` and `iat`."""
     auth_max_token_lifetime_seconds: int = 3600
     """Longest lifetime (`exp` - `iat`) of a token accepted; longer-lived ones are refused."""
+    api_docs_enabled: bool = True
+    """Serve each service's OpenAPI document (`/openapi/<service>.json`) and the `/docs` page;
+    turn off where the API description should not be public."""
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics at `/metrics`."""
+    metrics_token: SecretStr | None = None
+    """If set, `/metrics` answers only `Authorization: Bearer <token>` (Prometheus'
+    `authorization` setting); set it, or keep `/metrics` off the public ingress, in production."""
     revocation_refresh_seconds: float = 2.0
     """How often an instance re-reads revoked clients, agencies and people from its database
     (its own consumer applies them at once; this catches what another instance applied)."""
@@ -95,6 +110,15 @@ class Settings(BaseSettings):
             sources.append(EnvSettingsSource(settings_cls, env_prefix=prefix))
         sources += [env_settings, file_secret_settings]
         return tuple(sources)
+
+    def configured_agencies(self) -> frozenset[str]:
+        """Ids of the agencies in `<config_dir>/agencies.yaml`, the file identity seeds from and
+        the example policy routes to (empty when there is none)."""
+        path = self.config_dir / "agencies.yaml"
+        if not path.is_file():
+            return frozenset()
+        data = yaml.safe_load(path.read_text()) or {}
+        return frozenset(str(a["id"]) for a in data.get("agencies", []))
 
     def database_url_for(self, service: str | None = None) -> str:
         """This service's database URL; `database_url` may hold `{service}`. Default: SQLite."""

@@ -46,6 +46,7 @@ def create_app(
     *,
     bootstrap: str,
     engine: AsyncEngine | None = None,
+    create_tables: bool = True,
     seed_from: Path | None = None,
     credentials_file: Path | None = None,
 ) -> FastAPI:
@@ -59,6 +60,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[identity_metadata],
+        create_tables=create_tables,
     )
 
     async def local_jwks() -> dict[str, Any]:
@@ -85,6 +87,8 @@ def create_app(
 
     app = create_service_app(
         title="NRM Exchange identity",
+        service="identity",
+        settings=settings,
         routers=[router, admin],
         checks=runtime.checks,
         lifespan=lifespan,

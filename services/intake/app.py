@@ -25,6 +25,7 @@ def create_app(
     *,
     bootstrap: str,
     engine: AsyncEngine | None = None,
+    create_tables: bool = True,
     jwks: JwksSource | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(
@@ -37,6 +38,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[intake_metadata],
+        create_tables=create_tables,
     )
 
     @contextlib.asynccontextmanager
@@ -61,7 +63,12 @@ def create_app(
             await runtime.stop()
 
     app = create_service_app(
-        title="NRM Exchange intake", routers=[router], checks=runtime.checks, lifespan=lifespan
+        title="NRM Exchange intake",
+        service="intake",
+        settings=settings,
+        routers=[router],
+        checks=runtime.checks,
+        lifespan=lifespan,
     )
     app.state.runtime = runtime
     app.state.settings = settings

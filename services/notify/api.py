@@ -196,10 +196,13 @@ async def complete(delivery_id: str, principal: Actor, runtime: Runtime) -> Inbo
 # Agencies' channels
 
 
-def _own_or_admin(principal: Principal, agency: str) -> None:
-    """Admins manage every agency's channels; a supervisor only their own (others: 404)."""
+def _own_or_admin(principal: Principal, agency: str, settings: NotifySettings) -> None:
+    """Admins manage every agency's channels; a supervisor only their own (others: 404). An
+    agency the configuration does not know is 404 for everyone: nothing is ever routed to it."""
     if not permitted(principal.roles, Action.WEBHOOK_ADMIN) and agency != principal.agency:
         raise NotFound("Not found.")
+    if agency not in settings.known_agencies:
+        raise NotFound("No such agency.")
 
 
 class WebhookIn(BaseModel):
@@ -240,7 +243,7 @@ async def put_webhook(
     settings: Config,
     vault: Secrets,
 ) -> WebhookOut:
-    _own_or_admin(principal, agency)
+    _own_or_admin(principal, agency, settings)
     async with transaction(runtime.sessions) as session:
         hook, generated = await channels.set_webhook(
             session,
@@ -256,8 +259,10 @@ async def put_webhook(
 
 
 @agency_router.get("/{agency}/webhook", summary="The agency's webhook endpoint and its health")
-async def get_webhook(agency: AgencyId, principal: ChannelAdmin, runtime: Runtime) -> WebhookOut:
-    _own_or_admin(principal, agency)
+async def get_webhook(
+    agency: AgencyId, principal: ChannelAdmin, runtime: Runtime, settings: Config
+) -> WebhookOut:
+    _own_or_admin(principal, agency, settings)
     async with runtime.sessions() as session:
         hook = await session.get(Webhook, agency)
     if hook is None:
@@ -279,9 +284,10 @@ async def get_attempts(
     agency: AgencyId,
     principal: ChannelAdmin,
     runtime: Runtime,
+    settings: Config,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[Attempt]:
-    _own_or_admin(principal, agency)
+    _own_or_admin(principal, agency, settings)
     async with runtime.sessions() as session:
         rows = await session.exec(
             select(DispatchAttempt)
@@ -311,9 +317,9 @@ class EmailOut(BaseModel):
     "/{agency}/email", summary="Set who at the agency is e-mailed, and in which language"
 )
 async def put_email(
-    agency: AgencyId, body: EmailIn, principal: ChannelAdmin, runtime: Runtime
+    agency: AgencyId, body: EmailIn, principal: ChannelAdmin, runtime: Runtime, settings: Config
 ) -> EmailOut:
-    _own_or_admin(principal, agency)
+    _own_or_admin(principal, agency, settings)
     async with transaction(runtime.sessions) as session:
         row = await channels.set_email(
             session,

@@ -26,6 +26,7 @@ def create_app(
     *,
     bootstrap: str,
     engine: AsyncEngine | None = None,
+    create_tables: bool = True,
     jwks: JwksSource | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(
@@ -38,6 +39,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[notify_metadata],
+        create_tables=create_tables,
     )
     vault = vault_from_settings(settings)
     dispatcher = Dispatcher(sessions=runtime.sessions, settings=settings, vault=vault)
@@ -67,6 +69,8 @@ def create_app(
 
     app = create_service_app(
         title="NRM Exchange notify",
+        service="notify",
+        settings=settings,
         routers=[inbox_router, agency_router],
         checks=runtime.checks,
         lifespan=lifespan,

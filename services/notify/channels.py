@@ -1,9 +1,11 @@
 """Outbound channels: agencies' webhook and e-mail settings, and sending one dispatch.
 
 Webhooks follow the Standard Webhooks spec (`webhook-id`, `webhook-timestamp`,
-`webhook-signature`, signed with the `standardwebhooks` package). Target URLs are checked when
-set and again, after DNS resolution, before every send, so a name cannot be re-pointed at a
-private address later (SSRF).
+`webhook-signature`, signed with the `standardwebhooks` package). SSRF: a target's host is
+resolved and every address checked when it is set (so `localhost`, `127.1`, `2130706433` or a
+name that resolves to a private address is refused at once) and again before every send, and the
+send connects to the address that was checked (Host header and TLS server name still the
+name), so DNS cannot answer one address to the check and another to the connection.
 """
 
 import asyncio
@@ -12,12 +14,13 @@ import ipaddress
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiosmtplib
 import httpx
@@ -76,19 +79,67 @@ def _check_address(
         raise TargetRefused(f"address {address} is not public")
 
 
-async def resolve_checked(url: str, settings: NotifySettings) -> None:
-    """Resolve the URL's host and refuse it if any address is not allowed."""
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""(host, port) → the addresses it resolves to; the system's unless a test gives its own DNS."""
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A webhook URL with the address it was checked at, which the send must connect to."""
+
+    url: str
+    host: str
+    address: str
+
+    @property
+    def pinned_url(self) -> str:
+        """The URL with its host replaced by the checked address (port, path, query kept)."""
+        parts = urlsplit(self.url)
+        literal = f"[{self.address}]" if ":" in self.address else self.address
+        netloc = f"{literal}:{parts.port}" if parts.port else literal
+        return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def resolve_checked(
+    url: str, settings: NotifySettings, resolver: Resolver = system_resolver
+) -> Target:
+    """Resolve the URL's host and refuse it if any of its addresses is not allowed."""
     check_url(url, settings)
     parts = urlsplit(url)
     assert parts.hostname is not None
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        addresses = await resolver(parts.hostname, port)
     except OSError as exc:
         raise TargetRefused(f"cannot resolve {parts.hostname}: {exc.strerror or exc}") from None
-    for info in infos:
-        _check_address(ipaddress.ip_address(info[4][0]), settings)
+    if not addresses:
+        raise TargetRefused(f"{parts.hostname} resolves to no address")
+    for address in addresses:
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            raise TargetRefused(f"{parts.hostname} resolves to {address!r}") from None
+        _check_address(parsed, settings)
+    return Target(url=url, host=parts.hostname, address=addresses[0])
+
+
+MIN_SECRET_BYTES = 24  # the Standard Webhooks recommendation (24 to 64 bytes)
+
+
+def _secret_problem(secret: str) -> str | None:
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        Signer(secret)
+    except Exception:
+        return "expected whsec_<base64>"
+    if len(key) < MIN_SECRET_BYTES:
+        return f"the secret must be at least {MIN_SECRET_BYTES} random bytes"
+    return None
 
 
 def new_secret() -> str:
@@ -106,10 +157,11 @@ async def set_webhook(
     actor: str,
     vault: Vault,
     settings: NotifySettings,
+    resolver: Resolver = system_resolver,
 ) -> tuple[Webhook, str | None]:
     """Create or replace an agency's webhook; returns it and the new secret when generated."""
     try:
-        check_url(url, settings)
+        await resolve_checked(url, settings, resolver)
     except TargetRefused as exc:
         raise UnprocessableContent(
             "The webhook URL is not allowed.",
@@ -118,15 +170,12 @@ async def set_webhook(
     generated = None
     if secret is None:
         generated = secret = new_secret()
-    try:
-        Signer(secret)
-    except Exception:
+    problem = _secret_problem(secret)
+    if problem is not None:
         raise UnprocessableContent(
-            "The secret is not a Standard Webhooks secret.",
-            errors=[
-                {"path": "secret", "type": "value_error", "message": "expected whsec_<base64>"}
-            ],
-        ) from None
+            "The secret is not an acceptable Standard Webhooks secret.",
+            errors=[{"path": "secret", "type": "value_error", "message": problem}],
+        )
     sealed = vault.seal({"secret": secret}, record_id=f"webhook:{agency}")
     hook = await session.get(Webhook, agency) or Webhook(
         agency=agency, url=url, sealed_secret=b"", wrapped_key=b"", master_key_id=""
@@ -218,10 +267,11 @@ async def send_webhook(
     secret: str,
     client: httpx.AsyncClient,
     settings: NotifySettings,
+    resolver: Resolver = system_resolver,
 ) -> Outcome:
     start = time.perf_counter()
     try:
-        await resolve_checked(url, settings)
+        target = await resolve_checked(url, settings, resolver)
     except TargetRefused as exc:
         return Outcome(False, error=f"refused: {exc}")
     body = orjson.dumps(dispatch.payload).decode()
@@ -232,10 +282,17 @@ async def send_webhook(
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": Signer(secret).sign(dispatch.id, now, body),
         "user-agent": "nrm-exchange-notify",
+        "host": urlsplit(url).netloc,
     }
     try:
+        # To the checked address; the TLS server name (and so the certificate check) and the
+        # Host header stay the URL's name.
         response = await client.post(
-            url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds
+            target.pinned_url,
+            content=body,
+            headers=headers,
+            timeout=settings.webhook_timeout_seconds,
+            extensions={"sni_hostname": target.host},
         )
     except httpx.HTTPError as exc:
         return Outcome(False, error=f"{type(exc).__name__}", duration_ms=_ms(start))

@@ -1,3 +1,4 @@
+from functools import cached_property
 from typing import ClassVar
 
 from pydantic import SecretStr
@@ -46,3 +47,8 @@ class NotifySettings(Settings):
     """How often a live stream looks for changes committed by other notify instances."""
     stream_keepalive_seconds: float = 15.0
     """Keep-alive comment interval on an idle live stream."""
+
+    @cached_property
+    def known_agencies(self) -> frozenset[str]:
+        """The agencies whose channels may be set: those of the configuration."""
+        return self.configured_agencies()

@@ -51,8 +51,15 @@ class Dispatcher(Loop):
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        # No redirects: a 3xx could point the request at an address the URL check refused.
-        self._client = httpx.AsyncClient(follow_redirects=False)
+        # No redirects: a 3xx could point the request at an address the URL check refused. No
+        # proxy from the environment: it would connect in our stead, to an unchecked address.
+        # No kept-alive connections: one opened (and its certificate checked) for one agency's
+        # host must not carry another's request that resolved to the same address.
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
         await super().start()
 
     async def stop(self) -> None:

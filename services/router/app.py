@@ -24,6 +24,7 @@ def create_app(
     *,
     bootstrap: str,
     engine: AsyncEngine | None = None,
+    create_tables: bool = True,
     jwks: JwksSource | None = None,
     policy: Policy | None = None,
 ) -> FastAPI:
@@ -39,6 +40,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[router_metadata],
+        create_tables=create_tables,
     )
     handlers = RouterHandlers(policy, lambda: runtime.revocations.disabled("agency"))
 
@@ -63,7 +65,12 @@ def create_app(
             await runtime.stop()
 
     app = create_service_app(
-        title="NRM Exchange router", routers=[router], checks=runtime.checks, lifespan=lifespan
+        title="NRM Exchange router",
+        service="router",
+        settings=settings,
+        routers=[router],
+        checks=runtime.checks,
+        lifespan=lifespan,
     )
     app.state.runtime = runtime
     app.state.settings = settings

@@ -30,6 +30,7 @@ from contracts.topics import CASE_EVENTS, CATALOGUE, DEADLETTER, REFERRALS, ROUT
 from services.audit.models import AuditRecord
 from services.common.broker import EmbeddedBroker, free_port
 from services.common.bus import ensure_topics
+from services.common.crypto import Vault
 from services.common.db import session_factory
 from services.common.models import OutboxRecord
 from services.intake.models import RecipientRow
@@ -275,6 +276,9 @@ def _cluster(
         "NRM_KAFKA_BOOTSTRAP": broker.bootstrap,
         "NRM_KAFKA_SESSION_TIMEOUT_MS": "2000",
         "NRM_AUTH_ISSUER": f"http://127.0.0.1:{identity_port}",
+        # As in production: master keys from the environment (a secret), the same for every
+        # instance of a service.
+        "NRM_MASTER_KEYS": json.dumps({"k1": Vault.generate_key()}),
         # Seven processes beside the rest of the suite: stay well inside max_connections.
         "NRM_DATABASE_POOL_SIZE": "3",
         "NRM_DATABASE_MAX_OVERFLOW": "3",

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from services.common.app import create_app
 from services.common.errors import NotFound
+from services.common.settings import Settings
 
 
 class Item(BaseModel):
@@ -42,7 +43,7 @@ async def _ok_check() -> None:
 
 
 def client(*checks: tuple[str, object]) -> httpx.AsyncClient:
-    app = create_app(title="t", routers=[router], checks=checks)  # type: ignore[arg-type]
+    app = create_app(title="t", service="t", settings=Settings(), routers=[router], checks=checks)  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://t")
 
