@@ -160,13 +160,6 @@ async def set_webhook(
     resolver: Resolver = system_resolver,
 ) -> tuple[Webhook, str | None]:
     """Create or replace an agency's webhook; returns it and the new secret when generated."""
-    try:
-        await resolve_checked(url, settings, resolver)
-    except TargetRefused as exc:
-        raise UnprocessableContent(
-            "The webhook URL is not allowed.",
-            errors=[{"path": "url", "type": "url_refused", "message": str(exc)}],
-        ) from None
     generated = None
     if secret is None:
         generated = secret = new_secret()
@@ -176,6 +169,13 @@ async def set_webhook(
             "The secret is not an acceptable Standard Webhooks secret.",
             errors=[{"path": "secret", "type": "value_error", "message": problem}],
         )
+    try:
+        await resolve_checked(url, settings, resolver)
+    except TargetRefused as exc:
+        raise UnprocessableContent(
+            "The webhook URL is not allowed.",
+            errors=[{"path": "url", "type": "url_refused", "message": str(exc)}],
+        ) from None
     sealed = vault.seal({"secret": secret}, record_id=f"webhook:{agency}")
     hook = await session.get(Webhook, agency) or Webhook(
         agency=agency, url=url, sealed_secret=b"", wrapped_key=b"", master_key_id=""
