@@ -85,7 +85,7 @@ async def test_a_disabled_clients_old_token_is_refused_everywhere_within_5s(
         assert await statuses(c, old) == dict.fromkeys(EVERY_SERVICE, 401)
 
         # Both are on the audit record.
-        async def audited() -> list[dict[str, Any]]:
+        async def audited() -> list[tuple[str, str, str]]:
             r = await c.get(
                 "/v1/audit/events",
                 params={"type": ["access.revoked", "access.restored"], "limit": 500},
