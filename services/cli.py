@@ -21,10 +21,11 @@ from services.common.crypto import MissingMasterKeys, Vault
 from services.common.db import create_engine, session_factory, transaction
 from services.common.errors import NRMError
 from services.common.logs import configure_logging
+from services.common.migrations import pending
 from services.common.settings import Settings
 from services.identity import service as identity
 from services.identity.settings import IdentitySettings
-from services.stack import Stack, create_service
+from services.stack import SERVICES, Stack, create_service, database_url, migrations
 
 app = typer.Typer(help="NRM Exchange: interagency referral exchange.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event and body contracts.", no_args_is_help=True)
@@ -238,7 +239,6 @@ def db_upgrade(
 ) -> None:
     """Apply each service's Alembic migrations to its database (NRM_DATABASE_URL)."""
     from services.common.migrations import upgrade
-    from services.stack import SERVICES, database_url, migrations
 
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up, line by line
     for name in services or SERVICES:
@@ -264,6 +264,11 @@ def serve(
     _private_data_dir(settings)
     if migrate:
         db_upgrade([service])
+    elif service in SERVICES and pending(migrations(service), database_url(service)):
+        typer.echo(
+            f"the {service} database lacks migrations: `nrm db upgrade {service}` or --migrate"
+        )
+        raise typer.Exit(2)
     try:
         web = create_service(
             service,

@@ -45,6 +45,24 @@ def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
     command.upgrade(config, revision)
 
 
+def pending(script_location: Path, url: str) -> bool:
+    """Whether the database at `url` lacks migrations (blocking, like `upgrade`)."""
+    config = alembic_config(script_location, url)
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    return asyncio.run(_current(url)) != heads
+
+
+async def _current(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(
+                await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads())
+            )
+    finally:
+        await engine.dispose()
+
+
 async def _unversioned(url: str) -> bool:
     engine = create_engine(url)
     try:

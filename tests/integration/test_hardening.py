@@ -133,7 +133,8 @@ async def test_throttle_per_address_holds_back_many_client_ids(
         for i in range(5):
             assert (await ask(client, f"guess-{i}", "x")).status_code == 401
         r = await ask(client, "ngo-south", secrets["ngo-south"])
-        assert r.status_code == 429 and int(r.headers["retry-after"]) == 12
+        # Five failures spent the allowance; one refills in 60 / 5 = 12 s (less what has passed).
+        assert r.status_code == 429 and 10 <= int(r.headers["retry-after"]) <= 12
 
 
 async def test_bearer_failures_are_coalesced_with_their_address(

@@ -195,6 +195,7 @@ async def test_serve_runs_one_service(tmp_path: Path, own_broker: EmbeddedBroker
         "services.cli",
         "serve",
         "audit",
+        "--migrate",  # nrm serve creates no tables: production databases are migrated
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
