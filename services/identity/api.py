@@ -103,6 +103,7 @@ async def token(
     client_id: str | None = None
     try:
         client_id, secret = _client_credentials(request, form)
+        client_id = client_id[:100]  # longer ids do not exist; keep the throttle's keys small
         wait = throttles.retry_after(client_id=client_id, source=source)
         if wait is not None:
             await runtime.access_audit.auth_failed(

@@ -110,8 +110,10 @@ async def stream_inbox(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
     agency = principal.agency
-    if last_event_id is not None and last_event_id.isdigit():
-        after = int(last_event_id)  # resume: replay what the client missed
+    if last_event_id is not None and last_event_id.isdigit() and len(last_event_id) <= 18:
+        # Resume: replay what the client missed. (Longer digit strings are no change id: they
+        # would overflow the database's integer, so they are treated like no id at all.)
+        after = int(last_event_id)
     else:
         async with runtime.sessions() as session:
             after = await service.last_change(session, agency=agency)

@@ -361,3 +361,24 @@ def test_short_and_malformed_webhook_secrets_are_refused() -> None:
     short = channels._secret_problem("whsec_" + base64.b64encode(b"k" * 23).decode())
     assert short == "the secret must be at least 24 random bytes"
     assert channels._secret_problem("whsec_not base64!") == "expected whsec_<base64>"
+
+
+async def test_an_overlong_last_event_id_is_no_server_error(
+    db: Database, broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """`Last-Event-ID: 99999999999999999999` once overflowed the database integer and broke the
+    stream; now it counts as no id: the stream goes on from now."""
+    from contracts.vocabulary import Disclosure
+    from tests.integration.test_notify import running, settings_for
+
+    async with running(db, broker, settings_for(tmp_path)) as notify:
+        headers = {**notify.as_("ngo-north"), "Last-Event-ID": "9" * 20}
+        async with notify.client.stream("GET", "/v1/inbox/stream", headers=headers) as r:
+            assert r.status_code == 200
+            chunks = r.aiter_bytes()
+            assert (await anext(chunks)).startswith(b"retry: ")
+            routed = await notify.route(("ngo-north", Disclosure.SUPPORT))
+            received = b""
+            while routed.referral_id.encode() not in received:
+                received += await asyncio.wait_for(anext(chunks), 30)
+            assert b"event: delivery" in received
