@@ -44,6 +44,9 @@ class CloudEvent(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     traceparent: str | None = Field(default=None, description="W3C trace context")
     agency: str | None = Field(default=None, description="Acting agency (extension)")
+    actor: str | None = Field(
+        default=None, description="Who acted: a person's username, or a client id (extension)"
+    )
     data: dict[str, Any]
 
     @classmethod
@@ -55,6 +58,7 @@ class CloudEvent(BaseModel):
         subject: str | None,
         agency: str | None = None,
         traceparent: str | None = None,
+        actor: str | None = None,
     ) -> "CloudEvent":
         return cls(
             id=str(uuid7()),
@@ -64,6 +68,7 @@ class CloudEvent(BaseModel):
             subject=subject,
             traceparent=traceparent,
             agency=agency,
+            actor=actor,
             data=payload.model_dump(mode="json"),
         )
 
@@ -84,6 +89,8 @@ class CloudEvent(BaseModel):
             headers.append(("ce_subject", self.subject.encode()))
         if self.agency is not None:
             headers.append(("ce_agency", self.agency.encode()))
+        if self.actor is not None:
+            headers.append(("ce_actor", self.actor.encode()))
         if self.traceparent is not None:
             headers.append(("traceparent", self.traceparent.encode()))
         key = self.subject.encode() if self.subject is not None else None
@@ -123,6 +130,7 @@ class CloudEvent(BaseModel):
                 subject=h.get("ce_subject"),
                 traceparent=h.get("traceparent"),
                 agency=h.get("ce_agency"),
+                actor=h.get("ce_actor"),
                 data=data,
             )
         except (ValidationError, ValueError) as exc:

@@ -99,7 +99,8 @@ class DeliveryFailed(DeliveryRef):
 
 
 class DeliveryAction(DeliveryRef):
-    """A staff action on a delivery; `actor` is the client id, never a person's name."""
+    """A staff action on a delivery; `actor` is the person's username, or the client id when a
+    system acted (never a person's name)."""
 
     actor: str
     at: AwareDatetime
@@ -140,6 +141,9 @@ class AccessEvent(Payload):
     resource_id: str | None = None
     agency: AgencyId | None = None
     client_id: str | None = None
+    actor: str | None = Field(
+        default=None, description="The person (username) who acted, or the client for a system"
+    )
     disclosure: Disclosure | None = None
     purpose: ShortText | None = Field(default=None, description="The caller's X-Purpose header")
 

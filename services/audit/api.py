@@ -33,7 +33,11 @@ async def _record_query(
 ) -> None:
     await runtime.access_audit.emit(
         service.access_event(
-            action=action, agency=principal.agency, client_id=principal.client_id, resource=resource
+            action=action,
+            agency=principal.agency,
+            client_id=principal.client_id,
+            resource=resource,
+            actor=principal.actor,
         ),
         subject=None,
         agency=principal.agency,

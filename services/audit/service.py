@@ -51,6 +51,8 @@ def sanitise(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _actor(event: CloudEvent) -> str | None:
+    if event.actor:
+        return event.actor
     data = event.data or {}
     for name in ("actor", "client_id"):
         value = data.get(name)
@@ -359,9 +361,10 @@ async def public_key(session: AsyncSession, *, name: str, vault: Vault) -> str:
 
 
 def access_event(
-    *, action: str, agency: str, client_id: str, resource: str | None
+    *, action: str, agency: str, client_id: str, resource: str | None, actor: str | None = None
 ) -> AccessGranted:
     return AccessGranted(
+        actor=actor,
         action=action,
         resource_type="audit",
         resource_id=resource,

@@ -48,7 +48,10 @@ class AccessAudit:
         self, payload: Payload, *, subject: str | None = None, agency: str | None = None
     ) -> None:
         """Record in a transaction of its own: a denial is audited even though the request fails."""
-        event = CloudEvent.new(source=self.service, payload=payload, subject=subject, agency=agency)
+        actor = getattr(payload, "actor", None) or getattr(payload, "client_id", None)
+        event = CloudEvent.new(
+            source=self.service, payload=payload, subject=subject, agency=agency, actor=actor
+        )
         async with transaction(self.sessions) as session:
             await add_event(session, event)
 
@@ -129,6 +132,7 @@ async def audit_refusal(request: Request, exc: NotFound) -> None:
             resource_id=resource_id,
             agency=principal.agency,
             client_id=principal.client_id,
+            actor=principal.actor,
             purpose=request.headers.get("x-purpose", "")[:500] or None,
             reason=exc.detail[:500],
         ),

@@ -257,7 +257,7 @@ async def get_agencies(_: AgencyAdmin, runtime: Runtime) -> AgencyList:
 @admin.post("/agencies", status_code=201)
 async def post_agency(body: Agency, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
     async with transaction(runtime.sessions) as session:
-        row = await service.create_agency(session, agency=body, actor=principal.client_id)
+        row = await service.create_agency(session, agency=body, actor=principal.actor)
     return AgencyOut.of(row)
 
 
@@ -282,7 +282,7 @@ async def _set_agency_disabled(
 ) -> AgencyOut:
     async with transaction(runtime.sessions) as session:
         row = await service.set_agency_disabled(
-            session, agency_id=agency_id, disabled=disabled, actor=principal.client_id
+            session, agency_id=agency_id, disabled=disabled, actor=principal.actor
         )
     return AgencyOut.of(row)
 
@@ -302,7 +302,7 @@ async def post_client(body: ClientIn, principal: ClientAdmin, runtime: Runtime) 
             client_id=body.client_id,
             agency=body.agency,
             roles=body.roles,
-            actor=principal.client_id,
+            actor=principal.actor,
         )
     return ClientWithSecret(**ClientOut.of(row).model_dump(), client_secret=secret)
 
@@ -313,7 +313,7 @@ async def rotate_client(
 ) -> ClientWithSecret:
     async with transaction(runtime.sessions) as session:
         secret = await service.rotate_client_secret(
-            session, client_id=client_id, actor=principal.client_id
+            session, client_id=client_id, actor=principal.actor
         )
         row = await session.get(ClientRow, client_id)
     assert row is not None
@@ -341,7 +341,7 @@ async def _set_client_disabled(
 ) -> ClientOut:
     async with transaction(runtime.sessions) as session:
         row = await service.set_client_disabled(
-            session, client_id=client_id, disabled=disabled, actor=principal.client_id
+            session, client_id=client_id, disabled=disabled, actor=principal.actor
         )
     return ClientOut.of(row)
 
@@ -349,5 +349,5 @@ async def _set_client_disabled(
 @admin.post("/keys/rotate")
 async def rotate_key(principal: KeyAdmin, runtime: Runtime, vault: Secrets) -> KeyOut:
     async with transaction(runtime.sessions) as session:
-        row = await service.rotate_signing_key(session, vault=vault, actor=principal.client_id)
+        row = await service.rotate_signing_key(session, vault=vault, actor=principal.actor)
     return KeyOut(kid=row.kid)

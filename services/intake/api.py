@@ -72,6 +72,7 @@ async def submit(
         body=body,
         agency=principal.agency,
         client_id=principal.client_id,
+        actor=principal.actor,
         idempotency_key=idempotency_key,
         body_hash=hashlib.sha256(raw).hexdigest(),
     )
@@ -173,6 +174,7 @@ async def get_referral(
                 resource_id=referral_id[:64],
                 agency=principal.agency,
                 client_id=principal.client_id,
+                actor=principal.actor,
                 purpose=purpose,
                 reason="not the submitter or a known recipient",
             ),
@@ -188,6 +190,7 @@ async def get_referral(
             resource_id=row.id,
             agency=principal.agency,
             client_id=principal.client_id,
+            actor=principal.actor,
             disclosure=disclosure,
             purpose=purpose,
         ),
@@ -217,7 +220,11 @@ async def put_consent(
     consent = parse(_consent_in, await read_json(request, limit=settings.max_body_bytes))
     async with transaction(runtime.sessions) as session:
         row = await service.change_consent(
-            session, referral_id=referral_id, agency=principal.agency, consent=consent
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            consent=consent,
+            actor=principal.actor,
         )
     assert row.consent is not None
     return ConsentOut(id=row.id, consent=row.consent)
@@ -226,7 +233,9 @@ async def put_consent(
 @router.post("/{referral_id}/withdraw", summary="Withdraw a referral (submitting agency only)")
 async def post_withdraw(referral_id: str, principal: Withdrawer, runtime: Runtime) -> Submitted:
     async with transaction(runtime.sessions) as session:
-        row = await service.withdraw(session, referral_id=referral_id, agency=principal.agency)
+        row = await service.withdraw(
+            session, referral_id=referral_id, agency=principal.agency, actor=principal.actor
+        )
     return Submitted(id=row.id, reference=row.reference, status=row.status)
 
 

@@ -46,8 +46,10 @@ STATUS_RANK = {
 }
 
 
-def _event(payload: Any, *, referral_id: str, agency: str) -> CloudEvent:
-    return CloudEvent.new(source=SERVICE, payload=payload, subject=referral_id, agency=agency)
+def _event(payload: Any, *, referral_id: str, agency: str, actor: str | None = None) -> CloudEvent:
+    return CloudEvent.new(
+        source=SERVICE, payload=payload, subject=referral_id, agency=agency, actor=actor
+    )
 
 
 # Submission
@@ -97,6 +99,7 @@ class Submission:
     client_id: str
     idempotency_key: str | None
     body_hash: str
+    actor: str | None = None  # the person who submitted, or the client
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,7 @@ async def submit_referrals(
         payload = ReferralSubmitted(
             referral_id=referral_id, reference=reference, submitted_at=now, facts=facts
         )
-        events.append(_event(payload, referral_id=referral_id, agency=sub.agency))
+        events.append(_event(payload, referral_id=referral_id, agency=sub.agency, actor=sub.actor))
     if rows:
         await insert_many(session, ReferralRow, rows)
         await add_events(session, events)
@@ -338,7 +341,12 @@ async def _own(session: AsyncSession, referral_id: str, agency: str) -> Referral
 
 
 async def change_consent(
-    session: AsyncSession, *, referral_id: str, agency: str, consent: Consent
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    consent: Consent,
+    actor: str | None = None,
 ) -> ReferralRow:
     row = await _own(session, referral_id, agency)
     if row.kind != "victim_referral" or row.consent is None:
@@ -365,18 +373,20 @@ async def change_consent(
         consent=scopes,
         facts=facts,
     )
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
     return row
 
 
-async def withdraw(session: AsyncSession, *, referral_id: str, agency: str) -> ReferralRow:
+async def withdraw(
+    session: AsyncSession, *, referral_id: str, agency: str, actor: str | None = None
+) -> ReferralRow:
     row = await _own(session, referral_id, agency)
     if row.status == "withdrawn":
         return row
     row.status = "withdrawn"
     session.add(row)
     payload = ReferralWithdrawn(referral_id=row.id, reference=row.reference, withdrawn_by=agency)
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
     return row
 
 
