@@ -162,6 +162,7 @@ class AuthFailed(Payload):
 
     reason: ShortText
     client_id: str | None = None
+    actor: str | None = Field(default=None, description="The username a person signed in with")
     path: str | None = None
     source: str | None = Field(default=None, description="The caller's network address")
     attempts: int = Field(default=1, ge=1, description="Failures this record stands for")

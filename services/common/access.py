@@ -17,7 +17,7 @@ from services.common.errors import NotFound, problem
 from services.common.models import utcnow
 from services.common.outbox import add_event
 
-FailureKey = tuple[str | None, str | None, str | None]  # client id, source address, path
+FailureKey = tuple[str | None, str | None, str | None, str | None]  # client, address, path, actor
 
 
 @dataclass
@@ -62,16 +62,21 @@ class AccessAudit:
         path: str | None,
         source: str | None,
         client_id: str | None = None,
+        actor: str | None = None,
     ) -> None:
         """Record a failed authentication, coalesced with the same caller's recent failures."""
-        key: FailureKey = (client_id, source, path)
+        key: FailureKey = (client_id, source, path, actor)
         if key not in self._pending and len(self._pending) >= self.max_pending:
-            key = (None, None, path)  # under a spread-out flood, one record per path
+            key = (None, None, path, None)  # under a spread-out flood, one record per path
         now = time.monotonic()
         pending = self._pending.get(key)
         if pending is None:
             self._pending[key] = _Pending(opened=now)
-            await self.emit(AuthFailed(reason=reason, client_id=key[0], path=path, source=key[1]))
+            await self.emit(
+                AuthFailed(
+                    reason=reason, client_id=key[0], path=path, source=key[1], actor=key[3]
+                )
+            )
             return
         at = utcnow()
         pending.count += 1
@@ -97,6 +102,7 @@ class AccessAudit:
                 client_id=key[0],
                 path=key[2],
                 source=key[1],
+                actor=key[3],
                 attempts=pending.count,
                 first_at=pending.first_at,
                 last_at=pending.last_at,
