@@ -341,11 +341,12 @@ def up(
         else:
             asyncio.run(ensure_topics(bootstrap, partitions=settings.kafka_partitions))
         credentials = settings.data_dir / "credentials.json"
-        stack = Stack(bootstrap=bootstrap, credentials_file=credentials)
+        people_file = settings.data_dir / "people.json"
+        stack = Stack(bootstrap=bootstrap, credentials_file=credentials, people_file=people_file)
         base = f"http://127.0.0.1:{settings.port}"
         typer.echo(
             f"NRM Exchange on {base} (health: {base}/healthz; broker {bootstrap}); "
-            f"client credentials in {credentials}"
+            f"client credentials in {credentials}, demo people in {people_file}"
         )
         uvicorn.run(
             stack, host="127.0.0.1", port=settings.port, log_config=None, server_header=False

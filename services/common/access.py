@@ -73,9 +73,7 @@ class AccessAudit:
         if pending is None:
             self._pending[key] = _Pending(opened=now)
             await self.emit(
-                AuthFailed(
-                    reason=reason, client_id=key[0], path=path, source=key[1], actor=key[3]
-                )
+                AuthFailed(reason=reason, client_id=key[0], path=path, source=key[1], actor=key[3])
             )
             return
         at = utcnow()
