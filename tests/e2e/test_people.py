@@ -168,7 +168,8 @@ async def person_token(
 
 def claims_of(access_token: str) -> dict[str, Any]:
     body = access_token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    return claims
 
 
 async def test_the_whole_code_flow_as_a_person(exchange: Exchange) -> None:
@@ -423,7 +424,8 @@ async def test_disabled_person_refused_at_once(exchange: Exchange) -> None:
             assert r.status_code == 200 and r.json()["disabled"] is True
 
         async def refused() -> bool:
-            return (await oauth.get("/v1/audit/events", params={"limit": 1})).status_code == 401
+            r: httpx.Response = await oauth.get("/v1/audit/events", params={"limit": 1})
+            return r.status_code == 401
 
         await wait_for(refused, timeout=5)
     async with httpx.AsyncClient(base_url=exchange.base_url, auth=client) as raw:
@@ -611,9 +613,13 @@ async def test_sign_in_page_in_a_real_browser(exchange: Exchange) -> None:
             async with page.expect_request(lambda r: r.url.startswith(CALLBACK)) as redirected:
                 await page.get_by_role("button", name="Sign in").click()
             assert "code=" in (await redirected.value).url
-            # The Russian page labels its fields too.
-            await page.goto(url.replace("lang=en", "lang=ru"))
-            assert await page.get_by_label("Имя пользователя").count() == 1
+            # The Russian page (a new browser, not signed in) labels its fields too.
+            fresh = await (await browser.new_context()).new_page()
+            fresh.on("request", watch)
+            await fresh.goto(url.replace("lang=en", "lang=ru"))
+            assert await fresh.get_by_label("Имя пользователя").count() == 1
+            assert await fresh.get_by_label("Пароль").count() == 1
+            assert await fresh.get_by_role("button", name="Войти").count() == 1
         finally:
             await browser.close()
     assert [u for u in outside if not u.startswith(CALLBACK)] == []
