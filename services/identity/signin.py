@@ -23,7 +23,7 @@ from services.common.errors import Unauthorized
 from services.common.models import utcnow
 from services.common.runtime import Runtime, ServiceRuntime
 from services.identity import pages, people, service
-from services.identity.models import PersonRow, PersonSessionRow
+from services.identity.models import AgencyRow, PersonRow, PersonSessionRow
 from services.identity.oidc import Incoming, Issued, Provider, SignedIn, user_info
 from services.identity.settings import IdentitySettings
 from services.identity.throttle import TokenThrottles
@@ -311,13 +311,14 @@ async def _password_step(
         return refused
     async with runtime.sessions() as session:
         person = await people.by_username(session, username)
+        agency = await session.get(AgencyRow, person.agency) if person is not None else None
     ok = await people.check_password(person, password)
-    if not ok or person is None or person.disabled:
+    if not ok or person is None or person.disabled or (agency is not None and agency.disabled):
         throttles.failed(client_id=username, source=_source(request))
         await runtime.access_audit.auth_failed(
             reason="sign-in: wrong username or password"
             if not ok or person is None
-            else "sign-in: person is disabled",
+            else "sign-in: person or agency disabled",
             client_id=client_id,
             actor=username,
             path=request.url.path,

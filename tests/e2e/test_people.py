@@ -434,6 +434,9 @@ async def test_disabled_person_refused_at_once(exchange: Exchange) -> None:
             data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
         )
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    async with Browser(exchange) as browser:  # and no new sign-in
+        r = await browser.password(url, created["username"], created["password"])
+        assert r.status_code == 401 and "Wrong username or password." in r.text
 
 
 async def test_failed_sign_ins_throttled_then_recover(exchange: Exchange) -> None:
