@@ -152,7 +152,9 @@ async def authorize(
         response = pages.render(request, step="password", csrf=csrf, action=action)
     elif current[0].stage == "done":
         return await _issue_code(provider, grant, current)
-    elif current[0].stage == "enrol":
+    elif current[0].stage == "enrol" and not current[1].totp_confirmed:
+        # (Enrolled meanwhile, in another browser: then the code is asked for, below; a
+        # confirmed secret is never replaced here.)
         response = await _enrol_page(request, runtime, vault, current, csrf, action)
     else:
         response = pages.render(request, step="otp", csrf=csrf, action=action)
@@ -174,8 +176,12 @@ async def _enrol_page(
     async with transaction(runtime.sessions) as session:
         person = await session.get(PersonRow, current[1].id)
         assert person is not None
+        if person.totp_confirmed:  # enrolled meanwhile elsewhere: never replaced here
+            return pages.render(
+                request, step="otp", status=status, error=error, csrf=csrf, action=action
+            )
         secret = people.totp_secret(person, vault)
-        if secret is None or person.totp_confirmed:
+        if secret is None:
             secret = people.begin_enrolment(person, vault)
             session.add(person)
     uri = people.provisioning_uri(person, secret)
@@ -366,7 +372,7 @@ async def _code_step(
     current: tuple[PersonSessionRow, PersonRow],
 ) -> Response:
     session_row, person = current
-    enrolling = session_row.stage == "enrol"
+    enrolling = session_row.stage == "enrol" and not person.totp_confirmed
     refused = await _throttled(
         request,
         runtime,
@@ -385,6 +391,7 @@ async def _code_step(
         fresh = await session.get(PersonRow, person.id, with_for_update=True)
         assert fresh is not None
         amr: list[str] | None = None
+        enrolling = enrolling and not fresh.totp_confirmed
         if people.check_totp(fresh, code, vault):
             amr = ["pwd", "otp", "mfa"]
             if enrolling:

@@ -439,6 +439,75 @@ async def test_disabled_person_refused_at_once(exchange: Exchange) -> None:
         assert r.status_code == 401 and "Wrong username or password." in r.text
 
 
+async def test_enrolment_by_qr_code_and_recovery_codes(exchange: Exchange) -> None:
+    client = await register_client(exchange)
+    async with exchange.client() as c:
+        r = await c.post(
+            "/v1/admin/people",
+            json={
+                "username": f"ngo-north.new{uuid.uuid4().hex[:6]}",
+                "agency": "ngo-north",
+                "roles": ["caseworker"],
+            },
+            headers=exchange.headers("admin"),
+        )
+        assert r.status_code == 201, r.text
+    created = r.json()
+    username, password = created["username"], created["password"]
+    async with oauth_client(exchange, *client) as oauth:
+        url, _ = oauth.create_authorization_url(
+            f"{exchange.base_url}/oauth/authorize", code_verifier=generate_token(48)
+        )
+
+    async def enrol(browser: Browser) -> str:
+        r = await browser.password(url, username, password)
+        assert r.status_code == 303
+        page = await browser.http.get(url)
+        assert page.status_code == 200
+        assert '<img class="qr" src="data:image/svg+xml;base64,' in page.text
+        key = re.search(r"<code>([A-Z2-7]{32})</code>", page.text)
+        assert key, page.text
+        return key.group(1)
+
+    async with Browser(exchange) as browser:
+        secret = await enrol(browser)
+        page = await browser.http.get(url)
+        form = form_of(page.text)
+        r = await browser.http.post(
+            form["action"],
+            data={"step": "otp", "csrf": form["csrf"], "otp": pyotp.TOTP(secret).now()},
+        )
+        assert r.status_code == 200, r.text
+        codes = re.findall(r"<li>([0-9a-f]{8}-[0-9a-f]{8})</li>", r.text)
+        assert len(codes) == 10
+        r = await browser.http.get(url)  # "Continue"
+        assert r.status_code == 302 and r.headers["location"].startswith(CALLBACK)
+    async with exchange.client() as c:
+        r = await c.get(f"/v1/admin/people/{created['id']}", headers=exchange.headers("admin"))
+        assert r.json()["second_factor"] is True
+
+    # A recovery code stands in for the one-time code, once.
+    async with Browser(exchange) as browser:
+        assert (await browser.password(url, username, password)).status_code == 303
+        r = await browser.code(url, codes[0])
+        assert r.status_code == 302 and r.headers["location"].startswith(CALLBACK)
+    async with Browser(exchange) as browser:
+        assert (await browser.password(url, username, password)).status_code == 303
+        r = await browser.code(url, codes[0])
+        assert r.status_code == 401
+
+    # Reset by an administrator: enrolled afresh at the next sign-in, with a new key.
+    async with exchange.client() as c:
+        r = await c.post(
+            f"/v1/admin/people/{created['id']}/reset",
+            json={"second_factor": True},
+            headers=exchange.headers("admin"),
+        )
+        assert r.status_code == 200 and r.json()["second_factor"] is False
+    async with Browser(exchange) as browser:
+        assert await enrol(browser) != secret
+
+
 async def test_failed_sign_ins_throttled_then_recover(exchange: Exchange) -> None:
     client = await register_client(exchange)
     username = "labour-insp.supervisor"
