@@ -304,6 +304,16 @@ async def test_the_whole_code_flow_as_a_person(exchange: Exchange) -> None:
     actions = {(e["payload"]["action"], e["payload"].get("resource_id")) for e in r.json()["items"]}
     assert ("referral.read", referral) in actions
     assert ("person.sign_in", claims["sub"]) in actions
+    async with exchange.client() as c:
+        r = await c.get(
+            "/v1/audit/agencies/ngo-north/access",
+            params={"actor": username, "limit": 500},
+            headers=exchange.headers("auditor"),
+        )
+    reads = [i for i in r.json()["items"] if i["action"] == "referral.read"]
+    assert [(i["actor"], i["resource_id"], i["outcome"]) for i in reads] == [
+        (username, referral, "granted")
+    ]
 
 
 async def test_refusals(exchange: Exchange) -> None:
