@@ -312,7 +312,8 @@ async def test_the_whole_code_flow_as_a_person(exchange: Exchange) -> None:
         )
     reads = [i for i in r.json()["items"] if i["action"] == "referral.read"]
     assert [(i["actor"], i["resource_id"], i["outcome"]) for i in reads] == [
-        (username, referral, "granted")
+        (username, referral, "granted"),  # read after submitting
+        (username, referral, "granted"),  # and after the refresh
     ]
 
 
