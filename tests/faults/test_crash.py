@@ -98,11 +98,9 @@ class Up:
         return str(found[-1])
 
 
-@pytest.fixture(
-    scope="module",
-    # One worker per database kind (pytest-xdist --dist loadgroup), the kinds side by side.
-    params=[pytest.param(k, marks=pytest.mark.xdist_group(f"crash-{k}")) for k in DATABASES],
-)
+# One stack per database kind, its tests on one worker (xdist group `crash-<kind>`, given in
+# conftest.py: marks on module-scoped params are dropped), the kinds side by side.
+@pytest.fixture(scope="module", params=DATABASES)
 def up(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     kind: str = request.param
     data_dir = tmp_path_factory.mktemp(f"crash-{kind}")
