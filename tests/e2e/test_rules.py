@@ -44,6 +44,8 @@ def victim(
         urgency=urgency,
     )
     body["victim"]["age"] = age
+    if age != 24:  # the example's date of birth makes 24
+        del body["victim"]["identity"]["date_of_birth"]
     body["consent"].update(services=services, law_enforcement=law_enforcement)
     return body
 
