@@ -238,6 +238,7 @@ def test_consent_a_level_rests_on_is_recorded() -> None:
 
 def test_rule7_escalation_goes_to_the_coordinator_at_support() -> None:
     pick = POLICY.escalation(facts_of(victim(urgency="high"), "labour-insp"), now=NOW)
+    assert pick is not None
     assert (pick.agency, pick.disclosure.value, pick.rule) == (
         "nrm-coordinator",
         "support",
