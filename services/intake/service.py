@@ -402,7 +402,8 @@ async def list_referrals(
         query = query.where(col(ReferralRow.id) < decode_cursor(cursor))
     rows = list(await session.exec(query.limit(limit + 1)))
     more = len(rows) > limit
-    rows = rows[:limit]
+    # Named implicated: gone from the list at once, before the routing decision removes it.
+    rows = [r for r in rows[:limit] if r.submitted_by == agency or agency not in implicated(r)]
     return rows, encode_cursor(rows[-1].id) if more and rows else None
 
 

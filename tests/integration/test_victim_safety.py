@@ -373,3 +373,23 @@ async def test_implicated_agencies_presumed_minors_high_risk_and_recusal(
         r = await c["intake"].get(f"/v1/referrals/{rid3}", headers=person)
         assert r.status_code == 404
         assert (await ex.read("ngo-south", rid3)).status_code == 200
+
+        # The audit log has each of these on the referral's timeline.
+        auditor = mint.headers("audit-office", "auditor")
+
+        async def audited() -> bool:
+            types = set()
+            for referral_id in (rid, rid3):
+                r = await c["audit"].get(
+                    f"/v1/audit/referrals/{referral_id}/timeline", headers=auditor
+                )
+                types |= {(e["type"], e.get("action")) for e in r.json()["events"]}
+            return {
+                ("referral.implicated_changed", None),
+                ("referral.risk_changed", None),
+                ("admin.changed", "referral.recused"),
+            } <= types
+
+        await ex.until(audited)
+        r = await c["intake"].get("/v1/referrals", headers=ex.as_("anti-corruption"))
+        assert rid not in r.text  # named implicated: not in its list either
