@@ -38,12 +38,12 @@ class ReferralConsentChanged(Payload):
 
 
 class ReferralRiskChanged(Payload):
-    """The victim's assessed risk changed. Carries the level only, never the assessment."""
+    """The victim's assessed risk changed. Carries the level only, never the assessment (who,
+    when, channels, times): the router applies it to the facts it routed on."""
 
     referral_id: str
     reference: str
     risk_level: RiskLevel
-    facts: RoutingFacts = Field(description="Routing facts with the new level applied")
 
 
 class ReferralImplicatedChanged(Payload):

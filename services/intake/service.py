@@ -528,9 +528,7 @@ async def change_safety(
             row.urgency = Urgency.IMMEDIATE.value
         facts = RoutingFacts.model_validate({**row.facts, **changes})
         row.facts = facts.model_dump(mode="json")
-        payload = ReferralRiskChanged(
-            referral_id=row.id, reference=row.reference, risk_level=level, facts=facts
-        )
+        payload = ReferralRiskChanged(referral_id=row.id, reference=row.reference, risk_level=level)
         await add_event(session, _event(payload, referral_id=row.id, agency=agency))
     session.add(row)
     return row

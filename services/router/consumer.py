@@ -48,19 +48,18 @@ class RouterHandlers:
                 cause=event,
                 unavailable=self.unavailable(),
             )
-        elif isinstance(payload, ReferralRiskChanged | ReferralImplicatedChanged):
-            reason = (
-                RoutingReason.RISK_CHANGED
-                if isinstance(payload, ReferralRiskChanged)
-                else RoutingReason.IMPLICATED
+        elif isinstance(payload, ReferralRiskChanged):
+            await service.route_risk_changed(
+                session, policy=policy, changed=payload, cause=event, unavailable=self.unavailable()
             )
+        elif isinstance(payload, ReferralImplicatedChanged):
             await service.route_facts_changed(
                 session,
                 policy=policy,
                 referral_id=payload.referral_id,
                 reference=payload.reference,
                 facts=payload.facts,
-                reason=reason,
+                reason=RoutingReason.IMPLICATED,
                 cause=event,
                 unavailable=self.unavailable(),
             )

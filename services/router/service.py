@@ -18,13 +18,14 @@ from contracts.events import (
     DeliveryRef,
     RecipientDecision,
     ReferralConsentChanged,
+    ReferralRiskChanged,
     ReferralRouted,
     ReferralSubmitted,
     ReferralWithdrawn,
     RoutingReason,
 )
 from contracts.referrals import RoutingFacts
-from contracts.vocabulary import Disclosure
+from contracts.vocabulary import Disclosure, RiskLevel, Urgency
 from services.common.db import insert_ignore, insert_many
 from services.common.models import utcnow
 from services.common.outbox import add_event
@@ -276,6 +277,38 @@ async def route_facts_changed(
         picks=changes,
         cause=cause,
         removed=removed,
+    )
+
+
+async def route_risk_changed(
+    session: AsyncSession,
+    *,
+    policy: Policy,
+    changed: ReferralRiskChanged,
+    cause: CloudEvent | None = None,
+    now: datetime | None = None,
+    unavailable: Collection[str] = frozenset(),
+) -> str | None:
+    """Apply a new risk level to the facts last routed on (high: urgency `immediate`) and
+    re-decide. The event follows the submission on the same partition, so the referral is known;
+    if not, there is nothing to re-decide."""
+    referral = await session.get(RoutedReferral, changed.referral_id)
+    if referral is None:
+        return None
+    update: dict[str, object] = {"risk_level": changed.risk_level}
+    if changed.risk_level == RiskLevel.HIGH:
+        update["urgency"] = Urgency.IMMEDIATE
+    facts = RoutingFacts.model_validate(referral.facts).model_copy(update=update)
+    return await route_facts_changed(
+        session,
+        policy=policy,
+        referral_id=changed.referral_id,
+        reference=changed.reference,
+        facts=facts,
+        reason=RoutingReason.RISK_CHANGED,
+        cause=cause,
+        now=now,
+        unavailable=unavailable,
     )
 
 
