@@ -269,6 +269,7 @@ async def apply_routed(
             d.disclosure = decision.disclosure.value
             d.rule = decision.rule
             d.decision_id = routed.decision_id
+            d.urgency = routed.facts.urgency.value  # raised to immediate by a high risk
             kind = "delivery.updated"
             if routed.reason == RoutingReason.WITHDRAWN:
                 d.status = DeliveryStatus.WITHDRAWN.value

@@ -246,6 +246,8 @@ async def route_facts_changed(
         )
     if referral.withdrawn:
         return None
+    # A raised urgency (high risk) shortens every open deadline: all recipients are re-announced.
+    hurried = referral.facts.get("urgency") != facts.urgency.value
     referral.facts = facts.model_dump(mode="json")
     referral.policy_version = policy.version
     referral.updated_at = utcnow()
@@ -261,7 +263,7 @@ async def route_facts_changed(
             await session.delete(row)
             continue
         pick = wanted.pop(agency, None) or Pick(agency, Disclosure.ANONYMOUS, row.rule, None, ())
-        if (pick.disclosure.value, list(pick.requires_consent)) != (
+        if hurried or (pick.disclosure.value, list(pick.requires_consent)) != (
             row.disclosure,
             row.requires_consent,
         ):

@@ -7,6 +7,7 @@ Two stacks in all (each test runs several referrals through one), to keep the su
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +344,16 @@ async def test_implicated_agencies_presumed_minors_high_risk_and_recusal(
         assert r.json()["urgency"] == "immediate"
         coordinator = await ex.delivered(rid3, "nrm-coordinator")
         assert (coordinator["disclosure"], coordinator["rule"]) == ("support", "high-risk")
+        assert coordinator["urgency"] == "immediate"
+
+        async def shelter_hurried() -> bool:
+            (item,) = await ex.inbox("ngo-south", rid3)
+            return bool(item["urgency"] == "immediate")
+
+        await ex.until(shelter_hurried, timeout=10)
+        (shelter_item,) = await ex.inbox("ngo-south", rid3)
+        due = datetime.fromisoformat(shelter_item["deadline"])
+        assert due <= datetime.now(UTC) + timedelta(hours=1)  # was 24 h (routine)
         records = await read_topic(
             own_broker.bootstrap,
             "nrm.referrals.v1",
