@@ -16,7 +16,7 @@ from services.common.auth import Principal, require, require_any
 from services.common.body import body_schema, parse, read_json
 from services.common.crypto import Vault
 from services.common.db import transaction
-from services.common.errors import Conflict, NotFound
+from services.common.errors import NotFound
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 from services.intake import service
@@ -336,8 +336,6 @@ async def post_recusal(
     )
     raw = await read_json(request, limit=settings.max_body_bytes) if has_body else b"{}"
     body = parse(_recusal_in, raw)
-    if person is None:
-        raise Conflict("Only a person can recuse themselves; this token is a system client's.")
     async with transaction(runtime.sessions) as session:
         await service.recuse(
             session,

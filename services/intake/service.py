@@ -574,7 +574,12 @@ async def name_implicated(
 
 
 async def recuse(
-    session: AsyncSession, *, referral_id: str, agency: str, person: str, reason: str | None
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    person: str | None,
+    reason: str | None,
 ) -> ReferralRow:
     """A person steps away from a referral (a conflict of interest): from now on they get
     NotFound for it, whatever their agency may see. Recorded in the audit log."""
@@ -586,6 +591,8 @@ async def recuse(
         as_recipient=True,
         person=person,
     )
+    if person is None:  # checked after access, so a stranger learns nothing
+        raise Conflict("Only a person can recuse themselves; this token is a system client's.")
     session.add(Recusal(referral_id=referral_id, subject=person, agency=agency))
     change = AdminChanged(
         action="referral.recused",
