@@ -166,6 +166,10 @@ def _step(r: AuditRecord) -> dict[str, Any]:
             {k: x[k] for k in ("agency", "disclosure", "rule", "deadline")}
             for x in payload["recipients"]
         ]
+        if payload.get("removed"):
+            step["removed"] = payload["removed"]  # named implicated: the delivery taken away
+    elif r.type == "admin.changed":
+        step["action"] = payload.get("action")  # e.g. `referral.recused`
     elif r.type.startswith("access."):
         step["outcome"] = r.outcome
         step["action"] = payload.get("action")
