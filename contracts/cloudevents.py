@@ -47,6 +47,14 @@ class CloudEvent(BaseModel):
     actor: str | None = Field(
         default=None, description="Who acted: a person's username, or a client id (extension)"
     )
+    sequence: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "CloudEvents `sequence` extension: the source's event number, gap-free in commit "
+            "order (given by the outbox relay when it publishes)"
+        ),
+    )
     data: dict[str, Any]
 
     @classmethod
@@ -93,6 +101,8 @@ class CloudEvent(BaseModel):
             headers.append(("ce_actor", self.actor.encode()))
         if self.traceparent is not None:
             headers.append(("traceparent", self.traceparent.encode()))
+        if self.sequence is not None:
+            headers.append(("ce_sequence", str(self.sequence).encode()))
         key = self.subject.encode() if self.subject is not None else None
         return KafkaRecord(key=key, value=orjson.dumps(self.data), headers=headers)
 
@@ -121,6 +131,7 @@ class CloudEvent(BaseModel):
         if not isinstance(data, dict):
             raise InvalidEvent("value is not a JSON object")
         try:
+            sequence = int(h["ce_sequence"]) if "ce_sequence" in h else None
             return cls(
                 id=h["ce_id"],
                 source=h["ce_source"],
@@ -131,6 +142,7 @@ class CloudEvent(BaseModel):
                 traceparent=h.get("traceparent"),
                 agency=h.get("ce_agency"),
                 actor=h.get("ce_actor"),
+                sequence=sequence,
                 data=data,
             )
         except (ValidationError, ValueError) as exc:

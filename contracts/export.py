@@ -62,6 +62,14 @@ def _headers_schema() -> dict[str, Any]:
                 **string,
                 "description": "Who acted: a person's username, or a client id",
             },
+            "ce_sequence": {
+                **string,
+                "pattern": "^[1-9][0-9]*$",
+                "description": (
+                    "CloudEvents sequence extension: the source's event number, gap-free in "
+                    "commit order (decimal)"
+                ),
+            },
             "content-type": {"const": "application/json"},
             "traceparent": {**string, "description": "W3C trace context"},
         },

@@ -1,8 +1,8 @@
 """identity: people (passwords, second factor), their sign-in sessions, authorization codes,
 refresh tokens; redirect URIs of clients that sign people in
 
-Revision ID: identity_0003_people
-Revises: identity_0002_revocation
+Revision ID: identity_0004_people
+Revises: identity_0003_event_numbers
 Create Date: 2026-11-29 06:19:32.165334
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "identity_0003_people"
-down_revision: str | Sequence[str] | None = "identity_0002_revocation"
+revision: str = "identity_0004_people"
+down_revision: str | Sequence[str] | None = "identity_0003_event_numbers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
