@@ -290,6 +290,7 @@ async def put_safety(
             agency=principal.agency,
             safety=safety,
             person=person_of(principal),
+            actor=principal.actor,
         )
     return SafetyOut(id=row.id, urgency=row.urgency, safety=row.profile["safety"])
 
@@ -321,6 +322,7 @@ async def put_implicated(
             agencies=body.implicated,
             overseers=settings.overseers(),
             person=person_of(principal),
+            actor=principal.actor,
         )
     return ImplicatedOut(id=row.id, implicated=service.implicated(row))
 
@@ -347,6 +349,7 @@ async def post_recusal(
             agency=principal.agency,
             person=person,
             reason=body.reason,
+            actor=principal.actor,
         )
     return Response(status_code=204)
 

@@ -512,6 +512,7 @@ async def change_safety(
     agency: str,
     safety: Safety,
     person: str | None = None,
+    actor: str | None = None,
 ) -> ReferralRow:
     """Record a new safety assessment (submitter, or a recipient at `support` or above). A
     changed risk level is announced (`referral.risk_changed`, the level only); high risk raises
@@ -533,7 +534,7 @@ async def change_safety(
         facts = RoutingFacts.model_validate({**row.facts, **changes})
         row.facts = facts.model_dump(mode="json")
         payload = ReferralRiskChanged(referral_id=row.id, reference=row.reference, risk_level=level)
-        await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+        await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
     session.add(row)
     return row
 
@@ -546,6 +547,7 @@ async def name_implicated(
     agencies: list[str],
     overseers: frozenset[str],
     person: str | None = None,
+    actor: str | None = None,
 ) -> ReferralRow:
     """Add agencies to those implicated (never removed here). The submitter, or a recipient
     that is a prosecutor or the coordinator (`overseers`), may; an agency named implicated gets
@@ -573,7 +575,7 @@ async def name_implicated(
     row.facts = facts.model_dump(mode="json")
     session.add(row)
     payload = ReferralImplicatedChanged(referral_id=row.id, reference=row.reference, facts=facts)
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
     return row
 
 
@@ -584,6 +586,7 @@ async def recuse(
     agency: str,
     person: str | None,
     reason: str | None,
+    actor: str | None = None,
 ) -> ReferralRow:
     """A person steps away from a referral (a conflict of interest): from now on they get
     NotFound for it, whatever their agency may see. Recorded in the audit log."""
@@ -605,7 +608,9 @@ async def recuse(
         actor=person,
         details={"agency": agency, **({"reason": reason} if reason else {})},
     )
-    await add_event(session, _event(change, referral_id=referral_id, agency=agency))
+    await add_event(
+        session, _event(change, referral_id=referral_id, agency=agency, actor=actor or person)
+    )
     return found.row
 
 
