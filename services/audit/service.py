@@ -187,12 +187,13 @@ def _step(r: AuditRecord) -> dict[str, Any]:
 
 
 async def timeline(session: AsyncSession, *, referral_id: str) -> list[dict[str, Any]]:
-    """Every recorded step of a referral in order, with the time since the one before and
-    since the first."""
+    """Every recorded step of a referral in time order, with the time since the one before and
+    since the first. Time, not chain order: events of different services reach audit in
+    whatever order their relays and partitions deliver them (each step keeps its sequence)."""
     rows = await session.exec(
         select(AuditRecord)
         .where(AuditRecord.subject == referral_id)
-        .order_by(col(AuditRecord.sequence))
+        .order_by(col(AuditRecord.time), col(AuditRecord.sequence))
     )
     steps = []
     first = previous = None
