@@ -139,6 +139,8 @@ class Role(StrEnum):
     CASEWORKER = "caseworker"
     SUPERVISOR = "supervisor"
     AUDITOR = "auditor"
+    ANALYST = "analyst"
+    DPO = "dpo"
     ADMIN = "admin"
 
 

@@ -48,7 +48,12 @@ ROUTES: dict[str, Sequence[str]] = {
 
 
 def create_service(
-    name: str, *, bootstrap: str, jwks: Any = None, credentials_file: Path | None = None
+    name: str,
+    *,
+    bootstrap: str,
+    jwks: Any = None,
+    credentials_file: Path | None = None,
+    people_file: Path | None = None,
 ) -> FastAPI:
     """One service's app from its own settings (the environment), as `nrm serve <name>` runs it.
     Its database must have been migrated (`nrm db upgrade`): no tables are created here."""
@@ -58,6 +63,7 @@ def create_service(
             bootstrap=bootstrap,
             seed_from=Settings().config_dir / "agencies.yaml",
             credentials_file=credentials_file,
+            people_file=people_file,
             create_tables=False,
         )
     options: dict[str, Any] = {"bootstrap": bootstrap, "jwks": jwks, "create_tables": False}
@@ -103,9 +109,18 @@ def database_url(service: str) -> str:
 class Stack:
     """An ASGI app: the services' apps, their lifespans run in order, one health check."""
 
-    def __init__(self, *, bootstrap: str, credentials_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        credentials_file: Path | None = None,
+        people_file: Path | None = None,
+    ) -> None:
         identity = create_service(
-            "identity", bootstrap=bootstrap, credentials_file=credentials_file
+            "identity",
+            bootstrap=bootstrap,
+            credentials_file=credentials_file,
+            people_file=people_file,
         )
         jwks = identity.state.jwks  # tokens are checked against identity's keys in process
         self.apps: dict[str, FastAPI] = {"identity": identity} | {

@@ -27,6 +27,7 @@ class Action(StrEnum):
     POLICY_ADMIN = "policy.admin"
     AGENCY_ADMIN = "agency.admin"
     CLIENT_ADMIN = "client.admin"
+    PERSON_ADMIN = "person.admin"  # people: all (admin) or the caller's agency's (supervisor)
     KEY_ADMIN = "key.admin"
     WEBHOOK_ADMIN = "webhook.admin"
 
@@ -54,13 +55,18 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         }
     ),
     Role.CASEWORKER: _CASEWORKER,
-    Role.SUPERVISOR: _CASEWORKER | {Action.AGENCY_VIEW, Action.WEBHOOK_MANAGE_OWN},
+    Role.SUPERVISOR: _CASEWORKER
+    | {Action.AGENCY_VIEW, Action.WEBHOOK_MANAGE_OWN, Action.PERSON_ADMIN},
     # Auditors see the audit trail and the policy, never case data.
     Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.POLICY_READ, Action.POLICY_EXPLAIN}),
+    # Statistics and erasure approval have no endpoints yet: nothing else to grant them.
+    Role.ANALYST: frozenset(),
+    Role.DPO: frozenset(),
     Role.ADMIN: frozenset(
         {
             Action.AGENCY_ADMIN,
             Action.CLIENT_ADMIN,
+            Action.PERSON_ADMIN,
             Action.KEY_ADMIN,
             Action.POLICY_READ,
             Action.POLICY_ADMIN,

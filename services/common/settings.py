@@ -4,13 +4,27 @@ from pathlib import Path
 from typing import ClassVar
 
 import yaml
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+
+class TrustedIssuer(BaseModel):
+    """Another OpenID provider whose access tokens are accepted (for people, typically)."""
+
+    issuer: str
+    jwks_url: str
+    audience: str | None = None
+    """Default: `auth_audience`."""
+    algorithms: list[str] = ["RS256", "ES256"]
+    require_at_jwt: bool = False
+    agency_claim: str = "agency"
+    roles_claim: str = "roles"
+    username_claim: str = "preferred_username"
 
 
 class Settings(BaseSettings):
@@ -52,6 +66,22 @@ class Settings(BaseSettings):
     """Outbox rows the relay publishes per round."""
     outbox_poll_interval: float = 1.0
     """Seconds between outbox polls when no commit woke the relay."""
+    outbox_retention_seconds: float = 86_400
+    """How long delivered outbox rows are kept before the housekeeping purge (every minute)."""
+    replay_on_start: bool = False
+    """Publish again, before serving, every outbox event not yet confirmed read by every
+    consumer group of its topic: for a broker that may lose records (`nrm up` sets it for its
+    in-memory broker). Rows are then kept until all groups have committed past them."""
+    replay_timeout_seconds: float = 120
+    """Longest a start waits for the replay to reach the broker before serving anyway."""
+    replay_window_seconds: float = 7 * 86_400
+    """Outbox events older than this are no longer replayed, even if some consumer group never
+    confirmed them (logged as an error): the replay window."""
+    processed_retention_seconds: float = 8 * 86_400
+    """How long consumers remember processed event ids (to drop duplicates); must exceed the
+    replay window, so that a replayed event is always recognised."""
+    delivery_check_seconds: float = 1.0
+    """With replay on: how often the relay reads consumer groups' committed offsets."""
     consumer_max_attempts: int = 5
     """Tries before a record whose handler keeps failing is dead-lettered."""
     max_body_bytes: int = 64 * 1024
@@ -79,6 +109,18 @@ class Settings(BaseSettings):
     """Signature algorithms accepted (`none` and `HS*` are always refused)."""
     auth_require_at_jwt: bool = True
     """Require RFC 9068 `typ: at+jwt`; false for issuers such as Keycloak that send `JWT`."""
+    auth_agency_claim: str = "agency"
+    """The claim naming the caller's agency (a dotted path reaches into objects)."""
+    auth_roles_claim: str = "roles"
+    """The claim listing the caller's roles (e.g. `realm_access.roles` for Keycloak)."""
+    auth_username_claim: str = "preferred_username"
+    """The claim naming a person (their username), recorded as `actor` in the audit trail."""
+    auth_trusted_issuers: list[TrustedIssuer] = []
+    """More issuers whose tokens are accepted, e.g. an agency's or a country's own OpenID
+    provider for people: JSON `[{"issuer", "jwks_url", "audience", "algorithms",
+    "require_at_jwt", "agency_claim", "roles_claim", "username_claim"}]`. Their tokens must
+    carry the agency and roles (under the configured claims); roles it does not know are
+    ignored. Second factors are that provider's duty."""
     auth_leeway_seconds: int = 30
     """Clock skew allowed on `exp`, `nbf` and `iat`."""
     auth_max_token_lifetime_seconds: int = 3600
@@ -94,6 +136,15 @@ class Settings(BaseSettings):
     revocation_refresh_seconds: float = 2.0
     """How often an instance re-reads revoked clients, agencies and people from its database
     (its own consumer applies them at once; this catches what another instance applied)."""
+
+    @model_validator(mode="after")
+    def _processed_ids_outlive_replay(self) -> "Settings":
+        if self.processed_retention_seconds <= self.replay_window_seconds:
+            raise ValueError(
+                "processed_retention_seconds must exceed replay_window_seconds: a replayed "
+                "event must still be known to the consumers that applied it"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -100,6 +100,7 @@ async def submit(
         body=body,
         agency=principal.agency,
         client_id=principal.client_id,
+        actor=principal.actor,
         idempotency_key=idempotency_key,
         body_hash=hashlib.sha256(raw).hexdigest(),
     )
@@ -204,6 +205,7 @@ async def get_referral(
                 resource_id=referral_id[:64],
                 agency=principal.agency,
                 client_id=principal.client_id,
+                actor=principal.actor,
                 purpose=purpose,
                 reason="not the submitter or a known recipient",
             ),
@@ -221,6 +223,7 @@ async def get_referral(
             resource_id=row.id,
             agency=principal.agency,
             client_id=principal.client_id,
+            actor=principal.actor,
             disclosure=disclosure,
             purpose=purpose,
         ),
@@ -256,6 +259,7 @@ async def put_consent(
             agency=principal.agency,
             consent=consent,
             person=person_of(principal),
+            actor=principal.actor,
         )
     assert row.consent is not None
     return ConsentOut(id=row.id, consent=row.consent)
@@ -287,6 +291,7 @@ async def put_safety(
             agency=principal.agency,
             safety=safety,
             person=person_of(principal),
+            actor=principal.actor,
         )
     return SafetyOut(id=row.id, urgency=row.urgency, safety=row.profile["safety"])
 
@@ -318,6 +323,7 @@ async def put_implicated(
             agencies=body.implicated,
             overseers=settings.overseers(),
             person=person_of(principal),
+            actor=principal.actor,
         )
     return ImplicatedOut(id=row.id, implicated=service.implicated(row))
 
@@ -344,6 +350,7 @@ async def post_recusal(
             agency=principal.agency,
             person=person,
             reason=body.reason,
+            actor=principal.actor,
         )
     return Response(status_code=204)
 
@@ -351,7 +358,9 @@ async def post_recusal(
 @router.post("/{referral_id}/withdraw", summary="Withdraw a referral (submitting agency only)")
 async def post_withdraw(referral_id: str, principal: Withdrawer, runtime: Runtime) -> Submitted:
     async with transaction(runtime.sessions) as session:
-        row = await service.withdraw(session, referral_id=referral_id, agency=principal.agency)
+        row = await service.withdraw(
+            session, referral_id=referral_id, agency=principal.agency, actor=principal.actor
+        )
     return Submitted(id=row.id, reference=row.reference, status=row.status)
 
 

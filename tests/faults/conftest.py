@@ -312,6 +312,17 @@ def _cluster(
         broker.stop()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_crash.py: a pytest-xdist group per database kind, so each kind's tests share one
+    `nrm up` on one worker while the kinds run side by side (pytest drops marks given on
+    module-scoped parameters, so they are added here, before xdist reads them)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if item.nodeid.startswith("tests/faults/test_crash.py") and callspec is not None:
+            item.add_marker(pytest.mark.xdist_group(f"crash-{callspec.params['up']}"))
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """PostgreSQL when the tests have it (a database per service, as in production), else a

@@ -1,7 +1,7 @@
 """intake: people who recused themselves from a referral (recusal)
 
-Revision ID: intake_0003_recusal
-Revises: intake_0002_revocation
+Revision ID: intake_0004_recusal
+Revises: intake_0003_event_numbers
 Create Date: 2026-11-29 07:00:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "intake_0003_recusal"
-down_revision: str | Sequence[str] | None = "intake_0002_revocation"
+revision: str = "intake_0004_recusal"
+down_revision: str | Sequence[str] | None = "intake_0003_event_numbers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
