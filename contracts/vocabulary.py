@@ -199,6 +199,7 @@ _BCP47 = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct tags; a hit skips the regex
 def _language_tag(tag: str) -> str:
     match = _BCP47.fullmatch(tag)
     if match is None:

@@ -137,9 +137,10 @@ async def list_referrals(
     principal: Reader,
     runtime: Runtime,
     settings: Config,
-    status: str | None = None,
+    # Patterns, not just lengths: PostgreSQL refuses a NUL byte in a text parameter (was a 500).
+    status: Annotated[str | None, Query(max_length=20, pattern=r"^[a-z_]+$")] = None,
     urgency: Urgency | None = None,
-    region: Annotated[str | None, Query(max_length=10)] = None,
+    region: Annotated[str | None, Query(max_length=10, pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
