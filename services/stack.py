@@ -174,11 +174,6 @@ class Stack:
             message = await receive()
             assert message["type"] == "lifespan.startup"
             try:
-                # Every outbox's replay at once, before any consumer starts (a no-op unless
-                # NRM_REPLAY_ON_START): the in-memory broker starts empty.
-                await asyncio.gather(
-                    *(app.state.runtime.replay_outbox() for app in self.apps.values())
-                )
                 for app in self.apps.values():  # identity first: the others check its tokens
                     await started.enter_async_context(app.router.lifespan_context(app))
             except Exception as exc:
