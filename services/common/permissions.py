@@ -28,6 +28,8 @@ class Action(StrEnum):
     CLIENT_ADMIN = "client.admin"
     KEY_ADMIN = "key.admin"
     WEBHOOK_ADMIN = "webhook.admin"
+    STATISTICS_READ = "statistics.read"  # aggregates; supervisors only at the coordinator
+    STATISTICS_RELEASE = "statistics.release"  # spend privacy budget on an open-data release
 
 
 _CASEWORKER = frozenset(
@@ -50,9 +52,13 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         }
     ),
     Role.CASEWORKER: _CASEWORKER,
-    Role.SUPERVISOR: _CASEWORKER | {Action.AGENCY_VIEW, Action.WEBHOOK_MANAGE_OWN},
+    # Statistics: the insights service narrows supervisors to the coordinator's.
+    Role.SUPERVISOR: _CASEWORKER
+    | {Action.AGENCY_VIEW, Action.WEBHOOK_MANAGE_OWN, Action.STATISTICS_READ},
     # Auditors see the audit trail and the policy, never case data.
     Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.POLICY_READ, Action.POLICY_EXPLAIN}),
+    # Analysts see aggregate statistics only, never case data.
+    Role.ANALYST: frozenset({Action.STATISTICS_READ, Action.STATISTICS_RELEASE}),
     Role.ADMIN: frozenset(
         {
             Action.AGENCY_ADMIN,

@@ -34,7 +34,11 @@ from services.identity.models import AgencyRow, ClientRow, SigningKeyRow
 SERVICE = "identity"
 ALGORITHM = "ES256"
 AGENCY_ROLES = (Role.REFERRER, Role.CASEWORKER, Role.SUPERVISOR)
-SYSTEM_CLIENTS: dict[str, tuple[Role, ...]] = {"auditor": (Role.AUDITOR,), "admin": (Role.ADMIN,)}
+SYSTEM_CLIENTS: dict[str, tuple[Role, ...]] = {
+    "auditor": (Role.AUDITOR,),
+    "admin": (Role.ADMIN,),
+    "analyst": (Role.ANALYST,),
+}
 
 # OWASP's minimum argon2id profile: secrets are 256-bit random, so the hash guards a stolen
 # database, not weak passwords; a heavier profile would only cap token issuance.
@@ -117,7 +121,7 @@ async def create_client(
     """Returns the client and its secret: the only time the secret exists in clear."""
     if await session.get(ClientRow, client_id) is not None:
         raise Conflict(f"Client {client_id!r} already exists.")
-    system = set(roles) <= {Role.AUDITOR, Role.ADMIN}
+    system = set(roles) <= {Role.AUDITOR, Role.ADMIN, Role.ANALYST}
     if not system and await session.get(AgencyRow, agency) is None:
         raise UnprocessableContent(f"No agency {agency!r}.")
     secret = new_secret()
@@ -388,7 +392,7 @@ def issue_token(
 
 
 async def seed(session: AsyncSession, *, agencies: list[Agency], vault: Vault) -> dict[str, str]:
-    """Create missing agencies and their clients, plus `auditor` and `admin`.
+    """Create missing agencies and their clients, plus `auditor`, `admin` and `analyst`.
 
     Returns `{client_id: secret}` for the clients created now (empty on a later start).
     """

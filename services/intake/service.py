@@ -23,7 +23,14 @@ from contracts.events import (
     ReferralWithdrawn,
     RoutingReason,
 )
-from contracts.referrals import Consent, ConsentScopes, RoutingFacts, TipIn, VictimReferralIn
+from contracts.referrals import (
+    Consent,
+    ConsentScopes,
+    RoutingFacts,
+    TipIn,
+    VictimReferralIn,
+    VictimStatistics,
+)
 from contracts.vocabulary import Disclosure
 from services.common.crypto import Sealed, Vault
 from services.common.db import insert_ignore, insert_many
@@ -191,7 +198,11 @@ async def submit_referrals(
                 Submitted(referral_id, reference, "submitted", False),
             )
         payload = ReferralSubmitted(
-            referral_id=referral_id, reference=reference, submitted_at=now, facts=facts
+            referral_id=referral_id,
+            reference=reference,
+            submitted_at=now,
+            facts=facts,
+            statistics=VictimStatistics.consented(profile, facts.consent),
         )
         events.append(_event(payload, referral_id=referral_id, agency=sub.agency))
     if rows:
@@ -364,6 +375,7 @@ async def change_consent(
         previous=previous,
         consent=scopes,
         facts=facts,
+        statistics=VictimStatistics.consented(row.profile, scopes),
     )
     await add_event(session, _event(payload, referral_id=row.id, agency=agency))
     return row
