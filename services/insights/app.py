@@ -32,10 +32,8 @@ def create_app(
     engine: AsyncEngine | None = None,
     create_tables: bool = True,
     jwks: JwksSource | None = None,
-    group_prefix: str = "insights",
 ) -> FastAPI:
-    """`group_prefix` names the consumer groups; a new prefix rebuilds the projection from
-    the topics' beginning (into an empty database)."""
+    group_prefix = settings.consumer_group_prefix
     runtime = ServiceRuntime(
         service="insights",
         engine=engine

@@ -119,7 +119,7 @@ def _b64(data: bytes) -> str:
 
 
 async def test_seeded_clients_get_rfc9068_tokens(identity: Identity) -> None:
-    assert set(identity.credentials) == EXAMPLE_AGENCIES | {"auditor", "admin"}
+    assert set(identity.credentials) == EXAMPLE_AGENCIES | {"auditor", "admin", "analyst"}
     assert stat.S_IMODE(identity.credentials_file.stat().st_mode) == 0o600
     basic = await identity.client.post(
         "/oauth/token",

@@ -158,11 +158,14 @@ async def insights(
     db: Database, bootstrap: str, mint: TokenMint, tmp_path: Path, group_prefix: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = InsightsSettings(
-        data_dir=tmp_path, auth_issuer=ISSUER, auth_audience=AUDIENCE, k=3, period_months=3
+        data_dir=tmp_path,
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+        k=3,
+        period_months=3,
+        consumer_group_prefix=group_prefix,
     )
-    app = create_app(
-        settings, bootstrap=bootstrap, engine=db.engine, jwks=mint.jwks, group_prefix=group_prefix
-    )
+    app = create_app(settings, bootstrap=bootstrap, engine=db.engine, jwks=mint.jwks)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://insights") as client:
