@@ -11,7 +11,8 @@
    the POST's 201 to the inbox item arriving on the stream (the POST's own latency is reported
    too). The peak RSS under that load is sampled meanwhile.
 2. The component benchmarks (bench/intake.py with its naive endpoint, router.py, notify.py,
-   audit.py, insights.py), each a child process with its own load-generating process, on both databases.
+   audit.py, insights.py), each a child process with its own load-generating process, on both
+   databases.
 """
 
 import argparse
