@@ -13,14 +13,7 @@ from services.common.auth import JwksSource, verifier_from_settings
 from services.common.db import create_engine
 from services.common.runtime import ServiceRuntime
 from services.insights.api import open_data, router
-from services.insights.consumer import (
-    CASE_TYPES,
-    REFERRAL_TYPES,
-    ROUTING_TYPES,
-    on_case_event,
-    on_referral,
-    on_routing,
-)
+from services.insights.consumer import TYPES, on_event
 from services.insights.models import insights_metadata
 from services.insights.settings import InsightsSettings
 
@@ -33,7 +26,7 @@ def create_app(
     create_tables: bool = True,
     jwks: JwksSource | None = None,
 ) -> FastAPI:
-    group_prefix = settings.consumer_group_prefix
+    group_prefix = settings.consumer_group
     runtime = ServiceRuntime(
         service="insights",
         engine=engine
@@ -54,25 +47,11 @@ def create_app(
             await asyncio.gather(
                 runtime.watch_access(settings),
                 runtime.consume(
-                    f"{group_prefix}.referrals",
-                    [REFERRALS.name],
-                    on_referral,
+                    group_prefix,
+                    [REFERRALS.name, ROUTING.name, CASE_EVENTS.name],
+                    on_event,
                     settings=settings,
-                    types=REFERRAL_TYPES,
-                ),
-                runtime.consume(
-                    f"{group_prefix}.routing",
-                    [ROUTING.name],
-                    on_routing,
-                    settings=settings,
-                    types=ROUTING_TYPES,
-                ),
-                runtime.consume(
-                    f"{group_prefix}.case-events",
-                    [CASE_EVENTS.name],
-                    on_case_event,
-                    settings=settings,
-                    types=CASE_TYPES,
+                    types=TYPES,
                 ),
             )
             yield

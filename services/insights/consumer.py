@@ -15,6 +15,18 @@ from services.insights import service
 REFERRAL_TYPES = ("referral.submitted", "referral.consent_changed", "referral.withdrawn")
 ROUTING_TYPES = ("referral.routed",)
 CASE_TYPES = ("referral.acknowledged", "referral.accepted", "referral.declined")
+TYPES = REFERRAL_TYPES + ROUTING_TYPES + CASE_TYPES
+
+
+async def on_event(session: AsyncSession, event: CloudEvent) -> None:
+    """One consumer group for the three topics: one writer, and the handlers do not depend on
+    the order of events across topics."""
+    if event.type in REFERRAL_TYPES:
+        await on_referral(session, event)
+    elif event.type in ROUTING_TYPES:
+        await on_routing(session, event)
+    else:
+        await on_case_event(session, event)
 
 
 async def on_referral(session: AsyncSession, event: CloudEvent) -> None:

@@ -123,9 +123,12 @@ def _month(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m")
 
 
+def _index(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
+
+
 def _shift(month: str, months: int) -> str:
-    year, mon = int(month[:4]), int(month[5:7])
-    index = year * 12 + mon - 1 + months
+    index = _index(month) + months
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
@@ -200,6 +203,9 @@ def check_question(question: Question, *, period_months: int, max_months: int) -
             errors.append(_error("by", f"{dim!r} is not one of {', '.join(allowed)}"))
     if len(set(question.by)) != len(question.by) or len(question.by) > 2:
         errors.append(_error("by", "at most two different dimensions"))
+    for path, month in (("from", question.start), ("to", question.end)):
+        if not 1970 <= int(month[:4]) <= 2999:
+            errors.append(_error(path, "a month between 1970-01 and 2999-12"))
     if question.start > question.end:
         errors.append(_error("to", "the period ends before it starts"))
     if (int(question.start[5:7]) - 1) % period_months:
@@ -208,9 +214,7 @@ def check_question(question: Question, *, period_months: int, max_months: int) -
         )
     if int(question.end[5:7]) % period_months:
         errors.append(_error("to", f"periods end on a block of {period_months} months"))
-    if question.start <= question.end and len(months_between(question.start, question.end)) > (
-        max_months
-    ):
+    if _index(question.end) - _index(question.start) + 1 > max_months:
         errors.append(_error("to", f"a period covers at most {max_months} months"))
     if errors:
         raise UnprocessableContent("The question cannot be answered as asked.", errors=errors)

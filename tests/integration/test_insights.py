@@ -163,7 +163,7 @@ async def insights(
         auth_audience=AUDIENCE,
         k=3,
         period_months=3,
-        consumer_group_prefix=group_prefix,
+        consumer_group=group_prefix,
     )
     app = create_app(settings, bootstrap=bootstrap, engine=db.engine, jwks=mint.jwks)
     async with app.router.lifespan_context(app):
@@ -271,6 +271,8 @@ async def test_statistics_from_the_topics_and_rebuilt_from_scratch(
             ("from=2025-01&to=2025-03&by=name", "by"),
             ("from=2025-01&to=2025-03&by=region,sex,kind", "by"),
             ("from=2025-01&to=2025-03&measure=names", "measure"),
+            ("from=1969-01&to=2025-03", "from"),
+            ("from=2025-01&to=2040-12", "to"),  # longer than ten years
         ):
             r = await client.get("/v1/statistics?" + query, headers=analyst)
             assert r.status_code == 422, query
