@@ -391,7 +391,15 @@ async def answer(
     durations: dict[Key, list[float]] = defaultdict(list)
     for unit in units:
         key = tuple(unit.month if d == "month" else unit.values[d] for d in question.by)
-        counts[block_of[unit.month]][key] += 1
+        table = counts[block_of[unit.month]]
+        if key not in table:  # a category outside the known ones (a new agency type)
+            for i, dim in enumerate(question.by):
+                if key[i] not in domains[dim]:
+                    domains[dim] = sorted([*domains[dim], key[i]])
+            for other, block_months in zip(counts, blocks, strict=True):
+                for extra in _keys(question.by, domains, block_months):
+                    other.setdefault(extra, 0)
+        table[key] += 1
         if unit.hours is not None:
             for margin in _with_all(key):
                 durations[margin].append(unit.hours)

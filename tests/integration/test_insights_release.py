@@ -151,6 +151,35 @@ def test_a_small_month_is_not_recoverable_from_two_periods(tmp_path: Path) -> No
     assert isolated(answers) == []
 
 
+async def test_a_category_outside_the_vocabulary_is_counted(tmp_path: Path) -> None:
+    """An agency type the configuration adds later is a category like the others."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/insights.db")
+    try:
+        await create_all(engine, insights_metadata)
+        sessions = session_factory(engine)
+        async with sessions.begin() as session:
+            rows = [row("2025-01", "KZ-79") for _ in range(12)]
+            rows += [row("2025-01", "KZ-79", submitted_by="ombudsman-1") for _ in range(20)]
+            await insert_many(session, StatReferral, rows)
+        q = service.Question(
+            start="2025-01", end="2025-03", by=("agency_type",), measure="referrals"
+        )
+        async with sessions() as session:
+            answer = await service.answer(
+                session,
+                question=q,
+                k=11,
+                period_months=3,
+                agency_types={"labour-insp": "labour_inspectorate", "ombudsman-1": "ombudsman"},
+            )
+        values = {c.key: c.value for c in answer.cells}
+        assert values[("labour_inspectorate",)] == 12
+        assert values[("ombudsman",)] == 20
+        assert values[("police",)] is None and answer.total.value == 32
+    finally:
+        await engine.dispose()
+
+
 # The open-data release
 
 
