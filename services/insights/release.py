@@ -2,10 +2,11 @@
 
 Each release measures a total and one-way tables named after the Human Trafficking Case Data
 Standard's aggregate fields, over a year's victim referrals whose victims consented to
-statistics. Noise is OpenDP's discrete Laplace; its scale is found by OpenDP from the ε share
-of each measurement (the release's ε split equally; basic composition, δ = 0). The noisy counts
-are then post-processed (no further privacy cost) into non-negative integers that add up to
-the noisy total, and each table states its accuracy at the configured confidence.
+statistics. Noise is OpenDP's discrete Laplace; its scale follows from the sensitivity OpenDP
+derives and the ε share of each measurement, checked with OpenDP's privacy map (the release's
+ε split equally; basic composition, δ = 0). The noisy counts are then post-processed (no
+further privacy cost) into non-negative integers that add up to the noisy total, and each
+table states its accuracy at the configured confidence.
 """
 
 import math
@@ -145,31 +146,35 @@ def _category(value: str | None, categories: Sequence[str]) -> str:
     return value
 
 
-def _measure_total(records: list[str], epsilon: float) -> tuple[float, int]:
-    def make(scale: float) -> dp.Measurement:
-        count = dp.t.make_count(dp.vector_domain(dp.atom_domain(T=str)), dp.symmetric_distance())
-        measurement: dp.Measurement = count >> dp.m.then_laplace(scale)
-        return measurement
+def _calibrated(transformation: dp.Transformation, epsilon: float) -> tuple[dp.Measurement, float]:
+    """Discrete Laplace noise after `transformation`, its scale from the sensitivity OpenDP
+    derives (one referral more or less) and checked against ε with OpenDP's privacy map."""
+    sensitivity = float(transformation.map(1))  # type: ignore[no-untyped-call]
+    scale = sensitivity / epsilon
+    while True:
+        measurement: dp.Measurement = transformation >> dp.m.then_laplace(scale)
+        if measurement.map(1) <= epsilon:  # type: ignore[no-untyped-call]
+            return measurement, scale
+        scale *= 1 + 1e-9  # OpenDP rounds its privacy arithmetic up
 
-    scale = dp.binary_search_param(make, d_in=1, d_out=epsilon)
-    return scale, int(make(scale)(records))
+
+def _measure_total(records: list[str], epsilon: float) -> tuple[float, int]:
+    count = dp.t.make_count(dp.vector_domain(dp.atom_domain(T=str)), dp.symmetric_distance())
+    measurement, scale = _calibrated(count, epsilon)
+    return scale, int(measurement(records))
 
 
 def _measure_table(
     values: list[str], categories: list[str], epsilon: float
 ) -> tuple[float, list[int]]:
-    def make(scale: float) -> dp.Measurement:
-        counts = dp.t.make_count_by_categories(
-            input_domain=dp.vector_domain(dp.atom_domain(T=str)),
-            input_metric=dp.symmetric_distance(),
-            categories=categories,
-            null_category=False,
-        )
-        measurement: dp.Measurement = counts >> dp.m.then_laplace(scale)
-        return measurement
-
-    scale = dp.binary_search_param(make, d_in=1, d_out=epsilon)
-    return scale, [int(v) for v in make(scale)(values)]
+    counts = dp.t.make_count_by_categories(
+        input_domain=dp.vector_domain(dp.atom_domain(T=str)),
+        input_metric=dp.symmetric_distance(),
+        categories=categories,
+        null_category=False,
+    )
+    measurement, scale = _calibrated(counts, epsilon)
+    return scale, [int(v) for v in measurement(values)]
 
 
 def consistent_counts(noisy: Sequence[int], total: int) -> list[int]:
