@@ -4,7 +4,7 @@ overlapping periods isolate no small group, and releases spend a budget they can
 import asyncio
 import itertools
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from services.common.broker import EmbeddedBroker
 from services.common.db import create_all, create_engine, insert_many, session_factory
 from services.insights import service
 from services.insights.app import create_app
-from services.insights.models import StatReferral, insights_metadata
+from services.insights.disclosure import ALL
+from services.insights.models import StatDelivery, StatReferral, insights_metadata
 from services.insights.settings import InsightsSettings
 from tests.support import Database
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
@@ -149,6 +150,61 @@ def test_a_small_month_is_not_recoverable_from_two_periods(tmp_path: Path) -> No
         ("total",): 107,
     }
     assert isolated(answers) == []
+
+
+async def _timing_answer(path: Path, hours: dict[str, list[int]]) -> service.Answer:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await create_all(engine, insights_metadata)
+        sessions = session_factory(engine)
+        routed = datetime(2025, 2, 3, tzinfo=UTC)
+        async with sessions.begin() as session:
+            rows = [
+                {
+                    "referral_id": str(uuid.uuid4()),
+                    "agency": agency,
+                    "routed_at": routed,
+                    "deadline": routed + timedelta(hours=24),
+                    "acknowledged_at": routed + timedelta(hours=h),
+                    "accepted_at": None,
+                    "declined_at": None,
+                }
+                for agency, times in hours.items()
+                for h in times
+            ]
+            await insert_many(session, StatDelivery, rows)
+        q = service.Question(
+            start="2025-01", end="2025-03", by=("agency",), measure="time_to_acknowledge"
+        )
+        async with sessions() as session:
+            return await service.answer(session, question=q, k=11, period_months=3, agency_types={})
+    finally:
+        await engine.dispose()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    hours=st.dictionaries(
+        st.sampled_from(["gp", "mvd-ctu", "ngo-north", "ngo-south"]),
+        st.lists(st.integers(0, 100), max_size=30),
+        min_size=1,
+    )
+)
+def test_percentiles_are_withheld_for_groups_below_k(tmp_path_factory: Any, hours) -> None:
+    """A median or 90th percentile is published only with its group's count, which is at least
+    k and not recoverable (the counts are protected like any other table)."""
+    path = tmp_path_factory.mktemp("timing") / "insights.db"
+    answer = asyncio.run(_timing_answer(path, hours))
+    for cell in [*answer.cells, answer.total]:
+        agency = cell.key[0]
+        n = sum(len(v) for v in hours.values()) if agency == ALL else len(hours.get(agency, []))
+        if n < 11:
+            assert (cell.value, cell.p90, cell.n, cell.suppressed) == (None, None, None, True)
+        if not cell.suppressed:
+            assert cell.n == n and cell.value is not None and cell.p90 is not None
+            times = sorted(t for a, ts in hours.items() if agency in (ALL, a) for t in ts)
+            assert cell.value == times[(n + 1) // 2 - 1]  # nearest rank
+            assert cell.p90 == times[-(-9 * n // 10) - 1]
 
 
 async def test_a_category_outside_the_vocabulary_is_counted(tmp_path: Path) -> None:
