@@ -239,7 +239,7 @@ async def _domains(
         "exploitation": [e.value for e in Exploitation] + ["multiple"],
         "agency_type": [t.value for t in AgencyType],
         "kind": [k.value for k in ReferralKind],
-        "minor": ["true", "false", "not_applicable"],
+        "minor": ["true", "false", "withheld", "not_applicable"],
         "age_band": [a.value for a in AgeBand] + ["withheld", "not_applicable"],
         "sex": [s.value for s in Sex] + ["withheld", "not_applicable"],
     }
@@ -266,13 +266,14 @@ async def _domains(
 def _referral_value(row: StatReferral, dim: str, agency_types: Mapping[str, str]) -> str:
     if dim == "agency_type":
         return agency_types.get(row.submitted_by, "other")
-    if dim == "minor":
-        return "not_applicable" if row.kind == "tip" else str(row.minor).lower()
-    if dim in ("age_band", "sex", "citizenship"):
+    if dim in ("minor", "age_band", "sex", "citizenship"):
+        # Victim-level attributes: only where the victim consents to statistics.
         if row.kind == "tip":
             return "not_applicable"
         value = getattr(row, dim)
-        return "withheld" if not row.statistics_consent or value is None else str(value)
+        if not row.statistics_consent or value is None:
+            return "withheld"
+        return str(value).lower() if dim == "minor" else str(value)
     return str(getattr(row, dim))
 
 

@@ -225,6 +225,11 @@ async def test_statistics_from_the_topics_and_rebuilt_from_scratch(
             "not_applicable": None,
         }
 
+        # The minor flag is a victim attribute too: withheld without consent to statistics.
+        r = await client.get("/v1/statistics?from=2025-01&to=2025-03&by=minor", headers=analyst)
+        cells = {c["minor"]: c["value"] for c in r.json()["cells"]}
+        assert cells == {"true": None, "false": 9, "withheld": None, "not_applicable": None}
+
         # Acknowledged in time: three of KZ-79's five, KZ-39's four, KZ-11's one.
         r = await client.get("/v1/statistics?" + QUESTIONS[2], headers=analyst)
         cells = {c["region"]: c["value"] for c in r.json()["cells"]}
