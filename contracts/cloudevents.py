@@ -44,6 +44,14 @@ class CloudEvent(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     traceparent: str | None = Field(default=None, description="W3C trace context")
     agency: str | None = Field(default=None, description="Acting agency (extension)")
+    sequence: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "CloudEvents `sequence` extension: the source's event number, gap-free in commit "
+            "order (given by the outbox relay when it publishes)"
+        ),
+    )
     data: dict[str, Any]
 
     @classmethod
@@ -86,6 +94,8 @@ class CloudEvent(BaseModel):
             headers.append(("ce_agency", self.agency.encode()))
         if self.traceparent is not None:
             headers.append(("traceparent", self.traceparent.encode()))
+        if self.sequence is not None:
+            headers.append(("ce_sequence", str(self.sequence).encode()))
         key = self.subject.encode() if self.subject is not None else None
         return KafkaRecord(key=key, value=orjson.dumps(self.data), headers=headers)
 
@@ -114,6 +124,7 @@ class CloudEvent(BaseModel):
         if not isinstance(data, dict):
             raise InvalidEvent("value is not a JSON object")
         try:
+            sequence = int(h["ce_sequence"]) if "ce_sequence" in h else None
             return cls(
                 id=h["ce_id"],
                 source=h["ce_source"],
@@ -123,6 +134,7 @@ class CloudEvent(BaseModel):
                 subject=h.get("ce_subject"),
                 traceparent=h.get("traceparent"),
                 agency=h.get("ce_agency"),
+                sequence=sequence,
                 data=data,
             )
         except (ValidationError, ValueError) as exc:

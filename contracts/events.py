@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.referrals import ConsentScopes, RoutingFacts, VictimStatistics
-from contracts.vocabulary import AgencyId, Disclosure
+from contracts.vocabulary import AgencyId, Disclosure, RiskLevel
 
 ShortText = Annotated[str, Field(max_length=500)]
 
@@ -43,6 +43,23 @@ class ReferralConsentChanged(Payload):
     )
 
 
+class ReferralRiskChanged(Payload):
+    """The victim's assessed risk changed. Carries the level only, never the assessment (who,
+    when, channels, times): the router applies it to the facts it routed on."""
+
+    referral_id: str
+    reference: str
+    risk_level: RiskLevel
+
+
+class ReferralImplicatedChanged(Payload):
+    """Agencies were named as implicated: routing leaves them out from now on."""
+
+    referral_id: str
+    reference: str
+    facts: RoutingFacts = Field(description="Routing facts with `implicated` updated")
+
+
 class ReferralWithdrawn(Payload):
     referral_id: str
     reference: str
@@ -57,6 +74,8 @@ class RoutingReason(StrEnum):
     CONSENT_CHANGED = "consent_changed"
     WITHDRAWN = "withdrawn"
     ESCALATION = "escalation"
+    RISK_CHANGED = "risk_changed"
+    IMPLICATED = "implicated"
 
 
 class RecipientDecision(Payload):
@@ -83,6 +102,11 @@ class ReferralRouted(Payload):
     recipients: list[RecipientDecision]
     escalated_delivery_id: str | None = Field(
         default=None, description="For escalations: the delivery whose miss or decline led here"
+    )
+    removed: list[AgencyId] = Field(
+        default=[],
+        description="Former recipients now named as implicated: their deliveries are taken "
+        "away and they can no longer read the referral",
     )
 
 
@@ -208,6 +232,8 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "referral.submitted": ReferralSubmitted,
     "referral.consent_changed": ReferralConsentChanged,
     "referral.withdrawn": ReferralWithdrawn,
+    "referral.risk_changed": ReferralRiskChanged,
+    "referral.implicated_changed": ReferralImplicatedChanged,
     "referral.routed": ReferralRouted,
     "delivery.notified": DeliveryNotified,
     "delivery.failed": DeliveryFailed,

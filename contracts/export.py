@@ -58,6 +58,14 @@ def _headers_schema() -> dict[str, Any]:
             "ce_time": {**string, "format": "date-time"},
             "ce_subject": {**string, "description": "Referral id"},
             "ce_agency": {**string, "description": "Acting agency"},
+            "ce_sequence": {
+                **string,
+                "pattern": "^[1-9][0-9]*$",
+                "description": (
+                    "CloudEvents sequence extension: the source's event number, gap-free in "
+                    "commit order (decimal)"
+                ),
+            },
             "content-type": {"const": "application/json"},
             "traceparent": {**string, "description": "W3C trace context"},
         },

@@ -8,19 +8,24 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.vocabulary import (
     AgeBand,
+    AgeBasis,
     AgencyId,
     AgencyType,
+    ConsentForm,
     ConsentGivenBy,
     CountryCode,
     Exploitation,
     LanguageCode,
+    LanguageTag,
     Need,
     ReferralKind,
     RegionCode,
+    RiskLevel,
+    SafeChannel,
     Sex,
     TipSource,
     Urgency,
@@ -45,23 +50,102 @@ class VictimIdentity(Strict):
 class VictimContact(Strict):
     phone: Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    address: Annotated[str, Field(max_length=500)] | None = None
+    address: Annotated[str, Field(max_length=500)] | None = Field(
+        default=None,
+        description="Shown to the submitter only, unless shared with the agencies named in "
+        "`address_shared_with`",
+    )
+    address_shared_with: Annotated[list[AgencyId], Field(max_length=20)] = Field(
+        default=[], description="Recipients that may see the address (none by default)"
+    )
     safe_to_contact: bool = False
+
+
+class Safety(Strict):
+    """The victim's safety as assessed by the submitting (or a later) caseworker."""
+
+    do_not_contact: bool = Field(
+        default=False, description="Nobody contacts the victim directly: phone and e-mail hidden"
+    )
+    safe_channels: Annotated[list[SafeChannel], Field(max_length=len(SafeChannel))] = []
+    safe_times: Annotated[str, Field(max_length=200)] | None = Field(
+        default=None, description="When contacting is safe, e.g. `weekdays 10:00-12:00`"
+    )
+    trafficker_nearby: bool = False
+    family_involved: bool = Field(
+        default=False, description="Family members are involved: do not contact through them"
+    )
+    risk_level: RiskLevel | None = None
+    assessed_by: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    assessed_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _assessed(self) -> "Safety":
+        if self.risk_level is not None and (self.assessed_by is None or self.assessed_at is None):
+            raise ValueError("a `risk_level` needs `assessed_by` and `assessed_at`")
+        return self
+
+
+def age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 class Victim(Strict):
     status: VictimStatus = VictimStatus.POTENTIAL
-    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    age: Annotated[int, Field(ge=0, le=120)] | None = Field(
+        default=None,
+        description="Age when the referral was recorded; follows from `identity.date_of_birth` "
+        "when that is given (an age that disagrees with it is refused)",
+    )
+    age_basis: AgeBasis | None = Field(
+        default=None, description="How the age is known; only `documented` rebuts `appears_minor`"
+    )
+    appears_minor: bool = Field(
+        default=False,
+        description="There are reasons to believe the victim is a child: presumed a minor unless "
+        "documented to be 18 or over (CoE Convention art. 10(3))",
+    )
     sex: Sex = Sex.UNKNOWN
     citizenship: CountryCode | None = None
-    languages: Annotated[list[LanguageCode], Field(max_length=10)] = []
+    languages: Annotated[list[LanguageTag], Field(max_length=10)] = []
     needs: Annotated[list[Need], Field(max_length=len(Need))] = []
     identity: VictimIdentity | None = None
     contact: VictimContact | None = None
+    safety: Safety | None = None
+
+    @property
+    def born(self) -> date | None:
+        return self.identity.date_of_birth if self.identity else None
+
+    def age_now(self, today: date | None = None) -> int | None:
+        """The age today: from the date of birth when known, else the stated age."""
+        if self.born is not None:
+            return age_on(self.born, today or date.today())
+        return self.age
+
+    def is_minor(self, today: date | None = None) -> bool:
+        """Under 18, or appearing to be a child without documents proving 18 or over."""
+        age = self.age_now(today)
+        if age is not None and age < MINOR_AGE:
+            return True
+        documented_adult = self.age_basis == AgeBasis.DOCUMENTED and age is not None
+        return self.appears_minor and not documented_adult
 
     @property
     def minor(self) -> bool:
-        return self.age is not None and self.age < MINOR_AGE
+        return self.is_minor()
+
+    @property
+    def presumed_minor(self) -> bool:
+        """A minor by presumption rather than by a known age under 18."""
+        age = self.age_now()
+        return self.minor and not (age is not None and age < MINOR_AGE)
+
+    @property
+    def contactable(self) -> bool:
+        """Whether a recipient may be given the means to contact the victim."""
+        safe = self.contact is not None and self.contact.safe_to_contact
+        return safe and not (self.safety is not None and self.safety.do_not_contact)
 
 
 class ConsentScopes(Strict):
@@ -75,6 +159,22 @@ class ConsentScopes(Strict):
 class Consent(ConsentScopes):
     given_by: ConsentGivenBy
     recorded_at: AwareDatetime
+    guardian_appointment: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="The act appointing the guardian (authority, number, date); required when "
+        "`given_by` is `guardian`",
+    )
+    language: LanguageTag | None = Field(
+        default=None, description="Language the consent was explained and given in (BCP 47)"
+    )
+    interpreter: bool | None = Field(default=None, description="An interpreter was present")
+    form: ConsentForm | None = Field(default=None, description="`oral` or `written`")
+
+    @model_validator(mode="after")
+    def _guardian(self) -> "Consent":
+        if self.given_by == ConsentGivenBy.GUARDIAN and self.guardian_appointment is None:
+            raise ValueError("a guardian's consent must name the `guardian_appointment`")
+        return self
 
 
 class ReferralBase(Strict):
@@ -86,6 +186,11 @@ class ReferralBase(Strict):
     exploitation: Annotated[list[Exploitation], Field(min_length=1, max_length=len(Exploitation))]
     destination_countries: Annotated[list[CountryCode], Field(max_length=20)] = []
     official_involvement: bool = False
+    implicated: Annotated[list[AgencyId], Field(max_length=20)] = Field(
+        default=[],
+        description="Agencies suspected of involvement: left out of routing entirely, and "
+        "never shown that they were named",
+    )
     narrative: Annotated[str, Field(max_length=20_000)] | None = None
 
 
@@ -95,6 +200,21 @@ class VictimReferralIn(ReferralBase):
     kind: Literal[ReferralKind.VICTIM_REFERRAL]
     victim: Victim
     consent: Consent
+
+    @model_validator(mode="after")
+    def _age_follows_birth(self) -> "VictimReferralIn":
+        born, age = self.victim.born, self.victim.age
+        # Compared on the day the referral was recorded, so a body stays valid as time passes.
+        if (
+            born is not None
+            and age is not None
+            and age != age_on(born, self.consent.recorded_at.date())
+        ):
+            raise ValueError(
+                "`victim.age` disagrees with `victim.identity.date_of_birth` "
+                "(on the day consent was recorded)"
+            )
+        return self
 
 
 class TipIn(ReferralBase):
@@ -123,12 +243,21 @@ class RoutingFacts(BaseModel):
     needs: list[Need] = []
     consent: ConsentScopes | None = None
     victim_status: VictimStatus | None = None
+    implicated: list[AgencyId] = Field(
+        default=[], description="Agencies left out of every rule, fallback and escalation"
+    )
+    risk_level: RiskLevel | None = None
 
     @classmethod
     def from_referral(cls, body: VictimReferralIn | TipIn, *, submitted_by: str) -> "RoutingFacts":
         extra: dict[str, Any] = {}
+        urgency = body.urgency
         if isinstance(body, VictimReferralIn):
+            risk = body.victim.safety.risk_level if body.victim.safety else None
+            if risk == RiskLevel.HIGH:
+                urgency = Urgency.IMMEDIATE
             extra = {
+                "risk_level": risk,
                 "minor": body.victim.minor,
                 "needs": body.victim.needs,
                 "victim_status": body.victim.status,
@@ -142,10 +271,11 @@ class RoutingFacts(BaseModel):
             kind=body.kind,
             submitted_by=submitted_by,
             region=body.region,
-            urgency=body.urgency,
+            urgency=urgency,
             exploitation=body.exploitation,
             destination_countries=body.destination_countries,
             official_involvement=body.official_involvement,
+            implicated=list(dict.fromkeys(body.implicated)),
             **extra,
         )
 

@@ -16,7 +16,13 @@ REFERRALS = Topic(
     name="nrm.referrals.v1",
     producers=("intake",),
     consumers=("router", "insights", "audit"),
-    types=("referral.submitted", "referral.consent_changed", "referral.withdrawn"),
+    types=(
+        "referral.submitted",
+        "referral.consent_changed",
+        "referral.withdrawn",
+        "referral.risk_changed",
+        "referral.implicated_changed",
+    ),
     description="Referral lifecycle facts published by intake (routing facts only, no identity).",
 )
 ROUTING = Topic(

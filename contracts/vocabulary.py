@@ -1,6 +1,7 @@
 """Controlled vocabularies (after the Human Trafficking Case Data Standard) and code types."""
 
 import functools
+import re
 from enum import StrEnum
 from typing import Annotated
 
@@ -87,6 +88,37 @@ class ConsentGivenBy(StrEnum):
     LEGAL_REPRESENTATIVE = "legal_representative"
 
 
+class AgeBasis(StrEnum):
+    """How the victim's age is known (CoE Convention art. 10(3): presume a child when unsure)."""
+
+    DOCUMENTED = "documented"
+    ESTIMATED = "estimated"
+    DISPUTED = "disputed"
+    UNKNOWN = "unknown"
+
+
+class RiskLevel(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class SafeChannel(StrEnum):
+    """Ways of reaching the victim that the assessor judged safe."""
+
+    PHONE = "phone"
+    SMS = "sms"
+    EMAIL = "email"
+    MESSENGER = "messenger"
+    IN_PERSON = "in_person"
+    THROUGH_AGENCY = "through_agency"
+
+
+class ConsentForm(StrEnum):
+    ORAL = "oral"
+    WRITTEN = "written"
+
+
 class TipSource(StrEnum):
     HOTLINE = "hotline"
     PUBLIC = "public"
@@ -147,9 +179,25 @@ def _codes() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     )
 
 
+@functools.cache
+def _primary_languages() -> dict[str, str | None]:
+    """BCP 47 primary language subtags: ISO 639-1 where a language has one, else ISO 639-3.
+    Maps each ISO 639-3 code that has a two-letter code to it (for the error message)."""
+    tags: dict[str, str | None] = {}
+    for lang in pycountry.languages:
+        two = getattr(lang, "alpha_2", None)
+        if two:
+            tags[two] = None
+            tags[lang.alpha_3] = two
+        else:
+            tags[lang.alpha_3] = None
+    return tags
+
+
 def load_code_lists() -> None:
     """Load the code lists now rather than on the first request (about a second)."""
     _codes()
+    _primary_languages()
 
 
 def _country(code: str) -> str:
@@ -170,6 +218,27 @@ def _language(code: str) -> str:
     return code
 
 
+_BCP47 = re.compile(
+    r"^(?P<primary>[a-z]{2,3})(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?(-[a-z0-9]{5,8})*$"
+)
+
+
+def _language_tag(tag: str) -> str:
+    match = _BCP47.fullmatch(tag)
+    if match is None:
+        raise ValueError(
+            f"{tag!r} is not a BCP 47 language tag (language[-Script][-REGION]: kaa, kk-Cyrl)"
+        )
+    primary = match["primary"]
+    tags = _primary_languages()
+    if primary not in tags:
+        raise ValueError(f"{primary!r} is not an ISO 639-1 or ISO 639-3 language code")
+    shorter = tags[primary]
+    if shorter is not None:
+        raise ValueError(f"{primary!r} has a two-letter code: BCP 47 writes it {shorter!r}")
+    return tag
+
+
 CountryCode = Annotated[
     str,
     Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code", examples=["KZ"]),
@@ -188,6 +257,16 @@ LanguageCode = Annotated[
     str,
     Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 language code", examples=["kk"]),
     AfterValidator(_language),
+]
+LanguageTag = Annotated[
+    str,
+    Field(
+        max_length=35,
+        description="BCP 47 language tag: an ISO 639-1 or ISO 639-3 language (kk, ru, kaa, dng, "
+        "rom), optionally with script and region (kk-Cyrl-KZ)",
+        examples=["kaa"],
+    ),
+    AfterValidator(_language_tag),
 ]
 AgencyId = Annotated[
     str,

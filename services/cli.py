@@ -159,13 +159,19 @@ def audit_verify(
     key: str = typer.Option(
         ..., help="The checkpoint verifier key (GET /v1/audit/checkpoints), or a file holding it."
     ),
+    grace: float = typer.Option(
+        180.0, help="Seconds a gap in a source's numbers may be open at export time."
+    ),
 ) -> None:
-    """Verify an audit export offline: the hash chain and every checkpoint signature."""
+    """Verify an audit export offline: the hash chain, every checkpoint signature, and each
+    source's event numbers (`missing`: ranges not received within the grace period)."""
+    from datetime import timedelta
+
     from services.audit.chain import verify_export
 
     vkey = Path(key).read_text().strip() if Path(key).is_file() else key
     with export.open("rb") as lines:
-        result = verify_export(lines, vkey)
+        result = verify_export(lines, vkey, grace=timedelta(seconds=grace))
     typer.echo(json.dumps(result, indent=2))
     raise typer.Exit(0 if result["ok"] else 1)
 
@@ -311,7 +317,8 @@ def up(
     demo: bool = typer.Option(False, help="Short acknowledgement deadlines, for `nrm demo`."),
 ) -> None:
     """Start the embedded stack: broker (unless NRM_KAFKA_BOOTSTRAP is set), topics, and every
-    service in this process on NRM_PORT (8000). Ctrl-C stops it all cleanly."""
+    service in this process on NRM_PORT (8000). Ctrl-C stops it all cleanly; a crash loses
+    nothing accepted (the next start replays what consumers had not read)."""
     if demo:
         for name, value in DEMO_ENVIRONMENT.items():
             os.environ.setdefault(name, value)
@@ -320,6 +327,9 @@ def up(
         # and each service's consumers join in turn at start-up: keep it short (Apache Kafka
         # needs >= 6 s, which is the default when a broker is given).
         os.environ.setdefault("NRM_KAFKA_SESSION_TIMEOUT_MS", "2000")
+        # Its topics live in memory and start empty: every service publishes again, before
+        # serving, what its consumers had not confirmed reading (they drop duplicates).
+        os.environ.setdefault("NRM_REPLAY_ON_START", "true")
     # Development: master keys are generated beside the data unless configured (production
     # gives every service its keys from a secret; `nrm serve` insists on it).
     os.environ.setdefault("NRM_GENERATE_MASTER_KEYS", "true")

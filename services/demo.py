@@ -55,7 +55,13 @@ MINOR = {
         "needs": ["shelter", "psychological"],
         "identity": {"full_name": "Demo Person Two"},
     },
-    "consent": {**CONSENT, "services": True, "law_enforcement": True, "given_by": "guardian"},
+    "consent": {
+        **CONSENT,
+        "services": True,
+        "law_enforcement": True,
+        "given_by": "guardian",
+        "guardian_appointment": "Guardianship authority of Almaty, decision 17/2026",
+    },
 }
 
 

@@ -28,6 +28,25 @@ os.environ.setdefault("NRM_GENERATE_MASTER_KEYS", "true")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Any:
+    """Make `--dist loadgroup` group again: pytest-xdist 3.8 marks a test's group by assigning
+    `item._nodeid`, which pytest 9 no longer reads, so every `xdist_group` was ignored (a
+    module's tests, and its stack, spread over every worker). The suffix it meant to add."""
+    result = yield
+    if getattr(config.option, "loadgroup", False):
+        from _pytest.nodeid import NodeId
+
+        for item in items:
+            names = {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+            if names and "@" not in item.nodeid:
+                item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(names))}")
+    return result
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:
     """One embedded Tansu broker, over TCP on loopback, for the whole session."""

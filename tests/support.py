@@ -126,6 +126,33 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
+def children(pid: int) -> set[int]:
+    """Processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (zombies count as gone)."""
+    running = set()
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(p)
+    return running
+
+
 async def answers(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool:
     """Whether `url` answers 200 yet; fails at once if the process serving it has exited."""
     if proc.poll() is not None:

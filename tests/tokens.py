@@ -18,12 +18,15 @@ class TokenMint:
     async def jwks(self) -> dict[str, Any]:
         return {"keys": [self.key.as_dict(private=False)]}
 
-    def token(self, agency: str, *roles: str, client_id: str | None = None) -> str:
+    def token(
+        self, agency: str, *roles: str, client_id: str | None = None, person: str | None = None
+    ) -> str:
+        """A token for a client (`sub` = client id), or for a `person` signed in through it."""
         now = int(time.time())
         claims = {
             "iss": ISSUER,
             "aud": AUDIENCE,
-            "sub": client_id or agency,
+            "sub": person or client_id or agency,
             "client_id": client_id or agency,
             "agency": agency,
             "roles": list(roles),

@@ -2,7 +2,7 @@
 as an `access.granted` event, which joins the chain like any other."""
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -130,13 +130,18 @@ async def get_agency_access(
     )
 
 
-@router.get("/verify", summary="Recompute the chain and check every checkpoint")
+@router.get(
+    "/verify",
+    summary="Recompute the chain, check every checkpoint, and list each source's missing events",
+)
 async def get_verify(
     principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
         vkey = await service.public_key(session, name=settings.key_name, vault=vault)
-        result = await service.verify(session, vkey=vkey)
+        result = await service.verify(
+            session, vkey=vkey, grace=timedelta(seconds=settings.missing_grace_seconds)
+        )
     await _record_query(runtime, principal, "audit.verify", None)
     return result
 

@@ -59,6 +59,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[audit_metadata],
+        settings=settings,
         create_tables=create_tables,
     )
     vault = vault_from_settings(settings)

@@ -8,7 +8,7 @@ checkpoints; the service never issues them.
 
 from datetime import datetime
 
-from sqlalchemy import DDL, BigInteger, Column, Integer, LargeBinary, Text, event
+from sqlalchemy import DDL, BigInteger, Column, Index, Integer, LargeBinary, Text, event
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -24,6 +24,7 @@ class AuditTable(SQLModel, registry=audit_registry):
 
 class AuditRecord(AuditTable, table=True):
     __tablename__ = "audit_record"
+    __table_args__ = (Index("ix_audit_record_source_sequence", "source", "source_sequence"),)
 
     sequence: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     event_id: str = Field(max_length=64, unique=True)
@@ -40,6 +41,11 @@ class AuditRecord(AuditTable, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # Completeness, not integrity (outside the hash, whose fields are fixed): the source's
+    # event number (`ce_sequence`) and when the event reached audit, to tell a gap in a
+    # source's numbers from an event still on its way.
+    source_sequence: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    received_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
 class AuditHead(AuditTable, table=True):

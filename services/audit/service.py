@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,6 +21,7 @@ from contracts.events import AccessGranted
 from services.audit import chain
 from services.audit.models import AuditCheckpoint, AuditHead, AuditKey, AuditRecord
 from services.common.crypto import Sealed, Vault
+from services.common.db import insert_ignore
 from services.common.models import utcnow
 
 SERVICE = "audit"
@@ -62,9 +63,14 @@ def _actor(event: CloudEvent) -> str | None:
 async def head(session: AsyncSession, *, lock: bool = False) -> AuditHead:
     row = await session.get(AuditHead, 1, with_for_update=lock)
     if row is None:
-        row = AuditHead(id=1, sequence=0, hash=chain.GENESIS)
-        session.add(row)
-        await session.flush()
+        # The first append and the checkpointer may both find no head on a new database: an
+        # insert that yields to the other's (a plain insert failed with a duplicate key).
+        dialect = session.get_bind().dialect.name
+        await session.exec(
+            insert_ignore(dialect, AuditHead).values(id=1, sequence=0, hash=chain.GENESIS)
+        )
+        row = await session.get(AuditHead, 1, with_for_update=lock, populate_existing=True)
+        assert row is not None
     return row
 
 
@@ -92,7 +98,9 @@ async def append(
     )
     digest = chain.record_hash(values)
     fields: dict[str, Any] = dict(zip(chain.FIELDS, values, strict=True))
-    record = AuditRecord(**fields, hash=digest)
+    record = AuditRecord(
+        **fields, hash=digest, source_sequence=event.sequence, received_at=utcnow()
+    )
     session.add(record)
     top.sequence, top.hash = record.sequence, digest
     session.add(top)
@@ -138,8 +146,7 @@ async def events(
     return list(rows)
 
 
-def _parse(time: str) -> datetime:
-    return datetime.strptime(time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+_parse = chain.parse_stamp
 
 
 def _step(r: AuditRecord) -> dict[str, Any]:
@@ -159,6 +166,10 @@ def _step(r: AuditRecord) -> dict[str, Any]:
             {k: x[k] for k in ("agency", "disclosure", "rule", "deadline")}
             for x in payload["recipients"]
         ]
+        if payload.get("removed"):
+            step["removed"] = payload["removed"]  # named implicated: the delivery taken away
+    elif r.type == "admin.changed":
+        step["action"] = payload.get("action")  # e.g. `referral.recused`
     elif r.type.startswith("access."):
         step["outcome"] = r.outcome
         step["action"] = payload.get("action")
@@ -200,22 +211,35 @@ async def timeline(session: AsyncSession, *, referral_id: str) -> list[dict[str,
 
 
 COLUMNS = ", ".join(f'"{f}"' for f in (*chain.FIELDS, "hash"))
+NUMBERED = COLUMNS + ', "source_sequence", "received_at"'
 
 
-_SELECT_ROWS = (
-    f"SELECT {COLUMNS} FROM audit_record "  # noqa: S608 (a constant column list)
-    "WHERE sequence > {a} AND sequence <= {b} ORDER BY sequence LIMIT {n}"
-)
-_SELECT_RANGE = (
-    f"SELECT {COLUMNS} FROM audit_record "  # noqa: S608 (a constant column list)
-    "WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence"
-)
+def _select_rows(columns: str) -> str:
+    return (
+        f"SELECT {columns} FROM audit_record "  # noqa: S608 (a constant column list)
+        "WHERE sequence > ? AND sequence <= ? ORDER BY sequence LIMIT ?"
+    )
+
+
+def _select_range(columns: str) -> str:
+    return (
+        f"SELECT {columns} FROM audit_record "  # noqa: S608 (a constant column list)
+        "WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence"
+    )
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A `received_at` as the driver returns it (SQLite: text) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def rows(
-    session: AsyncSession, *, batch: int = 20_000, upto: int | None = None
+    session: AsyncSession, *, batch: int = 20_000, upto: int | None = None, numbers: bool = False
 ) -> AsyncGenerator[list[Sequence[Any]], None]:
-    """Every record as a plain tuple (FIELDS..., hash), in sequence order, in batches.
+    """Every record as a plain tuple (FIELDS..., hash), in sequence order, in batches; with
+    `numbers`, followed by the source's event number and the arrival time.
 
     Read through the driver itself, not SQLAlchemy's result rows: verification is meant to run
     at the speed of hashing. On PostgreSQL the next batch is fetched on a second connection
@@ -225,7 +249,7 @@ async def rows(
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     if conn.dialect.name != "postgresql":
-        query = _SELECT_ROWS.format(a="?", b="?", n="?")
+        query = _select_rows(NUMBERED if numbers else COLUMNS)
         last, end = 0, upto if upto is not None else 2**62
         while True:
             found = list(await raw.execute_fetchall(query, (last, end, batch)))
@@ -251,7 +275,8 @@ async def rows(
         async def fetch(i: int) -> list[Sequence[Any]]:
             lo, hi = ranges[i]
             # asyncpg Records index and slice like tuples: no conversion per row.
-            return list(await drivers[i % len(drivers)].fetch(_SELECT_RANGE, lo, hi))
+            query = _select_range(NUMBERED if numbers else COLUMNS)
+            return list(await drivers[i % len(drivers)].fetch(query, lo, hi))
 
         # Up to two batches in flight while the caller hashes the one in hand.
         pending = [asyncio.create_task(fetch(i)) for i in range(min(2, len(ranges)))]
@@ -268,7 +293,33 @@ async def rows(
                     await task
 
 
-async def verify(session: AsyncSession, *, vkey: str) -> dict[str, Any]:
+# Gaps in each source's numbers, found by the database (one pass over the index on
+# (source, source_sequence)): each record whose number is more than one above the one before.
+_GAPS = (
+    "SELECT source, previous + 1, source_sequence - 1, received_at FROM ("
+    " SELECT source, source_sequence, received_at, coalesce(lag(source_sequence)"
+    " OVER (PARTITION BY source ORDER BY source_sequence), 0) AS previous"
+    " FROM audit_record WHERE source_sequence IS NOT NULL"
+    ") AS numbered WHERE source_sequence > previous + 1 ORDER BY source, source_sequence"
+)
+
+
+async def missing(session: AsyncSession, *, grace: timedelta) -> dict[str, list[list[int]]]:
+    """Per source, the ranges of event numbers not held whose next held number arrived more
+    than `grace` ago (the same rule as `chain.find_missing`, for exports)."""
+    conn = await session.connection()
+    found: list[Any] = list(await conn.exec_driver_sql(_GAPS))
+    cutoff = utcnow() - grace
+    gaps: dict[str, list[list[int]]] = {}
+    for source, first, last, received in found:
+        if _aware(received) < cutoff:
+            gaps.setdefault(source, []).append([int(first), int(last)])
+    return gaps
+
+
+async def verify(
+    session: AsyncSession, *, vkey: str, grace: timedelta = timedelta(minutes=3)
+) -> dict[str, Any]:
     finding = chain.Finding(True, 0, None, None, chain.GENESIS)
     heads: dict[int, str] = {}
     start, prev = 1, chain.GENESIS
@@ -292,13 +343,15 @@ async def verify(session: AsyncSession, *, vkey: str) -> dict[str, Any]:
         for c in await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id)))
     ]
     checked = chain.check_checkpoints(notes, vkey, _checkpoint_heads(heads, notes), finding)
+    gaps = await missing(session, grace=grace)
     return {
-        "ok": checked["ok"],
+        "ok": checked["ok"] and not gaps,
         "records": finding.records,
         "first_bad_sequence": checked["first_bad_sequence"],
         "problem": finding.problem,
         "head_hash": finding.head_hash,
         "checkpoints": checked["checkpoints"],
+        "missing": gaps,
     }
 
 
@@ -375,13 +428,21 @@ async def export_lines(session: AsyncSession, *, origin: str, vkey: str) -> Asyn
 
     A consistent cut: the checkpoints as of now and the records up to the head as of now, so
     appends during a long export cannot make a checkpoint look truncated."""
-    header = {"kind": "header", "format": "nrm-audit-export/1", "origin": origin}
+    header = {
+        "kind": "header",
+        "format": "nrm-audit-export/1",
+        "origin": origin,
+        "exported_at": stamp(utcnow()),
+    }
     yield orjson.dumps({**header, "public_key": vkey}) + b"\n"
     notes = list(await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id))))
     upto = (await head(session)).sequence
-    names = (*chain.FIELDS, "hash")
-    async for chunk in rows(session, upto=upto):
+    names = (*chain.FIELDS, "hash", "source_sequence", "received_at")
+    async for chunk in rows(session, upto=upto, numbers=True):
         for row in chunk:
-            yield orjson.dumps({"kind": "record", **dict(zip(names, row, strict=True))}) + b"\n"
+            item = dict(zip(names, row, strict=True))
+            if item["received_at"] is not None:
+                item["received_at"] = stamp(_aware(item["received_at"]))
+            yield orjson.dumps({"kind": "record", **item}) + b"\n"
     for c in notes:
         yield orjson.dumps({"kind": "checkpoint", "size": c.size, "note": c.note}) + b"\n"

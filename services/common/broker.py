@@ -74,6 +74,9 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
+            # Its own session: a terminal's Ctrl-C reaches only us, and we stop the services
+            # (drained, outboxes flushed) before the broker.
+            start_new_session=True,
         )
         log.info("embedded broker started", extra={"bootstrap": self.bootstrap})
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent, InvalidEvent
-from contracts.topics import CATALOGUE, DEADLETTER
+from contracts.topics import ACCESS, CASE_EVENTS, CATALOGUE, DEADLETTER, REFERRALS, ROUTING
 from services.common.db import SessionFactory, insert_ignore, transaction
 from services.common.models import ProcessedEvent, utcnow
 
@@ -44,6 +44,25 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+
+
+# Every consumer group the services run, by topic (`ServiceRuntime.consume` refuses others). An
+# outbox row counts as delivered, and is no longer replayed, once all of its topic's groups have
+# committed past it.
+CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {
+    REFERRALS.name: ("router.referrals", "insights", "audit"),
+    ROUTING.name: ("intake.routing", "notify.routing", "insights", "audit"),
+    CASE_EVENTS.name: ("intake.case-events", "router.case-events", "insights", "audit"),
+    ACCESS.name: (
+        "identity.access",
+        "intake.access",
+        "router.access",
+        "notify.access",
+        "audit.access",
+        "insights.access",
+        "audit",
+    ),
+}
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -69,6 +69,18 @@ class OutboxRecord(RuntimeTable, table=True):
             sqlite_where=Column("published_at").is_(None),
             postgresql_where=Column("published_at").is_(None),
         ),
+        Index(
+            "ix_outbox_unnumbered",
+            "id",
+            sqlite_where=Column("sequence").is_(None),
+            postgresql_where=Column("sequence").is_(None),
+        ),
+        Index(
+            "ix_outbox_undelivered",
+            "id",
+            sqlite_where=Column("delivered_at").is_(None),
+            postgresql_where=Column("delivered_at").is_(None),
+        ),
     )
 
     id: int | None = Field(
@@ -85,6 +97,24 @@ class OutboxRecord(RuntimeTable, table=True):
     value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # The source's event number (`ce_sequence`), given by the relay in commit order.
+    sequence: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # Where the broker put the record, to tell when every consumer group has read past it.
+    kafka_partition: int | None = None
+    kafka_offset: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # Read by every consumer group of the topic (or, without replay, acknowledged): no longer
+    # replayed, and purged after the retention period.
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+
+class EventCounter(RuntimeTable, table=True):
+    """The last event number a source gave (`ce_sequence`): one row per source, locked while
+    the relay numbers a batch, so numbers are gap-free and in commit order."""
+
+    __tablename__ = "event_counter"
+
+    source: str = Field(primary_key=True, max_length=40)
+    last: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
 
 class ProcessedEvent(RuntimeTable, table=True):
@@ -94,7 +124,8 @@ class ProcessedEvent(RuntimeTable, table=True):
 
     consumer: str = Field(primary_key=True, max_length=100)
     event_id: str = Field(primary_key=True, max_length=64)
-    processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    # Indexed for the purge, which keeps ids longer than the outbox replay window.
+    processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime(), index=True)
 
 
 class AccessSubject(RuntimeTable, table=True):

@@ -2,35 +2,57 @@
 
 Writers call `add_event(session, event)` inside their transaction. After the commit the relay
 is woken at once (in-process signal; PostgreSQL `NOTIFY` for other processes; a slow poll as the
-fallback). The relay publishes pending rows in id order and marks them published only after the
-broker acknowledged them. Per key, record n+1 is not sent before record n was acknowledged, so a
-failed send can never let a later record of the same referral overtake an earlier one.
+fallback). The relay first numbers committed rows (`ce_sequence`: per source, gap-free, in the
+order the relay sees them commit, under the source's counter row lock, in a transaction of its
+own so a number is never given twice), then publishes numbered rows in id order and marks them
+published only after the broker acknowledged them. Per key, record n+1 is not sent before record
+n was acknowledged, so a failed send can never let a later record of the same referral overtake
+an earlier one.
+
+Replay (`NRM_REPLAY_ON_START`, set by `nrm up` for its in-memory broker): a published row counts
+as delivered only once every consumer group of its topic (`CONSUMER_GROUPS`) has committed an
+offset past it; until then it is kept, and `replay()` on start publishes it again. Consumers drop
+the duplicates by event id. Without replay a row is delivered when the broker acknowledges it.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Counter
-from sqlalchemy import delete, func, text, update
+from sqlalchemy import Table, bindparam, delete, func, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.topics import topic_for_type
-from services.common.db import CommitSignal, SessionFactory, insert_many, is_sqlite, transaction
-from services.common.models import OutboxRecord, utcnow
+from services.common.db import (
+    CommitSignal,
+    SessionFactory,
+    insert_ignore,
+    insert_many,
+    is_sqlite,
+    transaction,
+)
+from services.common.models import EventCounter, OutboxRecord, ProcessedEvent, utcnow
 
 log = logging.getLogger(__name__)
 
 PUBLISHED = Counter("nrm_outbox_published_total", "Outbox rows acknowledged by the broker", ["db"])
 SEND_FAILURES = Counter("nrm_outbox_send_failures_total", "Failed outbox publish rounds", ["db"])
+REPLAYED = Counter("nrm_outbox_replayed_total", "Outbox rows published again on start", ["db"])
+ABANDONED = Counter(
+    "nrm_outbox_abandoned_total",
+    "Rows no consumer group confirmed within the replay window (no longer replayed)",
+    ["db"],
+)
 
 NOTIFY_CHANNEL = "nrm_outbox"
 COMMITTED = CommitSignal("outbox")  # wakes this process's relays when staged events commit
@@ -73,7 +95,10 @@ async def _signal(session: AsyncSession) -> None:
 
 
 class OutboxRelay:
-    """Publishes one database's outbox. Safe to run in several replicas on PostgreSQL."""
+    """Publishes one database's outbox. Safe to run in several replicas on PostgreSQL.
+
+    `groups` (topic -> consumer groups) turns on delivery tracking for replay; `bootstrap` is
+    then needed to read the groups' committed offsets."""
 
     def __init__(
         self,
@@ -85,7 +110,14 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         retention: timedelta = timedelta(days=1),
+        groups: Mapping[str, Sequence[str]] | None = None,
+        bootstrap: str | None = None,
+        delivery_check_interval: float = 1.0,
+        replay_window: timedelta = timedelta(days=7),
+        processed_retention: timedelta = timedelta(days=8),
     ) -> None:
+        if groups is not None and bootstrap is None:
+            raise ValueError("delivery tracking (groups) needs the broker's bootstrap")
         self.name = name
         self._engine = engine
         self._sessions = sessions
@@ -93,11 +125,22 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = retention
+        self._groups = groups
+        self._bootstrap = bootstrap
+        self._check_interval = delivery_check_interval
+        self._replay_window = replay_window
+        self._processed_retention = processed_retention
+        self._admin: AIOKafkaAdminClient | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: Any = None
         self._listen_conn: Any = None
+        self._table: Table = OutboxRecord.__table__  # type: ignore[attr-defined]
+
+    @property
+    def tracks_delivery(self) -> bool:
+        return self._groups is not None
 
     async def start(self) -> None:
         COMMITTED.subscribe(self._engine, self._wake)
@@ -106,7 +149,8 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name=f"relay:{self.name}")
 
     async def stop(self, *, flush: bool = True, timeout: float = 10.0) -> None:
-        """Stop; with `flush`, first publish what is pending (bounded by `timeout`)."""
+        """Stop; with `flush`, first publish what is pending (bounded by `timeout`). With
+        delivery tracking, what consumers have not confirmed stays for the next start's replay."""
         self._stopping.set()
         self._wake.set()
         if self._task is not None:
@@ -117,12 +161,57 @@ class OutboxRelay:
                 async with asyncio.timeout(timeout):
                     while await self.publish_batch():
                         pass
+                    if self.tracks_delivery:
+                        await self.confirm_delivery()
             except Exception:
                 log.warning("outbox not fully flushed on stop", extra={"relay": self.name})
         COMMITTED.unsubscribe(self._engine, self._wake)
         if self._listen_conn is not None:
             await self._listen_conn.close()
             self._listen_conn = None
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+    async def replay(self, *, timeout: float) -> int:
+        """Publish again every row no consumer group is known to have read (the broker may have
+        lost it), then everything pending, before the caller serves. Returns how many rows were
+        replayed; gives up waiting after `timeout` seconds (the relay carries on afterwards)."""
+        async with transaction(self._sessions) as session:
+            result = await session.exec(
+                update(OutboxRecord)
+                .where(col(OutboxRecord.delivered_at).is_(None))
+                .where(col(OutboxRecord.published_at).is_not(None))
+                .values(published_at=None, kafka_partition=None, kafka_offset=None)
+            )
+        replayed = int(getattr(result, "rowcount", 0) or 0)
+        REPLAYED.labels(self.name).inc(replayed)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        backoff = 0.1
+        while True:
+            try:
+                if not await self.publish_batch():
+                    break
+                backoff = 0.1
+            except Exception as exc:
+                if loop.time() + backoff > deadline:
+                    log.warning(
+                        "outbox replay unfinished, the relay carries on",
+                        extra={"relay": self.name, "error": f"{type(exc).__name__}: {exc}"[:300]},
+                    )
+                    break
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if loop.time() > deadline:
+                log.warning(
+                    "outbox replay unfinished, the relay carries on", extra={"relay": self.name}
+                )
+                break
+        if replayed:
+            log.info("outbox replayed", extra={"relay": self.name, "rows": replayed})
+        return replayed
 
     async def _listen(self) -> None:
         conn = await self._engine.connect()
@@ -134,7 +223,7 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = 0.1
-        last_purge = 0.0
+        last_purge = last_check = 0.0
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             self._wake.clear()
@@ -150,22 +239,42 @@ class OutboxRelay:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            if self.tracks_delivery and loop.time() - last_check > self._check_interval:
+                last_check = loop.time()
+                try:
+                    await self.confirm_delivery()
+                except Exception as exc:
+                    log.warning(
+                        "delivery check failed, will retry",
+                        extra={"relay": self.name, "error": f"{type(exc).__name__}: {exc}"[:300]},
+                    )
             if loop.time() - last_purge > 60:
                 last_purge = loop.time()
-                await self.purge()
+                try:
+                    await self.purge()
+                except Exception as exc:
+                    log.warning(
+                        "outbox purge failed, will retry",
+                        extra={"relay": self.name, "error": f"{type(exc).__name__}: {exc}"[:300]},
+                    )
             if sent < self._batch_size:
-                await self._sleep(self._poll_interval)
+                await self._sleep(min(self._poll_interval, self._check_interval))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def publish_batch(self) -> int:
-        """Publish up to one batch; returns how many rows the broker acknowledged."""
+        """Number what committed, then publish up to one batch; returns how many rows the
+        broker acknowledged."""
+        async with self._sessions() as session:
+            unnumbered = (await session.exec(self._unnumbered().limit(1))).first()
         if is_sqlite(self._engine):
-            # One relay per SQLite file: read, send, mark, without holding the write lock
-            # while the broker is slow.
-            async with self._sessions() as session:
+            # One relay per SQLite file: number and read under the write lock, send and mark
+            # without holding it while the broker is slow.
+            async with transaction(self._sessions) as session:
+                if unnumbered is not None:
+                    await self._number(session)
                 rows = await self._pending(session, lock=False)
             if not rows:
                 return 0
@@ -173,6 +282,10 @@ class OutboxRelay:
             async with transaction(self._sessions) as session:
                 await self._mark(session, acked)
             return len(acked)
+        if unnumbered is not None:
+            # Committed before anything is sent: a number published is never given again.
+            async with transaction(self._sessions) as session:
+                await self._number(session)
         async with transaction(self._sessions) as session:
             rows = await self._pending(session, lock=True)
             rows = await self._unblocked(session, rows)
@@ -182,10 +295,49 @@ class OutboxRelay:
             await self._mark(session, acked)
         return len(acked)
 
+    def _unnumbered(self) -> Any:
+        return (
+            select(col(OutboxRecord.id))
+            .where(col(OutboxRecord.sequence).is_(None))
+            .where(col(OutboxRecord.published_at).is_(None))
+            .order_by(col(OutboxRecord.id))
+        )
+
+    async def _number(self, session: AsyncSession) -> int:
+        """Give committed, unnumbered rows the source's next numbers, in id order, holding the
+        counter row's lock (PostgreSQL; SQLite has one writer at a time anyway)."""
+        counter = select(col(EventCounter.last)).where(EventCounter.source == self.name)
+        last = (await session.exec(counter.with_for_update())).first()
+        if last is None:
+            dialect = self._engine.dialect.name
+            await session.exec(
+                insert_ignore(dialect, EventCounter).values(source=self.name, last=0)
+            )
+            last = (await session.exec(counter.with_for_update())).one()
+        # A statement after the lock: on PostgreSQL it sees what another relay numbered and
+        # committed while this one waited for the lock.
+        ids = list(await session.exec(self._unnumbered().limit(self._batch_size)))
+        if not ids:
+            return 0
+        conn = await session.connection()
+        await conn.execute(
+            update(self._table)
+            .where(self._table.c.id == bindparam("row_id"))
+            .values(sequence=bindparam("number")),
+            [{"row_id": row_id, "number": last + n} for n, row_id in enumerate(ids, 1)],
+        )
+        await session.exec(
+            update(EventCounter)
+            .where(col(EventCounter.source) == self.name)
+            .values(last=last + len(ids))
+        )
+        return len(ids)
+
     async def _pending(self, session: AsyncSession, *, lock: bool) -> list[OutboxRecord]:
         query = (
             select(OutboxRecord)
             .where(col(OutboxRecord.published_at).is_(None))
+            .where(col(OutboxRecord.sequence).is_not(None))
             .order_by(col(OutboxRecord.id))
             .limit(self._batch_size)
         )
@@ -221,16 +373,17 @@ class OutboxRelay:
             or (r.id or 0) < (blocked_after[r.key] or 0)
         ]
 
-    async def _send(self, rows: Sequence[OutboxRecord]) -> list[int]:
+    async def _send(self, rows: Sequence[OutboxRecord]) -> list[tuple[int, int, int]]:
         """Send in waves (the n-th row of every key in wave n); stop a key at its first failure.
 
-        Returns the ids acknowledged. Raises only if nothing at all was acknowledged.
+        Returns (id, partition, offset) of the rows acknowledged. Raises only if nothing at all
+        was acknowledged.
         """
         by_key: dict[Any, list[OutboxRecord]] = defaultdict(list)
         for row in rows:
             by_key[row.key if row.key is not None else ("no-key", row.id)].append(row)
         queues = list(by_key.values())
-        acked: list[int] = []
+        acked: list[tuple[int, int, int]] = []
         failed: set[int] = set()
         error: BaseException | None = None
         wave = 0
@@ -242,13 +395,15 @@ class OutboxRelay:
                 break
             futures: list[Any] = []
             for _, row in batch:
+                headers = [(k, v.encode()) for k, v in row.headers.items()]
+                headers.append(("ce_sequence", str(row.sequence).encode()))
                 try:
                     futures.append(
                         await self._producer.send(
                             row.topic,
                             value=row.value,
                             key=row.key.encode() if row.key is not None else None,
-                            headers=[(k, v.encode()) for k, v in row.headers.items()],
+                            headers=headers,
                         )
                     )
                 except Exception as exc:
@@ -259,7 +414,7 @@ class OutboxRelay:
                     failed.add(i)
                     error = result
                 else:
-                    acked.append(row.id or 0)
+                    acked.append((row.id or 0, result.partition, result.offset))
             wave += 1
         if not acked and error is not None:
             raise error
@@ -267,20 +422,126 @@ class OutboxRelay:
             log.warning("outbox partly published", extra={"relay": self.name, "acked": len(acked)})
         return acked
 
-    async def _mark(self, session: AsyncSession, ids: list[int]) -> None:
-        if not ids:
+    async def _mark(self, session: AsyncSession, acked: list[tuple[int, int, int]]) -> None:
+        if not acked:
             return
-        await session.exec(
-            update(OutboxRecord).where(col(OutboxRecord.id).in_(ids)).values(published_at=utcnow())
+        now = utcnow()
+        delivered = None if self.tracks_delivery else now
+        conn = await session.connection()
+        await conn.execute(
+            update(self._table)
+            .where(self._table.c.id == bindparam("row_id"))
+            .values(
+                published_at=bindparam("at", type_=self._table.c.published_at.type),
+                kafka_partition=bindparam("part"),
+                kafka_offset=bindparam("off"),
+                delivered_at=bindparam("done", type_=self._table.c.delivered_at.type),
+            ),
+            [
+                {"row_id": row_id, "at": now, "part": part, "off": off, "done": delivered}
+                for row_id, part, off in acked
+            ],
         )
-        PUBLISHED.labels(self.name).inc(len(ids))
+        PUBLISHED.labels(self.name).inc(len(acked))
+
+    async def confirm_delivery(self) -> int:
+        """Mark delivered the published rows every consumer group of their topic has committed
+        past (read from the broker). Returns how many rows were marked."""
+        assert self._groups is not None and self._bootstrap is not None
+        async with self._sessions() as session:
+            spots = list(
+                await session.exec(
+                    select(
+                        col(OutboxRecord.topic),
+                        col(OutboxRecord.kafka_partition),
+                        func.min(col(OutboxRecord.kafka_offset)),
+                    )
+                    .where(col(OutboxRecord.delivered_at).is_(None))
+                    .where(col(OutboxRecord.published_at).is_not(None))
+                    .group_by(col(OutboxRecord.topic), col(OutboxRecord.kafka_partition))
+                )
+            )
+        if not spots:
+            return 0
+        if self._admin is None:
+            self._admin = AIOKafkaAdminClient(
+                bootstrap_servers=self._bootstrap, client_id=f"{self.name}-relay"
+            )
+            await self._admin.start()
+        read_up_to: dict[tuple[str, int], int] = {}
+        by_topic: dict[str, list[TopicPartition]] = defaultdict(list)
+        for topic, partition, _ in spots:
+            if partition is not None:
+                by_topic[topic].append(TopicPartition(topic, partition))
+        for topic, partitions in by_topic.items():
+            groups = self._groups.get(topic, ())
+            for tp in partitions:
+                # Lowered to each group's committed offset; a topic no group reads is
+                # delivered once the broker has it.
+                read_up_to[tp.topic, tp.partition] = 2**62
+            for group in groups:
+                offsets = await self._admin.list_consumer_group_offsets(
+                    group, partitions=partitions
+                )
+                for tp in partitions:
+                    found = offsets.get(tp)
+                    committed = found.offset if found is not None else -1
+                    key = (tp.topic, tp.partition)
+                    read_up_to[key] = min(read_up_to[key], committed)
+        marked = 0
+        todo = [
+            (topic, partition, upto)
+            for topic, partition, lowest in spots
+            if partition is not None
+            and lowest is not None
+            and (upto := read_up_to.get((topic, partition), -1)) > lowest
+        ]
+        if not todo:
+            return 0
+        async with transaction(self._sessions) as session:
+            now = utcnow()
+            for topic, partition, upto in todo:
+                result = await session.exec(
+                    update(OutboxRecord)
+                    .where(col(OutboxRecord.delivered_at).is_(None))
+                    .where(col(OutboxRecord.published_at).is_not(None))
+                    .where(col(OutboxRecord.topic) == topic)
+                    .where(col(OutboxRecord.kafka_partition) == partition)
+                    .where(col(OutboxRecord.kafka_offset) < upto)
+                    .values(delivered_at=now)
+                )
+                marked += int(getattr(result, "rowcount", 0) or 0)
+        return marked
 
     async def purge(self) -> int:
-        """Delete rows published longer ago than the retention period."""
-        cutoff = utcnow() - self._retention
+        """Housekeeping: delete rows delivered longer ago than the retention period, give up
+        replaying rows older than the replay window, and forget processed event ids older than
+        their retention (longer than the replay window, so a replayed event is still known)."""
+        now = utcnow()
         async with transaction(self._sessions) as session:
             result = await session.exec(
-                delete(OutboxRecord).where(col(OutboxRecord.published_at) < cutoff)
+                delete(OutboxRecord).where(col(OutboxRecord.delivered_at) < now - self._retention)
+            )
+            if self.tracks_delivery:
+                stale = await session.exec(
+                    update(OutboxRecord)
+                    .where(col(OutboxRecord.delivered_at).is_(None))
+                    .where(col(OutboxRecord.published_at).is_not(None))
+                    .where(col(OutboxRecord.created_at) < now - self._replay_window)
+                    .values(delivered_at=now)
+                )
+                abandoned = int(getattr(stale, "rowcount", 0) or 0)
+                if abandoned:
+                    ABANDONED.labels(self.name).inc(abandoned)
+                    log.error(
+                        "outbox rows not confirmed by every consumer group within the replay "
+                        "window: no longer replayed",
+                        extra={"relay": self.name, "rows": abandoned},
+                    )
+            await session.exec(
+                delete(ProcessedEvent).where(
+                    col(ProcessedEvent.processed_at) < now - self._processed_retention
+                )
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -290,6 +551,16 @@ class OutboxRelay:
                 select(func.count())
                 .select_from(OutboxRecord)
                 .where(col(OutboxRecord.published_at).is_(None))
+            )
+            return int(result.one())
+
+    async def undelivered_count(self) -> int:
+        """Rows not yet confirmed read by every consumer group (pending ones included)."""
+        async with self._sessions() as session:
+            result = await session.exec(
+                select(func.count())
+                .select_from(OutboxRecord)
+                .where(col(OutboxRecord.delivered_at).is_(None))
             )
             return int(result.one())
 

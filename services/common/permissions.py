@@ -14,7 +14,8 @@ class Action(StrEnum):
     REFERRAL_SUBMIT = "referral.submit"
     REFERRAL_READ_OWN = "referral.read_own"  # what the caller's agency submitted
     REFERRAL_READ_ROUTED = "referral.read_routed"  # what was routed to the caller's agency
-    REFERRAL_CONSENT = "referral.consent"
+    REFERRAL_CONSENT = "referral.consent"  # consent and safety, by whoever is with the victim
+    REFERRAL_IMPLICATE = "referral.implicate"  # name agencies implicated in a case
     REFERRAL_WITHDRAW = "referral.withdraw"
     INBOX_READ = "inbox.read"
     DELIVERY_ACT = "delivery.act"
@@ -38,6 +39,8 @@ _CASEWORKER = frozenset(
         Action.REFERRAL_READ_ROUTED,
         Action.DELIVERY_ACT,
         Action.POLICY_EXPLAIN,
+        Action.REFERRAL_CONSENT,  # a recipient at `support` or above (checked in the service)
+        Action.REFERRAL_IMPLICATE,  # a prosecutor or coordinator recipient (checked there too)
     }
 )
 
@@ -47,6 +50,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.REFERRAL_SUBMIT,
             Action.REFERRAL_READ_OWN,
             Action.REFERRAL_CONSENT,
+            Action.REFERRAL_IMPLICATE,
             Action.REFERRAL_WITHDRAW,
             Action.POLICY_EXPLAIN,
         }

@@ -1,6 +1,8 @@
 """What every service runs besides its endpoints: database, producer, outbox relay, consumers."""
 
+import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Annotated
 
 from aiokafka import AIOKafkaProducer
@@ -11,13 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.topics import ACCESS
 from services.common.access import AccessAudit
 from services.common.app import ReadinessCheck, database_check, from_state
-from services.common.bus import AfterApply, ConsumerRunner, Handler, create_producer
+from services.common.bus import (
+    CONSUMER_GROUPS,
+    AfterApply,
+    ConsumerRunner,
+    Handler,
+    create_producer,
+)
 from services.common.db import create_all, session_factory
 from services.common.models import runtime_metadata
 from services.common.outbox import OutboxRelay
 from services.common.revocation import TYPES as REVOCATION_TYPES
 from services.common.revocation import RevocationRefresher, Revocations
 from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class ServiceRuntime:
@@ -33,12 +43,14 @@ class ServiceRuntime:
         engine: AsyncEngine,
         bootstrap: str,
         metadata: Sequence[MetaData],
+        settings: Settings | None = None,
         create_tables: bool = True,
     ) -> None:
         """`create_tables` creates missing tables at start, for tests; the composition root
         (`nrm up`, `nrm serve`) passes False: its databases are migrated with Alembic, so a
         missing migration shows instead of being papered over."""
         self.service = service
+        self.settings = settings or Settings()
         self.engine = engine
         self.bootstrap = bootstrap
         self.sessions = session_factory(engine)
@@ -62,9 +74,24 @@ class ServiceRuntime:
         await self.revocations.load()  # before the first request: revoked tokens stay refused
         self.producer = create_producer(self.bootstrap, client_id=self.service)
         await self.producer.start()
+        s = self.settings
         self.relay = OutboxRelay(
-            engine=self.engine, sessions=self.sessions, producer=self.producer, name=self.service
+            engine=self.engine,
+            sessions=self.sessions,
+            producer=self.producer,
+            name=self.service,
+            batch_size=s.outbox_batch_size,
+            poll_interval=s.outbox_poll_interval,
+            retention=timedelta(seconds=s.outbox_retention_seconds),
+            groups=CONSUMER_GROUPS if s.replay_on_start else None,
+            bootstrap=self.bootstrap,
+            delivery_check_interval=s.delivery_check_seconds,
+            replay_window=timedelta(seconds=s.replay_window_seconds),
+            processed_retention=timedelta(seconds=s.processed_retention_seconds),
         )
+        if s.replay_on_start:
+            # Before any consumer or request: the broker may have lost what was not yet read.
+            await self.relay.replay(timeout=s.replay_timeout_seconds)
         await self.relay.start()
 
     async def add_consumer(self, consumer: ConsumerRunner) -> None:
@@ -83,6 +110,11 @@ class ServiceRuntime:
     ) -> None:
         """Start consumer group `name` on `topics`, configured from the service's settings."""
         assert self.producer is not None, "start() first"
+        undeclared = [t for t in topics if name not in CONSUMER_GROUPS.get(t, ())]
+        if undeclared:
+            # Replay keeps an event until every declared group read it: a group missing there
+            # could lose events across a restart of the embedded broker.
+            raise ValueError(f"consumer group {name!r} is not in CONSUMER_GROUPS for {undeclared}")
         await self.add_consumer(
             ConsumerRunner(
                 name=name,

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import yaml
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -52,6 +52,22 @@ class Settings(BaseSettings):
     """Outbox rows the relay publishes per round."""
     outbox_poll_interval: float = 1.0
     """Seconds between outbox polls when no commit woke the relay."""
+    outbox_retention_seconds: float = 86_400
+    """How long delivered outbox rows are kept before the housekeeping purge (every minute)."""
+    replay_on_start: bool = False
+    """Publish again, before serving, every outbox event not yet confirmed read by every
+    consumer group of its topic: for a broker that may lose records (`nrm up` sets it for its
+    in-memory broker). Rows are then kept until all groups have committed past them."""
+    replay_timeout_seconds: float = 120
+    """Longest a start waits for the replay to reach the broker before serving anyway."""
+    replay_window_seconds: float = 7 * 86_400
+    """Outbox events older than this are no longer replayed, even if some consumer group never
+    confirmed them (logged as an error): the replay window."""
+    processed_retention_seconds: float = 8 * 86_400
+    """How long consumers remember processed event ids (to drop duplicates); must exceed the
+    replay window, so that a replayed event is always recognised."""
+    delivery_check_seconds: float = 1.0
+    """With replay on: how often the relay reads consumer groups' committed offsets."""
     consumer_max_attempts: int = 5
     """Tries before a record whose handler keeps failing is dead-lettered."""
     max_body_bytes: int = 64 * 1024
@@ -94,6 +110,15 @@ class Settings(BaseSettings):
     revocation_refresh_seconds: float = 2.0
     """How often an instance re-reads revoked clients, agencies and people from its database
     (its own consumer applies them at once; this catches what another instance applied)."""
+
+    @model_validator(mode="after")
+    def _processed_ids_outlive_replay(self) -> "Settings":
+        if self.processed_retention_seconds <= self.replay_window_seconds:
+            raise ValueError(
+                "processed_retention_seconds must exceed replay_window_seconds: a replayed "
+                "event must still be known to the consumers that applied it"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

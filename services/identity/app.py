@@ -60,6 +60,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[identity_metadata],
+        settings=settings,
         create_tables=create_tables,
     )
 

@@ -26,7 +26,6 @@ def create_app(
     create_tables: bool = True,
     jwks: JwksSource | None = None,
 ) -> FastAPI:
-    group_prefix = settings.consumer_group
     runtime = ServiceRuntime(
         service="insights",
         engine=engine
@@ -47,7 +46,7 @@ def create_app(
             await asyncio.gather(
                 runtime.watch_access(settings),
                 runtime.consume(
-                    group_prefix,
+                    "insights",
                     [REFERRALS.name, ROUTING.name, CASE_EVENTS.name],
                     on_event,
                     settings=settings,

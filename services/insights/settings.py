@@ -19,9 +19,6 @@ class InsightsSettings(Settings):
     only where no block hides it (docs/statistics.md)."""
     max_period_months: int = Field(default=120, ge=1)
     """Longest period one question may cover."""
-    consumer_group: str = "insights"
-    """The projection's consumer group. A new group with an empty database rebuilds the
-    projection from the beginning of the topics (as far as the broker retains them)."""
     coordinator_agency: str = "nrm-coordinator"
     """The agency whose supervisors may read statistics besides analysts."""
     release_epsilon: float = Field(default=1.0, gt=0)

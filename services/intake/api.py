@@ -6,19 +6,17 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from contracts.events import AccessDenied, AccessGranted
-from contracts.referrals import Consent, ReferralIn, TipIn, VictimReferralIn
-from contracts.vocabulary import Role, Urgency
+from contracts.referrals import Consent, ReferralIn, Safety, TipIn, VictimReferralIn
+from contracts.vocabulary import AgencyId, Role, Urgency
 from services.common.app import from_state
 from services.common.auth import Principal, require, require_any
 from services.common.body import body_schema, parse, read_json
 from services.common.crypto import Vault
 from services.common.db import transaction
-from services.common.errors import (
-    NotFound,
-)
+from services.common.errors import NotFound
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 from services.intake import service
@@ -33,10 +31,40 @@ Reader = Annotated[
 ]
 OwnReader = Annotated[Principal, Depends(require(Action.REFERRAL_READ_OWN))]
 ConsentChanger = Annotated[Principal, Depends(require(Action.REFERRAL_CONSENT))]
+Implicator = Annotated[Principal, Depends(require(Action.REFERRAL_IMPLICATE))]
+Recuser = Annotated[
+    Principal, Depends(require_any(Action.REFERRAL_READ_OWN, Action.REFERRAL_READ_ROUTED))
+]
 Withdrawer = Annotated[Principal, Depends(require(Action.REFERRAL_WITHDRAW))]
 
 _referral_in: TypeAdapter[VictimReferralIn | TipIn] = TypeAdapter(ReferralIn)
 _consent_in: TypeAdapter[Consent] = TypeAdapter(Consent)
+_safety_in: TypeAdapter[Safety] = TypeAdapter(Safety)
+
+
+class ImplicatedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    implicated: Annotated[list[AgencyId], Field(min_length=1, max_length=20)]
+
+
+class RecusalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+_implicated_in: TypeAdapter[ImplicatedIn] = TypeAdapter(ImplicatedIn)
+_recusal_in: TypeAdapter[RecusalIn] = TypeAdapter(RecusalIn)
+
+
+def person_of(principal: Principal) -> str | None:
+    """The person behind a token (`sub` differs from the client id), if it is one."""
+    return (
+        principal.subject
+        if principal.subject and principal.subject != principal.client_id
+        else None
+    )
 
 
 Secrets = Annotated[Vault, Depends(from_state("vault"))]
@@ -157,13 +185,15 @@ async def get_referral(
 ) -> dict[str, Any]:
     try:
         async with runtime.sessions() as session:
-            row, disclosure = await service.visible_referral(
+            found = await service.visible(
                 session,
                 referral_id=referral_id,
                 agency=principal.agency,
                 as_submitter=Role.REFERRER in principal.roles,
                 as_recipient=bool(principal.roles & {Role.CASEWORKER, Role.SUPERVISOR}),
+                person=person_of(principal),
             )
+            row, disclosure = found.row, found.disclosure
     except NotFound as exc:
         exc.audited = True  # here, with the purpose
         await runtime.access_audit.emit(
@@ -180,7 +210,9 @@ async def get_referral(
             agency=principal.agency,
         )
         raise
-    view = service.render(row, disclosure, vault)
+    view = service.render(
+        row, disclosure, vault, viewer=principal.agency, submitter=found.submitter
+    )
     await runtime.access_audit.emit(
         AccessGranted(
             action="referral.read",
@@ -204,7 +236,8 @@ class ConsentOut(BaseModel):
 
 @router.put(
     "/{referral_id}/consent",
-    summary="Record the victim's current consent (submitting agency only)",
+    summary="Record the victim's current consent (the submitter, or a recipient at `support` "
+    "or above, stating language, interpreter and form)",
     openapi_extra=body_schema(_consent_in),
 )
 async def put_consent(
@@ -217,10 +250,101 @@ async def put_consent(
     consent = parse(_consent_in, await read_json(request, limit=settings.max_body_bytes))
     async with transaction(runtime.sessions) as session:
         row = await service.change_consent(
-            session, referral_id=referral_id, agency=principal.agency, consent=consent
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            consent=consent,
+            person=person_of(principal),
         )
     assert row.consent is not None
     return ConsentOut(id=row.id, consent=row.consent)
+
+
+class SafetyOut(BaseModel):
+    id: str
+    urgency: str
+    safety: dict[str, Any]
+
+
+@router.put(
+    "/{referral_id}/safety",
+    summary="Record a new safety assessment (the submitter, or a recipient at `support` or above)",
+    openapi_extra=body_schema(_safety_in),
+)
+async def put_safety(
+    referral_id: str,
+    request: Request,
+    principal: ConsentChanger,
+    runtime: Runtime,
+    settings: Config,
+) -> SafetyOut:
+    safety = parse(_safety_in, await read_json(request, limit=settings.max_body_bytes))
+    async with transaction(runtime.sessions) as session:
+        row = await service.change_safety(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            safety=safety,
+            person=person_of(principal),
+        )
+    return SafetyOut(id=row.id, urgency=row.urgency, safety=row.profile["safety"])
+
+
+class ImplicatedOut(BaseModel):
+    id: str
+    implicated: list[str]
+
+
+@router.put(
+    "/{referral_id}/implicated",
+    summary="Name agencies implicated in the case (the submitter, or a prosecutor or coordinator "
+    "recipient); they are left out of routing and refused the referral",
+    openapi_extra=body_schema(_implicated_in),
+)
+async def put_implicated(
+    referral_id: str,
+    request: Request,
+    principal: Implicator,
+    runtime: Runtime,
+    settings: Config,
+) -> ImplicatedOut:
+    body = parse(_implicated_in, await read_json(request, limit=settings.max_body_bytes))
+    async with transaction(runtime.sessions) as session:
+        row = await service.name_implicated(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            agencies=body.implicated,
+            overseers=settings.overseers(),
+            person=person_of(principal),
+        )
+    return ImplicatedOut(id=row.id, implicated=service.implicated(row))
+
+
+@router.post(
+    "/{referral_id}/recusal",
+    status_code=204,
+    summary="Step away from a referral (a person, for a conflict of interest): refused from now on",
+    openapi_extra=body_schema(_recusal_in),
+)
+async def post_recusal(
+    referral_id: str, request: Request, principal: Recuser, runtime: Runtime, settings: Config
+) -> Response:
+    person = person_of(principal)
+    has_body = (
+        request.headers.get("content-type") or request.headers.get("content-length", "0") != "0"
+    )
+    raw = await read_json(request, limit=settings.max_body_bytes) if has_body else b"{}"
+    body = parse(_recusal_in, raw)
+    async with transaction(runtime.sessions) as session:
+        await service.recuse(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            person=person,
+            reason=body.reason,
+        )
+    return Response(status_code=204)
 
 
 @router.post("/{referral_id}/withdraw", summary="Withdraw a referral (submitting agency only)")

@@ -38,6 +38,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[intake_metadata],
+        settings=settings,
         create_tables=create_tables,
     )
 

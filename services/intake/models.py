@@ -72,3 +72,14 @@ class RecipientRow(IntakeTable, table=True):
     status: str = Field(default="routed", max_length=20)
     delivery_id: str | None = Field(default=None, max_length=64)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class Recusal(IntakeTable, table=True):
+    """A person who stepped away from a referral: refused it from then on."""
+
+    __tablename__ = "recusal"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    subject: str = Field(primary_key=True, max_length=100)
+    agency: str = Field(max_length=63)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())

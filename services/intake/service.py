@@ -12,12 +12,15 @@ from uuid6 import uuid7
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
+    AdminChanged,
     DeliveryRef,
     ReferralAccepted,
     ReferralAcknowledged,
     ReferralCompleted,
     ReferralConsentChanged,
     ReferralDeclined,
+    ReferralImplicatedChanged,
+    ReferralRiskChanged,
     ReferralRouted,
     ReferralSubmitted,
     ReferralWithdrawn,
@@ -27,17 +30,24 @@ from contracts.referrals import (
     Consent,
     ConsentScopes,
     RoutingFacts,
+    Safety,
     TipIn,
     VictimReferralIn,
     VictimStatistics,
 )
-from contracts.vocabulary import Disclosure
+from contracts.vocabulary import Disclosure, RiskLevel, Urgency
 from services.common.crypto import Sealed, Vault
 from services.common.db import insert_ignore, insert_many
-from services.common.errors import BadRequest, Conflict, NotFound
+from services.common.errors import BadRequest, Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events
-from services.intake.models import IdempotencyRecord, RecipientRow, ReferenceCounter, ReferralRow
+from services.intake.models import (
+    IdempotencyRecord,
+    RecipientRow,
+    Recusal,
+    ReferenceCounter,
+    ReferralRow,
+)
 
 SERVICE = "intake"
 
@@ -65,7 +75,9 @@ def split(body: VictimReferralIn | TipIn) -> tuple[dict[str, Any], dict[str, Any
     if isinstance(body, VictimReferralIn):
         victim = body.victim
         profile = victim.model_dump(mode="json", exclude={"identity", "contact"})
+        profile["age"] = victim.age_now()  # from the date of birth when there is one
         profile["minor"] = victim.minor
+        profile["minor_presumed"] = victim.presumed_minor
         secret = {
             "identity": victim.identity.model_dump(mode="json") if victim.identity else None,
             "contact": victim.contact.model_dump(mode="json") if victim.contact else None,
@@ -171,7 +183,7 @@ async def submit_referrals(
                 "submitted_by": sub.agency,
                 "submitted_by_client": sub.client_id,
                 "external_ref": None,  # sealed with the identity; in clear it could identify
-                "urgency": body.urgency.value,
+                "urgency": facts.urgency.value,  # high risk raises it to immediate
                 "region": body.region,
                 "created_at": now,
                 "facts": facts.model_dump(mode="json"),
@@ -227,23 +239,93 @@ def effective_disclosure(recipient: RecipientRow, consent: dict[str, Any] | None
     return Disclosure(recipient.disclosure)
 
 
+def implicated(row: ReferralRow) -> list[str]:
+    return list(row.facts.get("implicated", []))
+
+
+@dataclass(frozen=True, slots=True)
+class Visible:
+    row: ReferralRow
+    disclosure: Disclosure
+    submitter: bool  # the caller's agency submitted it
+
+
 async def visible_referral(
-    session: AsyncSession, *, referral_id: str, agency: str, as_submitter: bool, as_recipient: bool
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    as_submitter: bool,
+    as_recipient: bool,
+    person: str | None = None,
 ) -> tuple[ReferralRow, Disclosure]:
     """The referral and the level this agency may see, or NotFound (never "forbidden")."""
+    found = await visible(
+        session,
+        referral_id=referral_id,
+        agency=agency,
+        as_submitter=as_submitter,
+        as_recipient=as_recipient,
+        person=person,
+    )
+    return found.row, found.disclosure
+
+
+async def visible(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    as_submitter: bool,
+    as_recipient: bool,
+    person: str | None = None,
+) -> Visible:
+    """As `visible_referral`, saying whether the caller is the submitter. An agency named as
+    implicated, and a person who recused themselves, get NotFound like any stranger."""
     row = await session.get(ReferralRow, referral_id)
-    if row is not None:
+    if row is not None and not (
+        person and await session.get(Recusal, (referral_id, person)) is not None
+    ):
         if as_submitter and row.submitted_by == agency:
-            return row, Disclosure.FULL
-        if as_recipient:
+            return Visible(row, Disclosure.FULL, True)
+        if as_recipient and agency not in implicated(row):
             recipient = await session.get(RecipientRow, (referral_id, agency))
             if recipient is not None:
-                return row, effective_disclosure(recipient, row.consent)
+                return Visible(row, effective_disclosure(recipient, row.consent), False)
     raise NotFound("No such referral.")
 
 
-def render(row: ReferralRow, disclosure: Disclosure, vault: Vault) -> dict[str, Any]:
-    """The referral as a caller at `disclosure` may see it."""
+def contactable(contact: dict[str, Any], profile: dict[str, Any]) -> bool:
+    """Contact details go to a recipient only where contacting the victim is safe."""
+    safety = profile.get("safety") or {}
+    return bool(contact.get("safe_to_contact")) and not safety.get("do_not_contact", False)
+
+
+def contact_for(
+    contact: dict[str, Any] | None, profile: dict[str, Any], *, viewer: str, submitter: bool
+) -> dict[str, Any] | None:
+    """The contact block a reader may see: everything for the submitter; for a recipient the
+    phone and e-mail only where contacting is safe, the address only if shared with it."""
+    if contact is None or submitter:
+        return contact
+    safe = contactable(contact, profile)
+    out: dict[str, Any] = {"safe_to_contact": safe}
+    if safe:
+        out.update({k: contact[k] for k in ("phone", "email") if contact.get(k) is not None})
+    if contact.get("address") and viewer in contact.get("address_shared_with", []):
+        out["address"] = contact["address"]
+    return out
+
+
+def render(
+    row: ReferralRow,
+    disclosure: Disclosure,
+    vault: Vault,
+    *,
+    viewer: str = "",
+    submitter: bool = False,
+) -> dict[str, Any]:
+    """The referral as `viewer` at `disclosure` may see it (`submitter`: it submitted it)."""
     facts = row.facts
     out: dict[str, Any] = {
         "id": row.id,
@@ -259,6 +341,8 @@ def render(row: ReferralRow, disclosure: Disclosure, vault: Vault) -> dict[str, 
         "destination_countries": facts.get("destination_countries", []),
         "official_involvement": facts.get("official_involvement", False),
     }
+    if submitter:  # who was named implicated is for the submitter's eyes
+        out["implicated"] = implicated(row)
     if row.kind == "tip":
         out["source"] = row.profile.get("source")
     else:
@@ -267,6 +351,8 @@ def render(row: ReferralRow, disclosure: Disclosure, vault: Vault) -> dict[str, 
             "minor": facts.get("minor", False),
             "needs": facts.get("needs", []),
         }
+        if facts.get("risk_level"):
+            out["victim"]["risk_level"] = facts["risk_level"]
     if disclosure == Disclosure.ANONYMOUS:
         return out
     secret = vault.open(Sealed(row.sealed, row.wrapped_key, row.master_key_id), record_id=row.id)
@@ -274,7 +360,9 @@ def render(row: ReferralRow, disclosure: Disclosure, vault: Vault) -> dict[str, 
         out["victim"] = {
             **row.profile,
             "identity": secret.get("identity"),
-            "contact": secret.get("contact"),
+            "contact": contact_for(
+                secret.get("contact"), row.profile, viewer=viewer, submitter=submitter
+            ),
         }
         out["consent"] = row.consent
     if disclosure == Disclosure.FULL:
@@ -319,7 +407,8 @@ async def list_referrals(
         query = query.where(col(ReferralRow.id) < decode_cursor(cursor))
     rows = list(await session.exec(query.limit(limit + 1)))
     more = len(rows) > limit
-    rows = rows[:limit]
+    # Named implicated: gone from the list at once, before the routing decision removes it.
+    rows = [r for r in rows[:limit] if r.submitted_by == agency or agency not in implicated(r)]
     return rows, encode_cursor(rows[-1].id) if more and rows else None
 
 
@@ -348,14 +437,51 @@ async def _own(session: AsyncSession, referral_id: str, agency: str) -> Referral
     return row
 
 
+async def _with_the_victim(
+    session: AsyncSession, *, referral_id: str, agency: str, person: str | None
+) -> Visible:
+    """The submitter, or a recipient at `support` or above (someone who is with the victim);
+    anyone else gets NotFound."""
+    found = await visible(
+        session,
+        referral_id=referral_id,
+        agency=agency,
+        as_submitter=True,
+        as_recipient=True,
+        person=person,
+    )
+    if not found.submitter and found.disclosure == Disclosure.ANONYMOUS:
+        raise NotFound("No such referral.")
+    return found
+
+
 async def change_consent(
-    session: AsyncSession, *, referral_id: str, agency: str, consent: Consent
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    consent: Consent,
+    person: str | None = None,
 ) -> ReferralRow:
-    row = await _own(session, referral_id, agency)
+    """Record the victim's consent as it now is. The submitter or any recipient at `support` or
+    above may (the shelter that is with the victim); a recipient states the language, whether an
+    interpreter was present and the form. Every recipient's level is re-decided at once."""
+    found = await _with_the_victim(session, referral_id=referral_id, agency=agency, person=person)
+    row = found.row
     if row.kind != "victim_referral" or row.consent is None:
         raise Conflict("Only a victim referral carries consent.")
     if row.status == "withdrawn":
         raise Conflict("The referral was withdrawn.")
+    if not found.submitter:
+        missing = [f for f in ("language", "interpreter", "form") if getattr(consent, f) is None]
+        if missing:
+            raise UnprocessableContent(
+                "A recipient recording consent states the language, interpreter and form.",
+                errors=[
+                    {"path": f"/{f}", "type": "missing", "message": "Field required"}
+                    for f in missing
+                ],
+            )
     previous = ConsentScopes.model_validate(
         {k: row.consent[k] for k in ("services", "law_enforcement", "statistics")}
     )
@@ -364,7 +490,7 @@ async def change_consent(
         law_enforcement=consent.law_enforcement,
         statistics=consent.statistics,
     )
-    row.consent = consent.model_dump(mode="json")
+    row.consent = {**consent.model_dump(mode="json", exclude_none=True), "recorded_by": agency}
     facts = RoutingFacts.model_validate({**row.facts, "consent": scopes.model_dump()})
     row.facts = facts.model_dump(mode="json")
     session.add(row)
@@ -379,6 +505,110 @@ async def change_consent(
     )
     await add_event(session, _event(payload, referral_id=row.id, agency=agency))
     return row
+
+
+async def change_safety(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    safety: Safety,
+    person: str | None = None,
+) -> ReferralRow:
+    """Record a new safety assessment (submitter, or a recipient at `support` or above). A
+    changed risk level is announced (`referral.risk_changed`, the level only); high risk raises
+    the urgency to `immediate` and brings in the coordinator."""
+    found = await _with_the_victim(session, referral_id=referral_id, agency=agency, person=person)
+    row = found.row
+    if row.kind != "victim_referral":
+        raise Conflict("Only a victim referral carries a safety assessment.")
+    if row.status == "withdrawn":
+        raise Conflict("The referral was withdrawn.")
+    before = row.facts.get("risk_level")
+    row.profile = {**row.profile, "safety": safety.model_dump(mode="json")}
+    level = safety.risk_level
+    if level is not None and level.value != before:
+        changes: dict[str, Any] = {"risk_level": level.value}
+        if level == RiskLevel.HIGH:
+            changes["urgency"] = Urgency.IMMEDIATE.value
+            row.urgency = Urgency.IMMEDIATE.value
+        facts = RoutingFacts.model_validate({**row.facts, **changes})
+        row.facts = facts.model_dump(mode="json")
+        payload = ReferralRiskChanged(referral_id=row.id, reference=row.reference, risk_level=level)
+        await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+    session.add(row)
+    return row
+
+
+async def name_implicated(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    agencies: list[str],
+    overseers: frozenset[str],
+    person: str | None = None,
+) -> ReferralRow:
+    """Add agencies to those implicated (never removed here). The submitter, or a recipient
+    that is a prosecutor or the coordinator (`overseers`), may; an agency named implicated gets
+    NotFound, so it can neither see nor undo it."""
+    found = await visible(
+        session,
+        referral_id=referral_id,
+        agency=agency,
+        as_submitter=True,
+        as_recipient=True,
+        person=person,
+    )
+    if not found.submitter and agency not in overseers:
+        raise NotFound("No such referral.")
+    row = found.row
+    if row.submitted_by in agencies:
+        raise UnprocessableContent(
+            "The submitting agency cannot be named implicated in its own referral.",
+            errors=[{"path": "/implicated", "type": "value_error", "message": "the submitter"}],
+        )
+    named = list(dict.fromkeys([*implicated(row), *agencies]))
+    if named == implicated(row):
+        return row
+    facts = RoutingFacts.model_validate({**row.facts, "implicated": named})
+    row.facts = facts.model_dump(mode="json")
+    session.add(row)
+    payload = ReferralImplicatedChanged(referral_id=row.id, reference=row.reference, facts=facts)
+    await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+    return row
+
+
+async def recuse(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    person: str | None,
+    reason: str | None,
+) -> ReferralRow:
+    """A person steps away from a referral (a conflict of interest): from now on they get
+    NotFound for it, whatever their agency may see. Recorded in the audit log."""
+    found = await visible(
+        session,
+        referral_id=referral_id,
+        agency=agency,
+        as_submitter=True,
+        as_recipient=True,
+        person=person,
+    )
+    if person is None:  # checked after access, so a stranger learns nothing
+        raise Conflict("Only a person can recuse themselves; this token is a system client's.")
+    session.add(Recusal(referral_id=referral_id, subject=person, agency=agency))
+    change = AdminChanged(
+        action="referral.recused",
+        target_type="referral",
+        target_id=referral_id,
+        actor=person,
+        details={"agency": agency, **({"reason": reason} if reason else {})},
+    )
+    await add_event(session, _event(change, referral_id=referral_id, agency=agency))
+    return found.row
 
 
 async def withdraw(session: AsyncSession, *, referral_id: str, agency: str) -> ReferralRow:
@@ -401,13 +631,18 @@ async def recipients(
         .where(col(RecipientRow.referral_id) == referral_id)
         .order_by(col(RecipientRow.agency))
     )
-    return row, list(rows)
+    named = implicated(row)
+    return row, [r for r in rows if r.agency not in named]
 
 
 # Consumed events
 
 
 async def apply_routed(session: AsyncSession, *, routed: ReferralRouted) -> None:
+    for agency in routed.removed:  # named as implicated: no longer a recipient at all
+        gone = await session.get(RecipientRow, (routed.referral_id, agency))
+        if gone is not None:
+            await session.delete(gone)
     for decision in routed.recipients:
         row = await session.get(RecipientRow, (routed.referral_id, decision.agency))
         if row is None:

@@ -39,6 +39,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[notify_metadata],
+        settings=settings,
         create_tables=create_tables,
     )
     vault = vault_from_settings(settings)

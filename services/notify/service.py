@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from uuid6 import uuid7
@@ -197,6 +197,16 @@ async def apply_routed(
             select(Delivery).where(Delivery.referral_id == routed.referral_id)
         )
     }
+    for agency in routed.removed:
+        # Named as implicated after it was sent the referral: the delivery disappears from its
+        # inbox without a trace it could read (no change record, no webhook, no e-mail).
+        gone = existing.pop(agency, None)
+        if gone is not None:
+            await session.exec(delete(Dispatch).where(col(Dispatch.delivery_id) == gone.id))
+            await session.exec(
+                delete(DeliveryChange).where(col(DeliveryChange.delivery_id) == gone.id)
+            )
+            await session.delete(gone)
     channels = await Channels.of(session, [r.agency for r in routed.recipients])
     fresh: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
@@ -259,6 +269,7 @@ async def apply_routed(
             d.disclosure = decision.disclosure.value
             d.rule = decision.rule
             d.decision_id = routed.decision_id
+            d.urgency = routed.facts.urgency.value  # raised to immediate by a high risk
             kind = "delivery.updated"
             if routed.reason == RoutingReason.WITHDRAWN:
                 d.status = DeliveryStatus.WITHDRAWN.value

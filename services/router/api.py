@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from contracts.referrals import ReferralIn, RoutingFacts, TipIn, VictimReferralIn
 from contracts.vocabulary import AgencyId, Disclosure
@@ -17,7 +17,7 @@ from services.common.permissions import Action
 from services.common.runtime import Runtime
 from services.router import service
 from services.router.consumer import RouterHandlers
-from services.router.policy import Policy, PolicyError
+from services.router.policy import Policy, PolicyError, basis_of
 from services.router.settings import RouterSettings
 
 router = APIRouter(prefix="/v1/routing", tags=["routing"])
@@ -42,6 +42,15 @@ class ExplainedRecipient(BaseModel):
     rule: str
     deadline: datetime | None
     requires_consent: list[str]
+    basis: str = Field(
+        description="What the level rests on: `consent: <scopes>`, a legal basis "
+        "(`child_protection`, `no_victim`), or `none needed (anonymous)`"
+    )
+
+
+class Excluded(BaseModel):
+    agency: str
+    excluded: str = Field(description="`implicated` or `disabled`")
 
 
 class ExplainedRule(BaseModel):
@@ -57,6 +66,7 @@ class Explanation(BaseModel):
     submitted_by: str
     facts: RoutingFacts
     recipients: list[ExplainedRecipient]
+    excluded: list[Excluded]
     rules: list[ExplainedRule]
 
 
@@ -91,9 +101,11 @@ async def explain(
                 rule=p.rule,
                 deadline=p.deadline,
                 requires_consent=list(p.requires_consent),
+                basis=basis_of(p),
             )
             for p in evaluation.recipients
         ],
+        excluded=[Excluded(agency=a, excluded=why) for a, why in evaluation.excluded.items()],
         rules=[ExplainedRule(**vars(step)) for step in evaluation.trace],
     )
 

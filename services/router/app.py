@@ -40,6 +40,7 @@ def create_app(
         ),
         bootstrap=bootstrap,
         metadata=[router_metadata],
+        settings=settings,
         create_tables=create_tables,
     )
     handlers = RouterHandlers(policy, lambda: runtime.revocations.disabled("agency"))

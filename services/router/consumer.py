@@ -9,8 +9,11 @@ from contracts.events import (
     ReferralConsentChanged,
     ReferralDeadlineMissed,
     ReferralDeclined,
+    ReferralImplicatedChanged,
+    ReferralRiskChanged,
     ReferralSubmitted,
     ReferralWithdrawn,
+    RoutingReason,
 )
 from services.router import service
 from services.router.policy import Policy
@@ -45,6 +48,21 @@ class RouterHandlers:
                 cause=event,
                 unavailable=self.unavailable(),
             )
+        elif isinstance(payload, ReferralRiskChanged):
+            await service.route_risk_changed(
+                session, policy=policy, changed=payload, cause=event, unavailable=self.unavailable()
+            )
+        elif isinstance(payload, ReferralImplicatedChanged):
+            await service.route_facts_changed(
+                session,
+                policy=policy,
+                referral_id=payload.referral_id,
+                reference=payload.reference,
+                facts=payload.facts,
+                reason=RoutingReason.IMPLICATED,
+                cause=event,
+                unavailable=self.unavailable(),
+            )
         elif isinstance(payload, ReferralWithdrawn):
             await service.route_withdrawn(session, policy=policy, withdrawn=payload, cause=event)
 
@@ -52,5 +70,10 @@ class RouterHandlers:
         payload = event.payload()
         if isinstance(payload, ReferralDeclined | ReferralDeadlineMissed):
             await service.escalate(
-                session, policy=self.current, delivery=payload, cause_type=event.type, cause=event
+                session,
+                policy=self.current,
+                delivery=payload,
+                cause_type=event.type,
+                cause=event,
+                unavailable=self.unavailable(),
             )

@@ -26,11 +26,19 @@ from contracts.vocabulary import (
     Need,
     ReferralKind,
     RegionCode,
+    RiskLevel,
     Urgency,
     VictimStatus,
 )
 
 ConsentScope = Literal["services", "law_enforcement", "statistics"]
+# Legal bases for disclosing above `anonymous` without the victim's consent, and the condition
+# each needs in the same `when` (so a basis cannot be stretched to cases it does not cover).
+LegalBasis = Literal["child_protection", "no_victim"]
+BASIS_NEEDS: dict[str, tuple[str, str]] = {
+    "child_protection": ("minor", "`minor: true` (best interests of the child)"),
+    "no_victim": ("kind", "`kind: tip` (a tip identifies no victim)"),
+}
 LEVEL_RANK = {Disclosure.ANONYMOUS: 0, Disclosure.SUPPORT: 1, Disclosure.FULL: 2}
 DEFAULT_RULE = "default"
 ESCALATION_RULE = "escalation"
@@ -75,6 +83,7 @@ class Conditions(Strict):
     victim_status: Annotated[list[VictimStatus], AnyOf] | None = None
     official_involvement: bool | None = None
     destination_countries: Annotated[list[CountryCode], AnyOf] | None = None
+    risk_level: Annotated[list[RiskLevel], AnyOf] | None = None
 
     def unmet(self, facts: RoutingFacts) -> list[str]:
         """The conditions `facts` fail, as readable phrases; empty when all hold."""
@@ -106,7 +115,16 @@ class Conditions(Strict):
         )
         equals("official involvement", self.official_involvement, facts.official_involvement)
         any_of("destination", self.destination_countries, facts.destination_countries)
+        any_of("risk level", self.risk_level, [facts.risk_level] if facts.risk_level else [])
         return misses
+
+    def supports(self, basis: str) -> bool:
+        """Whether these conditions confine a legal basis to the cases it covers."""
+        if basis == "child_protection":
+            return self.minor is True
+        if basis == "no_victim":
+            return self.kind == [ReferralKind.TIP]
+        return False
 
     def never_holds(self) -> str | None:
         """Why no referral can satisfy these conditions, if that is so."""
@@ -121,6 +139,7 @@ class Conditions(Strict):
                 ("consent", bool(self.consent)),
                 ("needs", self.needs is not None),
                 ("victim_status", self.victim_status is not None),
+                ("risk_level", self.risk_level is not None),
             )
             if value
         ]
@@ -155,12 +174,17 @@ class Rule(Strict):
     when: Conditions = Conditions()
     to: Annotated[list[Target], Field(min_length=1)]
     disclosure: str = Field(description="A level, or the name of a `disclosure` case list")
+    basis: LegalBasis | None = Field(
+        default=None,
+        description="The legal basis for a level above `anonymous` when `when` names no consent",
+    )
     stop: bool = False
 
 
 class DisclosureCase(Strict):
     when: Conditions = Conditions()
     level: Disclosure
+    basis: LegalBasis | None = None
 
 
 class Escalation(Strict):
@@ -288,6 +312,17 @@ class Pick:
     rule: str
     deadline: datetime | None
     requires_consent: tuple[ConsentScope, ...] = ()
+    basis: str = "consent"  # what the level rests on: `consent`, or a legal basis
+
+
+def basis_of(pick: Pick) -> str:
+    """What a recipient's level rests on, in words: `consent: law_enforcement`, a legal basis,
+    or `none needed` for `anonymous`."""
+    if pick.disclosure == Disclosure.ANONYMOUS:
+        return "none needed (anonymous)"
+    if pick.basis != "consent":
+        return pick.basis
+    return "consent: " + ", ".join(pick.requires_consent)
 
 
 @dataclass
@@ -305,6 +340,19 @@ class RuleTrace:
 class Evaluation:
     recipients: list[Pick]
     trace: list[RuleTrace]
+    excluded: dict[str, str] = field(default_factory=dict)  # agency -> why (implicated, disabled)
+
+
+IMPLICATED = "implicated"
+DISABLED = "disabled"
+
+
+def absent(facts: RoutingFacts, unavailable: Collection[str]) -> dict[str, str]:
+    """Agencies routing must leave out, and why: named as implicated, or disabled. The one
+    exclusion every rule, fallback, default, escalation and re-decision goes through."""
+    out = {a: DISABLED for a in unavailable}
+    out.update({a: IMPLICATED for a in facts.implicated})
+    return out
 
 
 @dataclass(frozen=True)
@@ -349,9 +397,15 @@ class Policy:
         return now + self.file.deadlines[urgency]
 
     def level(
-        self, disclosure: str, facts: RoutingFacts, *, requires: Iterable[ConsentScope] = ()
-    ) -> tuple[Disclosure, tuple[ConsentScope, ...]]:
-        """The level a disclosure spec gives, and the consent scopes that level rests on."""
+        self,
+        disclosure: str,
+        facts: RoutingFacts,
+        *,
+        requires: Iterable[ConsentScope] = (),
+        basis: str | None = None,
+    ) -> tuple[Disclosure, tuple[ConsentScope, ...], str]:
+        """The level a disclosure spec gives, the consent scopes it rests on, and its basis
+        (`consent` or a legal basis). The validator makes sure one of them is there."""
         rests_on = list(requires)
         if disclosure in Disclosure.__members__.values():
             level = Disclosure(disclosure)
@@ -359,9 +413,10 @@ class Policy:
             case = next(c for c in self.file.disclosure[disclosure] if not c.when.unmet(facts))
             level = case.level
             rests_on += case.when.consent or []
+            basis = case.basis or (None if case.when.consent else basis)
         if level == Disclosure.ANONYMOUS:
-            return level, ()
-        return level, tuple(dict.fromkeys(rests_on))
+            return level, (), "consent"
+        return level, tuple(dict.fromkeys(rests_on)), basis or "consent"
 
     def covering(self, agency_type: AgencyType, region: str) -> list[str]:
         """Agencies of a type whose regions include `region` (national ones cover all)."""
@@ -375,26 +430,30 @@ class Policy:
         self, facts: RoutingFacts, *, now: datetime, unavailable: Collection[str] = frozenset()
     ) -> Evaluation:
         """Who receives a referral with these facts, at which level, and why. `unavailable`
-        agencies (disabled) are treated as absent: fallbacks and the default apply."""
+        agencies (disabled) and those named `implicated` are treated as absent: fallbacks and
+        the default apply."""
         submitter = facts.submitted_by
         deadline = self.deadline(facts.urgency, now)
         chosen: dict[str, Pick] = {}
         trace: list[RuleTrace] = []
+        excluded = absent(facts, unavailable)
         for rule in self.file.rules:
             unmet = rule.when.unmet(facts)
             step = RuleTrace(rule=rule.id, matched=not unmet, unmet=unmet)
             trace.append(step)
             if unmet:
                 continue
-            level, requires = self.level(rule.disclosure, facts, requires=rule.when.consent or [])
+            level, requires, basis = self.level(
+                rule.disclosure, facts, requires=rule.when.consent or [], basis=rule.basis
+            )
             for target in rule.to:
-                for agency, note in self._resolve(target, facts.region, submitter, unavailable):
+                for agency, note in self._resolve(target, facts.region, submitter, excluded):
                     if note:
                         step.notes.append(note)
                     if agency is None:
                         continue
                     step.selected.append(agency)
-                    pick = Pick(agency, level, rule.id, deadline, requires)
+                    pick = Pick(agency, level, rule.id, deadline, requires, basis)
                     earlier = chosen.get(agency)
                     if earlier is None or LEVEL_RANK[level] > LEVEL_RANK[earlier.disclosure]:
                         chosen[agency] = pick
@@ -403,36 +462,58 @@ class Policy:
                 break
         if not chosen:
             default = self.file.default
-            candidates = [a for a in default.to if a != submitter]
+            # Never an implicated agency, not even when nobody else is left.
+            candidates = [a for a in default.to if a != submitter and excluded.get(a) != IMPLICATED]
             # Nobody available at all: still the first, so the referral waits rather than drops.
-            agency = next((a for a in candidates if a not in unavailable), None) or next(
+            agency = next((a for a in candidates if a not in excluded), None) or next(
                 iter(candidates), None
             )
             step = RuleTrace(rule=DEFAULT_RULE, matched=True, notes=["no rule chose a recipient"])
+            step.notes += [_excluded(a, excluded) for a in default.to if a in excluded]
             trace.append(step)
             if agency is not None:
-                level, requires = self.level(default.disclosure, facts)
-                chosen[agency] = Pick(agency, level, DEFAULT_RULE, deadline, requires)
+                level, requires, basis = self.level(default.disclosure, facts)
+                chosen[agency] = Pick(agency, level, DEFAULT_RULE, deadline, requires, basis)
                 step.selected.append(agency)
-        return Evaluation(recipients=list(chosen.values()), trace=trace)
+        return Evaluation(recipients=list(chosen.values()), trace=trace, excluded=excluded)
 
-    def escalation(self, facts: RoutingFacts, *, now: datetime) -> Pick:
+    def escalation(
+        self,
+        facts: RoutingFacts,
+        *,
+        now: datetime,
+        skip: Collection[str] = (),
+        unavailable: Collection[str] = frozenset(),
+    ) -> Pick | None:
+        """Who a declined or overdue delivery goes to, at the level consent allows: the
+        escalation target, or (when it is implicated, the submitter or in `skip`) the first of
+        the default recipients that is not. None when nobody is left."""
         spec = self.file.escalation
-        level, requires = self.level(spec.disclosure, facts)
-        return Pick(spec.to, level, ESCALATION_RULE, self.deadline(facts.urgency, now), requires)
+        excluded = absent(facts, unavailable)
+        out = {facts.submitted_by, *skip}
+        candidates = [spec.to, *self.file.default.to]
+        target = next(
+            (a for a in candidates if a not in out and excluded.get(a) != IMPLICATED), None
+        )
+        if target is None:
+            return None
+        level, requires, basis = self.level(spec.disclosure, facts)
+        return Pick(
+            target, level, ESCALATION_RULE, self.deadline(facts.urgency, now), requires, basis
+        )
 
     def _resolve(
-        self, target: Target, region: str, submitter: str, unavailable: Collection[str]
+        self, target: Target, region: str, submitter: str, excluded: dict[str, str]
     ) -> list[tuple[str | None, str | None]]:
         if target.agency is not None:
             if target.agency == submitter:
                 return [(None, f"{target.agency} is the submitter, never its own recipient")]
-            if target.agency in unavailable:
-                return [(None, f"{target.agency} is disabled")]
+            if target.agency in excluded:
+                return [(None, _excluded(target.agency, excluded))]
             return [(target.agency, None)]
         assert target.type is not None
         covering = self.covering(target.type, region)
-        others = [a for a in covering if a != submitter and a not in unavailable]
+        others = [a for a in covering if a != submitter and a not in excluded]
         if others:
             return [(a, None) for a in others]
         if not covering:
@@ -440,12 +521,12 @@ class Policy:
         elif covering == [submitter]:
             why = f"the only {target.type} covering {region} is the submitter"
         else:
-            disabled = ", ".join(a for a in covering if a in unavailable)
-            why = f"the {target.type} covering {region} is not available ({disabled} disabled)"
+            gone = ", ".join(f"{a} {excluded[a]}" for a in covering if a in excluded)
+            why = f"the {target.type} covering {region} is not available ({gone})"
         if target.fallback is None or target.fallback == submitter:
             return [(None, why + "; no fallback")]
-        if target.fallback in unavailable:
-            return [(None, why + f"; fallback {target.fallback} is disabled")]
+        if target.fallback in excluded:
+            return [(None, why + f"; fallback {_excluded(target.fallback, excluded)}")]
         return [(target.fallback, why + f"; fallback {target.fallback}")]
 
     def describe(self) -> dict[str, Any]:
@@ -456,6 +537,12 @@ class Policy:
             **self.file.model_dump(mode="json", exclude={"agencies"}),
             "deadlines": {u.value: int(d.total_seconds()) for u, d in self.file.deadlines.items()},
         }
+
+
+def _excluded(agency: str, excluded: dict[str, str]) -> str:
+    if excluded[agency] == DISABLED:
+        return f"{agency} is disabled"
+    return f"{agency} excluded: {excluded[agency]}"
 
 
 def _load_agencies(spec: str | list[Agency], source: _Source) -> dict[str, Agency]:
@@ -500,6 +587,25 @@ def _check(policy: PolicyFile, agencies: dict[str, Agency], source: _Source) -> 
                 source.problem(at, f"{name!r} is neither a level nor a `disclosure` case list")
             )
 
+    def based(at: Path_, level: Disclosure, when: Conditions, basis: str | None) -> None:
+        """Consent caps disclosure: above `anonymous`, a level needs consent scopes in its
+        `when` or a legal basis whose condition that `when` states."""
+        if level == Disclosure.ANONYMOUS:
+            return
+        if basis is not None:
+            if not when.supports(basis):
+                _, needs = BASIS_NEEDS[basis]
+                problems.append(source.problem(at, f"basis {basis} applies only with {needs}"))
+            return
+        if not when.consent:
+            problems.append(
+                source.problem(
+                    at,
+                    f"level {level.value} rests on nothing: state the consent scopes it needs "
+                    "(`when: {consent: [...]}`) or a legal basis (`basis: child_protection`)",
+                )
+            )
+
     for urgency in Urgency:
         if urgency not in policy.deadlines:
             problems.append(source.problem(("deadlines",), f"no deadline for {urgency.value}"))
@@ -507,6 +613,7 @@ def _check(policy: PolicyFile, agencies: dict[str, Agency], source: _Source) -> 
         if name in levels:
             problems.append(source.problem(("disclosure", name), "a level name cannot be a list"))
         for i, case in enumerate(cases):
+            based(("disclosure", name, i), case.level, case.when, case.basis)
             why = case.when.never_holds()
             if why:
                 problems.append(source.problem(("disclosure", name, i), f"unreachable case: {why}"))
@@ -540,6 +647,14 @@ def _check(policy: PolicyFile, agencies: dict[str, Agency], source: _Source) -> 
         if rule.stop and rule.when.unconditional and stopped_at is None:
             stopped_at = rule.id
         disclosure((*at, "disclosure"), rule.disclosure)
+        if rule.disclosure in levels:
+            based((*at, "disclosure"), Disclosure(rule.disclosure), rule.when, rule.basis)
+        elif rule.basis is not None:
+            problems.append(
+                source.problem(
+                    (*at, "basis"), "a case list states its own bases; `basis` goes on its cases"
+                )
+            )
         for j, target in enumerate(rule.to):
             if target.agency is not None:
                 agency((*at, "to", j, "agency"), target.agency)
@@ -553,6 +668,10 @@ def _check(policy: PolicyFile, agencies: dict[str, Agency], source: _Source) -> 
                 )
     agency(("escalation", "to"), policy.escalation.to)
     disclosure(("escalation", "disclosure"), policy.escalation.disclosure)
+    for key, spec in (("escalation", policy.escalation.disclosure), ("default", None)):
+        value = spec if spec is not None else policy.default.disclosure
+        if value in levels:
+            based((key, "disclosure"), Disclosure(value), Conditions(), None)
     for j, agency_id in enumerate(policy.default.to):
         agency(("default", "to", j), agency_id)
     if len(set(policy.default.to)) < 2:

@@ -18,13 +18,14 @@ from contracts.events import (
     DeliveryRef,
     RecipientDecision,
     ReferralConsentChanged,
+    ReferralRiskChanged,
     ReferralRouted,
     ReferralSubmitted,
     ReferralWithdrawn,
     RoutingReason,
 )
 from contracts.referrals import RoutingFacts
-from contracts.vocabulary import Disclosure
+from contracts.vocabulary import Disclosure, RiskLevel, Urgency
 from services.common.db import insert_ignore, insert_many
 from services.common.models import utcnow
 from services.common.outbox import add_event
@@ -56,6 +57,7 @@ async def _announce(
     picks: list[Pick],
     cause: CloudEvent | None,
     escalated_delivery_id: str | None = None,
+    removed: list[str] | None = None,
 ) -> str:
     """Stage the `referral.routed` event for a decision; returns its decision id."""
     decision_id = str(uuid7())
@@ -68,6 +70,7 @@ async def _announce(
         facts=facts,
         recipients=[_decision(p) for p in picks],
         escalated_delivery_id=escalated_delivery_id,
+        removed=removed or [],
     )
     event = CloudEvent.new(
         source=SERVICE,
@@ -145,6 +148,7 @@ async def _redecide(
     picks: list[Pick],
     cause: CloudEvent | None,
     escalated_delivery_id: str | None = None,
+    removed: list[str] | None = None,
 ) -> str:
     """A later decision on a known referral: update its recipients and announce the change."""
     for pick in picks:
@@ -172,6 +176,7 @@ async def _redecide(
         picks=picks,
         cause=cause,
         escalated_delivery_id=escalated_delivery_id,
+        removed=removed or [],
     )
 
 
@@ -189,19 +194,47 @@ async def route_consent_changed(
     now: datetime | None = None,
     unavailable: Collection[str] = frozenset(),
 ) -> str | None:
-    """Re-decide disclosure under the new consent.
+    """Re-decide disclosure under the new consent (see `route_facts_changed`)."""
+    return await route_facts_changed(
+        session,
+        policy=policy,
+        referral_id=changed.referral_id,
+        reference=changed.reference,
+        facts=changed.facts,
+        reason=RoutingReason.CONSENT_CHANGED,
+        cause=cause,
+        now=now,
+        unavailable=unavailable,
+    )
+
+
+async def route_facts_changed(
+    session: AsyncSession,
+    *,
+    policy: Policy,
+    referral_id: str,
+    reference: str,
+    facts: RoutingFacts,
+    reason: RoutingReason,
+    cause: CloudEvent | None = None,
+    now: datetime | None = None,
+    unavailable: Collection[str] = frozenset(),
+) -> str | None:
+    """Re-decide every recipient at once on changed facts (consent, risk, implicated).
 
     Existing recipients keep their place (a delivery is never taken back) but get the level the
     policy now gives them, or `anonymous` if no rule would choose them any more; recipients the
-    new consent brings in are added. Only changes are announced; None if there are none.
+    facts now bring in are added. The one exception: an agency now named implicated is removed
+    (`removed: true`), so it loses the delivery and every read. Only changes are announced;
+    None if there are none.
     """
-    referral = await session.get(RoutedReferral, changed.referral_id)
-    if referral is None:  # consent changed before the router saw the submission: route now
+    referral = await session.get(RoutedReferral, referral_id)
+    if referral is None:  # changed before the router saw the submission: route now
         submitted = ReferralSubmitted(
-            referral_id=changed.referral_id,
-            reference=changed.reference,
+            referral_id=referral_id,
+            reference=reference,
             submitted_at=now or datetime.now(UTC),
-            facts=changed.facts,
+            facts=facts,
         )
         return await route_submitted(
             session,
@@ -213,33 +246,71 @@ async def route_consent_changed(
         )
     if referral.withdrawn:
         return None
-    referral.facts = changed.facts.model_dump(mode="json")
+    # A raised urgency (high risk) shortens every open deadline: all recipients are re-announced.
+    hurried = referral.facts.get("urgency") != facts.urgency.value
+    referral.facts = facts.model_dump(mode="json")
     referral.policy_version = policy.version
     referral.updated_at = utcnow()
     session.add(referral)
-    evaluation = policy.evaluate(
-        changed.facts, now=now or datetime.now(UTC), unavailable=unavailable
-    )
+    evaluation = policy.evaluate(facts, now=now or datetime.now(UTC), unavailable=unavailable)
     wanted = {p.agency: p for p in evaluation.recipients}
-    current = await _recipients(session, changed.referral_id)
+    current = await _recipients(session, referral_id)
     changes: list[Pick] = []
+    removed: list[str] = []
     for agency, row in current.items():
+        if agency in facts.implicated:
+            removed.append(agency)
+            await session.delete(row)
+            continue
         pick = wanted.pop(agency, None) or Pick(agency, Disclosure.ANONYMOUS, row.rule, None, ())
-        if (pick.disclosure.value, list(pick.requires_consent)) != (
+        if hurried or (pick.disclosure.value, list(pick.requires_consent)) != (
             row.disclosure,
             row.requires_consent,
         ):
             changes.append(pick)
     changes += wanted.values()  # newcomers
-    if not changes:
+    if not changes and not removed:
         return None
     return await _redecide(
         session,
         referral=referral,
-        reason=RoutingReason.CONSENT_CHANGED,
+        reason=reason,
         policy=policy,
         picks=changes,
         cause=cause,
+        removed=removed,
+    )
+
+
+async def route_risk_changed(
+    session: AsyncSession,
+    *,
+    policy: Policy,
+    changed: ReferralRiskChanged,
+    cause: CloudEvent | None = None,
+    now: datetime | None = None,
+    unavailable: Collection[str] = frozenset(),
+) -> str | None:
+    """Apply a new risk level to the facts last routed on (high: urgency `immediate`) and
+    re-decide. The event follows the submission on the same partition, so the referral is known;
+    if not, there is nothing to re-decide."""
+    referral = await session.get(RoutedReferral, changed.referral_id)
+    if referral is None:
+        return None
+    update: dict[str, object] = {"risk_level": changed.risk_level}
+    if changed.risk_level == RiskLevel.HIGH:
+        update["urgency"] = Urgency.IMMEDIATE
+    facts = RoutingFacts.model_validate(referral.facts).model_copy(update=update)
+    return await route_facts_changed(
+        session,
+        policy=policy,
+        referral_id=changed.referral_id,
+        reference=changed.reference,
+        facts=facts,
+        reason=RoutingReason.RISK_CHANGED,
+        cause=cause,
+        now=now,
+        unavailable=unavailable,
     )
 
 
@@ -279,8 +350,10 @@ async def escalate(
     cause_type: str,
     cause: CloudEvent | None = None,
     now: datetime | None = None,
+    unavailable: Collection[str] = frozenset(),
 ) -> str | None:
-    """Escalate a declined or overdue delivery (once per delivery, whatever the cause)."""
+    """Escalate a declined or overdue delivery (once per delivery, whatever the cause), at the
+    level the victim's consent allows, never to an implicated agency."""
     dialect = session.get_bind().dialect.name
     claimed = await session.exec(
         insert_ignore(dialect, Escalation).values(
@@ -306,10 +379,16 @@ async def escalate(
         row.outcome = f"not escalated: {target} is the escalation target itself"
     elif referral.submitted_by == target:
         row.outcome = f"not escalated: {target} submitted the referral"
-    else:
-        pick = policy.escalation(
-            RoutingFacts.model_validate(referral.facts), now=now or datetime.now(UTC)
+    else:  # the level is what consent allows; implicated agencies are never chosen
+        facts = RoutingFacts.model_validate(referral.facts)
+        found = policy.escalation(
+            facts, now=now or datetime.now(UTC), skip=[delivery.agency], unavailable=unavailable
         )
+        if found is None:
+            row.outcome = "not escalated: every escalation recipient is implicated or excluded"
+            session.add(row)
+            return None
+        pick, target = found, found.agency
         known = await session.get(Recipient, (referral.referral_id, target))
         if (
             known is not None
@@ -322,6 +401,7 @@ async def escalate(
                 pick.rule,
                 pick.deadline,
                 tuple(cast(list[ConsentScope], known.requires_consent)),
+                pick.basis,
             )
         row.decision_id = await _redecide(
             session,
@@ -332,7 +412,7 @@ async def escalate(
             cause=cause,
             escalated_delivery_id=delivery.delivery_id,
         )
-        row.outcome = f"escalated to {target}"
+        row.outcome = f"escalated to {target} ({pick.disclosure.value})"
     session.add(row)
     return row.decision_id
 

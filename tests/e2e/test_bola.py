@@ -61,8 +61,22 @@ async def test_every_agency_against_every_referral_and_delivery(exchange: Exchan
                         "given_by": "self",
                         "recorded_at": "2026-11-21T10:00:00Z",
                     }
-                    r = await c.put(f"/v1/referrals/{rid}/consent", json=consent, headers=h)
-                    refused(r, f"consent change by {what}")
+                    if agency not in recipients:  # recipients with the victim may, at support+
+                        r = await c.put(f"/v1/referrals/{rid}/consent", json=consent, headers=h)
+                        refused(r, f"consent change by {what}")
+                        r = await c.put(
+                            f"/v1/referrals/{rid}/safety",
+                            json={"do_not_contact": True},
+                            headers=h,
+                        )
+                        refused(r, f"safety change by {what}")
+                        r = await c.put(
+                            f"/v1/referrals/{rid}/implicated",
+                            json={"implicated": ["gp"]},
+                            headers=h,
+                        )
+                        refused(r, f"naming implicated by {what}")
+                        refused(await c.post(f"/v1/referrals/{rid}/recusal", headers=h), what)
                     refused(await c.post(f"/v1/referrals/{rid}/withdraw", headers=h), what)
                 # The audit API is for auditors only, whoever the agency.
                 refused(await c.get(f"/v1/audit/referrals/{rid}/timeline", headers=h), what)

@@ -29,7 +29,8 @@ DEADLINES = {
 def victim(
     *,
     region: str = "KZ-79",
-    age: int = 24,
+    age: int | None = 24,
+    appears_minor: bool = False,
     services: bool = True,
     law_enforcement: bool = True,
     exploitation: tuple[str, ...] = ("sexual",),
@@ -44,6 +45,10 @@ def victim(
         urgency=urgency,
     )
     body["victim"]["age"] = age
+    if age != 24:  # the example's date of birth makes 24
+        del body["victim"]["identity"]["date_of_birth"]
+    if appears_minor:
+        body["victim"].update(appears_minor=True, age_basis="unknown")
     body["consent"].update(services=services, law_enforcement=law_enforcement)
     return body
 
@@ -100,6 +105,19 @@ CASES = {
         "ngo-north",
         victim(region="KZ-71", age=15, services=False, law_enforcement=False, urgency="high"),
         {"child-rights": ("full", "minor"), "mvd-ctu": ("full", "police")},
+    ),
+    "4-no-age-appears-minor-presumed-a-child": Case(
+        "ngo-north",
+        victim(region="KZ-71", age=None, appears_minor=True, services=False, law_enforcement=False),
+        {"child-rights": ("full", "minor"), "mvd-ctu": ("full", "police")},
+    ),
+    "5-tip-naming-the-police-implicated": Case(
+        "ngo-north",
+        tip(official_involvement=True, implicated=["mvd-ctu"]),
+        {
+            "gp": ("full", "official-involvement"),
+            "anti-corruption": ("full", "official-involvement"),
+        },
     ),
     "5-tip-official-involvement": Case(
         "labour-insp",
@@ -296,6 +314,34 @@ async def test_rule_7_declined_escalates_to_the_coordinator(exchange: Exchange) 
         assert r.status_code == 409
         r = await c.get(f"/v1/inbox?referral={rid}", headers=exchange.headers("nrm-coordinator"))
         assert len(r.json()["items"]) == 1
+
+
+async def test_rule_7_escalation_is_capped_by_consent(exchange: Exchange) -> None:
+    """The adult who refused both services and law enforcement: after the police decline, the
+    coordinator receives it at `anonymous`, with nothing identifying in its read or inbox."""
+    case = Case(
+        "ngo-south",
+        victim(region="KZ-11", services=False, law_enforcement=False),
+        {"mvd-ctu": ("anonymous", "police")},
+    )
+    async with exchange.client() as c:
+        rid = await submit(exchange, c, case)
+        await delivered(exchange, c, rid, case.expected)
+        police = exchange.headers("mvd-ctu")
+        item = await inbox_item(exchange, c, "mvd-ctu", rid)
+        for action, body in (("acknowledge", None), ("decline", {"reason": "no grounds"})):
+            r = await c.post(
+                f"/v1/deliveries/{item['delivery_id']}/{action}", json=body, headers=police
+            )
+            assert r.status_code == 200, r.text
+        await delivered(exchange, c, rid, ["nrm-coordinator"])
+        escalated = await inbox_item(exchange, c, "nrm-coordinator", rid)
+        assert (escalated["disclosure"], escalated["rule"]) == ("anonymous", "escalation")
+        r = await c.get(f"/v1/referrals/{rid}", headers=exchange.headers("nrm-coordinator"))
+        assert r.status_code == 200 and r.json()["disclosure"] == "anonymous"
+        inbox = await c.get("/v1/inbox", headers=exchange.headers("nrm-coordinator"))
+        for secret in ("Aigerim Example", "N1234567", "+77010000000", "waitress"):
+            assert secret not in r.text and secret not in inbox.text
 
 
 async def test_the_audit_log_verifies_after_the_rules(exchange: Exchange) -> None:

@@ -55,6 +55,7 @@ GROUPS = {
     "router.case-events": [CASE_EVENTS.name],
     "notify.routing": [ROUTING.name],
     "audit": [t.name for t in CATALOGUE if t is not DEADLETTER],
+    "insights": [REFERRALS.name, ROUTING.name, CASE_EVENTS.name],
 }
 
 
@@ -84,7 +85,6 @@ class Cluster:
     env: dict[str, str]
     database_url: str
     instances: list[Instance] = field(default_factory=list)
-    started: set[str] = field(default_factory=set)  # services this cluster runs
     _tokens: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
 
     async def start(
@@ -106,7 +106,6 @@ class Cluster:
             )
         instance = Instance(service, port, proc, log)
         self.instances.append(instance)
-        self.started.add(service)
 
         ready = f"{instance.url}/readyz"
         await wait_for(lambda: answers(ready, proc, log), timeout=60, interval=0.2)
@@ -160,7 +159,7 @@ class Cluster:
 
     async def quiet(self) -> bool:
         """Nothing left to happen: every outbox relayed, every group at the end of its topics."""
-        for service in (s for s in SERVICES if s in self.started):
+        for service in SERVICES:
             unsent = select(func.count()).where(col(OutboxRecord.published_at).is_(None))
             if await self.scalar(service, unsent):
                 return False
@@ -294,7 +293,7 @@ def _cluster(
         await ensure_topics(broker.bootstrap, partitions=3)
         # Identity on the port its issuer names; then the others, each migrating its database.
         await cluster.start("identity", migrate=True, port=identity_port)
-        for service in ("intake", "router", "notify", "audit"):
+        for service in ("intake", "router", "notify", "audit", "insights"):
             await cluster.start(service, migrate=True)
         for service in twice:
             await cluster.start(service)
@@ -312,6 +311,17 @@ def _cluster(
             except subprocess.TimeoutExpired:
                 instance.proc.kill()
         broker.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_crash.py: a pytest-xdist group per database kind, so each kind's tests share one
+    `nrm up` on one worker while the kinds run side by side (pytest drops marks given on
+    module-scoped parameters, so they are added here, before xdist reads them)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if item.nodeid.startswith("tests/faults/test_crash.py") and callspec is not None:
+            item.add_marker(pytest.mark.xdist_group(f"crash-{callspec.params['up']}"))
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -402,3 +402,44 @@ async def test_audit_tables_are_append_only(db: Database, tmp_path: Path) -> Non
             with pytest.raises(Exception, match="append-only"):
                 async with db.engine.begin() as conn:
                     await conn.execute(text(statement))
+
+
+async def test_a_gap_in_a_sources_numbers_is_missing_online_and_offline(
+    db: Database, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import app
+
+    settings = audit_settings(tmp_path)
+    vault = vault_from_settings(settings)
+    await create_all(db.engine, audit_metadata, runtime_metadata)
+    for i, number in enumerate((1, 2, 4, 5, 7)):  # intake's 3 and 6 never arrived
+        payload = ReferralWithdrawn(referral_id=f"g{i}", reference=f"g-{i}", withdrawn_by="gp")
+        event = CloudEvent.new(source="intake", payload=payload, subject=f"g{i}", agency="gp")
+        async with transaction(db.sessions) as session:
+            await service.append(
+                session,
+                event=event.model_copy(update={"sequence": number}),
+                topic="nrm.referrals.v1",
+                partition=0,
+                offset=i,
+            )
+    async with transaction(db.sessions) as session:
+        vkey = await service.public_key(session, name=settings.key_name, vault=vault)
+    async with db.sessions() as session:
+        now = await service.verify(session, vkey=vkey, grace=timedelta(0))
+        within_grace = await service.verify(session, vkey=vkey, grace=timedelta(hours=1))
+    assert (now["ok"], now["missing"]) == (False, {"intake": [[3, 3], [6, 6]]})
+    assert now["first_bad_sequence"] is None and now["records"] == 5
+    assert (within_grace["ok"], within_grace["missing"]) == (True, {})
+
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"".join(await export(db, vkey, settings)))
+    runner = CliRunner()
+    late = runner.invoke(app, ["audit", "verify", str(path), "--key", vkey, "--grace", "0"])
+    assert late.exit_code == 1, late.output
+    assert json.loads(late.output)["missing"] == {"intake": [[3, 3], [6, 6]]}
+    early = runner.invoke(app, ["audit", "verify", str(path), "--key", vkey, "--grace", "3600"])
+    assert early.exit_code == 0, early.output
+    assert json.loads(early.output)["missing"] == {}

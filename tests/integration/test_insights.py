@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -24,7 +24,7 @@ from contracts.events import (
     RoutingReason,
 )
 from contracts.referrals import ConsentScopes, RoutingFacts, VictimStatistics
-from contracts.topics import topic_for_type
+from contracts.topics import CASE_EVENTS, REFERRALS, ROUTING, topic_for_type
 from contracts.vocabulary import AgeBand, Sex
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
@@ -32,7 +32,7 @@ from services.insights.app import create_app
 from services.insights.models import StatDelivery, StatReferral
 from services.insights.settings import InsightsSettings
 from tests.conftest import open_database
-from tests.support import Database, wait_for
+from tests.support import SESSION_TIMEOUT_MS, Database, wait_for
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
 
 ROUTED_AT = datetime(2026, 11, 2, tzinfo=UTC)
@@ -153,9 +153,34 @@ async def projected(db: Database) -> bool:
     return (referrals, acks, withheld, routed) == (11, 10, 1, 10)
 
 
+async def rewind(bootstrap: str, group: str, topics: list[str]) -> None:
+    """What an operator does to rebuild (`kafka-consumer-groups --reset-offsets --to-earliest`):
+    join the group alone and commit the start of every partition of its topics."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
+    )
+    await consumer.start()
+    try:
+
+        async def assigned() -> bool:
+            await consumer.getmany(timeout_ms=100)
+            return {tp.topic for tp in consumer.assignment()} == set(topics)
+
+        await wait_for(assigned, timeout=30)
+        partitions = list(consumer.assignment())
+        await consumer.commit(await consumer.beginning_offsets(partitions))
+    finally:
+        await consumer.stop()
+
+
 @contextlib.asynccontextmanager
 async def insights(
-    db: Database, bootstrap: str, mint: TokenMint, tmp_path: Path, group_prefix: str
+    db: Database, bootstrap: str, mint: TokenMint, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = InsightsSettings(
         data_dir=tmp_path,
@@ -163,7 +188,6 @@ async def insights(
         auth_audience=AUDIENCE,
         k=3,
         period_months=3,
-        consumer_group=group_prefix,
     )
     app = create_app(settings, bootstrap=bootstrap, engine=db.engine, jwks=mint.jwks)
     async with app.router.lifespan_context(app):
@@ -192,7 +216,7 @@ async def test_statistics_from_the_topics_and_rebuilt_from_scratch(
         await feed(producer)
     finally:
         await producer.stop()
-    async with insights(db, own_broker.bootstrap, mint, tmp_path, "insights") as client:
+    async with insights(db, own_broker.bootstrap, mint, tmp_path) as client:
         await wait_for(lambda: projected(db), timeout=60)
 
         r = await client.get("/v1/statistics?" + QUESTIONS[0], headers=analyst)
@@ -292,11 +316,12 @@ async def test_statistics_from_the_topics_and_rebuilt_from_scratch(
                 await client.get(f"/v1/statistics?{question}", headers=analyst)
             ).json()
 
-    # Rebuild: an empty database, new consumer groups, the same topics from the beginning.
+    # Rebuild: an empty database, the group's offsets rewound, the same topics read again.
+    await rewind(own_broker.bootstrap, "insights", [REFERRALS.name, ROUTING.name, CASE_EVENTS.name])
     async with contextlib.AsyncExitStack() as stack:
         fresh = await stack.enter_async_context(open_database(db.kind, tmp_path / "replay"))
         client = await stack.enter_async_context(
-            insights(fresh, own_broker.bootstrap, mint, tmp_path, "rebuild")
+            insights(fresh, own_broker.bootstrap, mint, tmp_path)
         )
         await wait_for(lambda: projected(fresh), timeout=60)
         for question in QUESTIONS:

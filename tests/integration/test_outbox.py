@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -19,6 +20,7 @@ from tests.support import (
     effects,
     make_consumer,
     make_event,
+    read_topic,
     wait_for,
 )
 
@@ -213,3 +215,98 @@ async def _pending_is(relay: OutboxRelay, n: int) -> bool:
 
 
 __all__ = ["Effect"]
+
+
+def _number(record: Any) -> int:
+    return int(dict(record.headers)["ce_sequence"])
+
+
+async def test_events_are_numbered_once_gap_free_and_in_commit_order(
+    db: Database, broker: EmbeddedBroker, topic: str, producer: AIOKafkaProducer
+) -> None:
+    """`ce_sequence`: 1..n with no gap and no repeat across concurrent writers and (on
+    PostgreSQL) three replicas of the relay; one writer's transactions get rising numbers."""
+    relays = [
+        OutboxRelay(
+            engine=db.engine, sessions=db.sessions, producer=producer, name="numbers", batch_size=7
+        )
+        for _ in range(3 if db.kind == "postgresql" else 1)
+    ]
+    for relay in relays:
+        await relay.start()
+
+    async def writer(w: int) -> None:
+        for n in range(25):
+            async with transaction(db.sessions) as session:
+                await add_event(session, make_event(f"num-{topic}-{w}", 2 * n), topic=topic)
+                await add_event(session, make_event(f"num-{topic}-{w}", 2 * n + 1), topic=topic)
+
+    try:
+        await asyncio.gather(*(writer(w) for w in range(4)))
+        records = await read_topic(
+            broker.bootstrap, topic, until=lambda rs: len(rs) >= 200, timeout=60
+        )
+    finally:
+        for relay in relays:
+            await relay.stop()
+    assert sorted(_number(r) for r in records) == list(range(1, 201))
+    by_key: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
+    for r in records:
+        by_key[r.key].append((r.offset, _number(r)))
+    for key, seen in by_key.items():
+        numbers = [n for _, n in sorted(seen)]  # in the order the broker holds them
+        assert numbers == sorted(numbers), key
+
+
+async def test_replay_publishes_again_only_what_no_group_confirmed(
+    db: Database, broker: EmbeddedBroker, topic: str, producer: AIOKafkaProducer
+) -> None:
+    group = f"group-{topic}"
+
+    def tracked() -> OutboxRelay:
+        return OutboxRelay(
+            engine=db.engine,
+            sessions=db.sessions,
+            producer=producer,
+            groups={topic: (group,)},
+            bootstrap=broker.bootstrap,
+        )
+
+    relay = tracked()
+    runner = _runner(db, broker.bootstrap, topic, producer)
+    await runner.start()
+    try:
+        async with transaction(db.sessions) as session:
+            for seq in range(3):
+                await add_event(session, make_event("rp-read", seq), topic=topic)
+        assert await relay.publish_batch() == 3
+        assert await relay.undelivered_count() == 3  # published, not yet known to be read
+        await wait_for(lambda: _count_is(db, 3), timeout=20)
+
+        async def confirmed() -> bool:
+            await relay.confirm_delivery()
+            return await relay.undelivered_count() == 0
+
+        await wait_for(confirmed, timeout=20, interval=0.2)
+    finally:
+        await runner.stop()
+    # Two more, published while no member of the group runs: the broker has them, nobody
+    # confirmed reading them.
+    async with transaction(db.sessions) as session:
+        for seq in (3, 4):
+            await add_event(session, make_event("rp-unread", seq), topic=topic)
+    assert await relay.publish_batch() == 2
+    assert await relay.confirm_delivery() == 0
+    again = tracked()
+    try:
+        assert await again.replay(timeout=30) == 2
+        records = await read_topic(
+            broker.bootstrap, topic, until=lambda rs: len(rs) >= 7, timeout=30
+        )
+    finally:
+        await again.stop(flush=False)
+    keys = [r.key for r in records]
+    assert keys.count(b"rp-read") == 3 and keys.count(b"rp-unread") == 4
+    # The replayed copies carry the numbers the events were first published with.
+    assert sorted(_number(r) for r in records if r.key == b"rp-unread") == [4, 4, 5, 5]
+    await relay.stop(flush=False)

@@ -1,6 +1,7 @@
 """The router through the real broker: submitted events in, `referral.routed` events out."""
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -39,6 +40,7 @@ from services.router.policy import PolicyError
 from services.router.settings import EXAMPLE_POLICY, RouterSettings
 from tests.support import Database, outbox_payloads, publish_event, read_topic, wait_for
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
+from tests.unit.test_contracts import TIP_EXAMPLE
 from tests.unit.test_routing_policy import CASES, facts_of, victim
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -239,7 +241,20 @@ async def test_policy_api(router: Router) -> None:
         "labour",
         "minor",
         "official-involvement",
+        "high-risk",
     ]
+    # The policy states what each level rests on: consent scopes, or a legal basis.
+    assert {rule["id"]: rule["basis"] for rule in policy["rules"]}["minor"] == "child_protection"
+    assert [
+        (c["when"].get("consent"), c["level"], c["basis"])
+        for c in policy["disclosure"]["coordinator"]
+    ] == [
+        (None, "full", "no_victim"),
+        (None, "full", "child_protection"),
+        (["services"], "support", None),
+        (None, "anonymous", None),
+    ]
+    assert policy["escalation"] == {"to": "nrm-coordinator", "disclosure": "coordinator"}
     assert policy["deadlines"] == {"immediate": 3600, "high": 14400, "routine": 86400}
     r = await router.client.get(
         "/v1/routing/policy", headers=router.mint.headers("ngo-north", "caseworker")
@@ -259,11 +274,12 @@ async def test_explain_is_a_dry_run(router: Router) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["submitted_by"] == "ngo-north"
-    assert {x["agency"]: (x["disclosure"], x["rule"]) for x in body["recipients"]} == {
-        "nrm-coordinator": ("support", "services-shelter"),
-        "mvd-ctu": ("full", "police"),
-        "labour-insp": ("full", "labour"),
+    assert {x["agency"]: (x["disclosure"], x["rule"], x["basis"]) for x in body["recipients"]} == {
+        "nrm-coordinator": ("support", "services-shelter", "consent: services"),
+        "mvd-ctu": ("full", "police", "consent: law_enforcement"),
+        "labour-insp": ("full", "labour", "consent: law_enforcement"),
     }
+    assert body["excluded"] == []
     rules = {x["rule"]: x for x in body["rules"]}
     assert rules["services-shelter"]["notes"] == [
         "no shelter covers KZ-15; fallback nrm-coordinator"
@@ -282,6 +298,21 @@ async def test_explain_is_a_dry_run(router: Router) -> None:
         headers={"content-type": "application/json", **router.mint.headers("admin", "admin")},
     )
     assert [x["agency"] for x in r.json()["recipients"]] == ["nrm-coordinator"]
+    # A tip naming the police implicated: the police are excluded, and explain says so.
+    r = await router.client.post(
+        "/v1/routing/explain",
+        content=json.dumps({**json.loads(TIP_EXAMPLE), "implicated": ["mvd-ctu"]}),
+        headers={"content-type": "application/json", **router.mint.headers("admin", "admin")},
+    )
+    body = r.json()
+    assert body["excluded"] == [{"agency": "mvd-ctu", "excluded": "implicated"}]
+    assert {x["agency"]: x["basis"] for x in body["recipients"]} == {
+        "gp": "no_victim",
+        "anti-corruption": "no_victim",
+    }
+    assert {x["rule"]: x["notes"] for x in body["rules"]}["police"] == [
+        "mvd-ctu excluded: implicated"
+    ]
     r = await router.client.post(
         "/v1/routing/explain",
         content=victim(region="KZ-99"),

@@ -15,28 +15,10 @@ from typer.testing import CliRunner
 
 from services.cli import app as cli
 from services.common.broker import EmbeddedBroker, free_port
-from tests.support import wait_for
+from tests.support import alive, children, wait_for
 from tests.unit.test_contracts import REFERRAL_EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def children(pid: int) -> set[int]:
-    """Processes whose parent is `pid` (from /proc)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
-
-
-def alive(pids: set[int]) -> set[int]:
-    return {p for p in pids if Path(f"/proc/{p}").exists()}
 
 
 def credentials(data_dir: Path) -> tuple[dict[str, str], int]:

@@ -71,6 +71,13 @@ INVALID = [
     ("surprise", 1, "victim_referral/surprise"),
     ("victim.identity.passport", "X", "victim_referral/victim/identity/passport"),
     ("urgency", "whenever", "victim_referral/urgency"),
+    ("victim.languages", ["kaz"], "victim_referral/victim/languages/0"),  # BCP 47 says kk
+    ("victim.languages", ["KAA"], "victim_referral/victim/languages/0"),
+    ("victim.age", 30, "victim_referral"),  # disagrees with the date of birth
+    ("consent.given_by", "guardian", "victim_referral/consent"),  # no guardian_appointment
+    ("victim.safety", {"risk_level": "high"}, "victim_referral/victim/safety"),  # assessed by?
+    ("victim.age_basis", "guessed", "victim_referral/victim/age_basis"),
+    ("implicated", ["MVD"], "victim_referral/implicated/0"),
 ]
 
 
@@ -91,6 +98,55 @@ def test_routing_facts_carry_no_identity() -> None:
         assert secret not in text
     assert facts.consent is not None and facts.consent.law_enforcement is True
     assert facts.minor is False and facts.needs == ["shelter", "medical", "legal"]
+
+
+def test_languages_are_bcp47_with_iso_639_3() -> None:
+    body = json.loads(REFERRAL_EXAMPLE)
+    body["victim"]["languages"] = ["kaa", "dng", "rom", "ru", "kk", "kk-Cyrl-KZ"]
+    referral = referral_in.validate_python(body)
+    assert isinstance(referral, VictimReferralIn)
+    assert referral.victim.languages == ["kaa", "dng", "rom", "ru", "kk", "kk-Cyrl-KZ"]
+
+
+@pytest.mark.parametrize(
+    ("victim", "minor", "presumed"),
+    [
+        ({"age": 17}, True, False),
+        ({"age": 24}, False, False),
+        ({"appears_minor": True}, True, True),
+        ({"appears_minor": True, "age_basis": "unknown"}, True, True),
+        ({"age": 19, "appears_minor": True, "age_basis": "estimated"}, True, True),
+        ({"age": 19, "appears_minor": True, "age_basis": "disputed"}, True, True),
+        ({"age": 19, "appears_minor": True, "age_basis": "documented"}, False, False),
+        ({"age": 16, "age_basis": "documented"}, True, False),
+    ],
+)
+def test_presumption_of_minority(victim: dict[str, Any], minor: bool, presumed: bool) -> None:
+    body = json.loads(REFERRAL_EXAMPLE)
+    body["victim"] = {"languages": ["kaa"], **victim}
+    referral = referral_in.validate_python(body)
+    assert isinstance(referral, VictimReferralIn)
+    assert (referral.victim.minor, referral.victim.presumed_minor) == (minor, presumed)
+    facts = RoutingFacts.from_referral(referral, submitted_by="ngo-south")
+    assert facts.minor is minor
+
+
+def test_age_follows_the_date_of_birth_and_high_risk_is_immediate() -> None:
+    body = json.loads(REFERRAL_EXAMPLE)
+    del body["victim"]["age"]
+    body["victim"]["safety"] = {
+        "risk_level": "high",
+        "assessed_by": "shelter caseworker",
+        "assessed_at": "2026-11-20T10:00:00Z",
+    }
+    referral = referral_in.validate_python(body)
+    assert isinstance(referral, VictimReferralIn)
+    born = referral.victim.age_now(datetime(2026, 11, 29, tzinfo=UTC).date())
+    assert born == 24  # 2002-03-14
+    assert referral.victim.age_now(datetime(2020, 3, 13, tzinfo=UTC).date()) == 17
+    facts = RoutingFacts.from_referral(referral, submitted_by="ngo-south")
+    assert (facts.urgency, facts.risk_level) == ("immediate", "high")
+    assert "assessed_by" not in facts.model_dump_json()
 
 
 def test_no_event_schema_has_an_identity_field() -> None:

@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 
 from contracts.referrals import ReferralIn, RoutingFacts, TipIn, VictimReferralIn
 from contracts.vocabulary import Exploitation, Need, Urgency
-from services.router.policy import Policy, PolicyError
+from services.router.policy import Policy, PolicyError, basis_of
 from services.router.settings import EXAMPLE_POLICY
 from tests.unit.test_contracts import REFERRAL_EXAMPLE, TIP_EXAMPLE
 
@@ -29,14 +29,17 @@ NO_CONSENT = {"services": False, "law_enforcement": False, "statistics": False}
 def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in changes.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) else value
+        out[key] = merged(out[key], value) if isinstance(value, dict) and key in out else value
     return out
 
 
 def victim(**changes: Any) -> str:
     """The DESIGN.md victim referral (KZ-79, sexual exploitation, all consent given), changed;
-    nested dicts change only the keys they name."""
-    return json.dumps(merged(json.loads(REFERRAL_EXAMPLE), changes))
+    nested dicts change only the keys they name. A changed age drops the date of birth."""
+    body = merged(json.loads(REFERRAL_EXAMPLE), changes)
+    if "age" in changes.get("victim", {}):
+        del body["victim"]["identity"]["date_of_birth"]
+    return json.dumps(body)
 
 
 def tip(**changes: Any) -> str:
@@ -53,6 +56,12 @@ class Case:
     deadline: timedelta = timedelta(hours=24)
     notes: list[str] = field(default_factory=list)
 
+
+HIGH_RISK = {
+    "risk_level": "high",
+    "assessed_by": "ngo-south caseworker",
+    "assessed_at": "2026-11-20T10:00:00Z",
+}
 
 CASES = [
     Case(
@@ -140,6 +149,62 @@ CASES = [
         {"nrm-coordinator": ("full", "default")},
     ),
     Case(
+        "presumed-minor-no-age-appears-minor-child-protection-full",
+        victim(
+            victim={"age": None, "appears_minor": True, "age_basis": "unknown"},
+            consent=NO_CONSENT,
+        ),
+        "ngo-south",
+        {"child-rights": ("full", "minor"), "mvd-ctu": ("full", "police")},
+    ),
+    Case(
+        "appears-minor-but-documented-adult-is-an-adult",
+        victim(victim={"appears_minor": True, "age_basis": "documented"}, consent=NO_CONSENT),
+        "ngo-south",
+        {"mvd-ctu": ("anonymous", "police")},
+    ),
+    Case(
+        "appears-minor-estimated-adult-is-presumed-a-minor",
+        victim(
+            victim={"age": 19, "appears_minor": True, "age_basis": "estimated"},
+            consent=NO_CONSENT,
+        ),
+        "ngo-south",
+        {"child-rights": ("full", "minor"), "mvd-ctu": ("full", "police")},
+    ),
+    Case(
+        "tip-naming-the-police-implicated",
+        tip(implicated=["mvd-ctu"]),
+        "ngo-north",
+        {
+            "gp": ("full", "official-involvement"),
+            "anti-corruption": ("full", "official-involvement"),
+        },
+        deadline=timedelta(hours=4),
+    ),
+    Case(
+        "implicated-shelter-falls-back-to-the-coordinator",
+        victim(implicated=["ngo-south"]),
+        "labour-insp",
+        {"nrm-coordinator": ("support", "services-shelter"), "mvd-ctu": ("full", "police")},
+    ),
+    Case(
+        "implicated-coordinator-default-goes-to-the-next",
+        tip(official_involvement=False, urgency="routine", implicated=["nrm-coordinator"]),
+        "labour-insp",
+        {"mvd-ctu": ("full", "police")},
+    ),
+    Case(
+        "high-risk-is-immediate-and-adds-the-coordinator-within-consent",
+        victim(
+            victim={"safety": HIGH_RISK},
+            consent={"services": False, "law_enforcement": True},
+        ),
+        "ngo-south",
+        {"mvd-ctu": ("full", "police"), "nrm-coordinator": ("anonymous", "high-risk")},
+        deadline=timedelta(hours=1),
+    ),
+    Case(
         "rule8-nothing-matched-victim-without-consent",
         victim(consent=NO_CONSENT),
         "mvd-ctu",
@@ -173,12 +238,71 @@ def test_consent_a_level_rests_on_is_recorded() -> None:
 
 def test_rule7_escalation_goes_to_the_coordinator_at_support() -> None:
     pick = POLICY.escalation(facts_of(victim(urgency="high"), "labour-insp"), now=NOW)
+    assert pick is not None
     assert (pick.agency, pick.disclosure.value, pick.rule) == (
         "nrm-coordinator",
         "support",
         "escalation",
     )
     assert pick.deadline == NOW + timedelta(hours=4)
+    assert basis_of(pick) == "consent: services"
+
+
+def test_escalation_is_capped_by_consent() -> None:
+    """The adult who refused both: the coordinator gets `anonymous` after the police decline;
+    a minor goes at `full` on child protection."""
+    refused = facts_of(victim(consent=NO_CONSENT), "ngo-south")
+    pick = POLICY.escalation(refused, now=NOW, skip=["mvd-ctu"])
+    assert pick is not None
+    assert (pick.agency, pick.disclosure.value, pick.requires_consent) == (
+        "nrm-coordinator",
+        "anonymous",
+        (),
+    )
+    assert basis_of(pick) == "none needed (anonymous)"
+    minor = POLICY.escalation(
+        facts_of(victim(victim={"age": 12}, consent=NO_CONSENT), "ngo-south"), now=NOW
+    )
+    assert minor is not None and (minor.disclosure.value, basis_of(minor)) == (
+        "full",
+        "child_protection",
+    )
+
+
+def test_escalation_never_goes_to_an_implicated_agency() -> None:
+    facts = facts_of(tip(implicated=["nrm-coordinator"]), "ngo-north")
+    pick = POLICY.escalation(facts, now=NOW, skip=["gp"])
+    assert pick is not None and pick.agency == "mvd-ctu"  # the next default recipient
+    both = facts_of(tip(implicated=["nrm-coordinator", "mvd-ctu"]), "ngo-north")
+    assert POLICY.escalation(both, now=NOW, skip=["gp"]) is None
+
+
+def test_explain_says_implicated_agencies_are_excluded() -> None:
+    evaluation = POLICY.evaluate(facts_of(tip(implicated=["mvd-ctu"]), "ngo-north"), now=NOW)
+    by_rule = {t.rule: t for t in evaluation.trace}
+    assert by_rule["police"].notes == ["mvd-ctu excluded: implicated"]
+    assert by_rule["police"].selected == []
+    assert evaluation.excluded == {"mvd-ctu": "implicated"}
+    # Disabled and implicated share the one exclusion: both absent, each with its reason.
+    both = POLICY.evaluate(
+        facts_of(tip(implicated=["mvd-ctu"]), "ngo-north"), now=NOW, unavailable=["gp"]
+    )
+    assert {p.agency for p in both.recipients} == {"anti-corruption"}
+    assert both.excluded == {"mvd-ctu": "implicated", "gp": "disabled"}
+
+
+def test_every_level_states_its_basis() -> None:
+    evaluation = POLICY.evaluate(
+        facts_of(victim(victim={"age": 15}, consent={"law_enforcement": False}), "labour-insp"),
+        now=NOW,
+    )
+    assert {p.agency: basis_of(p) for p in evaluation.recipients} == {
+        "ngo-south": "consent: services",
+        "mvd-ctu": "child_protection",
+        "child-rights": "child_protection",
+    }
+    tip_eval = POLICY.evaluate(facts_of(tip(), "labour-insp"), now=NOW)
+    assert {basis_of(p) for p in tip_eval.recipients} == {"no_victim"}
 
 
 def test_trace_explains_every_rule() -> None:
@@ -190,6 +314,7 @@ def test_trace_explains_every_rule() -> None:
         "labour",
         "minor",
         "official-involvement",
+        "high-risk",
     ]
     assert by_rule["services-shelter"].notes == [
         "no shelter covers KZ-15; fallback nrm-coordinator"
@@ -391,6 +516,37 @@ def replaced(old: str, new: str) -> str:
             replaced("to: [nrm-coordinator, mvd-ctu]", "to: [nrm-coordinator]"),
             "to: [nrm-coordinator]",
             "name at least two agencies",
+        ),
+        (
+            "level-above-anonymous-without-consent-or-basis",
+            replaced(
+                "when: {kind: victim_referral, consent: [services]}",
+                "when: {kind: victim_referral}",
+            ),
+            "disclosure: support",
+            "level support rests on nothing",
+        ),
+        (
+            "case-without-consent-or-basis",
+            replaced("      level: full\n      basis: child_protection\n", "      level: full\n"),
+            "- when: {minor: true}",
+            "level full rests on nothing",
+        ),
+        (
+            "basis-without-its-condition",
+            replaced(
+                "    when: {minor: true}\n    to:\n      - {agency: child-rights}",
+                "    when: {exploitation: [child_exploitation]}\n    to:\n"
+                "      - {agency: child-rights}",
+            ),
+            "    disclosure: full",
+            "basis child_protection applies only with `minor: true`",
+        ),
+        (
+            "escalation-at-a-level-consent-does-not-cap",
+            replaced("  disclosure: coordinator # support with", "  disclosure: support # with"),
+            "disclosure: support # with",
+            "level support rests on nothing",
         ),
         (
             "not-yaml",
