@@ -1,6 +1,6 @@
 """Restart after a crash with a day's outbox to replay (DESIGN.md: healthy in <= 15 s).
 
-    .venv/bin/python bench/restart.py [--referrals 10000] [--postgres URL]
+    .venv/bin/python bench/restart.py [--referrals 10000] [--postgres URL] [--reuse DATA_DIR]
 
 `nrm up` (the embedded default: in-memory broker, replay on start) takes `--referrals` victim
 referrals (a day's worth), lets the pipeline drain, stops, and then marks every outbox row of
@@ -116,8 +116,8 @@ def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-async def main(referrals: int, database_url: str | None) -> dict[str, Any]:
-    data_dir = Path(tempfile.mkdtemp(prefix="nrm-restart-"))
+async def main(referrals: int, database_url: str | None, reuse: Path | None) -> dict[str, Any]:
+    data_dir = reuse or Path(tempfile.mkdtemp(prefix="nrm-restart-"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NRM_")}
     env |= {"NRM_DATA_DIR": str(data_dir), "NRM_PORT": str(port), "NRM_LOG_LEVEL": "WARNING"}
@@ -126,14 +126,16 @@ async def main(referrals: int, database_url: str | None) -> dict[str, Any]:
     base, log = f"http://127.0.0.1:{port}", data_dir / "stack.log"
     dbs = urls(database_url, data_dir)
 
-    proc = start(env, log)
-    await wait(lambda: healthy(base), timeout=120)
-    t0 = time.monotonic()
-    await submit(base, data_dir, referrals)
-    submitted_s = time.monotonic() - t0
-    await wait(lambda: _all_delivered(dbs), timeout=1800, interval=1)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(120)
+    submitted_s = None
+    if reuse is None:
+        proc = start(env, log)
+        await wait(lambda: healthy(base), timeout=120)
+        t0 = time.monotonic()
+        await submit(base, data_dir, referrals)
+        submitted_s = time.monotonic() - t0
+        await wait(lambda: _all_delivered(dbs), timeout=1800, interval=1)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(120)
 
     await undeliver(dbs)
     rows = await outbox(dbs)
@@ -145,8 +147,10 @@ async def main(referrals: int, database_url: str | None) -> dict[str, Any]:
     proc.wait(120)
     return {
         "database": "postgresql" if database_url else "sqlite",
-        "referrals": referrals,
-        "submitted_per_s": round(referrals / submitted_s),
+        "referrals": await scalar(dbs["router"], "SELECT count(*) FROM outbox")
+        if reuse
+        else referrals,
+        "submitted_per_s": round(referrals / submitted_s) if submitted_s else None,
         "outbox_rows_replayed": rows,
         "restart_to_healthy_s": round(to_healthy, 1),
         "restart_to_caught_up_s": round(to_caught_up, 1),
@@ -164,6 +168,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--postgres", default=None, help="A PostgreSQL URL: a database per service beside it"
     )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="The data folder of an earlier SQLite run: time only the restart",
+    )
     args = parser.parse_args()
     with service_databases(args.postgres, "restart") as url:
-        print(json.dumps(asyncio.run(main(args.referrals, url)), indent=2))
+        print(json.dumps(asyncio.run(main(args.referrals, url, args.reuse)), indent=2))

@@ -44,6 +44,9 @@ class CloudEvent(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     traceparent: str | None = Field(default=None, description="W3C trace context")
     agency: str | None = Field(default=None, description="Acting agency (extension)")
+    actor: str | None = Field(
+        default=None, description="Who acted: a person's username, or a client id (extension)"
+    )
     sequence: int | None = Field(
         default=None,
         ge=1,
@@ -63,6 +66,7 @@ class CloudEvent(BaseModel):
         subject: str | None,
         agency: str | None = None,
         traceparent: str | None = None,
+        actor: str | None = None,
     ) -> "CloudEvent":
         return cls(
             id=str(uuid7()),
@@ -72,6 +76,7 @@ class CloudEvent(BaseModel):
             subject=subject,
             traceparent=traceparent,
             agency=agency,
+            actor=actor,
             data=payload.model_dump(mode="json"),
         )
 
@@ -92,6 +97,8 @@ class CloudEvent(BaseModel):
             headers.append(("ce_subject", self.subject.encode()))
         if self.agency is not None:
             headers.append(("ce_agency", self.agency.encode()))
+        if self.actor is not None:
+            headers.append(("ce_actor", self.actor.encode()))
         if self.traceparent is not None:
             headers.append(("traceparent", self.traceparent.encode()))
         if self.sequence is not None:
@@ -134,6 +141,7 @@ class CloudEvent(BaseModel):
                 subject=h.get("ce_subject"),
                 traceparent=h.get("traceparent"),
                 agency=h.get("ce_agency"),
+                actor=h.get("ce_actor"),
                 sequence=sequence,
                 data=data,
             )

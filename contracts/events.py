@@ -129,7 +129,8 @@ class DeliveryFailed(DeliveryRef):
 
 
 class DeliveryAction(DeliveryRef):
-    """A staff action on a delivery; `actor` is the client id, never a person's name."""
+    """A staff action on a delivery; `actor` is the person's username, or the client id when a
+    system acted (never a person's name)."""
 
     actor: str
     at: AwareDatetime
@@ -170,6 +171,9 @@ class AccessEvent(Payload):
     resource_id: str | None = None
     agency: AgencyId | None = None
     client_id: str | None = None
+    actor: str | None = Field(
+        default=None, description="The person (username) who acted, or the client for a system"
+    )
     disclosure: Disclosure | None = None
     purpose: ShortText | None = Field(default=None, description="The caller's X-Purpose header")
 
@@ -188,6 +192,7 @@ class AuthFailed(Payload):
 
     reason: ShortText
     client_id: str | None = None
+    actor: str | None = Field(default=None, description="The username a person signed in with")
     path: str | None = None
     source: str | None = Field(default=None, description="The caller's network address")
     attempts: int = Field(default=1, ge=1, description="Failures this record stands for")

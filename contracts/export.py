@@ -58,6 +58,10 @@ def _headers_schema() -> dict[str, Any]:
             "ce_time": {**string, "format": "date-time"},
             "ce_subject": {**string, "description": "Referral id"},
             "ce_agency": {**string, "description": "Acting agency"},
+            "ce_actor": {
+                **string,
+                "description": "Who acted: a person's username, or a client id",
+            },
             "ce_sequence": {
                 **string,
                 "pattern": "^[1-9][0-9]*$",

@@ -164,8 +164,9 @@ class Role(StrEnum):
     CASEWORKER = "caseworker"
     SUPERVISOR = "supervisor"
     AUDITOR = "auditor"
+    ANALYST = "analyst"
+    DPO = "dpo"
     ADMIN = "admin"
-    ANALYST = "analyst"  # aggregate statistics only; no case data
 
 
 @functools.cache
@@ -223,6 +224,7 @@ _BCP47 = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct tags; a hit skips the regex
 def _language_tag(tag: str) -> str:
     match = _BCP47.fullmatch(tag)
     if match is None:

@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import typer
@@ -19,10 +19,11 @@ from services.common.broker import EmbeddedBroker
 from services.common.bus import ensure_topics
 from services.common.crypto import MissingMasterKeys, Vault
 from services.common.db import create_engine, session_factory, transaction
-from services.common.errors import NRMError
+from services.common.errors import NotFound, NRMError
 from services.common.logs import configure_logging
 from services.common.migrations import pending
 from services.common.settings import Settings
+from services.identity import people
 from services.identity import service as identity
 from services.identity.settings import IdentitySettings
 from services.stack import SERVICES, Stack, create_service, database_url, migrations
@@ -32,6 +33,8 @@ contracts_app = typer.Typer(help="Event and body contracts.", no_args_is_help=Tr
 clients_app = typer.Typer(help="OAuth2 clients of the identity service.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(clients_app, name="clients")
+people_app = typer.Typer(help="People who sign in (identity).", no_args_is_help=True)
+app.add_typer(people_app, name="people")
 agencies_app = typer.Typer(help="Agencies of the identity service.", no_args_is_help=True)
 app.add_typer(agencies_app, name="agencies")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
@@ -82,13 +85,32 @@ def _in_identity_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 def clients_create(
     client_id: str,
     agency: str = typer.Option(..., help="Agency the client acts for."),
-    role: list[Role] = typer.Option(..., "--role", help="Repeat for several roles."),
+    role: list[Role] = typer.Option([], "--role", help="Repeat for several roles."),
+    redirect_uri: list[str] = typer.Option(
+        [], "--redirect-uri", help="For a client that signs people in (exact URI; repeat)."
+    ),
+    post_logout_redirect_uri: list[str] = typer.Option([], "--post-logout-redirect-uri"),
 ) -> None:
     """Create a client; prints its secret once as JSON."""
+    if not role and not redirect_uri:
+        typer.echo("error: give --role, --redirect-uri or both", err=True)
+        raise typer.Exit(2)
+    try:
+        for uri in [*redirect_uri, *post_logout_redirect_uri]:
+            identity.check_redirect_uri(uri)
+    except ValueError as exc:
+        typer.echo(f"error: redirect URI: {exc}", err=True)
+        raise typer.Exit(2) from None
 
     async def work(session: AsyncSession) -> str:
         _, secret = await identity.create_client(
-            session, client_id=client_id, agency=agency, roles=role, actor="cli"
+            session,
+            client_id=client_id,
+            agency=agency,
+            roles=role,
+            actor="cli",
+            redirect_uris=redirect_uri,
+            post_logout_redirect_uris=post_logout_redirect_uri,
         )
         return secret
 
@@ -174,6 +196,120 @@ def audit_verify(
         result = verify_export(lines, vkey, grace=timedelta(seconds=grace))
     typer.echo(json.dumps(result, indent=2))
     raise typer.Exit(0 if result["ok"] else 1)
+
+
+# People (as an operator: any agency)
+
+_OPERATOR = people.Caller(actor="cli", agency="", roles=frozenset({Role.ADMIN}))
+
+
+def _person_json(row: Any, password: str | None = None) -> str:
+    out = {
+        "id": row.id,
+        "username": row.username,
+        "agency": row.agency,
+        "roles": row.roles,
+        "disabled": row.disabled,
+        "second_factor": row.totp_confirmed,
+    }
+    if password is not None:
+        out["password"] = password
+    return json.dumps(out)
+
+
+async def _person(session: AsyncSession, username: str) -> Any:
+    row = await people.by_username(session, username)
+    if row is None:
+        raise NotFound(f"No person {username!r}.")
+    return row
+
+
+@people_app.command("create")
+def people_create(
+    username: str,
+    agency: str = typer.Option(..., help="The person's agency."),
+    role: list[Role] = typer.Option(..., "--role", help="Repeat for several roles."),
+) -> None:
+    """Create a person with a generated password, printed once as JSON; the second factor is
+    enrolled at their first sign-in."""
+
+    async def work(session: AsyncSession) -> str:
+        row, password = await people.create_person(
+            session,
+            username=username,
+            agency=agency,
+            roles=role,
+            password=None,
+            min_length=IdentitySettings().password_min_length,
+            caller=_OPERATOR,
+        )
+        await session.flush()
+        return _person_json(row, password)
+
+    typer.echo(_in_identity_db(work))
+
+
+@people_app.command("list")
+def people_list(agency: str | None = typer.Option(None, help="Only this agency's.")) -> None:
+    """People as JSON lines."""
+
+    async def work(session: AsyncSession) -> list[str]:
+        rows = await people.list_people(session, caller=_OPERATOR, agency=agency)
+        return [_person_json(r) for r in rows]
+
+    for line in _in_identity_db(work):
+        typer.echo(line)
+
+
+def _set_person(username: str, *, disabled: bool) -> None:
+    async def work(session: AsyncSession) -> None:
+        row = await _person(session, username)
+        await people.set_disabled(session, person=row, disabled=disabled, actor="cli")
+
+    _in_identity_db(work)
+    typer.echo(f"{'disabled' if disabled else 'enabled'} {username}")
+
+
+@people_app.command("disable")
+def people_disable(username: str) -> None:
+    """Disable a person: their sessions and refresh tokens end, every service refuses their
+    access tokens."""
+    _set_person(username, disabled=True)
+
+
+@people_app.command("enable")
+def people_enable(username: str) -> None:
+    """Enable a disabled person (tokens issued before stay refused)."""
+    _set_person(username, disabled=False)
+
+
+def _reset(username: str, *, password: bool, second_factor: bool) -> None:
+    async def work(session: AsyncSession) -> str:
+        row = await _person(session, username)
+        generated = await people.reset(
+            session,
+            person=row,
+            password=None,
+            new_password_wanted=password,
+            second_factor=second_factor,
+            min_length=IdentitySettings().password_min_length,
+            actor="cli",
+        )
+        return _person_json(row, generated)
+
+    typer.echo(_in_identity_db(work))
+
+
+@people_app.command("reset-password")
+def people_reset_password(username: str) -> None:
+    """Give a person a new generated password (printed once); their sessions end."""
+    _reset(username, password=True, second_factor=False)
+
+
+@people_app.command("reset-2fa")
+def people_reset_second_factor(username: str) -> None:
+    """Forget a person's second factor: enrolled again at their next sign-in."""
+    _reset(username, password=False, second_factor=True)
 
 
 @app.command()
@@ -351,11 +487,12 @@ def up(
         else:
             asyncio.run(ensure_topics(bootstrap, partitions=settings.kafka_partitions))
         credentials = settings.data_dir / "credentials.json"
-        stack = Stack(bootstrap=bootstrap, credentials_file=credentials)
+        people_file = settings.data_dir / "people.json"
+        stack = Stack(bootstrap=bootstrap, credentials_file=credentials, people_file=people_file)
         base = f"http://127.0.0.1:{settings.port}"
         typer.echo(
             f"NRM Exchange on {base} (health: {base}/healthz; broker {bootstrap}); "
-            f"client credentials in {credentials}"
+            f"client credentials in {credentials}, demo people in {people_file}"
         )
         uvicorn.run(
             stack, host="127.0.0.1", port=settings.port, log_config=None, server_header=False

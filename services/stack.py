@@ -52,7 +52,12 @@ ROUTES: dict[str, Sequence[str]] = {
 
 
 def create_service(
-    name: str, *, bootstrap: str, jwks: Any = None, credentials_file: Path | None = None
+    name: str,
+    *,
+    bootstrap: str,
+    jwks: Any = None,
+    credentials_file: Path | None = None,
+    people_file: Path | None = None,
 ) -> FastAPI:
     """One service's app from its own settings (the environment), as `nrm serve <name>` runs it.
     Its database must have been migrated (`nrm db upgrade`): no tables are created here."""
@@ -62,6 +67,7 @@ def create_service(
             bootstrap=bootstrap,
             seed_from=Settings().config_dir / "agencies.yaml",
             credentials_file=credentials_file,
+            people_file=people_file,
             create_tables=False,
         )
     options: dict[str, Any] = {"bootstrap": bootstrap, "jwks": jwks, "create_tables": False}
@@ -110,9 +116,18 @@ def database_url(service: str) -> str:
 class Stack:
     """An ASGI app: the services' apps, their lifespans run in order, one health check."""
 
-    def __init__(self, *, bootstrap: str, credentials_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        credentials_file: Path | None = None,
+        people_file: Path | None = None,
+    ) -> None:
         identity = create_service(
-            "identity", bootstrap=bootstrap, credentials_file=credentials_file
+            "identity",
+            bootstrap=bootstrap,
+            credentials_file=credentials_file,
+            people_file=people_file,
         )
         jwks = identity.state.jwks  # tokens are checked against identity's keys in process
         self.apps: dict[str, FastAPI] = {"identity": identity} | {
@@ -166,6 +181,11 @@ class Stack:
             message = await receive()
             assert message["type"] == "lifespan.startup"
             try:
+                # Every outbox's replay at once, before any consumer starts (a no-op unless
+                # NRM_REPLAY_ON_START): the in-memory broker starts empty.
+                await asyncio.gather(
+                    *(app.state.runtime.replay_outbox() for app in self.apps.values())
+                )
                 for app in self.apps.values():  # identity first: the others check its tokens
                     await started.enter_async_context(app.router.lifespan_context(app))
             except Exception as exc:

@@ -33,7 +33,11 @@ async def _record_query(
 ) -> None:
     await runtime.access_audit.emit(
         service.access_event(
-            action=action, agency=principal.agency, client_id=principal.client_id, resource=resource
+            action=action,
+            agency=principal.agency,
+            client_id=principal.client_id,
+            resource=resource,
+            actor=principal.actor,
         ),
         subject=None,
         agency=principal.agency,
@@ -98,6 +102,9 @@ async def get_agency_access(
     agency: str,
     principal: Auditor,
     runtime: Runtime,
+    actor: Annotated[
+        str | None, Query(max_length=100, description="One person (username) or client only")
+    ] = None,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:
@@ -105,6 +112,7 @@ async def get_agency_access(
         rows = await service.events(
             session,
             agency=agency[:63],
+            actor=actor,
             types=["access.granted", "access.denied"],
             after=int(cursor or 0),
             limit=limit,
@@ -116,6 +124,7 @@ async def get_agency_access(
             "time": r.time,
             "outcome": r.outcome,
             "client_id": r.client_id,
+            "actor": r.client_id,  # the person's username, or the client for a system
             **{
                 k: v
                 for k, v in orjson.loads(r.payload).items()

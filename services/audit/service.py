@@ -52,6 +52,8 @@ def sanitise(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _actor(event: CloudEvent) -> str | None:
+    if event.actor:
+        return event.actor
     data = event.data or {}
     for name in ("actor", "client_id"):
         value = data.get(name)
@@ -185,12 +187,13 @@ def _step(r: AuditRecord) -> dict[str, Any]:
 
 
 async def timeline(session: AsyncSession, *, referral_id: str) -> list[dict[str, Any]]:
-    """Every recorded step of a referral in order, with the time since the one before and
-    since the first."""
+    """Every recorded step of a referral in time order, with the time since the one before and
+    since the first. Time, not chain order: events of different services reach audit in
+    whatever order their relays and partitions deliver them (each step keeps its sequence)."""
     rows = await session.exec(
         select(AuditRecord)
         .where(AuditRecord.subject == referral_id)
-        .order_by(col(AuditRecord.sequence))
+        .order_by(col(AuditRecord.time), col(AuditRecord.sequence))
     )
     steps = []
     first = previous = None
@@ -412,9 +415,10 @@ async def public_key(session: AsyncSession, *, name: str, vault: Vault) -> str:
 
 
 def access_event(
-    *, action: str, agency: str, client_id: str, resource: str | None
+    *, action: str, agency: str, client_id: str, resource: str | None, actor: str | None = None
 ) -> AccessGranted:
     return AccessGranted(
+        actor=actor,
         action=action,
         resource_type="audit",
         resource_id=resource,

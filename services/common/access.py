@@ -17,7 +17,7 @@ from services.common.errors import NotFound, problem
 from services.common.models import utcnow
 from services.common.outbox import add_event
 
-FailureKey = tuple[str | None, str | None, str | None]  # client id, source address, path
+FailureKey = tuple[str | None, str | None, str | None, str | None]  # client, address, path, actor
 
 
 @dataclass
@@ -48,7 +48,10 @@ class AccessAudit:
         self, payload: Payload, *, subject: str | None = None, agency: str | None = None
     ) -> None:
         """Record in a transaction of its own: a denial is audited even though the request fails."""
-        event = CloudEvent.new(source=self.service, payload=payload, subject=subject, agency=agency)
+        actor = getattr(payload, "actor", None) or getattr(payload, "client_id", None)
+        event = CloudEvent.new(
+            source=self.service, payload=payload, subject=subject, agency=agency, actor=actor
+        )
         async with transaction(self.sessions) as session:
             await add_event(session, event)
 
@@ -59,16 +62,19 @@ class AccessAudit:
         path: str | None,
         source: str | None,
         client_id: str | None = None,
+        actor: str | None = None,
     ) -> None:
         """Record a failed authentication, coalesced with the same caller's recent failures."""
-        key: FailureKey = (client_id, source, path)
+        key: FailureKey = (client_id, source, path, actor)
         if key not in self._pending and len(self._pending) >= self.max_pending:
-            key = (None, None, path)  # under a spread-out flood, one record per path
+            key = (None, None, path, None)  # under a spread-out flood, one record per path
         now = time.monotonic()
         pending = self._pending.get(key)
         if pending is None:
             self._pending[key] = _Pending(opened=now)
-            await self.emit(AuthFailed(reason=reason, client_id=key[0], path=path, source=key[1]))
+            await self.emit(
+                AuthFailed(reason=reason, client_id=key[0], path=path, source=key[1], actor=key[3])
+            )
             return
         at = utcnow()
         pending.count += 1
@@ -94,6 +100,7 @@ class AccessAudit:
                 client_id=key[0],
                 path=key[2],
                 source=key[1],
+                actor=key[3],
                 attempts=pending.count,
                 first_at=pending.first_at,
                 last_at=pending.last_at,
@@ -129,6 +136,7 @@ async def audit_refusal(request: Request, exc: NotFound) -> None:
             resource_id=resource_id,
             agency=principal.agency,
             client_id=principal.client_id,
+            actor=principal.actor,
             purpose=request.headers.get("x-purpose", "")[:500] or None,
             reason=exc.detail[:500],
         ),

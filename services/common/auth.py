@@ -5,6 +5,7 @@ algorithm, configured by issuer, audience and JWKS URL: ours, or e.g. Keycloak.
 """
 
 import asyncio
+import json
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,12 @@ class Principal:
     token_id: str
     subject: str = ""  # `sub`: the client, or the person who signed in through it
     issued_at: float | None = None  # `iat`, checked against revocations
+    person: str | None = None  # the person's username when a person signed in
+
+    @property
+    def actor(self) -> str:
+        """Who acts, for the audit trail: the person's username, else the client id."""
+        return self.person or self.client_id
 
 
 class InvalidToken(Exception):
@@ -78,6 +85,10 @@ class TokenVerifier:
         require_at_jwt: bool = True,
         cache_size: int = 10_000,
         max_lifetime: int | None = 3600,
+        agency_claim: str = "agency",
+        roles_claim: str = "roles",
+        username_claim: str = "preferred_username",
+        ignore_unknown_roles: bool = False,
     ) -> None:
         unsafe = [a for a in algorithms if a.lower() == "none" or a.upper().startswith("HS")]
         if unsafe:
@@ -93,6 +104,10 @@ class TokenVerifier:
         self._require_at_jwt = require_at_jwt
         self._cache_size = cache_size
         self._max_lifetime = max_lifetime
+        self._agency_claim = agency_claim
+        self._roles_claim = roles_claim
+        self._username_claim = username_claim
+        self._ignore_unknown_roles = ignore_unknown_roles
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
@@ -166,19 +181,50 @@ class TokenVerifier:
             # refused, so a revocation's reach is never outlived by much.
             raise InvalidToken("token lifetime exceeds the maximum")
         try:
-            roles = frozenset(Role(r) for r in claims.get("roles", []))
+            client_id = str(claims.get("client_id") or claims.get("azp") or claims["sub"])
+            subject = str(claims["sub"])
+            names = _claim(claims, self._roles_claim) or []
+            if not isinstance(names, list):
+                raise TypeError("roles claim is not a list")
+            if self._ignore_unknown_roles:
+                # An external provider's tokens carry its own roles too (offline_access, ...).
+                names = [r for r in names if r in _ROLE_NAMES]
+            roles = frozenset(Role(r) for r in names)
+            agency = _claim(claims, self._agency_claim)
+            if not isinstance(agency, str) or not agency:
+                raise KeyError(self._agency_claim)
+            username = _claim(claims, self._username_claim)
+            person = None
+            if subject != client_id:  # a person signed in through a client
+                person = str(username) if isinstance(username, str) and username else subject
             principal = Principal(
-                client_id=str(claims.get("client_id") or claims["sub"]),
-                agency=str(claims["agency"]),
+                client_id=client_id,
+                agency=agency,
                 roles=roles,
                 scopes=frozenset(str(claims.get("scope", "")).split()),
                 token_id=str(claims["jti"]),
-                subject=str(claims["sub"]),
+                subject=subject,
                 issued_at=float(claims["iat"]),
+                person=person,
             )
             return principal, float(claims["exp"])
         except (KeyError, ValueError, TypeError) as exc:
             raise InvalidToken("missing or invalid agency/roles claims") from exc
+
+
+_ROLE_NAMES = frozenset(r.value for r in Role)
+
+
+def _claim(claims: dict[str, Any], path: str) -> Any:
+    """A claim by name, or by a dotted path into nested objects (`realm_access.roles`)."""
+    if path in claims:
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _claim_reason(exc: JoseError) -> str:
@@ -191,10 +237,32 @@ def _claim_reason(exc: JoseError) -> str:
     return f"invalid claim {claim}" if claim else f"invalid claims ({exc.error})"
 
 
-def verifier_from_settings(settings: Settings, *, jwks: JwksSource | None = None) -> TokenVerifier:
-    """A verifier for the configured issuer; its JWKS is fetched over HTTP unless given."""
+class Verifiers:
+    """Tokens from several issuers: the configured one (ours) and the trusted ones (e.g. an
+    agency's or a country's own OpenID provider for people), chosen by the token's `iss`."""
+
+    def __init__(self, verifiers: Sequence[TokenVerifier]) -> None:
+        self._by_issuer = {v.issuer: v for v in verifiers}
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            payload = jws.extract_compact(token.encode()).payload
+            issuer = json.loads(payload).get("iss")
+        except (JoseError, ValueError, UnicodeError, AttributeError) as exc:
+            raise InvalidToken("malformed token") from exc
+        verifier = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
+        if verifier is None:
+            raise InvalidToken("invalid claim iss")
+        return await verifier.verify(token)
+
+
+def verifier_from_settings(
+    settings: Settings, *, jwks: JwksSource | None = None
+) -> TokenVerifier | Verifiers:
+    """A verifier for the configured issuer (its JWKS fetched over HTTP unless given), and for
+    each trusted issuer in `auth_trusted_issuers`."""
     url = settings.auth_jwks_url or f"{settings.auth_issuer.rstrip('/')}/.well-known/jwks.json"
-    return TokenVerifier(
+    own = TokenVerifier(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
         jwks=jwks or http_jwks(url),
@@ -202,7 +270,29 @@ def verifier_from_settings(settings: Settings, *, jwks: JwksSource | None = None
         leeway=settings.auth_leeway_seconds,
         require_at_jwt=settings.auth_require_at_jwt,
         max_lifetime=settings.auth_max_token_lifetime_seconds,
+        agency_claim=settings.auth_agency_claim,
+        roles_claim=settings.auth_roles_claim,
+        username_claim=settings.auth_username_claim,
     )
+    if not settings.auth_trusted_issuers:
+        return own
+    others = [
+        TokenVerifier(
+            issuer=t.issuer,
+            audience=t.audience or settings.auth_audience,
+            jwks=http_jwks(t.jwks_url),
+            algorithms=t.algorithms,
+            leeway=settings.auth_leeway_seconds,
+            require_at_jwt=t.require_at_jwt,
+            max_lifetime=settings.auth_max_token_lifetime_seconds,
+            agency_claim=t.agency_claim,
+            roles_claim=t.roles_claim,
+            username_claim=t.username_claim,
+            ignore_unknown_roles=True,
+        )
+        for t in settings.auth_trusted_issuers
+    ]
+    return Verifiers([own, *others])
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -218,7 +308,7 @@ async def authenticate(
 ) -> Principal:
     """The caller's principal, or 401 (audited as `auth.failed`). A token whose client, agency
     or person was disabled is refused like an invalid one (services.common.revocation)."""
-    verifier: TokenVerifier = request.app.state.verifier
+    verifier: TokenVerifier | Verifiers = request.app.state.verifier
     if credentials is None:
         reason = "missing bearer token"
         challenge = 'Bearer realm="nrm"'
@@ -268,6 +358,7 @@ def require_any(*actions: Action) -> Callable[..., Awaitable[Principal]]:
                     resource_id=f"{request.method} {request.url.path}",
                     agency=principal.agency,
                     client_id=principal.client_id,
+                    actor=principal.actor,
                     reason="role does not allow this action",
                 ),
                 agency=principal.agency,

@@ -258,7 +258,10 @@ class OutboxRelay:
                         extra={"relay": self.name, "error": f"{type(exc).__name__}: {exc}"[:300]},
                     )
             if sent < self._batch_size:
-                await self._sleep(min(self._poll_interval, self._check_interval))
+                idle = self._poll_interval
+                if self.tracks_delivery:
+                    idle = min(idle, self._check_interval)
+                await self._sleep(idle)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -27,6 +27,7 @@ class Action(StrEnum):
     POLICY_ADMIN = "policy.admin"
     AGENCY_ADMIN = "agency.admin"
     CLIENT_ADMIN = "client.admin"
+    PERSON_ADMIN = "person.admin"  # people: all (admin) or the caller's agency's (supervisor)
     KEY_ADMIN = "key.admin"
     WEBHOOK_ADMIN = "webhook.admin"
     STATISTICS_READ = "statistics.read"  # aggregates; supervisors only at the coordinator
@@ -58,15 +59,23 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.CASEWORKER: _CASEWORKER,
     # Statistics: the insights service narrows supervisors to the coordinator's.
     Role.SUPERVISOR: _CASEWORKER
-    | {Action.AGENCY_VIEW, Action.WEBHOOK_MANAGE_OWN, Action.STATISTICS_READ},
+    | {
+        Action.AGENCY_VIEW,
+        Action.WEBHOOK_MANAGE_OWN,
+        Action.PERSON_ADMIN,
+        Action.STATISTICS_READ,
+    },
     # Auditors see the audit trail and the policy, never case data.
     Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.POLICY_READ, Action.POLICY_EXPLAIN}),
     # Analysts see aggregate statistics only, never case data.
     Role.ANALYST: frozenset({Action.STATISTICS_READ, Action.STATISTICS_RELEASE}),
+    # Erasure approval has no endpoints yet: nothing to grant.
+    Role.DPO: frozenset(),
     Role.ADMIN: frozenset(
         {
             Action.AGENCY_ADMIN,
             Action.CLIENT_ADMIN,
+            Action.PERSON_ADMIN,
             Action.KEY_ADMIN,
             Action.POLICY_READ,
             Action.POLICY_ADMIN,

@@ -63,6 +63,7 @@ class ServiceRuntime:
         self.consumers: list[ConsumerRunner] = []
         self._metadata = [*metadata, runtime_metadata]
         self._create_tables = create_tables
+        self._replayed = False
 
     @property
     def checks(self) -> list[ReadinessCheck]:
@@ -74,11 +75,36 @@ class ServiceRuntime:
         await self.revocations.load()  # before the first request: revoked tokens stay refused
         self.producer = create_producer(self.bootstrap, client_id=self.service)
         await self.producer.start()
+        self.relay = self._relay(self.producer)
+        if self.settings.replay_on_start and not self._replayed:
+            # Before any consumer or request: the broker may have lost what was not yet read.
+            await self.relay.replay(timeout=self.settings.replay_timeout_seconds)
+        await self.relay.start()
+
+    async def replay_outbox(self) -> int:
+        """Publish again what no consumer group confirmed (with replay on; else nothing), ahead
+        of `start()`: the embedded stack replays every service's outbox at once, before any
+        consumer runs, instead of one service after another while the others' consumers
+        already chew on the duplicates. Returns the rows replayed."""
+        if not self.settings.replay_on_start:
+            return 0
+        producer = create_producer(self.bootstrap, client_id=f"{self.service}-replay")
+        await producer.start()
+        try:
+            relay = self._relay(producer)
+            replayed = await relay.replay(timeout=self.settings.replay_timeout_seconds)
+            await relay.stop(flush=False)
+        finally:
+            await producer.stop()
+        self._replayed = True
+        return replayed
+
+    def _relay(self, producer: AIOKafkaProducer) -> OutboxRelay:
         s = self.settings
-        self.relay = OutboxRelay(
+        return OutboxRelay(
             engine=self.engine,
             sessions=self.sessions,
-            producer=self.producer,
+            producer=producer,
             name=self.service,
             batch_size=s.outbox_batch_size,
             poll_interval=s.outbox_poll_interval,
@@ -89,10 +115,6 @@ class ServiceRuntime:
             replay_window=timedelta(seconds=s.replay_window_seconds),
             processed_retention=timedelta(seconds=s.processed_retention_seconds),
         )
-        if s.replay_on_start:
-            # Before any consumer or request: the broker may have lost what was not yet read.
-            await self.relay.replay(timeout=s.replay_timeout_seconds)
-        await self.relay.start()
 
     async def add_consumer(self, consumer: ConsumerRunner) -> None:
         await consumer.start()

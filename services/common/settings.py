@@ -4,13 +4,27 @@ from pathlib import Path
 from typing import ClassVar
 
 import yaml
-from pydantic import SecretStr, model_validator
+from pydantic import BaseModel, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+
+class TrustedIssuer(BaseModel):
+    """Another OpenID provider whose access tokens are accepted (for people, typically)."""
+
+    issuer: str
+    jwks_url: str
+    audience: str | None = None
+    """Default: `auth_audience`."""
+    algorithms: list[str] = ["RS256", "ES256"]
+    require_at_jwt: bool = False
+    agency_claim: str = "agency"
+    roles_claim: str = "roles"
+    username_claim: str = "preferred_username"
 
 
 class Settings(BaseSettings):
@@ -95,6 +109,18 @@ class Settings(BaseSettings):
     """Signature algorithms accepted (`none` and `HS*` are always refused)."""
     auth_require_at_jwt: bool = True
     """Require RFC 9068 `typ: at+jwt`; false for issuers such as Keycloak that send `JWT`."""
+    auth_agency_claim: str = "agency"
+    """The claim naming the caller's agency (a dotted path reaches into objects)."""
+    auth_roles_claim: str = "roles"
+    """The claim listing the caller's roles (e.g. `realm_access.roles` for Keycloak)."""
+    auth_username_claim: str = "preferred_username"
+    """The claim naming a person (their username), recorded as `actor` in the audit trail."""
+    auth_trusted_issuers: list[TrustedIssuer] = []
+    """More issuers whose tokens are accepted, e.g. an agency's or a country's own OpenID
+    provider for people: JSON `[{"issuer", "jwks_url", "audience", "algorithms",
+    "require_at_jwt", "agency_claim", "roles_claim", "username_claim"}]`. Their tokens must
+    carry the agency and roles (under the configured claims); roles it does not know are
+    ignored. Second factors are that provider's duty."""
     auth_leeway_seconds: int = 30
     """Clock skew allowed on `exp`, `nbf` and `iat`."""
     auth_max_token_lifetime_seconds: int = 3600

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from contracts.events import AccessGranted
 from contracts.referrals import Agency
@@ -22,8 +22,9 @@ from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.permissions import Action
 from services.common.runtime import Runtime, ServiceRuntime
-from services.identity import service
-from services.identity.models import AgencyRow, ClientRow
+from services.identity import people, service, signin
+from services.identity.models import AgencyRow, ClientRow, PersonRow
+from services.identity.oidc import Provider
 from services.identity.settings import IdentitySettings
 from services.identity.throttle import TokenThrottles
 
@@ -37,6 +38,9 @@ KeyAdmin = Annotated[Principal, Depends(require(Action.KEY_ADMIN))]
 
 Config = Annotated[IdentitySettings, Depends(from_state("settings"))]
 Throttles = Annotated[TokenThrottles, Depends(from_state("throttles"))]
+OP = Annotated[Provider, Depends(from_state("provider"))]
+PersonAdmin = Annotated[Principal, Depends(require(Action.PERSON_ADMIN))]
+PEOPLE_GRANTS = ("authorization_code", "refresh_token")
 Secrets = Annotated[Vault, Depends(from_state("vault"))]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -84,12 +88,18 @@ def _throttled(retry_after: int) -> JSONResponse:
 @router.post(
     "/oauth/token",
     tags=["oauth"],
-    summary="OAuth2 client-credentials token (RFC 6749)",
+    summary="OAuth2 token: client credentials for systems; authorization code and refresh token"
+    " for people (OpenID Connect)",
     responses={429: {"description": "Too many failed attempts from this client or address"}},
 )
 async def token(
-    request: Request, runtime: Runtime, settings: Config, vault: Secrets, throttles: Throttles
-) -> JSONResponse:
+    request: Request,
+    runtime: Runtime,
+    settings: Config,
+    vault: Secrets,
+    throttles: Throttles,
+    provider: OP,
+) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return _oauth_error(
@@ -116,9 +126,19 @@ async def token(
         grant_type = form.get("grant_type")
         if not grant_type:
             raise service.OAuthError("invalid_request", "grant_type is required.")
+        if grant_type in PEOPLE_GRANTS:
+            return await signin.people_token(
+                request,
+                form=form,
+                client_id=client_id,
+                runtime=runtime,
+                provider=provider,
+                throttles=throttles,
+            )
         if grant_type != "client_credentials":
             raise service.OAuthError(
-                "unsupported_grant_type", "Only client_credentials is supported."
+                "unsupported_grant_type",
+                "Supported: client_credentials, authorization_code, refresh_token.",
             )
         async with runtime.sessions() as session:
             client = await service.authenticate_client(session, client_id=client_id, secret=secret)
@@ -188,10 +208,13 @@ async def metadata(settings: Config) -> dict[str, Any]:
         "issuer": settings.auth_issuer,
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": [r.value for r in Role],
-        "response_types_supported": ["token"],
+        "response_types_supported": ["code"],
         "token_endpoint_auth_signing_alg_values_supported": [service.ALGORITHM],
     }
 
@@ -212,12 +235,26 @@ class AgencyOut(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
+RedirectUri = Annotated[str, Field(max_length=2000), AfterValidator(service.check_redirect_uri)]
+
+
 class ClientIn(BaseModel):
     model_config = {"extra": "forbid"}
 
     client_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
     agency: AgencyId
-    roles: Annotated[list[Role], Field(min_length=1)]
+    roles: list[Role] = Field(default=[], description="Roles for client-credentials tokens")
+    redirect_uris: Annotated[
+        list[RedirectUri],
+        Field(max_length=10, description="For a client that signs people in: exact URIs"),
+    ] = []
+    post_logout_redirect_uris: Annotated[list[RedirectUri], Field(max_length=10)] = []
+
+    @model_validator(mode="after")
+    def _signs_in_or_has_roles(self) -> "ClientIn":
+        if not self.roles and not self.redirect_uris:
+            raise ValueError("a client needs roles, redirect_uris or both")
+        return self
 
 
 class ClientOut(BaseModel):
@@ -225,6 +262,8 @@ class ClientOut(BaseModel):
     agency: str
     roles: list[str]
     disabled: bool
+    redirect_uris: list[str] = []
+    post_logout_redirect_uris: list[str] = []
 
     @classmethod
     def of(cls, row: ClientRow) -> "ClientOut":
@@ -257,7 +296,7 @@ async def get_agencies(_: AgencyAdmin, runtime: Runtime) -> AgencyList:
 @admin.post("/agencies", status_code=201)
 async def post_agency(body: Agency, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
     async with transaction(runtime.sessions) as session:
-        row = await service.create_agency(session, agency=body, actor=principal.client_id)
+        row = await service.create_agency(session, agency=body, actor=principal.actor)
     return AgencyOut.of(row)
 
 
@@ -282,7 +321,7 @@ async def _set_agency_disabled(
 ) -> AgencyOut:
     async with transaction(runtime.sessions) as session:
         row = await service.set_agency_disabled(
-            session, agency_id=agency_id, disabled=disabled, actor=principal.client_id
+            session, agency_id=agency_id, disabled=disabled, actor=principal.actor
         )
     return AgencyOut.of(row)
 
@@ -302,7 +341,9 @@ async def post_client(body: ClientIn, principal: ClientAdmin, runtime: Runtime) 
             client_id=body.client_id,
             agency=body.agency,
             roles=body.roles,
-            actor=principal.client_id,
+            actor=principal.actor,
+            redirect_uris=body.redirect_uris,
+            post_logout_redirect_uris=body.post_logout_redirect_uris,
         )
     return ClientWithSecret(**ClientOut.of(row).model_dump(), client_secret=secret)
 
@@ -313,7 +354,7 @@ async def rotate_client(
 ) -> ClientWithSecret:
     async with transaction(runtime.sessions) as session:
         secret = await service.rotate_client_secret(
-            session, client_id=client_id, actor=principal.client_id
+            session, client_id=client_id, actor=principal.actor
         )
         row = await session.get(ClientRow, client_id)
     assert row is not None
@@ -341,7 +382,7 @@ async def _set_client_disabled(
 ) -> ClientOut:
     async with transaction(runtime.sessions) as session:
         row = await service.set_client_disabled(
-            session, client_id=client_id, disabled=disabled, actor=principal.client_id
+            session, client_id=client_id, disabled=disabled, actor=principal.actor
         )
     return ClientOut.of(row)
 
@@ -349,5 +390,142 @@ async def _set_client_disabled(
 @admin.post("/keys/rotate")
 async def rotate_key(principal: KeyAdmin, runtime: Runtime, vault: Secrets) -> KeyOut:
     async with transaction(runtime.sessions) as session:
-        row = await service.rotate_signing_key(session, vault=vault, actor=principal.client_id)
+        row = await service.rotate_signing_key(session, vault=vault, actor=principal.actor)
     return KeyOut(kid=row.kid)
+
+
+# People
+
+
+Username = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._@-]{0,99}$")]
+
+
+class PersonIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    username: Username
+    agency: AgencyId
+    roles: Annotated[list[Role], Field(min_length=1)]
+    password: Annotated[str | None, Field(max_length=256)] = Field(
+        default=None, description="Omit to have one generated (returned once)"
+    )
+
+
+class PersonOut(BaseModel):
+    id: str
+    username: str
+    agency: str
+    roles: list[str]
+    disabled: bool
+    second_factor: bool = Field(description="Whether a second factor is enrolled")
+
+    @classmethod
+    def of(cls, row: PersonRow) -> "PersonOut":
+        return cls(
+            id=row.id,
+            username=row.username,
+            agency=row.agency,
+            roles=list(row.roles),
+            disabled=row.disabled,
+            second_factor=row.totp_confirmed,
+        )
+
+
+class PersonWithPassword(PersonOut):
+    password: str | None = Field(default=None, description="A generated password, shown once")
+
+
+class PersonList(BaseModel):
+    items: list[PersonOut]
+
+
+class PersonReset(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    password: Annotated[str | None, Field(max_length=256)] = Field(
+        default=None, description="The new password"
+    )
+    new_password: bool = Field(default=False, description="Generate a new password")
+    second_factor: bool = Field(
+        default=False, description="Forget the second factor: enrolled again at next sign-in"
+    )
+
+
+def _caller(principal: Principal) -> people.Caller:
+    return people.Caller(actor=principal.actor, agency=principal.agency, roles=principal.roles)
+
+
+@admin.get("/people", summary="People (a supervisor sees their own agency's)")
+async def get_people(
+    principal: PersonAdmin, runtime: Runtime, agency: str | None = None
+) -> PersonList:
+    async with runtime.sessions() as session:
+        rows = await people.list_people(session, caller=_caller(principal), agency=agency)
+    return PersonList(items=[PersonOut.of(r) for r in rows])
+
+
+@admin.post("/people", status_code=201, summary="Create a person")
+async def post_person(
+    body: PersonIn, principal: PersonAdmin, runtime: Runtime, settings: Config
+) -> PersonWithPassword:
+    async with transaction(runtime.sessions) as session:
+        row, generated = await people.create_person(
+            session,
+            username=body.username,
+            agency=body.agency,
+            roles=body.roles,
+            password=body.password,
+            min_length=settings.password_min_length,
+            caller=_caller(principal),
+        )
+    return PersonWithPassword(**PersonOut.of(row).model_dump(), password=generated)
+
+
+@admin.get("/people/{person_id}")
+async def get_person(person_id: str, principal: PersonAdmin, runtime: Runtime) -> PersonOut:
+    async with runtime.sessions() as session:
+        row = await people.get_person(session, person_id, _caller(principal))
+    return PersonOut.of(row)
+
+
+@admin.post(
+    "/people/{person_id}/disable",
+    summary="Disable a person: sessions and refresh tokens end, access tokens refused everywhere",
+)
+async def disable_person(person_id: str, principal: PersonAdmin, runtime: Runtime) -> PersonOut:
+    return await _set_person_disabled(person_id, principal, runtime, disabled=True)
+
+
+@admin.post("/people/{person_id}/enable", summary="Enable a person again")
+async def enable_person(person_id: str, principal: PersonAdmin, runtime: Runtime) -> PersonOut:
+    return await _set_person_disabled(person_id, principal, runtime, disabled=False)
+
+
+async def _set_person_disabled(
+    person_id: str, principal: Principal, runtime: ServiceRuntime, *, disabled: bool
+) -> PersonOut:
+    async with transaction(runtime.sessions) as session:
+        row = await people.get_person(session, person_id, _caller(principal))
+        await people.set_disabled(session, person=row, disabled=disabled, actor=principal.actor)
+    return PersonOut.of(row)
+
+
+@admin.post(
+    "/people/{person_id}/reset",
+    summary="Reset a person's password and/or second factor (their sessions end)",
+)
+async def reset_person(
+    person_id: str, body: PersonReset, principal: PersonAdmin, runtime: Runtime, settings: Config
+) -> PersonWithPassword:
+    async with transaction(runtime.sessions) as session:
+        row = await people.get_person(session, person_id, _caller(principal))
+        generated = await people.reset(
+            session,
+            person=row,
+            password=body.password,
+            new_password_wanted=body.new_password,
+            second_factor=body.second_factor,
+            min_length=settings.password_min_length,
+            actor=principal.actor,
+        )
+    return PersonWithPassword(**PersonOut.of(row).model_dump(), password=generated)

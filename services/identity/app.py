@@ -3,7 +3,7 @@
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,10 @@ from services.common.auth import verifier_from_settings
 from services.common.crypto import vault_from_settings
 from services.common.db import create_engine, transaction
 from services.common.runtime import ServiceRuntime
-from services.identity import service
+from services.identity import people, service, signin
 from services.identity.api import admin, router
 from services.identity.models import identity_metadata
+from services.identity.oidc import Provider
 from services.identity.settings import IdentitySettings
 from services.identity.throttle import TokenThrottles
 
@@ -30,9 +31,9 @@ def load_agencies(path: Path) -> list[Agency]:
     return [Agency.model_validate(a) for a in data.get("agencies", [])]
 
 
-def write_credentials(path: Path, created: dict[str, str]) -> None:
-    """Add new client secrets to a mode-600 JSON file (never to logs)."""
-    existing: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+def write_credentials(path: Path, created: Mapping[str, object]) -> None:
+    """Add new client secrets (or demo people) to a mode-600 JSON file (never to logs)."""
+    existing: dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
     existing.update(created)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -49,6 +50,7 @@ def create_app(
     create_tables: bool = True,
     seed_from: Path | None = None,
     credentials_file: Path | None = None,
+    people_file: Path | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(
         service="identity",
@@ -78,9 +80,19 @@ def create_app(
         await runtime.watch_access(settings)
         async with transaction(runtime.sessions) as session:
             agencies = load_agencies(seed_from) if seed_from else []
-            created = await service.seed(session, agencies=agencies, vault=app.state.vault)
+            created = await service.seed(
+                session, agencies=agencies, vault=app.state.vault, issuer=settings.auth_issuer
+            )
         if created and credentials_file is not None:
             write_credentials(credentials_file, created)
+        if people_file is not None:
+            # Demo people, like the clients' credentials: only where `nrm up` asks for them.
+            async with transaction(runtime.sessions) as session:
+                demo = await people.seed_people(
+                    session, agencies=[a.id for a in agencies], vault=app.state.vault
+                )
+            if demo:
+                write_credentials(people_file, demo)
         try:
             yield
         finally:
@@ -90,7 +102,7 @@ def create_app(
         title="NRM Exchange identity",
         service="identity",
         settings=settings,
-        routers=[router, admin],
+        routers=[router, signin.router, admin],
         checks=runtime.checks,
         lifespan=lifespan,
     )
@@ -104,6 +116,12 @@ def create_app(
         per_client=settings.token_failures_per_client,
         per_address=settings.token_failures_per_address,
         window=settings.token_failure_window_seconds,
+    )
+    app.state.provider = Provider(runtime=runtime, settings=settings, vault=app.state.vault)
+    app.state.signin_throttles = TokenThrottles(
+        per_client=settings.signin_failures_per_person,
+        per_address=settings.signin_failures_per_address,
+        window=settings.signin_failure_window_seconds,
     )
     app.state.jwks = local_jwks  # for services composed into the same process (services.stack)
     return app

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -38,7 +39,10 @@ SYSTEM_CLIENTS: dict[str, tuple[Role, ...]] = {
     "auditor": (Role.AUDITOR,),
     "admin": (Role.ADMIN,),
     "analyst": (Role.ANALYST,),
+    "dpo": (Role.DPO,),
 }
+# Clients that sign people in, seeded with their redirect paths under the issuer.
+PEOPLE_CLIENTS: dict[str, tuple[str, str]] = {"console": ("/console/callback", "/console/")}
 
 # OWASP's minimum argon2id profile: secrets are 256-bit random, so the hash guards a stolen
 # database, not weak passwords; a heavier profile would only cap token issuance.
@@ -110,6 +114,16 @@ async def hash_secret(secret: str) -> str:
     return await asyncio.to_thread(_hasher.hash, secret)
 
 
+def check_redirect_uri(uri: str) -> str:
+    """An absolute https URI without a fragment (http only to a loopback host, RFC 8252)."""
+    parts = urlsplit(uri)
+    if parts.fragment or not parts.hostname or parts.scheme not in ("https", "http"):
+        raise ValueError("must be an absolute http(s) URI without a fragment")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("http is allowed only for a loopback host")
+    return uri
+
+
 async def create_client(
     session: AsyncSession,
     *,
@@ -117,11 +131,13 @@ async def create_client(
     agency: str,
     roles: list[Role],
     actor: str | None,
+    redirect_uris: list[str] | None = None,
+    post_logout_redirect_uris: list[str] | None = None,
 ) -> tuple[ClientRow, str]:
     """Returns the client and its secret: the only time the secret exists in clear."""
     if await session.get(ClientRow, client_id) is not None:
         raise Conflict(f"Client {client_id!r} already exists.")
-    system = set(roles) <= {Role.AUDITOR, Role.ADMIN, Role.ANALYST}
+    system = set(roles) <= {Role.AUDITOR, Role.ADMIN, Role.ANALYST, Role.DPO}
     if not system and await session.get(AgencyRow, agency) is None:
         raise UnprocessableContent(f"No agency {agency!r}.")
     secret = new_secret()
@@ -130,6 +146,8 @@ async def create_client(
         agency=agency,
         roles=sorted(r.value for r in roles),
         secret_hash=await hash_secret(secret),
+        redirect_uris=list(redirect_uris or []),
+        post_logout_redirect_uris=list(post_logout_redirect_uris or []),
     )
     session.add(row)
     await _announce(
@@ -391,8 +409,11 @@ def issue_token(
 # Seeding
 
 
-async def seed(session: AsyncSession, *, agencies: list[Agency], vault: Vault) -> dict[str, str]:
-    """Create missing agencies and their clients, plus `auditor`, `admin` and `analyst`.
+async def seed(
+    session: AsyncSession, *, agencies: list[Agency], vault: Vault, issuer: str
+) -> dict[str, str]:
+    """Create missing agencies and their clients, plus `auditor`, `admin`, `analyst`, `dpo`
+    and the `console` that signs people in.
 
     Returns `{client_id: secret}` for the clients created now (empty on a later start).
     """
@@ -414,6 +435,19 @@ async def seed(session: AsyncSession, *, agencies: list[Agency], vault: Vault) -
         if await session.get(ClientRow, client_id) is None:
             _, secret = await create_client(
                 session, client_id=client_id, agency=client_id, roles=list(roles), actor="seed"
+            )
+            created[client_id] = secret
+    base = issuer.rstrip("/")
+    for client_id, (callback, after_logout) in PEOPLE_CLIENTS.items():
+        if await session.get(ClientRow, client_id) is None:
+            _, secret = await create_client(
+                session,
+                client_id=client_id,
+                agency=client_id,
+                roles=[],
+                actor="seed",
+                redirect_uris=[base + callback],
+                post_logout_redirect_uris=[base + after_logout],
             )
             created[client_id] = secret
     await current_signing_key(session, vault=vault)

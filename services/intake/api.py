@@ -100,6 +100,7 @@ async def submit(
         body=body,
         agency=principal.agency,
         client_id=principal.client_id,
+        actor=principal.actor,
         idempotency_key=idempotency_key,
         body_hash=hashlib.sha256(raw).hexdigest(),
     )
@@ -136,9 +137,10 @@ async def list_referrals(
     principal: Reader,
     runtime: Runtime,
     settings: Config,
-    status: str | None = None,
+    # Patterns, not just lengths: PostgreSQL refuses a NUL byte in a text parameter (was a 500).
+    status: Annotated[str | None, Query(max_length=20, pattern=r"^[a-z_]+$")] = None,
     urgency: Urgency | None = None,
-    region: Annotated[str | None, Query(max_length=10)] = None,
+    region: Annotated[str | None, Query(max_length=10, pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -203,6 +205,7 @@ async def get_referral(
                 resource_id=referral_id[:64],
                 agency=principal.agency,
                 client_id=principal.client_id,
+                actor=principal.actor,
                 purpose=purpose,
                 reason="not the submitter or a known recipient",
             ),
@@ -220,6 +223,7 @@ async def get_referral(
             resource_id=row.id,
             agency=principal.agency,
             client_id=principal.client_id,
+            actor=principal.actor,
             disclosure=disclosure,
             purpose=purpose,
         ),
@@ -255,6 +259,7 @@ async def put_consent(
             agency=principal.agency,
             consent=consent,
             person=person_of(principal),
+            actor=principal.actor,
         )
     assert row.consent is not None
     return ConsentOut(id=row.id, consent=row.consent)
@@ -286,6 +291,7 @@ async def put_safety(
             agency=principal.agency,
             safety=safety,
             person=person_of(principal),
+            actor=principal.actor,
         )
     return SafetyOut(id=row.id, urgency=row.urgency, safety=row.profile["safety"])
 
@@ -317,6 +323,7 @@ async def put_implicated(
             agencies=body.implicated,
             overseers=settings.overseers(),
             person=person_of(principal),
+            actor=principal.actor,
         )
     return ImplicatedOut(id=row.id, implicated=service.implicated(row))
 
@@ -343,6 +350,7 @@ async def post_recusal(
             agency=principal.agency,
             person=person,
             reason=body.reason,
+            actor=principal.actor,
         )
     return Response(status_code=204)
 
@@ -350,7 +358,9 @@ async def post_recusal(
 @router.post("/{referral_id}/withdraw", summary="Withdraw a referral (submitting agency only)")
 async def post_withdraw(referral_id: str, principal: Withdrawer, runtime: Runtime) -> Submitted:
     async with transaction(runtime.sessions) as session:
-        row = await service.withdraw(session, referral_id=referral_id, agency=principal.agency)
+        row = await service.withdraw(
+            session, referral_id=referral_id, agency=principal.agency, actor=principal.actor
+        )
     return Submitted(id=row.id, reference=row.reference, status=row.status)
 
 

@@ -63,8 +63,10 @@ STATUS_RANK = {
 }
 
 
-def _event(payload: Any, *, referral_id: str, agency: str) -> CloudEvent:
-    return CloudEvent.new(source=SERVICE, payload=payload, subject=referral_id, agency=agency)
+def _event(payload: Any, *, referral_id: str, agency: str, actor: str | None = None) -> CloudEvent:
+    return CloudEvent.new(
+        source=SERVICE, payload=payload, subject=referral_id, agency=agency, actor=actor
+    )
 
 
 # Submission
@@ -116,6 +118,7 @@ class Submission:
     client_id: str
     idempotency_key: str | None
     body_hash: str
+    actor: str | None = None  # the person who submitted, or the client
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +219,7 @@ async def submit_referrals(
             facts=facts,
             statistics=VictimStatistics.consented(profile, facts.consent),
         )
-        events.append(_event(payload, referral_id=referral_id, agency=sub.agency))
+        events.append(_event(payload, referral_id=referral_id, agency=sub.agency, actor=sub.actor))
     if rows:
         await insert_many(session, ReferralRow, rows)
         await add_events(session, events)
@@ -462,6 +465,7 @@ async def change_consent(
     agency: str,
     consent: Consent,
     person: str | None = None,
+    actor: str | None = None,
 ) -> ReferralRow:
     """Record the victim's consent as it now is. The submitter or any recipient at `support` or
     above may (the shelter that is with the victim); a recipient states the language, whether an
@@ -503,7 +507,7 @@ async def change_consent(
         facts=facts,
         statistics=VictimStatistics.consented(row.profile, scopes),
     )
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
     return row
 
 
@@ -514,6 +518,7 @@ async def change_safety(
     agency: str,
     safety: Safety,
     person: str | None = None,
+    actor: str | None = None,
 ) -> ReferralRow:
     """Record a new safety assessment (submitter, or a recipient at `support` or above). A
     changed risk level is announced (`referral.risk_changed`, the level only); high risk raises
@@ -535,7 +540,7 @@ async def change_safety(
         facts = RoutingFacts.model_validate({**row.facts, **changes})
         row.facts = facts.model_dump(mode="json")
         payload = ReferralRiskChanged(referral_id=row.id, reference=row.reference, risk_level=level)
-        await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+        await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
     session.add(row)
     return row
 
@@ -548,6 +553,7 @@ async def name_implicated(
     agencies: list[str],
     overseers: frozenset[str],
     person: str | None = None,
+    actor: str | None = None,
 ) -> ReferralRow:
     """Add agencies to those implicated (never removed here). The submitter, or a recipient
     that is a prosecutor or the coordinator (`overseers`), may; an agency named implicated gets
@@ -575,7 +581,7 @@ async def name_implicated(
     row.facts = facts.model_dump(mode="json")
     session.add(row)
     payload = ReferralImplicatedChanged(referral_id=row.id, reference=row.reference, facts=facts)
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
     return row
 
 
@@ -586,6 +592,7 @@ async def recuse(
     agency: str,
     person: str | None,
     reason: str | None,
+    actor: str | None = None,
 ) -> ReferralRow:
     """A person steps away from a referral (a conflict of interest): from now on they get
     NotFound for it, whatever their agency may see. Recorded in the audit log."""
@@ -607,18 +614,22 @@ async def recuse(
         actor=person,
         details={"agency": agency, **({"reason": reason} if reason else {})},
     )
-    await add_event(session, _event(change, referral_id=referral_id, agency=agency))
+    await add_event(
+        session, _event(change, referral_id=referral_id, agency=agency, actor=actor or person)
+    )
     return found.row
 
 
-async def withdraw(session: AsyncSession, *, referral_id: str, agency: str) -> ReferralRow:
+async def withdraw(
+    session: AsyncSession, *, referral_id: str, agency: str, actor: str | None = None
+) -> ReferralRow:
     row = await _own(session, referral_id, agency)
     if row.status == "withdrawn":
         return row
     row.status = "withdrawn"
     session.add(row)
     payload = ReferralWithdrawn(referral_id=row.id, reference=row.reference, withdrawn_by=agency)
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency))
+    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
     return row
 
 

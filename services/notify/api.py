@@ -167,7 +167,7 @@ async def _act(
             delivery_id=delivery_id,
             agency=principal.agency,
             action=action,
-            actor=principal.client_id,
+            actor=principal.actor,
             reason=reason,
         )
     return InboxItem.model_validate(service.item(d))
@@ -253,7 +253,7 @@ async def put_webhook(
             url=body.url,
             secret=body.secret,
             enabled=body.enabled,
-            actor=principal.client_id,
+            actor=principal.actor,
             vault=vault,
             settings=settings,
         )
@@ -328,6 +328,6 @@ async def put_email(
             agency=agency,
             addresses=body.addresses,
             language=body.language,
-            actor=principal.client_id,
+            actor=principal.actor,
         )
     return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)

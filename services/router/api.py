@@ -134,7 +134,7 @@ async def reload_policy(
     handlers.current = policy
     async with transaction(runtime.sessions) as session:
         await service.policy_reloaded(
-            session, policy=policy, previous=previous, actor=principal.client_id
+            session, policy=policy, previous=previous, actor=principal.actor
         )
     return Reloaded(
         version=policy.version,

@@ -35,9 +35,9 @@ ConsentScope = Literal["services", "law_enforcement", "statistics"]
 # Legal bases for disclosing above `anonymous` without the victim's consent, and the condition
 # each needs in the same `when` (so a basis cannot be stretched to cases it does not cover).
 LegalBasis = Literal["child_protection", "no_victim"]
-BASIS_NEEDS: dict[str, tuple[str, str]] = {
-    "child_protection": ("minor", "`minor: true` (best interests of the child)"),
-    "no_victim": ("kind", "`kind: tip` (a tip identifies no victim)"),
+BASIS_NEEDS: dict[str, str] = {
+    "child_protection": "`minor: true` (best interests of the child)",
+    "no_victim": "`kind: tip` (a tip identifies no victim)",
 }
 LEVEL_RANK = {Disclosure.ANONYMOUS: 0, Disclosure.SUPPORT: 1, Disclosure.FULL: 2}
 DEFAULT_RULE = "default"
@@ -594,7 +594,7 @@ def _check(policy: PolicyFile, agencies: dict[str, Agency], source: _Source) -> 
             return
         if basis is not None:
             if not when.supports(basis):
-                _, needs = BASIS_NEEDS[basis]
+                needs = BASIS_NEEDS[basis]
                 problems.append(source.problem(at, f"basis {basis} applies only with {needs}"))
             return
         if not when.consent:

@@ -191,7 +191,11 @@ async def test_rule(exchange: Exchange, name: str) -> None:
             return {x["agency"]: x for x in r.json()["recipients"]}
 
         async def all_notified() -> bool:
-            return {x["status"] for x in (await status_now()).values()} == {"notified"}
+            # Intake hears notify's case events and the router's decision on two topics: a
+            # `delivery.notified` may come first (its row has no rule until the decision lands).
+            now = await status_now()
+            levels = {a: (x["disclosure"], x["rule"]) for a, x in now.items()}
+            return {x["status"] for x in now.values()} == {"notified"} and levels == case.expected
 
         await wait_for(all_notified, timeout=30)
         status = await status_now()

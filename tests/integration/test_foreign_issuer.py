@@ -2,6 +2,7 @@
 RS256, `typ: JWT`, JWKS at its own URL), fetched over real HTTP."""
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ from services.common.auth import InvalidToken, TokenVerifier, verifier_from_sett
 from services.common.broker import free_port
 from services.common.settings import Settings
 from tests.support import wait_for
+from tests.tokens import ISSUER as OUR_ISSUER
+from tests.tokens import TokenMint
 
 ISSUER = "https://keycloak.example/realms/nrm"
 CERTS = "/realms/nrm/protocol/openid-connect/certs"
@@ -81,7 +84,9 @@ async def test_keycloak_like_issuer_by_configuration(
     principal = await verifier.verify(issuer.token())
     assert principal.agency == "ngo-north"
     assert principal.roles == frozenset({Role.CASEWORKER})
-    assert principal.client_id == "f:1234"
+    # Keycloak names the client in `azp` and the person in `sub`.
+    assert principal.client_id == "ngo-portal"
+    assert principal.subject == "f:1234" and principal.actor == "f:1234"
     await verifier.verify(issuer.token())
     assert issuer.fetches == 1  # cached
 
@@ -120,3 +125,45 @@ def test_symmetric_algorithms_are_refused() -> None:
     for algorithms in (["HS256"], ["none"], ["ES256", "HS512"]):
         with pytest.raises(ValueError, match="not allowed"):
             TokenVerifier(issuer="x", audience="y", jwks=jwks, algorithms=algorithms)
+
+
+async def test_people_from_another_provider_beside_our_own(
+    issuer: ForeignIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bring your own identity provider for people, by configuration alone: our issuer keeps
+    signing the systems' tokens, and a trusted issuer (Keycloak-like, its JWKS fetched over
+    HTTP) signs people's, with its own claim names mapped to agency and roles."""
+    ours = TokenMint()
+    trusted = [
+        {
+            "issuer": ISSUER,
+            "jwks_url": f"http://127.0.0.1:{issuer.port}{CERTS}",
+            "agency_claim": "org.nrm_agency",
+            "roles_claim": "realm_access.roles",
+        }
+    ]
+    monkeypatch.setenv("NRM_AUTH_ISSUER", OUR_ISSUER)
+    monkeypatch.setenv("NRM_AUTH_TRUSTED_ISSUERS", json.dumps(trusted))
+    verifier = verifier_from_settings(Settings(), jwks=ours.jwks)
+
+    person = await verifier.verify(
+        issuer.token(
+            sub="5f0c-person",
+            preferred_username="aigul.s",
+            org={"nrm_agency": "ngo-south"},
+            realm_access={"roles": ["caseworker", "offline_access", "uma_authorization"]},
+            agency=None,
+            roles=None,
+        )
+    )
+    assert person.agency == "ngo-south"
+    assert person.roles == frozenset({Role.CASEWORKER})  # the provider's own roles ignored
+    assert person.client_id == "ngo-portal" and person.actor == "aigul.s"
+
+    system = await verifier.verify(ours.token("mvd-ctu", "caseworker"))
+    assert system.agency == "mvd-ctu" and system.actor == "mvd-ctu" and system.person is None
+
+    with pytest.raises(InvalidToken, match="invalid claim iss"):
+        await verifier.verify(issuer.token(iss="https://not-trusted.example"))
+    with pytest.raises(InvalidToken, match="agency/roles"):
+        await verifier.verify(issuer.token(org={}, agency=None))

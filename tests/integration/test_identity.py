@@ -119,7 +119,14 @@ def _b64(data: bytes) -> str:
 
 
 async def test_seeded_clients_get_rfc9068_tokens(identity: Identity) -> None:
-    assert set(identity.credentials) == EXAMPLE_AGENCIES | {"auditor", "admin", "analyst"}
+    # DESIGN.md: one client per agency, `auditor`, `admin`, `analyst`, `dpo`, and the console.
+    assert set(identity.credentials) == EXAMPLE_AGENCIES | {
+        "auditor",
+        "admin",
+        "analyst",
+        "dpo",
+        "console",
+    }
     assert stat.S_IMODE(identity.credentials_file.stat().st_mode) == 0o600
     basic = await identity.client.post(
         "/oauth/token",
@@ -154,7 +161,12 @@ async def test_seeded_clients_get_rfc9068_tokens(identity: Identity) -> None:
     meta = (await identity.client.get("/.well-known/oauth-authorization-server")).json()
     assert meta["issuer"] == ISSUER
     assert meta["token_endpoint"] == f"{ISSUER}/oauth/token"
-    assert meta["grant_types_supported"] == ["client_credentials"]
+    assert meta["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
     assert (await identity.events("access.granted"))[-1]["action"] == "token.issue"
 
 

@@ -491,6 +491,12 @@ async def test_lists_are_scoped_paginated_and_filtered(intake: Intake) -> None:
     assert [i["id"] for i in inbox["items"]] == [ids[0]]
     bad = await intake.client.get("/v1/referrals?cursor=%%%", headers=own)
     assert bad.status_code == 400
+    # A NUL byte in a filter is refused (PostgreSQL cannot take it as text: it was a 500).
+    for query in ("status=sub%00mitted", "region=KZ-%0079"):
+        r = await intake.client.get(f"/v1/referrals?{query}", headers=own)
+        assert r.status_code == 422, (query, r.text)
+    ok = await intake.client.get("/v1/referrals?status=submitted&region=KZ-39", headers=own)
+    assert len(ok.json()["items"]) == 5
 
 
 @pytest.mark.parametrize(
