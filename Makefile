@@ -41,7 +41,8 @@ test: lint
 contracts: install
 	$(BIN)/nrm contracts export
 
-# One run, one process tree: end to end, intake (with its naive baseline), router, notify, audit.
+# One run, one process tree: end to end, intake (with its naive baseline), router, notify, audit,
+# insights.
 # Restart with a day's outbox to replay: .venv/bin/python bench/restart.py (README, Performance).
 bench: install
 	$(BIN)/python bench/run.py

@@ -11,7 +11,8 @@
    the POST's 201 to the inbox item arriving on the stream (the POST's own latency is reported
    too). The peak RSS under that load is sampled meanwhile.
 2. The component benchmarks (bench/intake.py with its naive endpoint, router.py, notify.py,
-   audit.py), each a child process with its own load-generating process, on both databases.
+   audit.py, insights.py), each a child process with its own load-generating process, on both
+   databases.
 """
 
 import argparse
@@ -264,12 +265,14 @@ def main() -> None:
         "router": ("router.py", []),
         "notify": ("notify.py", []),
         "audit": ("audit.py", []),
+        "insights": ("insights.py", []),
     }
     smaller: dict[str, list[str]] = {
         "intake": ["--rounds", "1", "--requests", "1000"],
         "router": ["--referrals", "1000"],
         "notify": ["--backlog", "500", "--seconds", "5"],
         "audit": ["--events", "1000", "--records", "20000", "--rounds", "1"],
+        "insights": ["--referrals", "500"],
     }
     for name, (script, extra) in ({} if args.e2e_only else full).items():
         results.update(component(script, smaller[name] if quick else extra))

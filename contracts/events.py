@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from contracts.referrals import ConsentScopes, RoutingFacts
+from contracts.referrals import ConsentScopes, RoutingFacts, VictimStatistics
 from contracts.vocabulary import AgencyId, Disclosure, RiskLevel
 
 ShortText = Annotated[str, Field(max_length=500)]
@@ -26,6 +26,9 @@ class ReferralSubmitted(Payload):
     reference: str = Field(examples=["NRM-2026-000001"])
     submitted_at: AwareDatetime
     facts: RoutingFacts
+    statistics: VictimStatistics | None = Field(
+        default=None, description="Only where the victim consented to statistics"
+    )
 
 
 class ReferralConsentChanged(Payload):
@@ -35,6 +38,9 @@ class ReferralConsentChanged(Payload):
     previous: ConsentScopes
     consent: ConsentScopes
     facts: RoutingFacts = Field(description="Routing facts with the new consent applied")
+    statistics: VictimStatistics | None = Field(
+        default=None, description="Only where the new consent includes statistics"
+    )
 
 
 class ReferralRiskChanged(Payload):

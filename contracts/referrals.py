@@ -4,12 +4,14 @@ Identity, contact and narrative live only in these request bodies and in intake'
 `RoutingFacts` is what may travel on the bus (DESIGN.md principle 1).
 """
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.vocabulary import (
+    AgeBand,
     AgeBasis,
     AgencyId,
     AgencyType,
@@ -275,6 +277,30 @@ class RoutingFacts(BaseModel):
             official_involvement=body.official_involvement,
             implicated=list(dict.fromkeys(body.implicated)),
             **extra,
+        )
+
+
+class VictimStatistics(BaseModel):
+    """Coarse victim attributes for aggregate statistics (the insights service). On the bus only
+    where the victim consented to statistics; never an exact age, a name or a date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    age_band: AgeBand
+    sex: Sex = Sex.UNKNOWN
+    citizenship: CountryCode | None = None
+
+    @classmethod
+    def consented(
+        cls, profile: Mapping[str, Any], consent: ConsentScopes | None
+    ) -> "VictimStatistics | None":
+        """From intake's stored victim profile, or None without consent to statistics."""
+        if consent is None or not consent.statistics:
+            return None
+        return cls(
+            age_band=AgeBand.of(profile.get("age")),
+            sex=profile.get("sex") or Sex.UNKNOWN,
+            citizenship=profile.get("citizenship"),
         )
 
 

@@ -15,7 +15,7 @@ class Topic:
 REFERRALS = Topic(
     name="nrm.referrals.v1",
     producers=("intake",),
-    consumers=("router", "audit"),
+    consumers=("router", "insights", "audit"),
     types=(
         "referral.submitted",
         "referral.consent_changed",
@@ -28,14 +28,14 @@ REFERRALS = Topic(
 ROUTING = Topic(
     name="nrm.routing.v1",
     producers=("router",),
-    consumers=("intake", "notify", "audit"),
+    consumers=("intake", "notify", "insights", "audit"),
     types=("referral.routed",),
     description="Routing decisions: recipients, disclosure, deadlines, rules, policy version.",
 )
 CASE_EVENTS = Topic(
     name="nrm.case-events.v1",
     producers=("notify",),
-    consumers=("intake", "router", "audit"),
+    consumers=("intake", "router", "insights", "audit"),
     types=(
         "delivery.notified",
         "delivery.failed",
@@ -50,7 +50,7 @@ CASE_EVENTS = Topic(
 ACCESS = Topic(
     name="nrm.access.v1",
     producers=("identity", "intake", "router", "notify", "audit"),
-    consumers=("audit", "identity", "intake", "router", "notify"),
+    consumers=("audit", "identity", "intake", "router", "notify", "insights"),
     types=(
         "access.granted",
         "access.denied",
@@ -66,7 +66,7 @@ ACCESS = Topic(
 )
 DEADLETTER = Topic(
     name="nrm.deadletter.v1",
-    producers=("intake", "router", "notify", "audit"),
+    producers=("intake", "router", "notify", "audit", "insights"),
     consumers=(),
     types=(),
     description="Records a consumer could not process: the original record plus error headers.",

@@ -51,6 +51,31 @@ class Sex(StrEnum):
     UNKNOWN = "unknown"
 
 
+class AgeBand(StrEnum):
+    """Broad age groups of the Counter Trafficking Data Collaborative's `ageBroad` (HTCDS)."""
+
+    AGE_0_8 = "0-8"
+    AGE_9_17 = "9-17"
+    AGE_18_20 = "18-20"
+    AGE_21_23 = "21-23"
+    AGE_24_26 = "24-26"
+    AGE_27_29 = "27-29"
+    AGE_30_38 = "30-38"
+    AGE_39_47 = "39-47"
+    AGE_48_PLUS = "48+"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def of(cls, age: int | None) -> "AgeBand":
+        if age is None:
+            return cls.UNKNOWN
+        for band in cls:
+            low, _, high = band.value.rstrip("+").partition("-")
+            if band is not cls.UNKNOWN and int(low) <= age and (not high or age <= int(high)):
+                return band
+        return cls.UNKNOWN
+
+
 class Urgency(StrEnum):
     IMMEDIATE = "immediate"
     HIGH = "high"

@@ -4,3 +4,4 @@ CREATE DATABASE nrm_intake OWNER nrm;
 CREATE DATABASE nrm_router OWNER nrm;
 CREATE DATABASE nrm_notify OWNER nrm;
 CREATE DATABASE nrm_audit OWNER nrm;
+CREATE DATABASE nrm_insights OWNER nrm;

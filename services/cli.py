@@ -393,7 +393,7 @@ def db_upgrade(
 
 @app.command()
 def serve(
-    service: str = typer.Argument(..., help="identity, intake, router, notify or audit"),
+    service: str = typer.Argument(..., help="identity, intake, router, notify, audit or insights"),
     migrate: bool = typer.Option(False, help="Apply the service's migrations first."),
 ) -> None:
     """Run one service in this process, against NRM_KAFKA_BOOTSTRAP and its database

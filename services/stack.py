@@ -27,6 +27,9 @@ from services.common.settings import Settings
 from services.identity.app import create_app as create_identity
 from services.identity.models import identity_metadata
 from services.identity.settings import IdentitySettings
+from services.insights.app import create_app as create_insights
+from services.insights.models import insights_metadata
+from services.insights.settings import InsightsSettings
 from services.intake.app import create_app as create_intake
 from services.intake.models import intake_metadata
 from services.intake.settings import IntakeSettings
@@ -44,6 +47,7 @@ ROUTES: dict[str, Sequence[str]] = {
     "router": ("/v1/routing",),
     "notify": ("/v1/inbox", "/v1/deliveries", "/v1/agencies"),
     "audit": ("/v1/audit",),
+    "insights": ("/v1/statistics", "/v1/open-data"),
 }
 
 
@@ -72,6 +76,7 @@ def create_service(
         "router": lambda: create_router(RouterSettings(), **options),
         "notify": lambda: create_notify(NotifySettings(), **options),
         "audit": lambda: create_audit(AuditSettings(), **options),
+        "insights": lambda: create_insights(InsightsSettings(), **options),
     }
     if name not in factories:
         raise ValueError(f"unknown service {name!r}; one of identity, {', '.join(factories)}")
@@ -79,13 +84,14 @@ def create_service(
     return app
 
 
-SERVICES = ("identity", "intake", "router", "notify", "audit")
+SERVICES = ("identity", "intake", "router", "notify", "audit", "insights")
 SETTINGS: dict[str, type[Settings]] = {
     "identity": IdentitySettings,
     "intake": IntakeSettings,
     "router": RouterSettings,
     "notify": NotifySettings,
     "audit": AuditSettings,
+    "insights": InsightsSettings,
 }
 METADATA: dict[str, MetaData] = {
     "identity": identity_metadata,
@@ -93,6 +99,7 @@ METADATA: dict[str, MetaData] = {
     "router": router_metadata,
     "notify": notify_metadata,
     "audit": audit_metadata,
+    "insights": insights_metadata,
 }
 
 
@@ -125,7 +132,7 @@ class Stack:
         jwks = identity.state.jwks  # tokens are checked against identity's keys in process
         self.apps: dict[str, FastAPI] = {"identity": identity} | {
             name: create_service(name, bootstrap=bootstrap, jwks=jwks)
-            for name in ("intake", "router", "notify", "audit")
+            for name in ("intake", "router", "notify", "audit", "insights")
         }
         self.bootstrap = bootstrap
         self.settings = Settings()

@@ -30,6 +30,8 @@ class Action(StrEnum):
     PERSON_ADMIN = "person.admin"  # people: all (admin) or the caller's agency's (supervisor)
     KEY_ADMIN = "key.admin"
     WEBHOOK_ADMIN = "webhook.admin"
+    STATISTICS_READ = "statistics.read"  # aggregates; supervisors only at the coordinator
+    STATISTICS_RELEASE = "statistics.release"  # spend privacy budget on an open-data release
 
 
 _CASEWORKER = frozenset(
@@ -55,12 +57,19 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         }
     ),
     Role.CASEWORKER: _CASEWORKER,
+    # Statistics: the insights service narrows supervisors to the coordinator's.
     Role.SUPERVISOR: _CASEWORKER
-    | {Action.AGENCY_VIEW, Action.WEBHOOK_MANAGE_OWN, Action.PERSON_ADMIN},
+    | {
+        Action.AGENCY_VIEW,
+        Action.WEBHOOK_MANAGE_OWN,
+        Action.PERSON_ADMIN,
+        Action.STATISTICS_READ,
+    },
     # Auditors see the audit trail and the policy, never case data.
     Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.POLICY_READ, Action.POLICY_EXPLAIN}),
-    # Statistics and erasure approval have no endpoints yet: nothing else to grant them.
-    Role.ANALYST: frozenset(),
+    # Analysts see aggregate statistics only, never case data.
+    Role.ANALYST: frozenset({Action.STATISTICS_READ, Action.STATISTICS_RELEASE}),
+    # Erasure approval has no endpoints yet: nothing to grant.
     Role.DPO: frozenset(),
     Role.ADMIN: frozenset(
         {

@@ -33,6 +33,7 @@ from contracts.referrals import (
     Safety,
     TipIn,
     VictimReferralIn,
+    VictimStatistics,
 )
 from contracts.vocabulary import Disclosure, RiskLevel, Urgency
 from services.common.crypto import Sealed, Vault
@@ -212,7 +213,11 @@ async def submit_referrals(
                 Submitted(referral_id, reference, "submitted", False),
             )
         payload = ReferralSubmitted(
-            referral_id=referral_id, reference=reference, submitted_at=now, facts=facts
+            referral_id=referral_id,
+            reference=reference,
+            submitted_at=now,
+            facts=facts,
+            statistics=VictimStatistics.consented(profile, facts.consent),
         )
         events.append(_event(payload, referral_id=referral_id, agency=sub.agency, actor=sub.actor))
     if rows:
@@ -500,6 +505,7 @@ async def change_consent(
         previous=previous,
         consent=scopes,
         facts=facts,
+        statistics=VictimStatistics.consented(row.profile, scopes),
     )
     await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
     return row

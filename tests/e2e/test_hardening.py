@@ -333,6 +333,7 @@ async def test_docs_list_every_service_and_load_nothing_from_elsewhere(exchange:
         "router": "/v1/routing/explain",
         "notify": "/v1/inbox",
         "audit": "/v1/audit/verify",
+        "insights": "/v1/statistics",
     }
     async with exchange.client() as c:
         page = await c.get("/docs")

@@ -18,6 +18,7 @@ CLIENTS = {
     "router": "admin",
     "notify": "ngo-south",
     "audit": "auditor",
+    "insights": "analyst",
     # Last: fuzzing the admin API rotates and disables the seeded clients.
     "identity": "admin",
 }

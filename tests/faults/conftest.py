@@ -55,6 +55,7 @@ GROUPS = {
     "router.case-events": [CASE_EVENTS.name],
     "notify.routing": [ROUTING.name],
     "audit": [t.name for t in CATALOGUE if t is not DEADLETTER],
+    "insights": [REFERRALS.name, ROUTING.name, CASE_EVENTS.name],
 }
 
 
@@ -292,7 +293,7 @@ def _cluster(
         await ensure_topics(broker.bootstrap, partitions=3)
         # Identity on the port its issuer names; then the others, each migrating its database.
         await cluster.start("identity", migrate=True, port=identity_port)
-        for service in ("intake", "router", "notify", "audit"):
+        for service in ("intake", "router", "notify", "audit", "insights"):
             await cluster.start(service, migrate=True)
         for service in twice:
             await cluster.start(service)

@@ -60,7 +60,14 @@ async def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
 
             await wait_for(healthy, timeout=90)
             health = (await client.get("/healthz")).json()
-            assert set(health["services"]) == {"identity", "intake", "router", "notify", "audit"}
+            assert set(health["services"]) == {
+                "identity",
+                "intake",
+                "router",
+                "notify",
+                "audit",
+                "insights",
+            }
             broker_pids = children(proc.pid)
             assert broker_pids, "the embedded broker runs as a child process"
 

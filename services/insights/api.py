@@ -1,0 +1,143 @@
+"""Statistics endpoints: aggregate questions (analysts, the coordinator's supervisors) and the
+open-data releases (public to read; analysts spend the privacy budget)."""
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from contracts.events import AccessGranted
+from services.common.app import from_state
+from services.common.auth import Principal, require
+from services.common.db import transaction
+from services.common.errors import NotFound
+from services.common.permissions import Action
+from services.common.runtime import Runtime
+from services.insights import release as releases
+from services.insights import service
+from services.insights.models import Release
+from services.insights.settings import InsightsSettings
+
+router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
+open_data = APIRouter(prefix="/v1/open-data", tags=["open data"])
+
+Reader = Annotated[Principal, Depends(require(Action.STATISTICS_READ))]
+Releaser = Annotated[Principal, Depends(require(Action.STATISTICS_RELEASE))]
+Config = Annotated[InsightsSettings, Depends(from_state("settings"))]
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+async def _record(runtime: Any, principal: Principal, action: str, resource: str) -> None:
+    await runtime.access_audit.emit(
+        AccessGranted(
+            action=action,
+            resource_type="statistics",
+            resource_id=resource[:200],
+            agency=principal.agency,
+            client_id=principal.client_id,
+        ),
+        agency=principal.agency,
+    )
+
+
+@router.get(
+    "",
+    summary="Aggregate counts (or times) with small-cell suppression, as JSON or CSV",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
+async def statistics(
+    request: Request,
+    principal: Reader,
+    runtime: Runtime,
+    settings: Config,
+    from_: Annotated[str, Query(alias="from", pattern=MONTH, examples=["2026-01"])],
+    to: Annotated[str, Query(pattern=MONTH, examples=["2026-03"])],
+    by: Annotated[str, Query(max_length=100, pattern=r"^[a-z_,]*$")] = "",
+    measure: Annotated[str, Query(max_length=40)] = "referrals",
+) -> Response:
+    service.may_read(principal, coordinator=settings.coordinator_agency)
+    question = service.Question(
+        start=from_, end=to, by=tuple(d for d in by.split(",") if d), measure=measure
+    )
+    service.check_question(
+        question, period_months=settings.period_months, max_months=settings.max_period_months
+    )
+    async with runtime.sessions() as session:
+        result = await service.answer(
+            session,
+            question=question,
+            k=settings.k,
+            period_months=settings.period_months,
+            agency_types=settings.agency_types,
+        )
+    await _record(runtime, principal, "statistics.read", str(request.url.query))
+    if "text/csv" in request.headers.get("accept", ""):
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows(service.as_csv_rows(result))
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+    return JSONResponse(service.as_json(result))
+
+
+class ReleaseRequest(BaseModel):
+    year: int = Field(ge=2000, le=2100)
+
+
+@router.post(
+    "/releases",
+    status_code=201,
+    summary="Publish a differentially private open-data release of a year (spends ε)",
+)
+async def create_release(
+    principal: Releaser, runtime: Runtime, settings: Config, body: ReleaseRequest
+) -> dict[str, Any]:
+    service.may_read(principal, coordinator=settings.coordinator_agency)
+    async with transaction(runtime.sessions) as session:
+        made = await releases.create_release(
+            session,
+            year=body.year,
+            epsilon=settings.release_epsilon,
+            budget=settings.epsilon_budget,
+            confidence=settings.release_confidence,
+            actor=principal.client_id,
+        )
+    await _record(runtime, principal, "statistics.release", made.id)
+    return releases.public(made)
+
+
+class ReleaseSummary(BaseModel):
+    id: str
+    year: int
+    epsilon: float
+    delta: float
+    created_at: str
+
+
+@open_data.get("/releases", summary="Open-data releases (public)")
+async def list_releases(runtime: Runtime) -> list[ReleaseSummary]:
+    async with runtime.sessions() as session:
+        rows = await session.exec(select(Release).order_by(col(Release.created_at)))
+        return [
+            ReleaseSummary(
+                id=r.id,
+                year=r.year,
+                epsilon=r.epsilon,
+                delta=r.delta,
+                created_at=r.created_at.isoformat(),
+            )
+            for r in rows
+        ]
+
+
+@open_data.get("/releases/{release_id}", summary="One open-data release (public)")
+async def get_release(
+    runtime: Runtime, release_id: Annotated[str, Path(max_length=36)]
+) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        row = await session.get(Release, release_id)
+    if row is None:
+        raise NotFound("No such release.")
+    return releases.public(row)

@@ -1,0 +1,73 @@
+"""The insights service: create_app and its lifespan."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.topics import CASE_EVENTS, REFERRALS, ROUTING
+from services.common.app import create_app as create_service_app
+from services.common.auth import JwksSource, verifier_from_settings
+from services.common.db import create_engine
+from services.common.runtime import ServiceRuntime
+from services.insights.api import open_data, router
+from services.insights.consumer import TYPES, on_event
+from services.insights.models import insights_metadata
+from services.insights.settings import InsightsSettings
+
+
+def create_app(
+    settings: InsightsSettings,
+    *,
+    bootstrap: str,
+    engine: AsyncEngine | None = None,
+    create_tables: bool = True,
+    jwks: JwksSource | None = None,
+) -> FastAPI:
+    runtime = ServiceRuntime(
+        service="insights",
+        engine=engine
+        or create_engine(
+            settings.database_url_for(),
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        ),
+        bootstrap=bootstrap,
+        metadata=[insights_metadata],
+        create_tables=create_tables,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            await asyncio.gather(
+                runtime.watch_access(settings),
+                runtime.consume(
+                    "insights",
+                    [REFERRALS.name, ROUTING.name, CASE_EVENTS.name],
+                    on_event,
+                    settings=settings,
+                    types=TYPES,
+                ),
+            )
+            yield
+        finally:
+            await runtime.stop()
+
+    app = create_service_app(
+        title="NRM Exchange insights",
+        service="insights",
+        settings=settings,
+        routers=[router, open_data],
+        checks=runtime.checks,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.access_audit = runtime.access_audit
+    app.state.revocations = runtime.revocations
+    app.state.verifier = verifier_from_settings(settings, jwks=jwks)
+    return app

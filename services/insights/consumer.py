@@ -1,0 +1,51 @@
+"""Insights' Kafka handlers: referral facts, routing decisions and recipients' actions."""
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.cloudevents import CloudEvent
+from contracts.events import (
+    DeliveryAction,
+    ReferralConsentChanged,
+    ReferralRouted,
+    ReferralSubmitted,
+    ReferralWithdrawn,
+)
+from services.insights import service
+
+REFERRAL_TYPES = ("referral.submitted", "referral.consent_changed", "referral.withdrawn")
+ROUTING_TYPES = ("referral.routed",)
+CASE_TYPES = ("referral.acknowledged", "referral.accepted", "referral.declined")
+TYPES = REFERRAL_TYPES + ROUTING_TYPES + CASE_TYPES
+
+
+async def on_event(session: AsyncSession, event: CloudEvent) -> None:
+    """One consumer group for the three topics: one writer, and the handlers do not depend on
+    the order of events across topics."""
+    if event.type in REFERRAL_TYPES:
+        await on_referral(session, event)
+    elif event.type in ROUTING_TYPES:
+        await on_routing(session, event)
+    else:
+        await on_case_event(session, event)
+
+
+async def on_referral(session: AsyncSession, event: CloudEvent) -> None:
+    payload = event.payload()
+    if isinstance(payload, ReferralSubmitted):
+        await service.apply_submitted(session, submitted=payload)
+    elif isinstance(payload, ReferralConsentChanged):
+        await service.apply_consent_changed(session, changed=payload)
+    elif isinstance(payload, ReferralWithdrawn):
+        await service.apply_withdrawn(session, withdrawn=payload)
+
+
+async def on_routing(session: AsyncSession, event: CloudEvent) -> None:
+    payload = event.payload()
+    if isinstance(payload, ReferralRouted):
+        await service.apply_routed(session, routed=payload, at=event.time)
+
+
+async def on_case_event(session: AsyncSession, event: CloudEvent) -> None:
+    payload = event.payload()
+    if isinstance(payload, DeliveryAction):
+        await service.apply_action(session, action=payload)

@@ -1,0 +1,492 @@
+"""Insights: the projection from the topics, and the statistics asked of it.
+
+Handlers are order-insensitive across topics (first times are kept with `min`), so rebuilding
+from the topics in any interleaving gives the same projection.
+"""
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.events import (
+    DeliveryAction,
+    ReferralAccepted,
+    ReferralAcknowledged,
+    ReferralConsentChanged,
+    ReferralDeclined,
+    ReferralRouted,
+    ReferralSubmitted,
+    ReferralWithdrawn,
+)
+from contracts.referrals import VictimStatistics
+from contracts.vocabulary import AgeBand, AgencyType, Exploitation, ReferralKind, Role, Sex
+from services.common.auth import Principal
+from services.common.errors import NotFound, UnprocessableContent
+from services.insights.disclosure import ALL, Key, protect, published, with_margins
+from services.insights.models import StatDelivery, StatReferral
+
+# Projection
+
+
+def _category(values: Sequence[str], *, none: str) -> str:
+    """One category per referral keeps tables additive: several values count as `multiple`."""
+    if not values:
+        return none
+    return values[0] if len(values) == 1 else "multiple"
+
+
+def _victim(row: StatReferral, stats: VictimStatistics | None) -> None:
+    row.age_band = stats.age_band.value if stats else None
+    row.sex = stats.sex.value if stats else None
+    row.citizenship = stats.citizenship if stats else None
+
+
+async def apply_submitted(session: AsyncSession, *, submitted: ReferralSubmitted) -> None:
+    facts = submitted.facts
+    row = await session.get(StatReferral, submitted.referral_id)
+    if row is None:
+        row = StatReferral(
+            referral_id=submitted.referral_id,
+            submitted_at=submitted.submitted_at,
+            month=_month(submitted.submitted_at),
+            kind=facts.kind.value,
+            region=facts.region,
+            exploitation=_category([e.value for e in facts.exploitation], none="other"),
+            destination=_category(facts.destination_countries, none="none"),
+            submitted_by=facts.submitted_by,
+        )
+    row.minor = facts.minor
+    consented = facts.consent is not None and facts.consent.statistics
+    row.statistics_consent = consented
+    _victim(row, submitted.statistics if consented else None)
+    session.add(row)
+
+
+async def apply_consent_changed(session: AsyncSession, *, changed: ReferralConsentChanged) -> None:
+    row = await session.get(StatReferral, changed.referral_id)
+    if row is None:
+        return  # its submission is earlier on the same partition: never the case in order
+    row.statistics_consent = changed.consent.statistics
+    _victim(row, changed.statistics if changed.consent.statistics else None)
+    session.add(row)
+
+
+async def apply_withdrawn(session: AsyncSession, *, withdrawn: ReferralWithdrawn) -> None:
+    row = await session.get(StatReferral, withdrawn.referral_id)
+    if row is not None:
+        row.withdrawn = True
+        session.add(row)
+
+
+async def _delivery(session: AsyncSession, referral_id: str, agency: str) -> StatDelivery:
+    row = await session.get(StatDelivery, (referral_id, agency))
+    return row or StatDelivery(referral_id=referral_id, agency=agency)
+
+
+def _earliest(current: datetime | None, new: datetime) -> datetime:
+    return new if current is None or new < current else current
+
+
+async def apply_routed(session: AsyncSession, *, routed: ReferralRouted, at: datetime) -> None:
+    """Each recipient's first routing: its time and its acknowledgement deadline."""
+    for recipient in routed.recipients:
+        row = await _delivery(session, routed.referral_id, recipient.agency)
+        if row.routed_at is None or at < row.routed_at:
+            row.routed_at = at
+            row.deadline = recipient.deadline
+        session.add(row)
+
+
+async def apply_action(session: AsyncSession, *, action: DeliveryAction) -> None:
+    row = await _delivery(session, action.referral_id, action.agency)
+    if isinstance(action, ReferralAcknowledged):
+        row.acknowledged_at = _earliest(row.acknowledged_at, action.at)
+    elif isinstance(action, ReferralAccepted):
+        row.accepted_at = _earliest(row.accepted_at, action.at)
+    elif isinstance(action, ReferralDeclined):
+        row.declined_at = _earliest(row.declined_at, action.at)
+    else:
+        return
+    session.add(row)
+
+
+# Questions
+
+
+def _month(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m")
+
+
+def _index(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
+
+
+def _shift(month: str, months: int) -> str:
+    index = _index(month) + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def months_between(start: str, end: str) -> list[str]:
+    out = [start]
+    while out[-1] < end:
+        out.append(_shift(out[-1], 1))
+    return out
+
+
+COUNT_DIMENSIONS = (
+    "month",
+    "region",
+    "exploitation",
+    "destination",
+    "agency_type",
+    "kind",
+    "minor",
+    "age_band",
+    "sex",
+    "citizenship",
+)
+TIMING_DIMENSIONS = ("month", "agency")
+COUNT_MEASURES = ("referrals", "acknowledged_in_time", "accepted")
+TIMING_MEASURES = ("time_to_acknowledge", "time_to_decide")
+MEASURES = COUNT_MEASURES + TIMING_MEASURES
+
+
+@dataclass(frozen=True)
+class Question:
+    start: str  # YYYY-MM
+    end: str
+    by: tuple[str, ...]
+    measure: str
+
+
+@dataclass
+class Cell:
+    key: Key
+    value: float | int | None
+    suppressed: bool
+    n: int | None = None
+    p90: float | None = None
+
+
+@dataclass
+class Answer:
+    question: Question
+    k: int
+    cells: list[Cell]
+    total: Cell
+    notes: list[str] = field(default_factory=list)
+
+
+def may_read(principal: Principal, *, coordinator: str) -> None:
+    """Analysts, and the coordinator's supervisors; anyone else learns nothing (404)."""
+    if Role.ANALYST in principal.roles:
+        return
+    if Role.SUPERVISOR in principal.roles and principal.agency == coordinator:
+        return
+    raise NotFound("Not found.")
+
+
+def check_question(question: Question, *, period_months: int, max_months: int) -> None:
+    """Whole calendar months, aligned on the blocks periods are made of; known dimensions."""
+    errors: list[dict[str, str]] = []
+    if question.measure not in MEASURES:
+        errors.append(_error("measure", f"one of {', '.join(MEASURES)}"))
+    allowed = TIMING_DIMENSIONS if question.measure in TIMING_MEASURES else COUNT_DIMENSIONS
+    for dim in question.by:
+        if dim not in allowed:
+            errors.append(_error("by", f"{dim!r} is not one of {', '.join(allowed)}"))
+    if len(set(question.by)) != len(question.by) or len(question.by) > 2:
+        errors.append(_error("by", "at most two different dimensions"))
+    for path, month in (("from", question.start), ("to", question.end)):
+        if not 1970 <= int(month[:4]) <= 2999:
+            errors.append(_error(path, "a month between 1970-01 and 2999-12"))
+    if question.start > question.end:
+        errors.append(_error("to", "the period ends before it starts"))
+    if (int(question.start[5:7]) - 1) % period_months:
+        errors.append(
+            _error("from", f"periods start on a block of {period_months} months (January on)")
+        )
+    if int(question.end[5:7]) % period_months:
+        errors.append(_error("to", f"periods end on a block of {period_months} months"))
+    if _index(question.end) - _index(question.start) + 1 > max_months:
+        errors.append(_error("to", f"a period covers at most {max_months} months"))
+    if errors:
+        raise UnprocessableContent("The question cannot be answered as asked.", errors=errors)
+
+
+def _error(path: str, message: str) -> dict[str, str]:
+    return {"path": path, "type": "value_error", "message": message}
+
+
+def _blocks(question: Question, period_months: int) -> list[list[str]]:
+    months = months_between(question.start, question.end)
+    return [months[i : i + period_months] for i in range(0, len(months), period_months)]
+
+
+async def _domains(
+    session: AsyncSession, by: Iterable[str], months: list[str], agency_types: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Every category of each dimension, whatever the period: which ones a period holds is
+    itself a count (at least one), so the list never depends on it."""
+    fixed: dict[str, list[str]] = {
+        "month": months,
+        "exploitation": [e.value for e in Exploitation] + ["multiple"],
+        "agency_type": [t.value for t in AgencyType],
+        "kind": [k.value for k in ReferralKind],
+        "minor": ["true", "false", "withheld", "not_applicable"],
+        "age_band": [a.value for a in AgeBand] + ["withheld", "not_applicable"],
+        "sex": [s.value for s in Sex] + ["withheld", "not_applicable"],
+    }
+    out: dict[str, list[str]] = {}
+    for dim in by:
+        if dim in fixed:
+            out[dim] = fixed[dim]
+            continue
+        column = {
+            "region": StatReferral.region,
+            "destination": StatReferral.destination,
+            "citizenship": StatReferral.citizenship,
+            "agency": StatDelivery.agency,
+        }[dim]
+        values = {str(v) for v in await session.exec(select(column).distinct()) if v is not None}
+        if dim == "citizenship":
+            values |= {"withheld", "not_applicable"}
+        if dim == "destination":
+            values |= {"none", "multiple"}
+        out[dim] = sorted(values)
+    return out
+
+
+def _referral_value(row: StatReferral, dim: str, agency_types: Mapping[str, str]) -> str:
+    if dim == "agency_type":
+        return agency_types.get(row.submitted_by, "other")
+    if dim in ("minor", "age_band", "sex", "citizenship"):
+        # Victim-level attributes: only where the victim consents to statistics.
+        if row.kind == "tip":
+            return "not_applicable"
+        value = getattr(row, dim)
+        if not row.statistics_consent or value is None:
+            return "withheld"
+        return str(value).lower() if dim == "minor" else str(value)
+    return str(getattr(row, dim))
+
+
+@dataclass
+class _Unit:
+    """What one referral or delivery contributes: its month, its categories, a duration."""
+
+    month: str
+    values: dict[str, str]
+    hours: float | None = None
+
+
+async def _referral_units(
+    session: AsyncSession,
+    question: Question,
+    agency_types: Mapping[str, str],
+) -> list[_Unit]:
+    rows = list(
+        await session.exec(
+            select(StatReferral).where(
+                col(StatReferral.month) >= question.start, col(StatReferral.month) <= question.end
+            )
+        )
+    )
+    if question.measure != "referrals":
+        ids = [r.referral_id for r in rows]
+        deliveries: dict[str, list[StatDelivery]] = defaultdict(list)
+        for chunk in range(0, len(ids), 500):
+            for d in await session.exec(
+                select(StatDelivery).where(
+                    col(StatDelivery.referral_id).in_(ids[chunk : chunk + 500])
+                )
+            ):
+                deliveries[d.referral_id].append(d)
+        stage = _FUNNEL[question.measure]
+        rows = [r for r in rows if stage(r, deliveries.get(r.referral_id, []))]
+    return [
+        _Unit(
+            r.month, {d: _referral_value(r, d, agency_types) for d in question.by if d != "month"}
+        )
+        for r in rows
+    ]
+
+
+def _acknowledged_in_time(_: StatReferral, deliveries: list[StatDelivery]) -> bool:
+    due = [d for d in deliveries if d.deadline is not None]
+    return bool(due) and all(
+        d.acknowledged_at is not None and d.deadline is not None and d.acknowledged_at <= d.deadline
+        for d in due
+    )
+
+
+def _accepted(_: StatReferral, deliveries: list[StatDelivery]) -> bool:
+    return any(d.accepted_at is not None for d in deliveries)
+
+
+_FUNNEL: dict[str, Callable[[StatReferral, list[StatDelivery]], bool]] = {
+    "acknowledged_in_time": _acknowledged_in_time,
+    "accepted": _accepted,
+}
+
+
+async def _delivery_units(session: AsyncSession, question: Question) -> list[_Unit]:
+    start = datetime.fromisoformat(f"{question.start}-01T00:00:00+00:00")
+    end_month = _shift(question.end, 1)
+    end = datetime.fromisoformat(f"{end_month}-01T00:00:00+00:00")
+    rows = await session.exec(
+        select(StatDelivery).where(
+            col(StatDelivery.routed_at) >= start, col(StatDelivery.routed_at) < end
+        )
+    )
+    units = []
+    for d in rows:
+        assert d.routed_at is not None
+        done = d.acknowledged_at
+        if question.measure == "time_to_decide":
+            done = min((t for t in (d.accepted_at, d.declined_at) if t is not None), default=None)
+        if done is None:
+            continue
+        hours = max(0.0, (done - d.routed_at).total_seconds() / 3600)
+        units.append(_Unit(_month(d.routed_at), {"agency": d.agency}, hours))
+    return units
+
+
+def _nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 2)
+
+
+async def answer(
+    session: AsyncSession,
+    *,
+    question: Question,
+    k: int,
+    period_months: int,
+    agency_types: Mapping[str, str],
+) -> Answer:
+    """Counts per block, each block protected, then the period: a cell is published where it
+    is at least k and no block hides it (module docs of services.insights.disclosure)."""
+    timing = question.measure in TIMING_MEASURES
+    units = (
+        await _delivery_units(session, question)
+        if timing
+        else await _referral_units(session, question, agency_types)
+    )
+    blocks = _blocks(question, period_months)
+    domains = await _domains(
+        session, question.by, months_between(question.start, question.end), agency_types
+    )
+    block_of = {m: i for i, block in enumerate(blocks) for m in block}
+    ndim = len(question.by)
+    counts: list[dict[Key, int]] = []
+    for block in blocks:
+        keys = _keys(question.by, domains, block)
+        counts.append(dict.fromkeys(keys, 0))
+    durations: dict[Key, list[float]] = defaultdict(list)
+    for unit in units:
+        key = tuple(unit.month if d == "month" else unit.values[d] for d in question.by)
+        table = counts[block_of[unit.month]]
+        if key not in table:  # a category outside the known ones (a new agency type)
+            for i, dim in enumerate(question.by):
+                if key[i] not in domains[dim]:
+                    domains[dim] = sorted([*domains[dim], key[i]])
+            for other, block_months in zip(counts, blocks, strict=True):
+                for extra in _keys(question.by, domains, block_months):
+                    other.setdefault(extra, 0)
+        table[key] += 1
+        if unit.hours is not None:
+            for margin in _with_all(key):
+                durations[margin].append(unit.hours)
+    hidden = [protect(c, ndim=ndim, k=k) for c in counts]
+    totals: dict[Key, int] = defaultdict(int)
+    for c in counts:
+        for key, value in with_margins(c, ndim).items():
+            totals[key] += value
+
+    def cell(key: Key) -> Cell:
+        value = totals.get(key, 0)
+        shown = published(value, key, hidden, k)
+        if not timing:
+            return Cell(key, value if shown else None, not shown)
+        times = durations.get(key, [])
+        return Cell(
+            key,
+            _nearest_rank(times, 0.5) if shown else None,
+            not shown,
+            n=value if shown else None,
+            p90=_nearest_rank(times, 0.9) if shown else None,
+        )
+
+    keys = _keys(question.by, domains, months_between(question.start, question.end))
+    notes = []
+    if question.measure == "time_to_decide":
+        notes.append("hours from routing to acceptance or decline, per recipient agency")
+    if question.measure == "time_to_acknowledge":
+        notes.append("hours from routing to acknowledgement, per recipient agency")
+    cells = [cell(key) for key in keys] if ndim else []
+    return Answer(question, k, cells, cell((ALL,) * ndim), notes)
+
+
+def _keys(by: Sequence[str], domains: Mapping[str, list[str]], months: list[str]) -> list[Key]:
+    axes = [months if d == "month" else domains[d] for d in by]
+    out: list[Key] = [()]
+    for axis in axes:
+        out = [(*key, value) for key in out for value in axis]
+    return out
+
+
+def _with_all(key: Key) -> list[Key]:
+    out: list[Key] = [()]
+    for value in key:
+        out = [(*k, v) for k in out for v in (value, ALL)]
+    return out
+
+
+def as_json(result: Answer) -> dict[str, Any]:
+    q = result.question
+    timing = q.measure in TIMING_MEASURES
+
+    def shape(c: Cell, named: bool) -> dict[str, Any]:
+        out: dict[str, Any] = dict(zip(q.by, c.key, strict=True)) if named else {}
+        out["value"] = c.value
+        if timing:
+            out["p90"] = c.p90
+            out["n"] = c.n
+        out["suppressed"] = c.suppressed
+        return out
+
+    body: dict[str, Any] = {
+        "k": result.k,
+        "from": q.start,
+        "to": q.end,
+        "by": list(q.by),
+        "measure": q.measure,
+        "cells": [shape(c, True) for c in result.cells],
+        "total": shape(result.total, False),
+    }
+    if result.notes:
+        body["notes"] = result.notes
+    return body
+
+
+def as_csv_rows(result: Answer) -> list[list[str]]:
+    q = result.question
+    timing = q.measure in TIMING_MEASURES
+    header = [*q.by, "value"] + (["p90", "n"] if timing else []) + ["suppressed"]
+
+    def row(c: Cell, names: Sequence[str]) -> list[str]:
+        values = [*names, "" if c.value is None else str(c.value)]
+        if timing:
+            values += ["" if c.p90 is None else str(c.p90), "" if c.n is None else str(c.n)]
+        return [*values, str(c.suppressed).lower()]
+
+    rows = [header] + [row(c, c.key) for c in result.cells]
+    rows.append(row(result.total, ["total"] * len(q.by)))
+    return rows

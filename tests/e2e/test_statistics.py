@@ -1,0 +1,59 @@
+"""Statistics on the running exchange (`nrm up`): referrals submitted over HTTP reach the
+insights service through the topics; the seeded `analyst` client reads suppressed counts and
+nothing else."""
+
+from datetime import UTC, datetime
+
+from tests.e2e.conftest import Exchange
+from tests.e2e.test_rules import victim
+from tests.support import wait_for
+
+
+def this_quarter() -> str:
+    now = datetime.now(UTC)
+    first = (now.month - 1) // 3 * 3 + 1
+    return f"from={now.year}-{first:02d}&to={now.year}-{first + 2:02d}"
+
+
+async def test_analyst_reads_suppressed_counts_of_referrals_submitted_over_http(
+    exchange: Exchange,
+) -> None:
+    # Victim referrals this quarter: 15 in KZ-79, 12 in KZ-11, 2 in KZ-39.
+    plan = [("KZ-79", 15), ("KZ-11", 12), ("KZ-39", 2)]
+    async with exchange.client() as c:
+        for region, n in plan:
+            for _ in range(n):
+                r = await c.post(
+                    "/v1/referrals",
+                    json=victim(region=region),
+                    headers=exchange.headers("labour-insp"),
+                )
+                assert r.status_code == 201, r.text
+        analyst = exchange.headers("analyst")
+        question = f"/v1/statistics?{this_quarter()}&by=region"
+
+        async def counted() -> bool:
+            r = await c.get(question, headers=analyst)
+            return r.status_code == 200 and r.json()["total"]["value"] == 29
+
+        await wait_for(counted, timeout=60)
+        r = await c.get(question, headers=analyst)
+        # KZ-39's 2 is below k = 11; alone it would follow from the total, so the smallest
+        # other region (KZ-11, 12) is withheld with it.
+        assert r.json()["cells"] == [
+            {"region": "KZ-11", "value": None, "suppressed": True},
+            {"region": "KZ-39", "value": None, "suppressed": True},
+            {"region": "KZ-79", "value": 15, "suppressed": False},
+        ]
+        csv = await c.get(question, headers=analyst | {"Accept": "text/csv"})
+        assert csv.text.splitlines()[-1] == "total,29,false"
+
+        # The coordinator's supervisors may ask too; other agencies may not, and the analyst
+        # sees no case data.
+        r = await c.get(question, headers=exchange.headers("nrm-coordinator"))
+        assert r.status_code == 200
+        r = await c.get(question, headers=exchange.headers("ngo-south"))
+        assert r.status_code == 404
+        r = await c.get("/v1/referrals", headers=analyst)
+        assert r.status_code == 404
+        assert (await c.get(f"{exchange.base_url}/openapi/insights.json")).status_code == 200
