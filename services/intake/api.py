@@ -96,6 +96,9 @@ async def submit(
 ) -> Response:
     raw = await read_json(request, limit=settings.max_body_bytes)
     body = parse(_referral_in, raw)
+    service.check_implicated(
+        body.implicated, known=settings.agencies(), path=f"{body.kind.value}/implicated"
+    )
     submission = service.Submission(
         body=body,
         agency=principal.agency,
@@ -315,6 +318,7 @@ async def put_implicated(
     settings: Config,
 ) -> ImplicatedOut:
     body = parse(_implicated_in, await read_json(request, limit=settings.max_body_bytes))
+    service.check_implicated(body.implicated, known=settings.agencies(), path="implicated")
     async with transaction(runtime.sessions) as session:
         row = await service.name_implicated(
             session,

@@ -242,6 +242,20 @@ def effective_disclosure(recipient: RecipientRow, consent: dict[str, Any] | None
     return Disclosure(recipient.disclosure)
 
 
+def check_implicated(named: list[str], *, known: frozenset[str], path: str) -> None:
+    """422 naming each agency that is not configured (a misspelt id would otherwise exclude
+    nobody, and the agency meant would get the case). `path`: the list's field path."""
+    if not known:
+        return  # no agencies.yaml: nothing to check against
+    unknown = [
+        {"path": f"{path}/{i}", "type": "unknown_agency", "message": f"no agency {a!r}"}
+        for i, a in enumerate(named)
+        if a not in known
+    ]
+    if unknown:
+        raise UnprocessableContent("An agency named implicated is not known.", errors=unknown)
+
+
 def implicated(row: ReferralRow) -> list[str]:
     return list(row.facts.get("implicated", []))
 

@@ -11,11 +11,16 @@ OVERSIGHT_TYPES = frozenset({"prosecutor", "coordinator"})
 
 
 @functools.cache
-def _of_types(path: Path, types: frozenset[str]) -> frozenset[str]:
-    if not path.is_file():
-        return frozenset()
+def _agencies(path: Path, mtime_ns: int) -> tuple[tuple[str, str], ...]:
+    """(id, type) of each agency in the file, read once per version of it."""
     data = yaml.safe_load(path.read_text()) or {}
-    return frozenset(str(a["id"]) for a in data.get("agencies", []) if a.get("type") in types)
+    return tuple((str(a["id"]), str(a.get("type", ""))) for a in data.get("agencies", []))
+
+
+def _read(path: Path) -> tuple[tuple[str, str], ...]:
+    if not path.is_file():
+        return ()
+    return _agencies(path, path.stat().st_mtime_ns)
 
 
 class IntakeSettings(Settings):
@@ -27,4 +32,10 @@ class IntakeSettings(Settings):
     def overseers(self) -> frozenset[str]:
         """Agencies (prosecutors, the coordinator, by type in `agencies.yaml`) that may name
         agencies implicated in a referral routed to them."""
-        return _of_types(self.config_dir / "agencies.yaml", OVERSIGHT_TYPES)
+        path = self.config_dir / "agencies.yaml"
+        return frozenset(a for a, kind in _read(path) if kind in OVERSIGHT_TYPES)
+
+    def agencies(self) -> frozenset[str]:
+        """Every configured agency (`agencies.yaml`): an agency named implicated must be one.
+        Empty when there is no file (then names are not checked)."""
+        return frozenset(a for a, _ in _read(self.config_dir / "agencies.yaml"))

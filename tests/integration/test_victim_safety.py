@@ -265,6 +265,16 @@ async def test_implicated_agencies_presumed_minors_high_risk_and_recusal(
     async with stack(db.kind, own_broker, tmp_path, mint) as c:
         ex = Exchange(c, mint)
 
+        # 0. A misspelt agency is refused, never taken as "nobody implicated".
+        r = await c["intake"].post(
+            "/v1/referrals",
+            json={**json.loads(TIP_EXAMPLE), "implicated": ["gp", "mvdctu"]},
+            headers=ex.as_("ngo-north", "referrer"),
+        )
+        assert r.status_code == 422, r.text
+        assert [e["path"] for e in r.json()["errors"]] == ["tip/implicated/1"]
+        assert "mvdctu" in r.json()["errors"][0]["message"]
+
         # 1. A tip about police protecting a brothel names the police implicated.
         tip = {**json.loads(TIP_EXAMPLE), "implicated": ["mvd-ctu"]}
         rid = await ex.submit("ngo-north", tip)
@@ -290,6 +300,13 @@ async def test_implicated_agencies_presumed_minors_high_risk_and_recusal(
             headers=ex.as_("mvd-ctu", "supervisor"),
         )
         assert r.status_code == 404  # an implicated agency can do nothing with it
+        r = await c["intake"].put(
+            f"/v1/referrals/{rid}/implicated",
+            json={"implicated": ["anti-corruptoin"]},
+            headers=ex.as_("nrm-coordinator"),
+        )
+        assert r.status_code == 422, r.text
+        assert [e["path"] for e in r.json()["errors"]] == ["implicated/0"]
         # The coordinator (an overseer) names anti-corruption too: it loses the case at once.
         r = await c["intake"].put(
             f"/v1/referrals/{rid}/implicated",
