@@ -43,6 +43,11 @@ class Principal:
     person: str | None = None  # the person's username when a person signed in
 
     @property
+    def person_subject(self) -> str | None:
+        """The `sub` of the person behind the token (it differs from the client id), if any."""
+        return self.subject if self.subject and self.subject != self.client_id else None
+
+    @property
     def actor(self) -> str:
         """Who acts, for the audit trail: the person's username, else the client id."""
         return self.person or self.client_id

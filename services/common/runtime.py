@@ -9,7 +9,9 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contracts.cloudevents import CloudEvent
 from contracts.topics import ACCESS
 from services.common.access import AccessAudit
 from services.common.app import ReadinessCheck, database_check, from_state
@@ -130,16 +132,31 @@ class ServiceRuntime:
             )
         )
 
-    async def watch_access(self, settings: Settings) -> None:
+    async def watch_access(
+        self, settings: Settings, *, also: Handler | None = None, also_types: Sequence[str] = ()
+    ) -> None:
         """Apply `access.revoked` / `access.restored` (consumer group `<service>.access`), so
-        this service refuses a disabled subject's tokens within seconds."""
+        this service refuses a disabled subject's tokens within seconds. `also` handles the
+        `also_types` events of that topic in the same group (notify: recusals)."""
+        revocations = self.revocations
+
+        async def handle(session: AsyncSession, event: CloudEvent) -> None:
+            if event.type in REVOCATION_TYPES:
+                await revocations.on_event(session, event)
+            elif also is not None:
+                await also(session, event)
+
+        async def applied(event: CloudEvent) -> None:
+            if event.type in REVOCATION_TYPES:
+                await revocations.applied(event)
+
         await self.consume(
             f"{self.service}.access",
             [ACCESS.name],
-            self.revocations.on_event,
+            handle,
             settings=settings,
-            types=REVOCATION_TYPES,
-            after_apply=self.revocations.applied,
+            types=(*REVOCATION_TYPES, *also_types),
+            after_apply=applied,
         )
         self._refresher = RevocationRefresher(self.revocations, settings.revocation_refresh_seconds)
         await self._refresher.start()

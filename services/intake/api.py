@@ -60,11 +60,7 @@ _recusal_in: TypeAdapter[RecusalIn] = TypeAdapter(RecusalIn)
 
 def person_of(principal: Principal) -> str | None:
     """The person behind a token (`sub` differs from the client id), if it is one."""
-    return (
-        principal.subject
-        if principal.subject and principal.subject != principal.client_id
-        else None
-    )
+    return principal.person_subject
 
 
 Secrets = Annotated[Vault, Depends(from_state("vault"))]

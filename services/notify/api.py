@@ -21,7 +21,7 @@ from services.common.errors import NotFound
 from services.common.permissions import Action, permitted
 from services.common.runtime import Runtime
 from services.notify import channels, service
-from services.notify.models import Delivery, DispatchAttempt, Webhook
+from services.notify.models import DispatchAttempt, Webhook
 from services.notify.settings import NotifySettings
 
 inbox_router = APIRouter(prefix="/v1", tags=["inbox"])
@@ -80,6 +80,7 @@ async def get_inbox(
             referral_id=referral,
             cursor=cursor,
             limit=limit,
+            person=principal.person_subject,
         )
     return InboxPage(
         items=[InboxItem.model_validate(service.item(d)) for d in page.items],
@@ -90,9 +91,12 @@ async def get_inbox(
 @inbox_router.get("/deliveries/{delivery_id}", summary="One of the agency's deliveries")
 async def get_delivery(delivery_id: str, principal: InboxReader, runtime: Runtime) -> InboxItem:
     async with runtime.sessions() as session:
-        d = await session.get(Delivery, delivery_id)
-    if d is None or d.agency != principal.agency:
-        raise NotFound("No such delivery.")
+        d = await service.own_delivery(
+            session,
+            delivery_id=delivery_id,
+            agency=principal.agency,
+            person=principal.person_subject,
+        )
     return InboxItem.model_validate(service.item(d))
 
 
@@ -109,7 +113,7 @@ async def stream_inbox(
     settings: Config,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
-    agency = principal.agency
+    agency, person = principal.agency, principal.person_subject
     if last_event_id is not None and last_event_id.isdigit() and len(last_event_id) <= 18:
         # Resume: replay what the client missed. (Longer digit strings are no change id: they
         # would overflow the database's integer, so they are treated like no id at all.)
@@ -128,7 +132,9 @@ async def stream_inbox(
             while not await request.is_disconnected():
                 waiter.clear()
                 async with runtime.sessions() as session:
-                    changes = await service.changes_since(session, agency=agency, after=after)
+                    changes = await service.changes_since(
+                        session, agency=agency, after=after, person=person
+                    )
                 for change in changes:
                     data = orjson.dumps({"change": change.kind, **change.item}).decode()
                     yield f"id: {change.id}\nevent: delivery\ndata: {data}\n\n".encode()
@@ -169,6 +175,7 @@ async def _act(
             action=action,
             actor=principal.actor,
             reason=reason,
+            person=principal.person_subject,
         )
     return InboxItem.model_validate(service.item(d))
 

@@ -15,7 +15,7 @@ from services.common.db import create_engine
 from services.common.runtime import ServiceRuntime
 from services.notify import service
 from services.notify.api import agency_router, inbox_router
-from services.notify.consumer import on_routing
+from services.notify.consumer import on_access, on_routing
 from services.notify.models import notify_metadata
 from services.notify.settings import NotifySettings
 from services.notify.workers import DeadlineClock, Dispatcher
@@ -54,7 +54,8 @@ def create_app(
         await clock.start()
         try:
             await asyncio.gather(
-                runtime.watch_access(settings),
+                # Recusals arrive as `admin.changed` on the access topic.
+                runtime.watch_access(settings, also=on_access, also_types=["admin.changed"]),
                 runtime.consume("notify.routing", [ROUTING.name], on_routing, settings=settings),
             )
             yield

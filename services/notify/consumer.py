@@ -1,13 +1,22 @@
-"""Notify's Kafka handler: routing decisions become deliveries."""
+"""Notify's Kafka handlers: routing decisions become deliveries; recusals hide them."""
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
-from contracts.events import ReferralRouted
+from contracts.events import AdminChanged, ReferralRouted
 from services.notify import service
+
+RECUSED = "referral.recused"
 
 
 async def on_routing(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
     if isinstance(payload, ReferralRouted):
         await service.apply_routed(session, routed=payload)
+
+
+async def on_access(session: AsyncSession, event: CloudEvent) -> None:
+    """`admin.changed` `referral.recused` (intake): `actor` is the person's `sub`."""
+    payload = event.payload()
+    if isinstance(payload, AdminChanged) and payload.action == RECUSED and payload.actor:
+        await service.recuse(session, referral_id=payload.target_id, subject=payload.actor)

@@ -48,6 +48,17 @@ class Delivery(NotifyTable, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 
 
+class Recusal(NotifyTable, table=True):
+    """A person who recused themselves from a referral (learnt from intake's
+    `admin.changed` `referral.recused`): the agency's deliveries of it are hidden from them."""
+
+    __tablename__ = "recusal"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    subject: str = Field(primary_key=True, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
 class DeliveryChange(NotifyTable, table=True):
     """Every change to a delivery, in order: the live stream replays it from `Last-Event-ID`."""
 

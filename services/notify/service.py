@@ -31,11 +31,18 @@ from contracts.events import (
     RoutingReason,
 )
 from contracts.vocabulary import DeliveryStatus
-from services.common.db import CommitSignal, insert_many
+from services.common.db import CommitSignal, insert_ignore, insert_many
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events
-from services.notify.models import Delivery, DeliveryChange, Dispatch, EmailRecipients, Webhook
+from services.notify.models import (
+    Delivery,
+    DeliveryChange,
+    Dispatch,
+    EmailRecipients,
+    Recusal,
+    Webhook,
+)
 
 SERVICE = "notify"
 CHANGED = CommitSignal("delivery-change")  # wakes this process's live streams on commit
@@ -301,6 +308,42 @@ async def apply_routed(
     return touched
 
 
+# Recusals: a person who stepped away from a referral sees none of its deliveries.
+
+
+async def recuse(session: AsyncSession, *, referral_id: str, subject: str) -> None:
+    """Record a recusal (idempotent: a redelivered event changes nothing)."""
+    dialect = session.get_bind().dialect.name
+    await session.exec(
+        insert_ignore(dialect, Recusal).values(
+            referral_id=referral_id, subject=subject, created_at=utcnow()
+        )
+    )
+
+
+def _recused(person: str) -> Any:
+    """The ids of the referrals `person` recused themselves from (a subquery)."""
+    return select(Recusal.referral_id).where(Recusal.subject == person)
+
+
+async def own_delivery(
+    session: AsyncSession,
+    *,
+    delivery_id: str,
+    agency: str,
+    person: str | None,
+    for_update: bool = False,
+) -> Delivery:
+    """One of the agency's deliveries, or NotFound: for another agency's, and for a person who
+    recused themselves from its referral."""
+    d = await session.get(Delivery, delivery_id, with_for_update=for_update)
+    if d is None or d.agency != agency:
+        raise NotFound("No such delivery.")
+    if person and await session.get(Recusal, (d.referral_id, person)) is not None:
+        raise NotFound("No such delivery.")
+    return d
+
+
 async def act(
     session: AsyncSession,
     *,
@@ -310,12 +353,14 @@ async def act(
     actor: str,
     reason: str | None = None,
     now: datetime | None = None,
+    person: str | None = None,
 ) -> Delivery:
-    """A staff action on one of the agency's deliveries; 404 for anyone else's, 409 if illegal."""
+    """A staff action on one of the agency's deliveries; 404 for anyone else's (and for a person
+    recused from its referral), 409 if illegal."""
     now = now or utcnow()
-    d = await session.get(Delivery, delivery_id, with_for_update=True)
-    if d is None or d.agency != agency:
-        raise NotFound("No such delivery.")
+    d = await own_delivery(
+        session, delivery_id=delivery_id, agency=agency, person=person, for_update=True
+    )
     allowed_from, to, event_type = TRANSITIONS[action]
     if d.status not in allowed_from:
         raise Conflict(
@@ -417,9 +462,12 @@ async def inbox(
     cursor: str | None = None,
     limit: int = 50,
     now: datetime | None = None,
+    person: str | None = None,
 ) -> InboxPage:
-    """The agency's deliveries, newest first."""
+    """The agency's deliveries, newest first (less those of referrals `person` recused from)."""
     query = select(Delivery).where(Delivery.agency == agency)
+    if person:
+        query = query.where(col(Delivery.referral_id).not_in(_recused(person)))
     if referral_id:
         query = query.where(Delivery.referral_id == referral_id)
     if statuses:
@@ -448,14 +496,15 @@ async def inbox(
 
 
 async def changes_since(
-    session: AsyncSession, *, agency: str, after: int, limit: int = 200
+    session: AsyncSession, *, agency: str, after: int, limit: int = 200, person: str | None = None
 ) -> list[DeliveryChange]:
-    rows = await session.exec(
-        select(DeliveryChange)
-        .where(DeliveryChange.agency == agency, col(DeliveryChange.id) > after)
-        .order_by(col(DeliveryChange.id))
-        .limit(limit)
+    query = select(DeliveryChange).where(
+        DeliveryChange.agency == agency, col(DeliveryChange.id) > after
     )
+    if person:  # nothing of a referral the person recused themselves from
+        hidden = select(Delivery.id).where(col(Delivery.referral_id).in_(_recused(person)))
+        query = query.where(col(DeliveryChange.delivery_id).not_in(hidden))
+    rows = await session.exec(query.order_by(col(DeliveryChange.id)).limit(limit))
     return list(rows)
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts.events import RecipientDecision, ReferralRouted, RoutingReason
+from contracts.events import AdminChanged, RecipientDecision, ReferralRouted, RoutingReason
 from contracts.referrals import RoutingFacts
 from contracts.vocabulary import Disclosure, ReferralKind, Urgency
 from services.common.broker import EmbeddedBroker
@@ -141,10 +141,16 @@ async def notify(
 class Stream:
     """A client of `GET /v1/inbox/stream`, collecting events as they arrive."""
 
-    def __init__(self, n: Notify, agency: str, last_event_id: str | None = None) -> None:
+    def __init__(
+        self,
+        n: Notify,
+        agency: str,
+        last_event_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.events: list[dict[str, Any]] = []
         self.connected = asyncio.Event()
-        headers = n.as_(agency)
+        headers = dict(headers or n.as_(agency))
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
         self._task = asyncio.create_task(self._read(n.client, headers))
@@ -271,6 +277,32 @@ async def test_stream_resumes_from_last_event_id(notify: Notify) -> None:
     assert int(missed["id"]) > int(first["id"])
     assert all(int(e["id"]) > int(first["id"]) for e in resumed.events)
     await resumed.close()
+
+    # A person who recused themselves from the referral (intake's event) no longer sees it in
+    # a replayed stream; a later referral still shows.
+    person = {
+        "Authorization": "Bearer "
+        + notify.mint.token("ngo-north", "caseworker", client_id="console", person="p-9")
+    }
+    recused = AdminChanged(
+        action="referral.recused",
+        target_type="referral",
+        target_id=routed.referral_id,
+        actor="p-9",
+        details={"agency": "ngo-north"},
+    )
+    await publish_event(notify.producer, recused, routed.referral_id, source="intake")
+
+    async def hidden() -> bool:
+        r = await notify.client.get(f"/v1/inbox?referral={routed.referral_id}", headers=person)
+        return r.json()["items"] == []
+
+    await wait_for(hidden, timeout=10)
+    later = await notify.route(("ngo-north", Disclosure.SUPPORT))
+    replayed = Stream(notify, "ngo-north", last_event_id="0", headers=person)
+    await replayed.wait(lambda d: d["referral_id"] == later.referral_id)
+    assert routed.referral_id not in {e["data"]["referral_id"] for e in replayed.events}
+    await replayed.close()
 
 
 LIFECYCLE = [

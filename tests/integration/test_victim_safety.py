@@ -393,6 +393,9 @@ async def test_implicated_agencies_presumed_minors_high_risk_and_recusal(
         }
         r = await c["intake"].get(f"/v1/referrals/{rid3}", headers=person)
         assert r.status_code == 200
+        (mine,) = (await c["notify"].get(f"/v1/inbox?referral={rid3}", headers=person)).json()[
+            "items"
+        ]
         r = await c["intake"].post(
             f"/v1/referrals/{rid3}/recusal", json={"reason": "knows the family"}, headers=person
         )
@@ -400,6 +403,21 @@ async def test_implicated_agencies_presumed_minors_high_risk_and_recusal(
         r = await c["intake"].get(f"/v1/referrals/{rid3}", headers=person)
         assert r.status_code == 404
         assert (await ex.read("ngo-south", rid3)).status_code == 200
+
+        # Notify learns of it over the bus: the person's inbox, delivery and actions are 404;
+        # a colleague still has the delivery.
+        async def hidden() -> bool:
+            r = await c["notify"].get(f"/v1/inbox?referral={rid3}", headers=person)
+            return r.json()["items"] == []
+
+        await ex.until(hidden, timeout=10)
+        delivery = f"/v1/deliveries/{mine['delivery_id']}"
+        assert (await c["notify"].get(delivery, headers=person)).status_code == 404
+        r = await c["notify"].post(f"{delivery}/acknowledge", headers=person)
+        assert r.status_code == 404, r.text
+        assert (await ex.delivered(rid3, "ngo-south"))["status"] == "notified"
+        r = await c["notify"].post(f"{delivery}/acknowledge", headers=ex.as_("ngo-south"))
+        assert r.status_code == 200, r.text
 
         # The audit log has each of these on the referral's timeline.
         auditor = mint.headers("audit-office", "auditor")
