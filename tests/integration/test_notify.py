@@ -295,7 +295,7 @@ async def test_stream_resumes_from_last_event_id(notify: Notify) -> None:
 
     async def hidden() -> bool:
         r = await notify.client.get(f"/v1/inbox?referral={routed.referral_id}", headers=person)
-        return r.json()["items"] == []
+        return not r.json()["items"]
 
     await wait_for(hidden, timeout=10)
     later = await notify.route(("ngo-north", Disclosure.SUPPORT))

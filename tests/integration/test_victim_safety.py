@@ -408,7 +408,7 @@ async def test_implicated_agencies_presumed_minors_high_risk_and_recusal(
         # a colleague still has the delivery.
         async def hidden() -> bool:
             r = await c["notify"].get(f"/v1/inbox?referral={rid3}", headers=person)
-            return r.json()["items"] == []
+            return not r.json()["items"]
 
         await ex.until(hidden, timeout=10)
         delivery = f"/v1/deliveries/{mine['delivery_id']}"
