@@ -1,10 +1,11 @@
-"""Router endpoints: the policy in force, a dry run of it, and reloading it."""
+"""Router endpoints: the policy in force, a dry run of it, reloading it, and escalations."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, TypeAdapter
+from sqlmodel import col, select
 
 from contracts.referrals import ReferralIn, RoutingFacts, TipIn, VictimReferralIn
 from contracts.vocabulary import AgencyId, Disclosure
@@ -12,11 +13,12 @@ from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.body import body_schema, parse, read_json
 from services.common.db import transaction
-from services.common.errors import UnprocessableContent
+from services.common.errors import NotFound, UnprocessableContent
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 from services.router import service
 from services.router.consumer import RouterHandlers
+from services.router.models import Escalation, RoutedReferral
 from services.router.policy import Policy, PolicyError, basis_of
 from services.router.settings import RouterSettings
 
@@ -25,6 +27,7 @@ router = APIRouter(prefix="/v1/routing", tags=["routing"])
 PolicyReader = Annotated[Principal, Depends(require(Action.POLICY_READ))]
 Explainer = Annotated[Principal, Depends(require(Action.POLICY_EXPLAIN))]
 PolicyAdmin = Annotated[Principal, Depends(require(Action.POLICY_ADMIN))]
+Submitter = Annotated[Principal, Depends(require(Action.REFERRAL_READ_OWN))]
 Handlers = Annotated[RouterHandlers, Depends(from_state("handlers"))]
 Config = Annotated[RouterSettings, Depends(from_state("settings"))]
 
@@ -141,3 +144,35 @@ async def reload_policy(
         previous_version=previous.version,
         changed=policy.version != previous.version,
     )
+
+
+class EscalationOut(BaseModel):
+    agency: str = Field(description="The recipient that declined or missed its deadline")
+    cause: str
+    outcome: str = Field(description="`escalated to <agency> (<level>)`, or `not escalated: …`")
+    at: datetime
+
+
+@router.get(
+    "/referrals/{referral_id}/escalations",
+    summary="What became of each decline or missed deadline of a referral the caller's agency "
+    "submitted, including why it could not be escalated",
+)
+async def get_escalations(
+    referral_id: str, principal: Submitter, runtime: Runtime
+) -> list[EscalationOut]:
+    async with runtime.sessions() as session:
+        referral = await session.get(RoutedReferral, referral_id)
+        if referral is None or referral.submitted_by != principal.agency:
+            raise NotFound("No such referral.")
+        rows = await session.exec(
+            select(Escalation)
+            .where(Escalation.referral_id == referral_id)
+            .order_by(col(Escalation.created_at))
+        )
+        # Who was named implicated stays out of sight here as everywhere (the outcome text
+        # names no agency when nobody was left).
+        return [
+            EscalationOut(agency=r.agency, cause=r.cause, outcome=r.outcome, at=r.created_at)
+            for r in rows
+        ]

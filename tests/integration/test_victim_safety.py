@@ -330,6 +330,28 @@ async def test_implicated_agencies_presumed_minors_high_risk_and_recusal(
         )
         assert r.status_code == 404
 
+        # With the police and the coordinator both implicated, a decline has nowhere to go:
+        # the submitter is told why in the router's escalations view (nobody else may see it).
+        both = {**json.loads(TIP_EXAMPLE), "implicated": ["mvd-ctu", "nrm-coordinator"]}
+        stuck = await ex.submit("ngo-north", both)
+        await ex.decline("gp", (await ex.delivered(stuck, "gp"))["delivery_id"])
+        escalations = f"/v1/routing/referrals/{stuck}/escalations"
+
+        async def told() -> bool:
+            r = await c["router"].get(escalations, headers=ex.as_("ngo-north", "referrer"))
+            return r.status_code == 200 and bool(r.json())
+
+        await ex.until(told)
+        r = await c["router"].get(escalations, headers=ex.as_("ngo-north", "referrer"))
+        assert [(e["agency"], e["cause"], e["outcome"]) for e in r.json()] == [
+            (
+                "gp",
+                "referral.declined",
+                "not escalated: every escalation recipient is implicated or excluded",
+            )
+        ]
+        assert (await c["router"].get(escalations, headers=ex.as_("gp"))).status_code == 404
+
         # 2. No age, appearing to be a child, no consent: child protection at `full`.
         child = referral(
             victim={"age": None, "appears_minor": True, "age_basis": "unknown"},
