@@ -496,6 +496,9 @@ async def test_enrolment_by_qr_code_and_recovery_codes(exchange: Exchange) -> No
     async with exchange.client() as c:
         r = await c.get(f"/v1/admin/people/{created['id']}", headers=exchange.headers("admin"))
         assert r.json()["second_factor"] is True
+        # The username names the same person (as `nrm people` does).
+        r = await c.get(f"/v1/admin/people/{username}", headers=exchange.headers("admin"))
+        assert r.status_code == 200 and r.json()["id"] == created["id"]
 
     # A recovery code stands in for the one-time code, once.
     async with Browser(exchange) as browser:

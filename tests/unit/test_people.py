@@ -27,6 +27,13 @@ def test_password_policy() -> None:
     assert problem("1QAZ2WSX3EDC") == "The password is too common; choose another."
     assert problem("AIGUL.SAPAROVA") == "The password is too common; choose another."
     assert problem("x" * 257) == "The password must have at most 256 characters."
+    guessable = "The password is too easy to guess; use a longer phrase of unrelated words."
+    # Repeats, keyboard walks, digit runs and the username padded: long enough, still guessable.
+    assert problem("aaaaaaaaaaaa") == guessable
+    assert problem("qwertyuiopasdfgh") == guessable
+    assert problem("123456789012") == guessable
+    assert problem("aigul.saparova1234") == guessable
+    assert problem("saparovasaparova") == guessable
     assert problem("steppe-horse-kettle-9") is None
 
 
