@@ -88,6 +88,7 @@ SETTINGS: dict[str, type[Settings]] = {
     "router": RouterSettings,
     "notify": NotifySettings,
     "audit": AuditSettings,
+    "console": ConsoleSettings,  # served by `nrm up` only (no database)
 }
 METADATA: dict[str, MetaData] = {
     "identity": identity_metadata,

@@ -190,31 +190,26 @@ async def choose_language(request: Request, code: str) -> Response:
 # Inbox
 
 
-def _inbox_filters(
-    status: str | None, urgency: str | None, overdue: bool
-) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    params = [("limit", "100")]
-    if status:
-        params.append(("status", status))
-    return params, {"status": status or "", "urgency": urgency or "", "overdue": overdue}
-
-
 async def _inbox_rows(
     request: Request, api: Backend, status: str | None, urgency: str | None, overdue: bool
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    params, chosen = _inbox_filters(status, urgency, overdue)
+    """The agency's deliveries as notify filters them (status, urgency, overdue)."""
+    params = [("limit", "100")]
+    if status:
+        params.append(("status", status))
+    if urgency:
+        params.append(("urgency", urgency))
+    if overdue:
+        params.append(("overdue", "true"))
+    chosen = {"status": status or "", "urgency": urgency or "", "overdue": overdue}
     r = await api.call(request.session, "GET", "/v1/inbox", params=params)
-    if r.status_code == 422:
+    if r.status_code == 422:  # a filter value notify does not know: nothing matches it
         return [], chosen
     r.raise_for_status()
     t = pages.TEXT[pages.language(request)]
     rows = []
     for item in r.json()["items"]:
         left, late = time_left(item.get("deadline"), item["status"], t)
-        if urgency and item["urgency"] != urgency:
-            continue
-        if overdue and not late:
-            continue
         rows.append({**item, "time_left": left, "overdue": late})
     return rows, chosen
 

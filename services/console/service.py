@@ -5,7 +5,7 @@ authorisation stays the only authorisation). No FastAPI here."""
 import json
 import secrets
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,7 +157,7 @@ class Backend:
         method: str,
         path: str,
         *,
-        params: Sequence[tuple[str, str]] | None = None,
+        params: list[tuple[str, str]] | None = None,
         json_body: Any = None,
     ) -> httpx.Response:
         token = session.get("token")
@@ -168,7 +168,11 @@ class Backend:
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {session['token']['access_token']}"}
             r = await self.http.request(
-                method, path, params=params, json=json_body, headers=headers
+                method,
+                path,
+                params=httpx.QueryParams(params or []),
+                json=json_body,
+                headers=headers,
             )
             if r.status_code != 401:
                 return r

@@ -21,7 +21,7 @@
       .then(function (html) {
         var doc = new DOMParser().parseFromString("<table><tbody>" + html + "</tbody></table>", "text/html");
         rows.replaceChildren.apply(rows, Array.prototype.slice.call(doc.querySelector("tbody").children));
-        if (change && change.change === "created" && window.Notification && Notification.permission === "granted") {
+        if (change && change.change === "delivery.created" && window.Notification && Notification.permission === "granted") {
           new Notification(live.dataset.notify, { body: change.reference || "" });
         }
       })
