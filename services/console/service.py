@@ -170,7 +170,7 @@ class Backend:
             r = await self.http.request(
                 method,
                 path,
-                params=httpx.QueryParams(params or []),
+                params=httpx.QueryParams(tuple(params or ())),
                 json=json_body,
                 headers=headers,
             )
