@@ -111,7 +111,7 @@ def errors_of(problem: dict[str, Any]) -> dict[str, str]:
     for err in problem.get("errors", []):
         path = str(err.get("path", ""))
         # A list item's error (`victim/languages/1`) belongs to the list's field.
-        parts = path.split("/")
+        parts = [p for p in path.split("/") if p]
         if parts and parts[0] in ("victim_referral", "tip"):  # the union's tag leads the path
             parts = parts[1:]
         while parts and parts[-1].isdigit():

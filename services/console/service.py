@@ -5,8 +5,8 @@ authorisation stays the only authorisation). No FastAPI here."""
 import json
 import secrets
 import time
-from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ LANGUAGES = ("en", "ru", "kk")
 @dataclass
 class Stored:
     data: dict[str, Any]
-    seen: float = field(default_factory=time.monotonic)
+    seen: float
 
 
 class SessionStore:
@@ -33,12 +33,13 @@ class SessionStore:
     tokens never reach the browser. A restart signs everyone out; several console instances
     need sticky sessions."""
 
-    def __init__(self, *, idle_seconds: float) -> None:
+    def __init__(self, *, idle_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.idle_seconds = idle_seconds
+        self.clock = clock
         self._sessions: dict[str, Stored] = {}
 
     def load(self, sid: str | None) -> dict[str, Any] | None:
-        now = time.monotonic()
+        now = self.clock()
         if len(self._sessions) > 1000:  # forget idle sessions now and then
             for key in [k for k, s in self._sessions.items() if now - s.seen > self.idle_seconds]:
                 del self._sessions[key]
@@ -53,7 +54,7 @@ class SessionStore:
 
     def save(self, sid: str | None, data: dict[str, Any]) -> str:
         sid = sid or secrets.token_urlsafe(32)
-        self._sessions[sid] = Stored(data)
+        self._sessions[sid] = Stored(data, self.clock())
         return sid
 
     def drop(self, sid: str | None) -> None:
