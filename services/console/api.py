@@ -285,20 +285,32 @@ async def referrals(request: Request, user: Person, api: API) -> Response:
     return pages.render(request, "referrals.html.j2", items=items)
 
 
+FORMS = {"/console/referrals/new": "victim_referral", "/console/tips/new": "tip"}
+
+
 @router.get("/referrals/new", include_in_schema=False)
+@router.get("/tips/new", include_in_schema=False)
 async def new_referral(request: Request, user: Person) -> Response:
     needs(user, "referrer")
+    kind = FORMS[request.url.path]
     return pages.render(
-        request, "new_referral.html.j2", values=forms.defaults(), errors={}, vocab=forms.VOCAB
+        request,
+        "new_referral.html.j2",
+        kind=kind,
+        values=forms.defaults(kind),
+        errors={},
+        vocab=forms.VOCAB,
     )
 
 
 @router.post("/referrals/new", include_in_schema=False, dependencies=[Csrf])
+@router.post("/tips/new", include_in_schema=False, dependencies=[Csrf])
 async def submit_referral(request: Request, user: Person, api: API) -> Response:
     needs(user, "referrer")
+    kind = FORMS[request.url.path]
     form = await request.form()
     values = forms.values_of(form)
-    body, errors = forms.referral_body(values)
+    body, errors = forms.referral_body(values, kind)
     if not errors:
         r = await api.call(request.session, "POST", "/v1/referrals", json_body=body)
         if r.status_code == 201:
@@ -312,6 +324,7 @@ async def submit_referral(request: Request, user: Person, api: API) -> Response:
         request,
         "new_referral.html.j2",
         status=422,
+        kind=kind,
         values=values,
         errors=errors,
         vocab=forms.VOCAB,

@@ -13,6 +13,7 @@ from contracts.vocabulary import (
     Exploitation,
     Need,
     Sex,
+    TipSource,
     Urgency,
     VictimStatus,
 )
@@ -25,6 +26,7 @@ VOCAB: dict[str, list[str]] = {
     "status": [s.value for s in VictimStatus],
     "given_by": [g.value for g in ConsentGivenBy],
     "age_basis": [a.value for a in AgeBasis],
+    "source": [s.value for s in TipSource],
 }
 MULTI = ("exploitation", "victim/needs")
 CHECKS = (
@@ -38,7 +40,9 @@ CHECKS = (
 LISTS = ("destination_countries", "victim/languages", "implicated")
 
 
-def defaults() -> dict[str, Any]:
+def defaults(kind: str = "victim_referral") -> dict[str, Any]:
+    if kind == "tip":
+        return {"urgency": "high", "source": "hotline", "exploitation": []}
     return {
         "urgency": "routine",
         "victim/status": "potential",
@@ -71,10 +75,15 @@ def _put(body: dict[str, Any], path: str, value: Any) -> None:
     body[last] = value
 
 
-def referral_body(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The contract's JSON from the form; errors only for what cannot be shaped (a number)."""
-    body: dict[str, Any] = {"kind": "victim_referral"}
+def referral_body(
+    values: dict[str, Any], kind: str = "victim_referral"
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The contract's JSON from the form; errors only for what cannot be shaped (a number).
+    A tip has no victim and no consent: such fields, if sent, are left out."""
+    body: dict[str, Any] = {"kind": kind}
     errors: dict[str, str] = {}
+    if kind == "tip":
+        values = {k: v for k, v in values.items() if not k.startswith(("victim/", "consent/"))}
     for key, value in values.items():
         if key in CHECKS:
             continue
@@ -95,8 +104,10 @@ def referral_body(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str
         else:
             _put(body, key, value)
     for key in CHECKS:
+        if kind == "tip" and key != "official_involvement":
+            continue
         _put(body, key, values.get(key) == "on")
-    if not values.get("victim/contact/phone"):
+    if kind != "tip" and not values.get("victim/contact/phone"):
         body.get("victim", {}).pop("contact", None)
     identity = body.get("victim", {}).get("identity")
     if identity is not None and not identity:

@@ -78,3 +78,29 @@ def test_the_form_becomes_the_contracts_json() -> None:
         },
     }
     assert referral_body({"victim/age": "thirty"})[1] == {"victim/age": "Enter a whole number."}
+
+
+def test_a_tip_has_no_victim_or_consent() -> None:
+    body, errors = referral_body(
+        {
+            "region": "KZ-39",
+            "urgency": "high",
+            "exploitation": ["sexual"],
+            "source": "hotline",
+            "official_involvement": "on",
+            "victim/age": "12",
+            "consent/services": "on",
+            "narrative": "Caller reports a brothel protected by officials.",
+        },
+        "tip",
+    )
+    assert errors == {}
+    assert body == {
+        "kind": "tip",
+        "region": "KZ-39",
+        "urgency": "high",
+        "exploitation": ["sexual"],
+        "source": "hotline",
+        "official_involvement": True,
+        "narrative": "Caller reports a brothel protected by officials.",
+    }
