@@ -125,7 +125,7 @@ async def login(
 ) -> Response:
     if lang in LANGUAGES:
         request.session["lang"] = lang
-    request.session["next"] = next if next.startswith("/console/") else ""
+    request.session["next"] = next if next.startswith("/console/") and "//" not in next else ""
     settings = request.app.state.settings
     redirect_uri = settings.auth_issuer.rstrip("/") + "/console/callback"
     response: Response = await oauth(request).identity.authorize_redirect(
@@ -180,11 +180,14 @@ async def signout(request: Request, api: API) -> Response:
 
 
 @router.get("/lang/{code}", include_in_schema=False)
-async def choose_language(request: Request, code: str) -> Response:
+async def choose_language(
+    request: Request, code: str, next: Annotated[str, Query(max_length=500)] = "/console/"
+) -> Response:
     if code in LANGUAGES:
         request.session["lang"] = code
-    back = request.headers.get("referer", "")
-    return RedirectResponse("/console/" if "/console/" not in back else back, status_code=303)
+    # Back to the page it was chosen on (no Referer: the stack sends no-referrer).
+    back = next if next.startswith("/console/") and "//" not in next else "/console/"
+    return RedirectResponse(back, status_code=303)
 
 
 # Inbox

@@ -89,6 +89,10 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
             message=t["not_found_text"],
         )
 
+    @app.exception_handler(404)
+    async def _no_page(request: Request, exc: Exception) -> Response:
+        return await _not_found(request, api.NotFound())
+
     @app.exception_handler(api.Forbidden)
     async def _forbidden(request: Request, exc: api.Forbidden) -> Response:
         t = pages.TEXT[pages.language(request)]

@@ -230,5 +230,12 @@ async def test_tip_form_csrf_csp_no_store_and_not_found(exchange: Exchange) -> N
             assert none is not None and none.status == 404
             assert await other.locator("main").inner_html() == seen
             assert "Not found" in seen and tip["reference"] not in seen
+            # In Russian (the person's choice), back on the same page.
+            await other.goto("/console/lang/ru?next=/console/inbox")
+            await expect(other.get_by_role("heading", name="Входящие")).to_be_visible()
+            assert other.url == f"{exchange.base_url}/console/inbox"
+            nowhere = await other.goto("/console/no/such/page")
+            assert nowhere is not None and nowhere.status == 404
+            assert "Не найдено" in await other.locator("main").inner_html()  # noqa: RUF001
         finally:
             await browser.close()
