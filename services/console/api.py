@@ -20,9 +20,9 @@ router = APIRouter(prefix="/console")
 ACTIONS = ("acknowledge", "accept", "decline", "complete")
 # Which delivery actions each state allows (notify refuses the others with 409 anyway).
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "pending": ("acknowledge", "decline"),
-    "notified": ("acknowledge", "decline"),
-    "escalated": ("acknowledge", "decline"),
+    "pending": ("acknowledge",),
+    "notified": ("acknowledge",),
+    "escalated": ("acknowledge",),
     "acknowledged": ("accept", "decline"),
     "accepted": ("complete",),
 }
@@ -278,6 +278,20 @@ async def inbox_stream(request: Request, user: Person, api: API) -> Response:
     )
 
 
+@router.get("/overview", include_in_schema=False)
+async def overview(request: Request, user: Person, api: API) -> Response:
+    """The national coordinator's view, from its own inbox (notify shows each agency only its
+    deliveries): escalations, referrals that matched no rule, its overdue items."""
+    needs(user, "supervisor")
+    rows, _ = await _inbox_rows(request, api, None, None, False)
+    sections = {
+        "escalations": [r for r in rows if r["rule"] == "escalation"],
+        "unmatched": [r for r in rows if r["rule"] == "default"],
+        "overdue": [r for r in rows if r["overdue"]],
+    }
+    return pages.render(request, "overview.html.j2", sections=sections)
+
+
 # Referrals
 
 
@@ -362,7 +376,12 @@ async def referral(request: Request, referral_id: str, user: Person, api: API) -
                 for x in s.json()["recipients"]
             ]
     return pages.render(
-        request, "referral.html.j2", r=shown, delivery=delivery, recipients=recipients
+        request,
+        "referral.html.j2",
+        r=shown,
+        delivery=delivery,
+        recipients=recipients,
+        flash=request.session.pop("flash", None),
     )
 
 
@@ -385,6 +404,8 @@ async def act(
     )
     if r.status_code == 404:
         raise NotFound
+    if r.status_code >= 400:  # 409 (the state moved on), 422 (no reason): said on the page
+        request.session["flash"] = str(r.json().get("detail") or r.json().get("title", ""))
     return RedirectResponse(f"/console/referrals/{referral}", status_code=303)
 
 

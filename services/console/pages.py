@@ -19,6 +19,9 @@ _env = Environment(
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
+        "overview": "Coordinator overview",
+        "escalations": "Escalations",
+        "unmatched": "Matched no rule",
         "title": "NRM Exchange console",
         "sign_in": "Sign in",
         "sign_out": "Sign out",
@@ -94,6 +97,9 @@ TEXT: dict[str, dict[str, str]] = {
         "no": "no",
     },
     "ru": {
+        "overview": "Обзор координатора",
+        "escalations": "Эскалации",
+        "unmatched": "Не подошло ни одно правило",
         "title": "Консоль NRM Exchange",
         "sign_in": "Войти",
         "sign_out": "Выйти",
@@ -169,6 +175,9 @@ TEXT: dict[str, dict[str, str]] = {
         "no": "нет",
     },
     "kk": {
+        "overview": "Үйлестіруші шолуы",
+        "escalations": "Эскалациялар",
+        "unmatched": "Ешбір ережеге сәйкес келмеді",
         "title": "NRM Exchange консолі",
         "sign_in": "Кіру",
         "sign_out": "Шығу",

@@ -221,6 +221,24 @@ async def test_tip_form_csrf_csp_no_store_and_not_found(exchange: Exchange) -> N
             await police.reload()
             await expect(police.locator("#delivery-status")).to_have_text("notified")
 
+            # Declined with a reason: escalated to the coordinator, on its overview.
+            await police.get_by_role("button", name="Acknowledge").click()
+            await expect(police.locator("#delivery-status")).to_have_text("acknowledged")
+            await police.get_by_label("Reason", exact=True).fill("Outside our region's unit")
+            await police.get_by_role("button", name="Decline").click()
+            await expect(police.locator("#delivery-status")).to_have_text("declined")
+            coordinator = await sign_in(
+                browser, exchange, "nrm-coordinator.supervisor", "/console/overview"
+            )
+            escalated = coordinator.locator("#escalations").get_by_role("link", name=reference)
+            for _ in range(60):
+                if await escalated.count():
+                    break
+                await coordinator.wait_for_timeout(500)
+                await coordinator.reload()
+            await expect(escalated).to_be_visible()
+            await expect(coordinator.locator("#unmatched").get_by_role("link")).to_have_count(0)
+
             # Another agency's caseworker: the same "not found" as for no referral at all.
             other = await sign_in(browser, exchange, "ngo-south.caseworker", "/console/inbox")
             theirs = await other.goto(f"/console/referrals/{tip['id']}")
