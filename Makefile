@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit contracts bench clean lock
+.PHONY: install run test lint typecheck unit contracts bench clean lock screenshots
 
 # The versions in constraints.txt (the lock file): what CI tests is what everyone installs.
 $(STAMP): pyproject.toml constraints.txt
@@ -46,6 +46,10 @@ contracts: install
 # Restart with a day's outbox to replay: .venv/bin/python bench/restart.py (README, Performance).
 bench: install
 	$(BIN)/python bench/run.py
+
+# The console's inbox, a referral and an audit timeline, as the browser test walks the demo.
+screenshots: install
+	NRM_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -n 0 -q tests/e2e/test_console.py -k walk
 
 clean:
 	rm -rf $(VENV) .venv-lock var .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,8 @@ from services.common.app import add_response_headers, docs_page, metrics_respons
 from services.common.bus import broker_reachable
 from services.common.errors import problem
 from services.common.settings import Settings
+from services.console.app import create_app as create_console
+from services.console.settings import ConsoleSettings
 from services.identity.app import create_app as create_identity
 from services.identity.models import identity_metadata
 from services.identity.settings import IdentitySettings
@@ -92,6 +94,7 @@ SETTINGS: dict[str, type[Settings]] = {
     "notify": NotifySettings,
     "audit": AuditSettings,
     "insights": InsightsSettings,
+    "console": ConsoleSettings,  # served by `nrm up` only (no database)
 }
 METADATA: dict[str, MetaData] = {
     "identity": identity_metadata,
@@ -134,6 +137,8 @@ class Stack:
             name: create_service(name, bootstrap=bootstrap, jwks=jwks)
             for name in ("intake", "router", "notify", "audit", "insights")
         }
+        # The console has no database or consumers: served beside the services, not one of them.
+        self.console = create_console(ConsoleSettings())
         self.bootstrap = bootstrap
         self.settings = Settings()
         self._prefixes = sorted(
@@ -169,6 +174,9 @@ class Stack:
                 if owner is not None:
                     await owner(scope, receive, send)
                     return
+        if path == "/console" or path.startswith("/console/"):
+            await self.console(scope, receive, send)
+            return
         for prefix, app in self._prefixes:
             if path == prefix or path.startswith(prefix + "/"):
                 await app(scope, receive, send)
@@ -183,6 +191,8 @@ class Stack:
             try:
                 for app in self.apps.values():  # identity first: the others check its tokens
                     await started.enter_async_context(app.router.lifespan_context(app))
+                console = self.console
+                await started.enter_async_context(console.router.lifespan_context(console))
             except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                 raise

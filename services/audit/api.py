@@ -55,6 +55,14 @@ async def get_events(
     runtime: Runtime,
     settings: Config,
     referral: Annotated[str | None, Query(max_length=64)] = None,
+    reference: Annotated[
+        str | None,
+        Query(
+            pattern=r"^NRM-\d{4}-\d{6,}$",
+            max_length=30,
+            description="A referral's human reference: its submission event",
+        ),
+    ] = None,
     actor: Annotated[str | None, Query(max_length=100)] = None,
     agency: Annotated[str | None, Query(max_length=63)] = None,
     type: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
@@ -68,6 +76,7 @@ async def get_events(
         rows = await service.events(
             session,
             referral=referral,
+            reference=reference,
             actor=actor,
             agency=agency,
             types=type,
@@ -76,7 +85,9 @@ async def get_events(
             after=int(cursor or 0),
             limit=limit,
         )
-    await _record_query(runtime, principal, "audit.events", referral or agency or actor)
+    await _record_query(
+        runtime, principal, "audit.events", referral or reference or agency or actor
+    )
     more = len(rows) == limit
     return EventPage(
         items=[service.as_dict(r) for r in rows],

@@ -123,6 +123,7 @@ async def events(
     session: AsyncSession,
     *,
     referral: str | None = None,
+    reference: str | None = None,
     actor: str | None = None,
     agency: str | None = None,
     types: Sequence[str] = (),
@@ -134,6 +135,12 @@ async def events(
     query = select(AuditRecord).where(col(AuditRecord.sequence) > after)
     if referral:
         query = query.where(AuditRecord.subject == referral)
+    if reference:
+        # Only the submission names the reference; the API's pattern keeps LIKE's wildcards out.
+        query = query.where(
+            AuditRecord.type == "referral.submitted",
+            col(AuditRecord.payload).like(f'%"reference":"{reference}"%'),
+        )
     if actor:
         query = query.where(AuditRecord.client_id == actor)
     if agency:

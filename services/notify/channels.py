@@ -319,8 +319,13 @@ def render_email(dispatch: Dispatch, *, settings: NotifySettings) -> tuple[str, 
     if language not in LANGUAGES:
         language = "en"
     template = _templates.get_template(f"{language}/delivery.txt.j2")
+    data = dispatch.payload["data"]
+    # An address configured the old way (ending in the inbox API) still gives the console.
+    base = settings.public_url.rstrip("/").removesuffix("/v1/inbox")
     text = template.render(
-        kind=dispatch.payload["type"], d=dispatch.payload["data"], inbox_url=settings.public_url
+        kind=dispatch.payload["type"],
+        d=data,
+        referral_url=f"{base}/console/referrals/{data['referral_id']}",
     )
     subject, _, body = text.partition("\n")
     return subject.removeprefix("Subject: ").strip(), body.lstrip("\n")

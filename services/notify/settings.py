@@ -9,8 +9,9 @@ from services.common.settings import Settings
 class NotifySettings(Settings):
     service: ClassVar[str] = "notify"
 
-    public_url: str = "http://127.0.0.1:8000/v1/inbox"
-    """Where staff open their inbox; e-mails link to it."""
+    public_url: str = "http://127.0.0.1:8000"
+    """The exchange's address as staff reach it (`NRM_PUBLIC_URL`): e-mails link to the
+    delivery's page in the console, `<public_url>/console/referrals/<id>`."""
     deadline_sweep_seconds: float = 15.0
     """How often overdue deliveries are looked for."""
     dispatch_poll_seconds: float = 1.0

@@ -244,6 +244,8 @@ async def test_routed_event_reaches_inbox_stream_webhook_and_email(
     assert routed.reference in mail["Subject"] and "Новое направление" in mail["Subject"]
     text = mail.get_payload(decode=True).decode()
     assert "Срочность: high" in text and "Открой" in text
+    # The link opens the delivery's page in the console (NRM_PUBLIC_URL's default address).
+    assert f"http://127.0.0.1:8000/console/referrals/{routed.referral_id}\n" in text
 
     async def three_channels() -> bool:
         channels = {

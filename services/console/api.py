@@ -1,0 +1,463 @@
+"""The console's pages (thin: each calls the services' public APIs as the person and renders
+the answer). Every form carries the session's CSRF token; every page is no-store."""
+
+import hmac
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from authlib.integrations.starlette_client import OAuth, OAuthError
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from services.console import forms, pages
+from services.console.service import LANGUAGES, Backend, SignedOut
+
+router = APIRouter(prefix="/console")
+
+ACTIONS = ("acknowledge", "accept", "decline", "complete")
+# Which delivery actions each state allows (notify refuses the others with 409 anyway).
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "pending": ("acknowledge",),
+    "notified": ("acknowledge",),
+    "escalated": ("acknowledge",),
+    "acknowledged": ("accept", "decline"),
+    "accepted": ("complete",),
+}
+OPEN = ("pending", "notified", "escalated")
+
+
+class NeedsSignIn(Exception):
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+class Forbidden(Exception):
+    pass
+
+
+class NotFound(Exception):
+    pass
+
+
+class CsrfRefused(Exception):
+    pass
+
+
+def backend(request: Request) -> Backend:
+    b: Backend = request.app.state.backend
+    return b
+
+
+def person(request: Request) -> dict[str, Any]:
+    user: dict[str, Any] | None = request.session.get("user")
+    if not user or not request.session.get("token"):
+        raise NeedsSignIn(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return user
+
+
+Person = Annotated[dict[str, Any], Depends(person)]
+API = Annotated[Backend, Depends(backend)]
+
+
+def needs(user: dict[str, Any], *roles: str) -> None:
+    if not set(user.get("roles", [])) & set(roles):
+        raise Forbidden
+
+
+async def check_csrf(request: Request) -> None:
+    form = await request.form()
+    sent = str(form.get("csrf", ""))
+    expected = str(request.session.get("csrf", ""))
+    if not expected or not hmac.compare_digest(sent, expected):
+        raise CsrfRefused
+
+
+Csrf = Depends(check_csrf)
+
+
+def landing(user: dict[str, Any]) -> str:
+    roles = set(user.get("roles", []))
+    if roles & {"caseworker", "supervisor"}:
+        return "/console/inbox"
+    if "auditor" in roles:
+        return "/console/audit"
+    if "referrer" in roles:
+        return "/console/referrals"
+    return "/console/"
+
+
+def time_left(deadline: str | None, status: str, t: dict[str, str]) -> tuple[str, bool]:
+    """The deadline as time remaining, and whether it has passed while still unacknowledged."""
+    if not deadline:
+        return "", False
+    due = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
+    seconds = (due - datetime.now(UTC)).total_seconds()
+    overdue = seconds < 0 and status in OPEN
+    minutes = int(abs(seconds) // 60)
+    text = f"{minutes // 60} {t['hours']} {minutes % 60} {t['minutes']}"
+    return (f"{t['past_due']} {text}" if seconds < 0 else text), overdue
+
+
+# Sign-in and sign-out
+
+
+def oauth(request: Request) -> OAuth:
+    client: OAuth = request.app.state.oauth()
+    return client
+
+
+@router.get("/", include_in_schema=False)
+async def home(request: Request) -> Response:
+    user = request.session.get("user")
+    if user and request.session.get("token"):
+        return RedirectResponse(landing(user), status_code=303)
+    return pages.render(request, "home.html.j2")
+
+
+@router.get("/login", include_in_schema=False)
+async def login(
+    request: Request,
+    next: Annotated[str, Query(max_length=500)] = "",
+    lang: Annotated[str | None, Query(max_length=5)] = None,
+) -> Response:
+    if lang in LANGUAGES:
+        request.session["lang"] = lang
+    request.session["next"] = next if next.startswith("/console/") and "//" not in next else ""
+    settings = request.app.state.settings
+    redirect_uri = settings.auth_issuer.rstrip("/") + "/console/callback"
+    response: Response = await oauth(request).identity.authorize_redirect(
+        request, redirect_uri, lang=pages.language(request)
+    )
+    response.headers.update(pages.page_headers(request))
+    return response
+
+
+@router.get("/callback", include_in_schema=False)
+async def callback(request: Request, api: API) -> Response:
+    try:
+        token = await oauth(request).identity.authorize_access_token(request)
+    except OAuthError:
+        return RedirectResponse("/console/", status_code=303)
+    info = await api.http.get(
+        "/oauth/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
+    if info.status_code != 200:
+        return RedirectResponse("/console/", status_code=303)
+    claims = info.json()
+    chosen = request.session.get("lang")
+    next_path = request.session.get("next") or ""
+    request.session.clear()
+    request.scope["console.renew"] = True  # a new session id once signed in
+    user = {
+        "username": claims["preferred_username"],
+        "agency": claims["agency"],
+        "roles": claims["roles"],
+    }
+    request.session.update(
+        user=user,
+        token={k: token[k] for k in ("access_token", "refresh_token", "expires_at", "id_token")},
+        csrf=secrets.token_urlsafe(32),
+        lang=chosen or request.app.state.languages.get(user["agency"], "en"),
+    )
+    return RedirectResponse(next_path or landing(user), status_code=303)
+
+
+@router.post("/signout", include_in_schema=False, dependencies=[Csrf])
+async def signout(request: Request, api: API) -> Response:
+    """Revoke the refresh token, forget the session, end the sign-in at identity."""
+    id_token = (request.session.get("token") or {}).get("id_token")
+    await api.end(request.session)
+    request.session.clear()
+    settings = request.app.state.settings
+    issuer = settings.auth_issuer.rstrip("/")
+    query = {"post_logout_redirect_uri": issuer + "/console/", "client_id": settings.client_id}
+    if id_token:
+        query["id_token_hint"] = id_token
+    return RedirectResponse(f"{issuer}/oauth/logout?{urlencode(query)}", status_code=303)
+
+
+@router.get("/lang/{code}", include_in_schema=False)
+async def choose_language(
+    request: Request, code: str, next: Annotated[str, Query(max_length=500)] = "/console/"
+) -> Response:
+    if code in LANGUAGES:
+        request.session["lang"] = code
+    # Back to the page it was chosen on (no Referer: the stack sends no-referrer).
+    back = next if next.startswith("/console/") and "//" not in next else "/console/"
+    return RedirectResponse(back, status_code=303)
+
+
+# Inbox
+
+
+async def _inbox_rows(
+    request: Request, api: Backend, status: str | None, urgency: str | None, overdue: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The agency's deliveries as notify filters them (status, urgency, overdue)."""
+    params = [("limit", "100")]
+    if status:
+        params.append(("status", status))
+    if urgency:
+        params.append(("urgency", urgency))
+    if overdue:
+        params.append(("overdue", "true"))
+    chosen = {"status": status or "", "urgency": urgency or "", "overdue": overdue}
+    r = await api.call(request.session, "GET", "/v1/inbox", params=params)
+    if r.status_code == 422:  # a filter value notify does not know: nothing matches it
+        return [], chosen
+    r.raise_for_status()
+    t = pages.TEXT[pages.language(request)]
+    rows = []
+    for item in r.json()["items"]:
+        left, late = time_left(item.get("deadline"), item["status"], t)
+        rows.append({**item, "time_left": left, "overdue": late})
+    return rows, chosen
+
+
+Status = Annotated[str | None, Query(max_length=20)]
+Urgency = Annotated[str | None, Query(max_length=20)]
+
+
+@router.get("/inbox", include_in_schema=False)
+async def inbox(
+    request: Request,
+    user: Person,
+    api: API,
+    status: Status = None,
+    urgency: Urgency = None,
+    overdue: bool = False,
+) -> Response:
+    needs(user, "caseworker", "supervisor")
+    rows, chosen = await _inbox_rows(request, api, status or None, urgency or None, overdue)
+    return pages.render(request, "inbox.html.j2", rows=rows, chosen=chosen)
+
+
+@router.get("/inbox/items", include_in_schema=False)
+async def inbox_items(
+    request: Request,
+    user: Person,
+    api: API,
+    status: Status = None,
+    urgency: Urgency = None,
+    overdue: bool = False,
+) -> Response:
+    """The inbox table's rows alone, fetched by console.js when the stream says so."""
+    needs(user, "caseworker", "supervisor")
+    rows, _ = await _inbox_rows(request, api, status or None, urgency or None, overdue)
+    return pages.render(request, "inbox_rows.html.j2", rows=rows)
+
+
+@router.get("/inbox/stream", include_in_schema=False)
+async def inbox_stream(request: Request, user: Person, api: API) -> Response:
+    """The agency's inbox stream, relayed with the person's token (EventSource cannot send
+    one, and the token stays here)."""
+    needs(user, "caseworker", "supervisor")
+    token = await api.call(request.session, "GET", "/oauth/userinfo")  # refreshes if due
+    if token.status_code != 200:
+        raise SignedOut
+    headers = {"Authorization": f"Bearer {request.session['token']['access_token']}"}
+    last = request.headers.get("last-event-id")
+    if last:
+        headers["Last-Event-ID"] = last[:20]
+    upstream = api.http.stream("GET", "/v1/inbox/stream", headers=headers, timeout=None)
+
+    async def relay() -> AsyncIterator[bytes]:
+        async with upstream as r:
+            async for chunk in r.aiter_raw():
+                if await request.is_disconnected():
+                    break
+                yield chunk
+
+    return StreamingResponse(
+        relay(),
+        media_type="text/event-stream",
+        headers={**pages.page_headers(request), "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/overview", include_in_schema=False)
+async def overview(request: Request, user: Person, api: API) -> Response:
+    """The national coordinator's view, from its own inbox (notify shows each agency only its
+    deliveries): escalations, referrals that matched no rule, its overdue items."""
+    needs(user, "supervisor")
+    rows, _ = await _inbox_rows(request, api, None, None, False)
+    sections = {
+        "escalations": [r for r in rows if r["rule"] == "escalation"],
+        "unmatched": [r for r in rows if r["rule"] == "default"],
+        "overdue": [r for r in rows if r["overdue"]],
+    }
+    return pages.render(request, "overview.html.j2", sections=sections)
+
+
+# Referrals
+
+
+@router.get("/referrals", include_in_schema=False)
+async def referrals(request: Request, user: Person, api: API) -> Response:
+    r = await api.call(request.session, "GET", "/v1/referrals", params=[("limit", "50")])
+    items = r.json()["items"] if r.status_code == 200 else []
+    return pages.render(request, "referrals.html.j2", items=items)
+
+
+FORMS = {"/console/referrals/new": "victim_referral", "/console/tips/new": "tip"}
+
+
+@router.get("/referrals/new", include_in_schema=False)
+@router.get("/tips/new", include_in_schema=False)
+async def new_referral(request: Request, user: Person) -> Response:
+    needs(user, "referrer")
+    kind = FORMS[request.url.path]
+    return pages.render(
+        request,
+        "new_referral.html.j2",
+        kind=kind,
+        values=forms.defaults(kind),
+        errors={},
+        vocab=forms.VOCAB,
+    )
+
+
+@router.post("/referrals/new", include_in_schema=False, dependencies=[Csrf])
+@router.post("/tips/new", include_in_schema=False, dependencies=[Csrf])
+async def submit_referral(request: Request, user: Person, api: API) -> Response:
+    needs(user, "referrer")
+    kind = FORMS[request.url.path]
+    form = await request.form()
+    values = forms.values_of(form)
+    body, errors = forms.referral_body(values, kind)
+    if not errors:
+        r = await api.call(request.session, "POST", "/v1/referrals", json_body=body)
+        if r.status_code == 201:
+            created = r.json()
+            return pages.render(request, "submitted.html.j2", created=created)
+        if r.status_code == 422:
+            errors = forms.errors_of(r.json())
+        else:
+            errors = {"": r.json().get("detail", str(r.status_code))}
+    return pages.render(
+        request,
+        "new_referral.html.j2",
+        status=422,
+        kind=kind,
+        values=values,
+        errors=errors,
+        vocab=forms.VOCAB,
+    )
+
+
+@router.get("/referrals/{referral_id}", include_in_schema=False)
+async def referral(request: Request, referral_id: str, user: Person, api: API) -> Response:
+    r = await api.call(request.session, "GET", f"/v1/referrals/{referral_id[:64]}")
+    if r.status_code != 200:
+        raise NotFound
+    shown = r.json()
+    t = pages.TEXT[pages.language(request)]
+    delivery = None
+    if set(user["roles"]) & {"caseworker", "supervisor"}:
+        d = await api.call(request.session, "GET", "/v1/inbox", params=[("referral", shown["id"])])
+        if d.status_code == 200 and d.json()["items"]:
+            item = d.json()["items"][0]
+            left, late = time_left(item.get("deadline"), item["status"], t)
+            delivery = {
+                **item,
+                "time_left": left,
+                "overdue": late,
+                "actions": ALLOWED.get(item["status"], ()),
+            }
+    recipients = None
+    if shown.get("disclosure") == "full" and "referrer" in user["roles"]:
+        s = await api.call(request.session, "GET", f"/v1/referrals/{shown['id']}/status")
+        if s.status_code == 200:
+            recipients = [
+                {**x, "time_left": time_left(x.get("deadline"), x["status"], t)[0]}
+                for x in s.json()["recipients"]
+            ]
+    return pages.render(
+        request,
+        "referral.html.j2",
+        r=shown,
+        delivery=delivery,
+        recipients=recipients,
+        flash=request.session.pop("flash", None),
+    )
+
+
+@router.post("/deliveries/{delivery_id}/{action}", include_in_schema=False, dependencies=[Csrf])
+async def act(
+    request: Request,
+    delivery_id: str,
+    action: str,
+    user: Person,
+    api: API,
+    referral: Annotated[str, Form(max_length=64)],
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    needs(user, "caseworker", "supervisor")
+    if action not in ACTIONS:
+        raise NotFound
+    body = {"reason": reason} if action == "decline" else None
+    r = await api.call(
+        request.session, "POST", f"/v1/deliveries/{delivery_id[:64]}/{action}", json_body=body
+    )
+    if r.status_code == 404:
+        raise NotFound
+    if r.status_code >= 400:  # 409 (the state moved on), 422 (no reason): said on the page
+        request.session["flash"] = str(r.json().get("detail") or r.json().get("title", ""))
+    return RedirectResponse(f"/console/referrals/{referral}", status_code=303)
+
+
+# Audit
+
+
+@router.get("/audit", include_in_schema=False)
+async def audit(
+    request: Request,
+    user: Person,
+    api: API,
+    reference: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    needs(user, "auditor")
+    found: str | None = None
+    missing = False
+    if reference:
+        r = await api.call(
+            request.session,
+            "GET",
+            "/v1/audit/events",
+            params=[("reference", reference.strip()), ("limit", "1")],
+        )
+        items = r.json().get("items", []) if r.status_code == 200 else []
+        if items:
+            found = items[0]["subject"]
+            return RedirectResponse(
+                f"/console/audit/referrals/{found}?{urlencode({'reference': reference})}",
+                status_code=303,
+            )
+        missing = True
+    return pages.render(request, "audit.html.j2", reference=reference, missing=missing)
+
+
+@router.get("/audit/referrals/{referral_id}", include_in_schema=False)
+async def audit_timeline(
+    request: Request,
+    referral_id: str,
+    user: Person,
+    api: API,
+    reference: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    needs(user, "auditor")
+    r = await api.call(request.session, "GET", f"/v1/audit/referrals/{referral_id[:64]}/timeline")
+    if r.status_code != 200:
+        raise NotFound
+    return pages.render(request, "timeline.html.j2", timeline=r.json(), reference=reference)
+
+
+@router.post("/audit/verify", include_in_schema=False, dependencies=[Csrf])
+async def audit_verify(request: Request, user: Person, api: API) -> Response:
+    needs(user, "auditor")
+    r = await api.call(request.session, "GET", "/v1/audit/verify")
+    result = r.json() if r.status_code == 200 else {"ok": False, "records": 0}
+    return pages.render(request, "audit.html.j2", reference="", missing=False, verify=result)

@@ -1,0 +1,106 @@
+"""The console's pieces without a browser: the idle timeout of its sessions, and the API's 422
+field paths landing on the form's fields."""
+
+from services.console.forms import errors_of, referral_body
+from services.console.service import SessionStore
+
+
+def test_a_session_unused_past_the_idle_timeout_is_forgotten() -> None:
+    now = [1000.0]
+    store = SessionStore(idle_seconds=900, clock=lambda: now[0])
+    sid = store.save(None, {"user": {"username": "gp.caseworker"}})
+    now[0] += 899
+    assert store.load(sid) == {"user": {"username": "gp.caseworker"}}  # and renewed
+    now[0] += 899
+    assert store.load(sid) is not None
+    now[0] += 901
+    assert store.load(sid) is None
+    assert store.load(sid) is None  # gone for good, not revived
+    assert store.load("guessed") is None
+
+
+def test_the_apis_field_paths_name_the_forms_fields() -> None:
+    problem = {
+        "status": 422,
+        "errors": [
+            {"path": "victim_referral/region", "message": "Field required"},
+            {"path": "victim_referral/victim/languages/1", "message": "Not a language tag"},
+            {"path": "victim_referral/victim/languages/2", "message": "Not a language tag"},
+            {"path": "/", "message": "Something else"},
+        ],
+    }
+    assert errors_of(problem) == {
+        "region": "Field required",
+        "victim/languages": "Not a language tag",
+        "": "Something else",
+    }
+
+
+def test_the_form_becomes_the_contracts_json() -> None:
+    body, errors = referral_body(
+        {
+            "region": "KZ-79",
+            "urgency": "routine",
+            "exploitation": ["labour"],
+            "destination_countries": "AE, TR",
+            "victim/age": "31",
+            "victim/needs": ["shelter"],
+            "victim/languages": "uz,ru",
+            "victim/identity/full_name": "Bakhtiyor Example",
+            "victim/contact/phone": "",
+            "consent/services": "on",
+            "consent/given_by": "self",
+            "consent/recorded_at": "2026-11-29T07:00",
+            "narrative": "",
+        }
+    )
+    assert errors == {}
+    assert body == {
+        "kind": "victim_referral",
+        "region": "KZ-79",
+        "urgency": "routine",
+        "exploitation": ["labour"],
+        "destination_countries": ["AE", "TR"],
+        "official_involvement": False,
+        "victim": {
+            "age": 31,
+            "needs": ["shelter"],
+            "languages": ["uz", "ru"],
+            "identity": {"full_name": "Bakhtiyor Example"},
+            "appears_minor": False,
+        },
+        "consent": {
+            "services": True,
+            "law_enforcement": False,
+            "statistics": False,
+            "given_by": "self",
+            "recorded_at": "2026-11-29T07:00:00Z",
+        },
+    }
+    assert referral_body({"victim/age": "thirty"})[1] == {"victim/age": "Enter a whole number."}
+
+
+def test_a_tip_has_no_victim_or_consent() -> None:
+    body, errors = referral_body(
+        {
+            "region": "KZ-39",
+            "urgency": "high",
+            "exploitation": ["sexual"],
+            "source": "hotline",
+            "official_involvement": "on",
+            "victim/age": "12",
+            "consent/services": "on",
+            "narrative": "Caller reports a brothel protected by officials.",
+        },
+        "tip",
+    )
+    assert errors == {}
+    assert body == {
+        "kind": "tip",
+        "region": "KZ-39",
+        "urgency": "high",
+        "exploitation": ["sexual"],
+        "source": "hotline",
+        "official_involvement": True,
+        "narrative": "Caller reports a brothel protected by officials.",
+    }
