@@ -93,7 +93,7 @@ def start_exchange(kind: str, data_dir: Path, env: dict[str, str]) -> Iterator[E
     base = f"http://127.0.0.1:{port}"
     try:
         log_file = data_dir / "stack.log"
-        asyncio.run(wait_for(lambda: answers(f"{base}/healthz", proc, log_file), timeout=90))
+        asyncio.run(wait_for(lambda: answers(f"{base}/healthz", proc, log_file), timeout=180))
         secrets = json.loads((data_dir / "credentials.json").read_text())
         yield Exchange(kind, base, data_dir, secrets, proc.pid)
     finally:

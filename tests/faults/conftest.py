@@ -108,7 +108,7 @@ class Cluster:
         self.instances.append(instance)
 
         ready = f"{instance.url}/readyz"
-        await wait_for(lambda: answers(ready, proc, log), timeout=60, interval=0.2)
+        await wait_for(lambda: answers(ready, proc, log), timeout=120, interval=0.2)
         return instance
 
     async def stop(self, instance: Instance, sig: signal.Signals = signal.SIGTERM) -> int:
