@@ -280,9 +280,9 @@ def _cluster(
         # As in production: master keys from the environment (a secret), the same for every
         # instance of a service.
         "NRM_MASTER_KEYS": json.dumps({"k1": Vault.generate_key()}),
-        # Seven processes beside the rest of the suite: stay well inside max_connections.
-        "NRM_DATABASE_POOL_SIZE": "3",
-        "NRM_DATABASE_MAX_OVERFLOW": "3",
+        # Eight processes beside the rest of the suite: stay well inside max_connections (100).
+        "NRM_DATABASE_POOL_SIZE": "2",
+        "NRM_DATABASE_MAX_OVERFLOW": "2",
         **(env or {}),
     }
     kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
