@@ -68,8 +68,13 @@ class Exchange:
         await wait_for(check, timeout=timeout)
 
     async def delivered(self, rid: str, agency: str) -> dict[str, Any]:
+        """The agency's inbox item, once intake too knows the agency as a recipient (notify
+        and intake each apply the routing decision on their own, in either order)."""
+
         async def there() -> bool:
-            return bool(await self.inbox(agency, rid))
+            if not await self.inbox(agency, rid):
+                return False
+            return (await self.read(agency, rid)).status_code == 200
 
         await self.until(there)
         (item,) = await self.inbox(agency, rid)
