@@ -76,8 +76,8 @@ def start_exchange(kind: str, data_dir: Path, env: dict[str, str]) -> Iterator[E
         "NRM_PORT": str(port),
         "NRM_KAFKA_SESSION_TIMEOUT_MS": "2000",
         # Six services' pools beside the rest of the suite: stay inside max_connections (100).
-        "NRM_DATABASE_POOL_SIZE": "2",
-        "NRM_DATABASE_MAX_OVERFLOW": "2",
+        "NRM_DATABASE_POOL_SIZE": "4",
+        "NRM_DATABASE_MAX_OVERFLOW": "4",
         **env,
     }
     environment.pop("NRM_KAFKA_BOOTSTRAP", None)

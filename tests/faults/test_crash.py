@@ -110,8 +110,8 @@ def up(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
             "NRM_DATA_DIR": str(data_dir),
             "NRM_KAFKA_SESSION_TIMEOUT_MS": "2000",
             "NRM_AUDIT_MISSING_GRACE_SECONDS": str(GRACE_SECONDS),
-            "NRM_DATABASE_POOL_SIZE": "2",
-            "NRM_DATABASE_MAX_OVERFLOW": "2",
+            "NRM_DATABASE_POOL_SIZE": "4",
+            "NRM_DATABASE_MAX_OVERFLOW": "4",
             **({"NRM_DATABASE_URL": url} if url else {}),
         }
         port = free_port()
