@@ -21,7 +21,7 @@ from joserfc.jwk import ECKey, KeySet
 from contracts.vocabulary import Role
 from services.common.broker import EmbeddedBroker
 from services.common.crypto import Vault
-from services.common.permissions import Action, permitted
+from services.common.permissions import Action
 from services.identity import service
 from services.identity.app import create_app
 from services.identity.models import SigningKeyRow
@@ -373,7 +373,9 @@ async def test_role_endpoint_matrix(identity: Identity, role: Role, endpoint: in
     r = await identity.client.request(
         method, path, json=body, headers={"Authorization": f"Bearer {token}"}
     )
-    if permitted(frozenset({role}), action):
+    # Written out, not computed from the permission table under test: every identity admin
+    # action (agencies, clients, keys) is the admin's alone.
+    if role is Role.ADMIN:
         assert r.status_code in (200, 201), r.text
     else:
         assert r.status_code == 404
