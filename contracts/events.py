@@ -3,13 +3,21 @@
 None of them carries victim identity, contact or narrative: the bus holds routing facts only.
 """
 
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.referrals import ConsentScopes, RoutingFacts, VictimStatistics
-from contracts.vocabulary import AgencyId, Disclosure, RiskLevel
+from contracts.vocabulary import (
+    AgencyId,
+    Disclosure,
+    IdentificationBasis,
+    IdentificationDecision,
+    RiskLevel,
+    VictimStatus,
+)
 
 ShortText = Annotated[str, Field(max_length=500)]
 
@@ -66,6 +74,57 @@ class ReferralWithdrawn(Payload):
     withdrawn_by: AgencyId
 
 
+class IdentificationDecided(Payload):
+    """The competent authority decided on the victim's status. No identity: the decision, its
+    date and basis, and the routing facts with the new status (for follow-up rules)."""
+
+    referral_id: str
+    reference: str
+    authority: AgencyId
+    decision: IdentificationDecision
+    previous: VictimStatus
+    decided_at: AwareDatetime
+    basis: IdentificationBasis | None = None
+    facts: RoutingFacts = Field(description="Routing facts with `victim_status` updated")
+
+
+class ReflectionStarted(Payload):
+    """A reasonable-grounds decision started the recovery and reflection period."""
+
+    referral_id: str
+    reference: str
+    started_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+class ReflectionEnded(Payload):
+    """The recovery and reflection period ran out (a conclusive negative decision may follow)."""
+
+    referral_id: str
+    reference: str
+    ended_at: AwareDatetime
+
+
+class IdentificationOverdue(Payload):
+    """No reasonable-grounds decision by its due time: escalated by policy (once)."""
+
+    referral_id: str
+    reference: str
+    authority: AgencyId
+    due: AwareDatetime
+
+
+class InvestigationRecorded(Payload):
+    """A law-enforcement recipient recorded whether a pre-trial investigation was opened. The
+    investigation number stays in intake, sealed."""
+
+    referral_id: str
+    reference: str
+    agency: AgencyId
+    opened: bool
+    date: date
+
+
 # nrm.routing.v1
 
 
@@ -76,6 +135,7 @@ class RoutingReason(StrEnum):
     ESCALATION = "escalation"
     RISK_CHANGED = "risk_changed"
     IMPLICATED = "implicated"
+    FOLLOW_UP = "follow_up"  # an identification decision matched a follow-up rule
 
 
 class RecipientDecision(Payload):
@@ -89,6 +149,16 @@ class RecipientDecision(Payload):
             "Consent scopes this disclosure level rests on: if the victim withdraws any of them, "
             "intake serves this recipient `anonymous` until a new routing decision says otherwise"
         ),
+    )
+
+
+class IdentificationTerms(Payload):
+    """The identification clocks the policy gives a victim referral (on its first decision)."""
+
+    authority: AgencyId = Field(description="The competent authority that decides")
+    reasonable_grounds_due: AwareDatetime = Field(description="Decide reasonable grounds by")
+    reflection_period: timedelta = Field(
+        description="Recovery and reflection period from a reasonable-grounds decision"
     )
 
 
@@ -107,6 +177,10 @@ class ReferralRouted(Payload):
         default=[],
         description="Former recipients now named as implicated: their deliveries are taken "
         "away and they can no longer read the referral",
+    )
+    identification: IdentificationTerms | None = Field(
+        default=None,
+        description="On a victim referral's first decision: who identifies, and the clocks",
     )
 
 
@@ -239,6 +313,11 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "referral.withdrawn": ReferralWithdrawn,
     "referral.risk_changed": ReferralRiskChanged,
     "referral.implicated_changed": ReferralImplicatedChanged,
+    "referral.identification_decided": IdentificationDecided,
+    "referral.reflection_started": ReflectionStarted,
+    "referral.reflection_ended": ReflectionEnded,
+    "referral.identification_overdue": IdentificationOverdue,
+    "referral.investigation_recorded": InvestigationRecorded,
     "referral.routed": ReferralRouted,
     "delivery.notified": DeliveryNotified,
     "delivery.failed": DeliveryFailed,

@@ -247,6 +247,11 @@ class RoutingFacts(BaseModel):
         default=[], description="Agencies left out of every rule, fallback and escalation"
     )
     risk_level: RiskLevel | None = None
+    foreign_citizen: bool | None = Field(
+        default=None,
+        description="The victim's citizenship is not the country of the referral's region "
+        "(null: not stated). The citizenship itself does not travel",
+    )
 
     @classmethod
     def from_referral(cls, body: VictimReferralIn | TipIn, *, submitted_by: str) -> "RoutingFacts":
@@ -261,6 +266,11 @@ class RoutingFacts(BaseModel):
                 "minor": body.victim.minor,
                 "needs": body.victim.needs,
                 "victim_status": body.victim.status,
+                "foreign_citizen": (
+                    None
+                    if body.victim.citizenship is None
+                    else body.victim.citizenship != body.region.split("-")[0]
+                ),
                 "consent": ConsentScopes(
                     services=body.consent.services,
                     law_enforcement=body.consent.law_enforcement,

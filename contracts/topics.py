@@ -15,15 +15,22 @@ class Topic:
 REFERRALS = Topic(
     name="nrm.referrals.v1",
     producers=("intake",),
-    consumers=("router", "insights", "audit"),
+    consumers=("router", "notify", "insights", "audit"),
     types=(
         "referral.submitted",
         "referral.consent_changed",
         "referral.withdrawn",
         "referral.risk_changed",
         "referral.implicated_changed",
+        "referral.identification_decided",
+        "referral.reflection_started",
+        "referral.reflection_ended",
+        "referral.identification_overdue",
+        "referral.investigation_recorded",
     ),
-    description="Referral lifecycle facts published by intake (routing facts only, no identity).",
+    description="Referral lifecycle facts published by intake (routing facts only, no identity): "
+    "submissions, consent, risk, withdrawal, identification decisions and their clocks, "
+    "investigations.",
 )
 ROUTING = Topic(
     name="nrm.routing.v1",

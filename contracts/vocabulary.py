@@ -27,10 +27,37 @@ class Exploitation(StrEnum):
 
 
 class VictimStatus(StrEnum):
+    """`potential` -> `reasonable_grounds` | `no_reasonable_grounds`, then `reasonable_grounds`
+    -> `confirmed` | `not_confirmed` (the competent authority's identification decisions)."""
+
     POTENTIAL = "potential"
     REASONABLE_GROUNDS = "reasonable_grounds"
+    NO_REASONABLE_GROUNDS = "no_reasonable_grounds"
     CONFIRMED = "confirmed"
     NOT_CONFIRMED = "not_confirmed"
+
+
+class IdentificationDecision(StrEnum):
+    """A decision of the competent authority: the first two end `potential`, the last two
+    (conclusive) follow `reasonable_grounds`."""
+
+    REASONABLE_GROUNDS = "reasonable_grounds"
+    NO_REASONABLE_GROUNDS = "no_reasonable_grounds"
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not_confirmed"
+
+
+class IdentificationBasis(StrEnum):
+    """What an identification decision rests on (OSCE/ODIHR NRM handbook: indicators,
+    interviews, documents, information from other agencies, a multi-agency assessment)."""
+
+    INDICATORS = "indicators"
+    INTERVIEW = "interview"
+    DOCUMENTS = "documents"
+    AGENCY_INFORMATION = "agency_information"
+    INVESTIGATION = "investigation"
+    MULTI_AGENCY_ASSESSMENT = "multi_agency_assessment"
+    OTHER = "other"
 
 
 class Need(StrEnum):

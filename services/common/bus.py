@@ -50,7 +50,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 # outbox row counts as delivered, and is no longer replayed, once all of its topic's groups have
 # committed past it.
 CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {
-    REFERRALS.name: ("router.referrals", "insights", "audit"),
+    REFERRALS.name: ("router.referrals", "notify.referrals", "insights", "audit"),
     ROUTING.name: ("intake.routing", "notify.routing", "insights", "audit"),
     CASE_EVENTS.name: ("intake.case-events", "router.case-events", "insights", "audit"),
     ACCESS.name: (

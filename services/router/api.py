@@ -64,6 +64,19 @@ class ExplainedRule(BaseModel):
     notes: list[str]
 
 
+class ExplainedClocks(BaseModel):
+    """The identification clocks this referral would get if submitted now."""
+
+    authority: str = Field(description="The competent authority that decides")
+    reasonable_grounds_due: datetime = Field(description="A reasonable-grounds decision by")
+    reflection_period_seconds: float = Field(
+        description="The recovery and reflection period from a reasonable-grounds decision"
+    )
+    reflection_ends_if_decided_now: datetime
+    overdue_to: str | None = Field(description="Who an overdue decision is escalated to")
+    overdue_disclosure: Disclosure | None
+
+
 class Explanation(BaseModel):
     policy_version: str
     submitted_by: str
@@ -71,6 +84,9 @@ class Explanation(BaseModel):
     recipients: list[ExplainedRecipient]
     excluded: list[Excluded]
     rules: list[ExplainedRule]
+    identification: ExplainedClocks | None = Field(
+        default=None, description="Victim referrals, where the policy has `identification`"
+    )
 
 
 @router.post(
@@ -92,7 +108,20 @@ async def explain(
     policy = handlers.current
     submitter = submitted_by or principal.agency
     facts = RoutingFacts.from_referral(body, submitted_by=submitter)
-    evaluation = policy.evaluate(facts, now=datetime.now(UTC), unavailable=handlers.unavailable())
+    now = datetime.now(UTC)
+    evaluation = policy.evaluate(facts, now=now, unavailable=handlers.unavailable())
+    terms = policy.identification_terms(facts, submitted_at=now)
+    clocks = None
+    if terms is not None:
+        overdue = policy.identification_overdue(facts, now=now, unavailable=handlers.unavailable())
+        clocks = ExplainedClocks(
+            authority=terms.authority,
+            reasonable_grounds_due=terms.reasonable_grounds_due,
+            reflection_period_seconds=terms.reflection_period.total_seconds(),
+            reflection_ends_if_decided_now=now + terms.reflection_period,
+            overdue_to=overdue.agency if overdue else None,
+            overdue_disclosure=overdue.disclosure if overdue else None,
+        )
     return Explanation(
         policy_version=policy.version,
         submitted_by=submitter,
@@ -110,6 +139,7 @@ async def explain(
         ],
         excluded=[Excluded(agency=a, excluded=why) for a, why in evaluation.excluded.items()],
         rules=[ExplainedRule(**vars(step)) for step in evaluation.trace],
+        identification=clocks,
     )
 
 
@@ -125,7 +155,11 @@ async def reload_policy(
 ) -> Reloaded:
     previous = handlers.current
     try:
-        policy = Policy.load(settings.policy_path, deadlines=settings.deadlines)
+        policy = Policy.load(
+            settings.policy_path,
+            deadlines=settings.deadlines,
+            identification=settings.identification,
+        )
     except PolicyError as exc:
         raise UnprocessableContent(
             f"The policy file was not loaded; version {previous.version} stays in force.",

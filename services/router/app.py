@@ -29,7 +29,11 @@ def create_app(
     policy: Policy | None = None,
 ) -> FastAPI:
     """Loads the policy first: a bad policy file stops the service here, before it consumes."""
-    policy = policy or Policy.load(settings.policy_path, deadlines=settings.deadlines)
+    policy = policy or Policy.load(
+        settings.policy_path,
+        deadlines=settings.deadlines,
+        identification=settings.identification,
+    )
     runtime = ServiceRuntime(
         service="router",
         engine=engine

@@ -6,6 +6,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
+    IdentificationDecided,
+    IdentificationOverdue,
     ReferralConsentChanged,
     ReferralDeadlineMissed,
     ReferralDeclined,
@@ -65,6 +67,14 @@ class RouterHandlers:
             )
         elif isinstance(payload, ReferralWithdrawn):
             await service.route_withdrawn(session, policy=policy, withdrawn=payload, cause=event)
+        elif isinstance(payload, IdentificationDecided):
+            await service.identification_decided(
+                session, policy=policy, decided=payload, cause=event, unavailable=self.unavailable()
+            )
+        elif isinstance(payload, IdentificationOverdue):
+            await service.identification_overdue(
+                session, policy=policy, overdue=payload, cause=event, unavailable=self.unavailable()
+            )
 
     async def on_case_event(self, session: AsyncSession, event: CloudEvent) -> None:
         payload = event.payload()

@@ -16,6 +16,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from contracts.events import IdentificationTerms
 from contracts.referrals import Agency, RoutingFacts
 from contracts.vocabulary import (
     AgencyId,
@@ -42,6 +43,7 @@ BASIS_NEEDS: dict[str, str] = {
 LEVEL_RANK = {Disclosure.ANONYMOUS: 0, Disclosure.SUPPORT: 1, Disclosure.FULL: 2}
 DEFAULT_RULE = "default"
 ESCALATION_RULE = "escalation"
+OVERDUE_RULE = "identification-overdue"
 
 # Policy file models
 
@@ -84,6 +86,7 @@ class Conditions(Strict):
     official_involvement: bool | None = None
     destination_countries: Annotated[list[CountryCode], AnyOf] | None = None
     risk_level: Annotated[list[RiskLevel], AnyOf] | None = None
+    foreign_citizen: bool | None = None
 
     def unmet(self, facts: RoutingFacts) -> list[str]:
         """The conditions `facts` fail, as readable phrases; empty when all hold."""
@@ -116,6 +119,8 @@ class Conditions(Strict):
         equals("official involvement", self.official_involvement, facts.official_involvement)
         any_of("destination", self.destination_countries, facts.destination_countries)
         any_of("risk level", self.risk_level, [facts.risk_level] if facts.risk_level else [])
+        if self.foreign_citizen is not None and self.foreign_citizen != facts.foreign_citizen:
+            misses.append(f"foreign citizen is not {str(self.foreign_citizen).lower()}")
         return misses
 
     def supports(self, basis: str) -> bool:
@@ -140,6 +145,7 @@ class Conditions(Strict):
                 ("needs", self.needs is not None),
                 ("victim_status", self.victim_status is not None),
                 ("risk_level", self.risk_level is not None),
+                ("foreign_citizen", self.foreign_citizen is not None),
             )
             if value
         ]
@@ -197,6 +203,22 @@ class Default(Strict):
     disclosure: str
 
 
+class Identification(Strict):
+    """Who decides a victim's status, the clocks, and what a decision sets off."""
+
+    authority: AgencyId
+    reasonable_grounds_due: Duration = Field(description="From submission")
+    reflection_period: Duration = Field(description="From a reasonable-grounds decision")
+    reflection_minimum: Duration = Field(description="The period may never be shorter")
+    overdue: Escalation = Field(description="Where an overdue reasonable-grounds decision goes")
+    follow_up: list[Rule] = Field(
+        default=[], description="Rules evaluated on each decision, on the facts it leaves"
+    )
+
+
+IDENTIFICATION_CLOCKS = ("reasonable_grounds_due", "reflection_period", "reflection_minimum")
+
+
 class PolicyFile(Strict):
     agencies: str | list[Agency]
     deadlines: dict[Urgency, Duration]
@@ -204,6 +226,7 @@ class PolicyFile(Strict):
     rules: list[Rule]
     escalation: Escalation
     default: Default
+    identification: Identification | None = None
 
 
 # Errors that name the line
@@ -363,11 +386,18 @@ class Policy:
     source: str
 
     @classmethod
-    def load(cls, path: Path, *, deadlines: dict[Urgency, str] | None = None) -> "Policy":
+    def load(
+        cls,
+        path: Path,
+        *,
+        deadlines: dict[Urgency, str] | None = None,
+        identification: dict[str, str] | None = None,
+    ) -> "Policy":
         """Read and validate `path`; raises `PolicyError` naming every problem and its line.
 
         `deadlines` replaces the file's acknowledgement deadlines (e.g. `{"high": "30s"}` for a
-        demonstration); they are part of the version like everything else."""
+        demonstration), `identification` its identification clocks (`reflection_period`, ...);
+        they are part of the version like everything else, and checked like the file."""
         source = _Source(path)
         if not isinstance(source.data, dict):
             raise PolicyError([source.problem((), "the policy must be a mapping")])
@@ -381,6 +411,19 @@ class Policy:
             except ValueError as exc:
                 raise PolicyError([Problem("NRM_ROUTER_DEADLINES", None, "", str(exc))]) from None
             parsed = parsed.model_copy(update={"deadlines": {**parsed.deadlines, **changed}})
+        if identification and parsed.identification is not None:
+            where = "NRM_ROUTER_IDENTIFICATION"
+            unknown = sorted(set(identification) - set(IDENTIFICATION_CLOCKS))
+            if unknown:
+                message = f"unknown clock {unknown[0]!r}: one of {', '.join(IDENTIFICATION_CLOCKS)}"
+                raise PolicyError([Problem(where, None, "", message)])
+            try:
+                clocks = {k: _duration(v) for k, v in identification.items()}
+            except ValueError as exc:
+                raise PolicyError([Problem(where, None, "", str(exc))]) from None
+            parsed = parsed.model_copy(
+                update={"identification": parsed.identification.model_copy(update=clocks)}
+            )
         agencies = _load_agencies(parsed.agencies, source)
         _check(parsed, agencies, source)
         canonical = orjson.dumps(
@@ -434,10 +477,83 @@ class Policy:
         the default apply."""
         submitter = facts.submitted_by
         deadline = self.deadline(facts.urgency, now)
+        excluded = absent(facts, unavailable)
+        chosen, trace = self._apply(self.file.rules, facts, deadline, excluded)
+        if not chosen:
+            default = self.file.default
+            # Never an implicated agency, not even when nobody else is left.
+            candidates = [a for a in default.to if a != submitter and excluded.get(a) != IMPLICATED]
+            # Nobody available at all: still the first, so the referral waits rather than drops.
+            agency = next((a for a in candidates if a not in excluded), None) or next(
+                iter(candidates), None
+            )
+            step = RuleTrace(rule=DEFAULT_RULE, matched=True, notes=["no rule chose a recipient"])
+            step.notes += [_excluded(a, excluded) for a in default.to if a in excluded]
+            trace.append(step)
+            if agency is not None:
+                level, requires, basis = self.level(default.disclosure, facts)
+                chosen[agency] = Pick(agency, level, DEFAULT_RULE, deadline, requires, basis)
+                step.selected.append(agency)
+        return Evaluation(recipients=list(chosen.values()), trace=trace, excluded=excluded)
+
+    def follow_up(
+        self, facts: RoutingFacts, *, now: datetime, unavailable: Collection[str] = frozenset()
+    ) -> Evaluation:
+        """Who an identification decision brings in (`identification.follow_up` rules on the
+        facts the decision left); no default: nobody when nothing matches."""
+        spec = self.file.identification
+        rules = spec.follow_up if spec is not None else []
+        excluded = absent(facts, unavailable)
+        chosen, trace = self._apply(rules, facts, self.deadline(facts.urgency, now), excluded)
+        return Evaluation(recipients=list(chosen.values()), trace=trace, excluded=excluded)
+
+    def identification_terms(
+        self, facts: RoutingFacts, *, submitted_at: datetime
+    ) -> IdentificationTerms | None:
+        """The clocks a victim referral gets (None for a tip, or without the section)."""
+        spec = self.file.identification
+        if spec is None or facts.kind != ReferralKind.VICTIM_REFERRAL:
+            return None
+        return IdentificationTerms(
+            authority=spec.authority,
+            reasonable_grounds_due=submitted_at + spec.reasonable_grounds_due,
+            reflection_period=max(spec.reflection_period, spec.reflection_minimum),
+        )
+
+    def identification_overdue(
+        self, facts: RoutingFacts, *, now: datetime, unavailable: Collection[str] = frozenset()
+    ) -> Pick | None:
+        """Who an overdue reasonable-grounds decision goes to (never the authority itself, the
+        submitter or an implicated agency: then the first default recipient that is not)."""
+        spec = self.file.identification
+        if spec is None:
+            return None
+        found = self.escalation(
+            facts, now=now, skip=[spec.authority], unavailable=unavailable, spec=spec.overdue
+        )
+        if found is None:
+            return None
+        return Pick(
+            found.agency,
+            found.disclosure,
+            OVERDUE_RULE,
+            found.deadline,
+            found.requires_consent,
+            found.basis,
+        )
+
+    def _apply(
+        self,
+        rules: Sequence[Rule],
+        facts: RoutingFacts,
+        deadline: datetime,
+        excluded: dict[str, str],
+    ) -> tuple[dict[str, Pick], list[RuleTrace]]:
+        """Every rule whose `when` holds, in order, until one that stops."""
+        submitter = facts.submitted_by
         chosen: dict[str, Pick] = {}
         trace: list[RuleTrace] = []
-        excluded = absent(facts, unavailable)
-        for rule in self.file.rules:
+        for rule in rules:
             unmet = rule.when.unmet(facts)
             step = RuleTrace(rule=rule.id, matched=not unmet, unmet=unmet)
             trace.append(step)
@@ -460,22 +576,7 @@ class Policy:
             if rule.stop:
                 step.notes.append("stop: later rules were not evaluated")
                 break
-        if not chosen:
-            default = self.file.default
-            # Never an implicated agency, not even when nobody else is left.
-            candidates = [a for a in default.to if a != submitter and excluded.get(a) != IMPLICATED]
-            # Nobody available at all: still the first, so the referral waits rather than drops.
-            agency = next((a for a in candidates if a not in excluded), None) or next(
-                iter(candidates), None
-            )
-            step = RuleTrace(rule=DEFAULT_RULE, matched=True, notes=["no rule chose a recipient"])
-            step.notes += [_excluded(a, excluded) for a in default.to if a in excluded]
-            trace.append(step)
-            if agency is not None:
-                level, requires, basis = self.level(default.disclosure, facts)
-                chosen[agency] = Pick(agency, level, DEFAULT_RULE, deadline, requires, basis)
-                step.selected.append(agency)
-        return Evaluation(recipients=list(chosen.values()), trace=trace, excluded=excluded)
+        return chosen, trace
 
     def escalation(
         self,
@@ -484,11 +585,13 @@ class Policy:
         now: datetime,
         skip: Collection[str] = (),
         unavailable: Collection[str] = frozenset(),
+        spec: Escalation | None = None,
     ) -> Pick | None:
         """Who a declined or overdue delivery goes to, at the level consent allows: the
-        escalation target, or (when it is implicated, the submitter or in `skip`) the first of
-        the default recipients that is not. None when nobody is left."""
-        spec = self.file.escalation
+        escalation target (`spec`, default the policy's `escalation`), or (when it is
+        implicated, the submitter or in `skip`) the first of the default recipients that is
+        not. None when nobody is left."""
+        spec = spec or self.file.escalation
         excluded = absent(facts, unavailable)
         out = {facts.submitted_by, *skip}
         candidates = [spec.to, *self.file.default.to]
@@ -536,7 +639,27 @@ class Policy:
             "agencies": [a.model_dump(mode="json") for a in self.agencies.values()],
             **self.file.model_dump(mode="json", exclude={"agencies"}),
             "deadlines": {u.value: int(d.total_seconds()) for u, d in self.file.deadlines.items()},
+            "identification": self.describe_identification(),
         }
+
+    def describe_identification(self) -> dict[str, Any] | None:
+        """The identification section, clocks in seconds (like `deadlines`)."""
+        spec = self.file.identification
+        if spec is None:
+            return None
+        out = spec.model_dump(mode="json")
+        for clock in IDENTIFICATION_CLOCKS:
+            out[clock] = getattr(spec, clock).total_seconds()
+        return out
+
+
+def _human(span: timedelta) -> str:
+    """A duration as the policy file writes it: 30d, 4h, 90s."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _excluded(agency: str, excluded: dict[str, str]) -> str:
@@ -631,41 +754,63 @@ def _check(policy: PolicyFile, agencies: dict[str, Agency], source: _Source) -> 
                 )
             )
     seen: dict[str, int] = {}
-    stopped_at: str | None = None
-    for i, rule in enumerate(policy.rules):
-        at: Path_ = ("rules", i)
-        if rule.id in seen or rule.id in {DEFAULT_RULE, ESCALATION_RULE}:
-            problems.append(source.problem((*at, "id"), f"rule id {rule.id!r} is already used"))
-        seen[rule.id] = i
-        if stopped_at is not None:
-            problems.append(
-                source.problem(at, f"unreachable rule: {stopped_at!r} always matches and stops")
-            )
-        why = rule.when.never_holds()
-        if why:
-            problems.append(source.problem((*at, "when"), f"unreachable rule: {why}"))
-        if rule.stop and rule.when.unconditional and stopped_at is None:
-            stopped_at = rule.id
-        disclosure((*at, "disclosure"), rule.disclosure)
-        if rule.disclosure in levels:
-            based((*at, "disclosure"), Disclosure(rule.disclosure), rule.when, rule.basis)
-        elif rule.basis is not None:
+
+    def check_rules(section: Path_, rules: list[Rule]) -> None:
+        stopped_at: str | None = None
+        for i, rule in enumerate(rules):
+            at: Path_ = (*section, i)
+            if rule.id in seen or rule.id in {DEFAULT_RULE, ESCALATION_RULE, OVERDUE_RULE}:
+                problems.append(source.problem((*at, "id"), f"rule id {rule.id!r} is already used"))
+            seen[rule.id] = i
+            if stopped_at is not None:
+                problems.append(
+                    source.problem(at, f"unreachable rule: {stopped_at!r} always matches and stops")
+                )
+            why = rule.when.never_holds()
+            if why:
+                problems.append(source.problem((*at, "when"), f"unreachable rule: {why}"))
+            if rule.stop and rule.when.unconditional and stopped_at is None:
+                stopped_at = rule.id
+            disclosure((*at, "disclosure"), rule.disclosure)
+            if rule.disclosure in levels:
+                based((*at, "disclosure"), Disclosure(rule.disclosure), rule.when, rule.basis)
+            elif rule.basis is not None:
+                problems.append(
+                    source.problem(
+                        (*at, "basis"),
+                        "a case list states its own bases; `basis` goes on its cases",
+                    )
+                )
+            for j, target in enumerate(rule.to):
+                if target.agency is not None:
+                    agency((*at, "to", j, "agency"), target.agency)
+                if target.fallback is not None:
+                    agency((*at, "to", j, "fallback"), target.fallback)
+                if target.type is not None and not any(
+                    a.type == target.type for a in agencies.values()
+                ):
+                    problems.append(
+                        source.problem((*at, "to", j, "type"), f"no agency has type {target.type}")
+                    )
+
+    check_rules(("rules",), policy.rules)
+    spec = policy.identification
+    if spec is not None:
+        agency(("identification", "authority"), spec.authority)
+        agency(("identification", "overdue", "to"), spec.overdue.to)
+        disclosure(("identification", "overdue", "disclosure"), spec.overdue.disclosure)
+        if spec.overdue.disclosure in levels:
+            level = Disclosure(spec.overdue.disclosure)
+            based(("identification", "overdue", "disclosure"), level, Conditions(), None)
+        if spec.reflection_period < spec.reflection_minimum:
             problems.append(
                 source.problem(
-                    (*at, "basis"), "a case list states its own bases; `basis` goes on its cases"
+                    ("identification", "reflection_period"),
+                    f"the reflection period ({_human(spec.reflection_period)}) is shorter than "
+                    f"`reflection_minimum` ({_human(spec.reflection_minimum)})",
                 )
             )
-        for j, target in enumerate(rule.to):
-            if target.agency is not None:
-                agency((*at, "to", j, "agency"), target.agency)
-            if target.fallback is not None:
-                agency((*at, "to", j, "fallback"), target.fallback)
-            if target.type is not None and not any(
-                a.type == target.type for a in agencies.values()
-            ):
-                problems.append(
-                    source.problem((*at, "to", j, "type"), f"no agency has type {target.type}")
-                )
+        check_rules(("identification", "follow_up"), spec.follow_up)
     agency(("escalation", "to"), policy.escalation.to)
     disclosure(("escalation", "disclosure"), policy.escalation.disclosure)
     for key, spec in (("escalation", policy.escalation.disclosure), ("default", None)):

@@ -16,6 +16,9 @@ from contracts.cloudevents import CloudEvent
 from contracts.events import (
     AdminChanged,
     DeliveryRef,
+    IdentificationDecided,
+    IdentificationOverdue,
+    IdentificationTerms,
     RecipientDecision,
     ReferralConsentChanged,
     ReferralRiskChanged,
@@ -58,6 +61,7 @@ async def _announce(
     cause: CloudEvent | None,
     escalated_delivery_id: str | None = None,
     removed: list[str] | None = None,
+    identification: IdentificationTerms | None = None,
 ) -> str:
     """Stage the `referral.routed` event for a decision; returns its decision id."""
     decision_id = str(uuid7())
@@ -71,6 +75,7 @@ async def _announce(
         recipients=[_decision(p) for p in picks],
         escalated_delivery_id=escalated_delivery_id,
         removed=removed or [],
+        identification=identification,
     )
     event = CloudEvent.new(
         source=SERVICE,
@@ -136,6 +141,7 @@ async def route_submitted(
         policy=policy,
         picks=picks,
         cause=cause,
+        identification=policy.identification_terms(facts, submitted_at=submitted.submitted_at),
     )
 
 
@@ -429,3 +435,117 @@ async def policy_reloaded(
         details={"previous_version": previous.version, "source": policy.source},
     )
     await add_event(session, CloudEvent.new(source=SERVICE, payload=payload, subject=None))
+
+
+# Identification
+
+
+async def identification_decided(
+    session: AsyncSession,
+    *,
+    policy: Policy,
+    decided: IdentificationDecided,
+    cause: CloudEvent | None = None,
+    now: datetime | None = None,
+    unavailable: Collection[str] = frozenset(),
+) -> str | None:
+    """Keep the new victim status in the facts routed on, and bring in whoever the policy's
+    follow-up rules now choose (an agency already a recipient at that level or above is left
+    as it is). None when nobody new is chosen."""
+    referral = await session.get(RoutedReferral, decided.referral_id)
+    if referral is None or referral.withdrawn:
+        return None
+    facts = RoutingFacts.model_validate(
+        {**referral.facts, "victim_status": decided.facts.victim_status}
+    )
+    referral.facts = facts.model_dump(mode="json")
+    referral.updated_at = utcnow()
+    session.add(referral)
+    evaluation = policy.follow_up(facts, now=now or datetime.now(UTC), unavailable=unavailable)
+    current = await _recipients(session, decided.referral_id)
+    picks = [
+        p
+        for p in evaluation.recipients
+        if p.agency not in current
+        or LEVEL_RANK[p.disclosure] > LEVEL_RANK[Disclosure(current[p.agency].disclosure)]
+    ]
+    if not picks:
+        return None
+    return await _redecide(
+        session,
+        referral=referral,
+        reason=RoutingReason.FOLLOW_UP,
+        policy=policy,
+        picks=picks,
+        cause=cause,
+    )
+
+
+OVERDUE_CAUSE = "identification_overdue"
+
+
+async def identification_overdue(
+    session: AsyncSession,
+    *,
+    policy: Policy,
+    overdue: IdentificationOverdue,
+    cause: CloudEvent | None = None,
+    now: datetime | None = None,
+    unavailable: Collection[str] = frozenset(),
+) -> str | None:
+    """Escalate an overdue reasonable-grounds decision, once per referral (the escalation
+    table's key, `identification:<referral id>`, claimed first, as for deliveries), at the level
+    consent allows."""
+    dialect = session.get_bind().dialect.name
+    key = f"identification:{overdue.referral_id}"
+    claimed = await session.exec(
+        insert_ignore(dialect, Escalation).values(
+            delivery_id=key,
+            referral_id=overdue.referral_id,
+            agency=overdue.authority,
+            cause=OVERDUE_CAUSE,
+            outcome="pending",
+            created_at=utcnow(),
+        )
+    )
+    if claimed.rowcount == 0:
+        return None
+    row = await session.get(Escalation, key)
+    assert row is not None
+    referral = await session.get(RoutedReferral, overdue.referral_id)
+    if referral is None:
+        row.outcome = "not escalated: referral unknown to the router"
+    elif referral.withdrawn:
+        row.outcome = "not escalated: referral withdrawn"
+    else:
+        facts = RoutingFacts.model_validate(referral.facts)
+        pick = policy.identification_overdue(
+            facts, now=now or datetime.now(UTC), unavailable=unavailable
+        )
+        if pick is None:
+            row.outcome = "not escalated: no identification section or nobody left to tell"
+        else:
+            known = await session.get(Recipient, (referral.referral_id, pick.agency))
+            if (
+                known is not None
+                and LEVEL_RANK[Disclosure(known.disclosure)] > LEVEL_RANK[pick.disclosure]
+            ):
+                pick = Pick(
+                    pick.agency,
+                    Disclosure(known.disclosure),
+                    pick.rule,
+                    pick.deadline,
+                    tuple(cast(list[ConsentScope], known.requires_consent)),
+                    pick.basis,
+                )
+            row.decision_id = await _redecide(
+                session,
+                referral=referral,
+                reason=RoutingReason.ESCALATION,
+                policy=policy,
+                picks=[pick],
+                cause=cause,
+            )
+            row.outcome = f"escalated to {pick.agency} ({pick.disclosure.value})"
+    session.add(row)
+    return row.decision_id

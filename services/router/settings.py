@@ -16,6 +16,10 @@ class RouterSettings(Settings):
     deadlines: dict[Urgency, str] = {}
     """Replace the policy's acknowledgement deadlines, e.g. `{"routine": "30s"}` (demos, drills)."""
 
+    identification: dict[str, str] = {}
+    """Replace the policy's identification clocks, e.g. `{"reflection_period": "60s",
+    "reflection_minimum": "60s"}` (demos, drills); checked like the file."""
+
     @property
     def policy_path(self) -> Path:
         return self.policy_file or self.config_dir / "routing.yaml"
