@@ -17,6 +17,8 @@ class Action(StrEnum):
     REFERRAL_CONSENT = "referral.consent"  # consent and safety, by whoever is with the victim
     REFERRAL_IMPLICATE = "referral.implicate"  # name agencies implicated in a case
     REFERRAL_WITHDRAW = "referral.withdraw"
+    IDENTIFICATION_DECIDE = "identification.decide"  # the competent authority's (service checks)
+    INVESTIGATION_RECORD = "investigation.record"  # a law-enforcement recipient (service checks)
     INBOX_READ = "inbox.read"
     DELIVERY_ACT = "delivery.act"
     AGENCY_VIEW = "agency.view"  # agency-wide views (supervisor)
@@ -42,6 +44,7 @@ _CASEWORKER = frozenset(
         Action.POLICY_EXPLAIN,
         Action.REFERRAL_CONSENT,  # a recipient at `support` or above (checked in the service)
         Action.REFERRAL_IMPLICATE,  # a prosecutor or coordinator recipient (checked there too)
+        Action.INVESTIGATION_RECORD,
     }
 )
 
@@ -61,6 +64,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.SUPERVISOR: _CASEWORKER
     | {
         Action.AGENCY_VIEW,
+        Action.IDENTIFICATION_DECIDE,
         Action.WEBHOOK_MANAGE_OWN,
         Action.PERSON_ADMIN,
         Action.STATISTICS_READ,

@@ -1,16 +1,23 @@
 """Intake endpoints (thin: parse, authorise, call the service, audit the read)."""
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from contracts.events import AccessDenied, AccessGranted
 from contracts.referrals import Consent, ReferralIn, Safety, TipIn, VictimReferralIn
-from contracts.vocabulary import AgencyId, Role, Urgency
+from contracts.vocabulary import (
+    AgencyId,
+    Disclosure,
+    IdentificationBasis,
+    IdentificationDecision,
+    Role,
+    Urgency,
+)
 from services.common.app import from_state
 from services.common.auth import Principal, require, require_any
 from services.common.body import body_schema, parse, read_json
@@ -36,6 +43,8 @@ Recuser = Annotated[
     Principal, Depends(require_any(Action.REFERRAL_READ_OWN, Action.REFERRAL_READ_ROUTED))
 ]
 Withdrawer = Annotated[Principal, Depends(require(Action.REFERRAL_WITHDRAW))]
+Identifier = Annotated[Principal, Depends(require(Action.IDENTIFICATION_DECIDE))]
+Investigator = Annotated[Principal, Depends(require(Action.INVESTIGATION_RECORD))]
 
 _referral_in: TypeAdapter[VictimReferralIn | TipIn] = TypeAdapter(ReferralIn)
 _consent_in: TypeAdapter[Consent] = TypeAdapter(Consent)
@@ -54,6 +63,26 @@ class RecusalIn(BaseModel):
     reason: Annotated[str, Field(max_length=500)] | None = None
 
 
+class IdentificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: IdentificationDecision
+    decided_at: AwareDatetime
+    basis: IdentificationBasis | None = None
+
+
+class InvestigationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    opened: bool
+    date: date
+    number: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="The investigation's number (sealed; shown at `full` only)"
+    )
+
+
+_identification_in: TypeAdapter[IdentificationIn] = TypeAdapter(IdentificationIn)
+_investigation_in: TypeAdapter[InvestigationIn] = TypeAdapter(InvestigationIn)
 _implicated_in: TypeAdapter[ImplicatedIn] = TypeAdapter(ImplicatedIn)
 _recusal_in: TypeAdapter[RecusalIn] = TypeAdapter(RecusalIn)
 
@@ -195,6 +224,7 @@ async def get_referral(
                 person=person_of(principal),
             )
             row, disclosure = found.row, found.disclosure
+            ident, inv = await service.progress(session, referral_id)
     except NotFound as exc:
         exc.audited = True  # here, with the purpose
         await runtime.access_audit.emit(
@@ -215,6 +245,9 @@ async def get_referral(
     view = service.render(
         row, disclosure, vault, viewer=principal.agency, submitter=found.submitter
     )
+    if row.kind != "tip":
+        view["identification"] = service.identification_view(ident)
+    view["investigation"] = service.investigation_view(inv, vault, disclosure=disclosure)
     await runtime.access_audit.emit(
         AccessGranted(
             action="referral.read",
@@ -372,10 +405,28 @@ class RecipientStatus(BaseModel):
     rule: str
 
 
+class IdentificationStatus(BaseModel):
+    status: str
+    reasonable_grounds_due: datetime
+    reflection_ends: datetime | None
+    decided_at: datetime | None
+    basis: str | None = None
+    authority: str
+    overdue: bool = Field(description="No reasonable-grounds decision by its due time yet")
+
+
+class InvestigationStatus(BaseModel):
+    opened: bool
+    date: date
+    agency: str
+
+
 class ReferralStatus(BaseModel):
     id: str
     reference: str
     recipients: list[RecipientStatus]
+    identification: IdentificationStatus | None = None
+    investigation: InvestigationStatus | None = None
 
 
 @router.get("/{referral_id}/status", summary="Who was sent the referral and what they did")
@@ -384,6 +435,9 @@ async def get_status(referral_id: str, principal: OwnReader, runtime: Runtime) -
         row, recipients = await service.recipients(
             session, referral_id=referral_id, agency=principal.agency
         )
+        ident, inv = await service.progress(session, referral_id)
+    identification = service.identification_view(ident)
+    investigation = service.investigation_view(inv, None, disclosure=Disclosure.SUPPORT)
     return ReferralStatus(
         id=row.id,
         reference=row.reference,
@@ -397,4 +451,64 @@ async def get_status(referral_id: str, principal: OwnReader, runtime: Runtime) -
             )
             for r in recipients
         ],
+        identification=IdentificationStatus.model_validate(identification)
+        if identification
+        else None,
+        investigation=InvestigationStatus.model_validate(investigation) if investigation else None,
     )
+
+
+@router.post(
+    "/{referral_id}/identification",
+    summary="Record an identification decision (a supervisor of the competent authority): "
+    "`reasonable_grounds` or `no_reasonable_grounds`, then `confirmed` or `not_confirmed`",
+    openapi_extra=body_schema(_identification_in),
+    responses={409: {"description": "Not a legal step, or the reflection period is not over"}},
+)
+async def post_identification(
+    referral_id: str, request: Request, principal: Identifier, runtime: Runtime, settings: Config
+) -> IdentificationStatus:
+    body = parse(_identification_in, await read_json(request, limit=settings.max_body_bytes))
+    async with transaction(runtime.sessions) as session:
+        ident = await service.decide_identification(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            decision=body.decision,
+            decided_at=body.decided_at,
+            basis=body.basis,
+            person=person_of(principal),
+            actor=principal.actor,
+        )
+    return IdentificationStatus.model_validate(service.identification_view(ident))
+
+
+@router.post(
+    "/{referral_id}/investigation",
+    summary="Record whether a pre-trial investigation was opened (a law-enforcement agency "
+    "the referral was sent to); the number is sealed and shown at `full` only",
+    openapi_extra=body_schema(_investigation_in),
+)
+async def post_investigation(
+    referral_id: str,
+    request: Request,
+    principal: Investigator,
+    runtime: Runtime,
+    settings: Config,
+    vault: Secrets,
+) -> InvestigationStatus:
+    body = parse(_investigation_in, await read_json(request, limit=settings.max_body_bytes))
+    async with transaction(runtime.sessions) as session:
+        inv = await service.record_investigation(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            investigators=settings.investigators(),
+            opened=body.opened,
+            on=body.date,
+            number=body.number,
+            vault=vault,
+            person=person_of(principal),
+            actor=principal.actor,
+        )
+    return InvestigationStatus(opened=inv.opened, date=inv.date, agency=inv.agency)

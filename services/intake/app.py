@@ -11,13 +11,29 @@ from contracts.topics import CASE_EVENTS, ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.crypto import vault_from_settings
-from services.common.db import create_engine
+from services.common.db import SessionFactory, create_engine, transaction
+from services.common.loops import Loop
+from services.common.models import utcnow
 from services.common.runtime import ServiceRuntime
+from services.intake import service
 from services.intake.api import router
 from services.intake.batch import SubmissionQueue
 from services.intake.consumer import on_case_event, on_routing
 from services.intake.models import intake_metadata
 from services.intake.settings import IntakeSettings
+
+
+class IdentificationClock(Loop):
+    """Announces missed reasonable-grounds deadlines and ended reflection periods, once each
+    (`service.sweep_identification` claims each before staging its event)."""
+
+    def __init__(self, *, sessions: SessionFactory, interval: float) -> None:
+        super().__init__("intake:identification", interval)
+        self._sessions = sessions
+
+    async def tick(self) -> int:
+        async with transaction(self._sessions) as session:
+            return await service.sweep_identification(session, now=utcnow())
 
 
 def create_app(
@@ -42,6 +58,10 @@ def create_app(
         create_tables=create_tables,
     )
 
+    clock = IdentificationClock(
+        sessions=runtime.sessions, interval=settings.identification_sweep_seconds
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -57,9 +77,11 @@ def create_app(
             sessions=runtime.sessions, vault=app.state.vault
         )
         await submissions.start()
+        await clock.start()
         try:
             yield
         finally:
+            await clock.stop()
             await submissions.stop()
             await runtime.stop()
 
@@ -73,6 +95,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.clock = clock
     app.state.vault = vault_from_settings(settings)
     app.state.access_audit = runtime.access_audit
     app.state.revocations = runtime.revocations

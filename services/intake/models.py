@@ -1,9 +1,10 @@
 """Intake's tables. Identity, contact and narrative exist only inside `sealed` (encrypted)."""
 
+from datetime import date as date_
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary
+from sqlalchemy import Column, Date, LargeBinary
 from sqlalchemy.orm import registry
 from sqlmodel import JSON, Field, SQLModel
 
@@ -83,3 +84,41 @@ class Recusal(IntakeTable, table=True):
     subject: str = Field(primary_key=True, max_length=100)
     agency: str = Field(max_length=63)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class IdentificationRow(IntakeTable, table=True):
+    """A victim referral's identification: the competent authority's decisions and the clocks
+    the routing policy gave it (`referral.routed`'s `identification` terms)."""
+
+    __tablename__ = "identification"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    authority: str = Field(max_length=63)
+    status: str = Field(max_length=30)
+    reasonable_grounds_due: datetime = Field(sa_type=UTCDateTime(), index=True)
+    reflection_period_seconds: float
+    reflection_ends: datetime | None = Field(default=None, sa_type=UTCDateTime(), index=True)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    basis: str | None = Field(default=None, max_length=40)
+    decided_by: str | None = Field(default=None, max_length=100)
+    # Set when the clock announced the miss or the period's end: claimed by a conditional
+    # UPDATE, so each is announced once whatever the number of intake instances.
+    overdue_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    reflection_ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class InvestigationRow(IntakeTable, table=True):
+    """Whether a pre-trial investigation was opened; its number exists only inside `sealed`."""
+
+    __tablename__ = "investigation"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    agency: str = Field(max_length=63)
+    opened: bool
+    date: date_ = Field(sa_type=Date())
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    master_key_id: str = Field(max_length=64)
+    recorded_by: str | None = Field(default=None, max_length=100)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())

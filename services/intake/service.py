@@ -2,7 +2,7 @@
 
 import base64
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_
@@ -14,6 +14,9 @@ from contracts.cloudevents import CloudEvent
 from contracts.events import (
     AdminChanged,
     DeliveryRef,
+    IdentificationDecided,
+    IdentificationOverdue,
+    InvestigationRecorded,
     ReferralAccepted,
     ReferralAcknowledged,
     ReferralCompleted,
@@ -24,6 +27,8 @@ from contracts.events import (
     ReferralRouted,
     ReferralSubmitted,
     ReferralWithdrawn,
+    ReflectionEnded,
+    ReflectionStarted,
     RoutingReason,
 )
 from contracts.referrals import (
@@ -35,7 +40,14 @@ from contracts.referrals import (
     VictimReferralIn,
     VictimStatistics,
 )
-from contracts.vocabulary import Disclosure, RiskLevel, Urgency
+from contracts.vocabulary import (
+    Disclosure,
+    IdentificationBasis,
+    IdentificationDecision,
+    RiskLevel,
+    Urgency,
+    VictimStatus,
+)
 from services.common.crypto import Sealed, Vault
 from services.common.db import insert_ignore, insert_many
 from services.common.errors import BadRequest, Conflict, NotFound, UnprocessableContent
@@ -43,6 +55,8 @@ from services.common.models import utcnow
 from services.common.outbox import add_event, add_events
 from services.intake.models import (
     IdempotencyRecord,
+    IdentificationRow,
+    InvestigationRow,
     RecipientRow,
     Recusal,
     ReferenceCounter,
@@ -692,6 +706,8 @@ async def apply_routed(session: AsyncSession, *, routed: ReferralRouted) -> None
         for row in escalated:
             row.status = "escalated"
             session.add(row)
+    if routed.identification is not None:
+        await _start_identification(session, routed=routed)
 
 
 CASE_STATUS: dict[type[DeliveryRef], str] = {
@@ -718,3 +734,298 @@ async def apply_case_event(session: AsyncSession, *, event: DeliveryRef, status:
         row.status = status
     row.updated_at = utcnow()
     session.add(row)
+
+
+# Identification (CoE Convention art. 10, 12, 13): the competent authority's decisions, the
+# reasonable-grounds deadline and the recovery and reflection period.
+
+# The status each decision may follow.
+STEPS: dict[IdentificationDecision, VictimStatus] = {
+    IdentificationDecision.REASONABLE_GROUNDS: VictimStatus.POTENTIAL,
+    IdentificationDecision.NO_REASONABLE_GROUNDS: VictimStatus.POTENTIAL,
+    IdentificationDecision.CONFIRMED: VictimStatus.REASONABLE_GROUNDS,
+    IdentificationDecision.NOT_CONFIRMED: VictimStatus.REASONABLE_GROUNDS,
+}
+CLOCK_SKEW = timedelta(minutes=5)  # a decision dated this far ahead of our clock is accepted
+
+
+async def _start_identification(session: AsyncSession, *, routed: ReferralRouted) -> None:
+    """Keep the clocks the policy gave a victim referral (first decision only: a redelivered
+    or later decision never restarts them)."""
+    terms = routed.identification
+    assert terms is not None
+    referral = await session.get(ReferralRow, routed.referral_id)
+    if referral is None or await session.get(IdentificationRow, routed.referral_id) is not None:
+        return
+    status = referral.facts.get("victim_status") or VictimStatus.POTENTIAL.value
+    period = terms.reflection_period
+    session.add(
+        IdentificationRow(
+            referral_id=routed.referral_id,
+            authority=terms.authority,
+            status=status,
+            reasonable_grounds_due=terms.reasonable_grounds_due,
+            reflection_period_seconds=period.total_seconds(),
+            # Submitted with reasonable grounds already decided: the period runs from submission.
+            reflection_ends=(
+                referral.created_at + period
+                if status == VictimStatus.REASONABLE_GROUNDS.value
+                else None
+            ),
+        )
+    )
+
+
+def identification_view(ident: IdentificationRow | None) -> dict[str, Any] | None:
+    if ident is None:
+        return None
+    return {
+        "status": ident.status,
+        "reasonable_grounds_due": ident.reasonable_grounds_due.isoformat(),
+        "reflection_ends": ident.reflection_ends.isoformat() if ident.reflection_ends else None,
+        "decided_at": ident.decided_at.isoformat() if ident.decided_at else None,
+        "basis": ident.basis,
+        "authority": ident.authority,
+        "overdue": ident.overdue_at is not None and ident.status == VictimStatus.POTENTIAL.value,
+    }
+
+
+def investigation_view(
+    inv: InvestigationRow | None, vault: Vault | None, *, disclosure: Disclosure
+) -> dict[str, Any] | None:
+    """Opened, date and agency for every reader; the number at `full` only."""
+    if inv is None:
+        return None
+    out: dict[str, Any] = {"opened": inv.opened, "date": inv.date.isoformat(), "agency": inv.agency}
+    if disclosure == Disclosure.FULL and vault is not None:
+        secret = vault.open(
+            Sealed(inv.sealed, inv.wrapped_key, inv.master_key_id),
+            record_id=_investigation_record(inv.referral_id),
+        )
+        out["number"] = secret.get("number")
+    return out
+
+
+async def progress(
+    session: AsyncSession, referral_id: str
+) -> tuple[IdentificationRow | None, InvestigationRow | None]:
+    return (
+        await session.get(IdentificationRow, referral_id),
+        await session.get(InvestigationRow, referral_id),
+    )
+
+
+async def decide_identification(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    decision: IdentificationDecision,
+    decided_at: datetime,
+    basis: IdentificationBasis | None,
+    person: str | None = None,
+    actor: str | None = None,
+    now: datetime | None = None,
+) -> IdentificationRow:
+    """Record a decision of the competent authority (the caller holds the supervisor role;
+    any other agency, an implicated one, or a person who recused gets NotFound). Illegal steps,
+    and a conclusive negative decision before the reflection period ends, are a Conflict."""
+    now = now or datetime.now(UTC)
+    row = await session.get(ReferralRow, referral_id)
+    ident = await session.get(IdentificationRow, referral_id)
+    if (
+        row is None
+        or ident is None
+        or ident.authority != agency
+        or agency in implicated(row)
+        or (person and await session.get(Recusal, (referral_id, person)) is not None)
+    ):
+        raise NotFound("No such referral.")
+    if row.status == "withdrawn":
+        raise Conflict("The referral was withdrawn.")
+    if decided_at > now + CLOCK_SKEW or decided_at < row.created_at - CLOCK_SKEW:
+        raise UnprocessableContent(
+            "`decided_at` must lie between the referral's submission and now.",
+            errors=[{"path": "/decided_at", "type": "value_error", "message": "out of range"}],
+        )
+    if STEPS[decision].value != ident.status:
+        raise Conflict(
+            f"A `{decision.value}` decision cannot follow `{ident.status}` "
+            f"(it follows `{STEPS[decision].value}`)."
+        )
+    if ident.decided_at is not None and decided_at < ident.decided_at:
+        raise Conflict("A decision cannot be dated before the previous one.")
+    if (
+        decision == IdentificationDecision.NOT_CONFIRMED
+        and ident.reflection_ends is not None
+        and decided_at < ident.reflection_ends
+    ):
+        raise Conflict(
+            "The recovery and reflection period runs until "
+            f"{ident.reflection_ends.isoformat()}: a conclusive decision before then must be "
+            "`confirmed`."
+        )
+    previous = VictimStatus(ident.status)
+    ident.status = decision.value
+    ident.decided_at = decided_at
+    ident.basis = basis.value if basis else None
+    ident.decided_by = actor
+    ident.updated_at = utcnow()
+    events: list[Any] = []
+    if decision == IdentificationDecision.REASONABLE_GROUNDS:
+        ident.reflection_ends = decided_at + timedelta(seconds=ident.reflection_period_seconds)
+        events.append(
+            ReflectionStarted(
+                referral_id=row.id,
+                reference=row.reference,
+                started_at=decided_at,
+                ends_at=ident.reflection_ends,
+            )
+        )
+    session.add(ident)
+    facts = RoutingFacts.model_validate({**row.facts, "victim_status": decision.value})
+    row.facts = facts.model_dump(mode="json")
+    session.add(row)
+    decided = IdentificationDecided(
+        referral_id=row.id,
+        reference=row.reference,
+        authority=agency,
+        decision=decision,
+        previous=previous,
+        decided_at=decided_at,
+        basis=basis,
+        facts=facts,
+    )
+    await add_events(
+        session,
+        [_event(p, referral_id=row.id, agency=agency, actor=actor) for p in [decided, *events]],
+    )
+    return ident
+
+
+def _investigation_record(referral_id: str) -> str:
+    return f"{referral_id}/investigation"
+
+
+async def record_investigation(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    investigators: frozenset[str],
+    opened: bool,
+    on: date,
+    number: str | None,
+    vault: Vault,
+    person: str | None = None,
+    actor: str | None = None,
+) -> InvestigationRow:
+    """A law-enforcement agency (`investigators`) that was sent the referral, or submitted it,
+    records whether a pre-trial investigation was opened (or refused). The number is sealed
+    like the identity and never leaves intake but to `full` readers."""
+    found = await visible(
+        session,
+        referral_id=referral_id,
+        agency=agency,
+        as_submitter=True,
+        as_recipient=True,
+        person=person,
+    )
+    if agency not in investigators:
+        raise NotFound("No such referral.")
+    if on > datetime.now(UTC).date() + timedelta(days=1):
+        raise UnprocessableContent(
+            "`date` cannot be in the future.",
+            errors=[{"path": "/date", "type": "value_error", "message": "in the future"}],
+        )
+    sealed = vault.seal({"number": number}, record_id=_investigation_record(referral_id))
+    inv = await session.get(InvestigationRow, referral_id)
+    if inv is None:
+        inv = InvestigationRow(
+            referral_id=referral_id,
+            agency=agency,
+            opened=opened,
+            date=on,
+            sealed=sealed.ciphertext,
+            wrapped_key=sealed.wrapped_key,
+            master_key_id=sealed.master_key_id,
+        )
+    inv.agency, inv.opened, inv.date = agency, opened, on
+    inv.sealed, inv.wrapped_key = sealed.ciphertext, sealed.wrapped_key
+    inv.master_key_id = sealed.master_key_id
+    inv.recorded_by = actor
+    inv.recorded_at = utcnow()
+    session.add(inv)
+    payload = InvestigationRecorded(
+        referral_id=referral_id,
+        reference=found.row.reference,
+        agency=agency,
+        opened=opened,
+        date=on,
+    )
+    await add_event(session, _event(payload, referral_id=referral_id, agency=agency, actor=actor))
+    return inv
+
+
+async def sweep_identification(session: AsyncSession, *, now: datetime, limit: int = 100) -> int:
+    """The identification clocks: announce each missed reasonable-grounds deadline and each
+    ended reflection period once. Each is claimed by a conditional UPDATE before its event is
+    staged, so several intake instances never announce one twice. Returns how many."""
+    announced = 0
+    overdue = await session.exec(
+        select(IdentificationRow, ReferralRow)
+        .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
+        .where(
+            col(IdentificationRow.status) == VictimStatus.POTENTIAL.value,
+            col(IdentificationRow.overdue_at).is_(None),
+            col(IdentificationRow.reasonable_grounds_due) <= now,
+            col(ReferralRow.status) != "withdrawn",
+        )
+        .limit(limit)
+    )
+    for ident, row in list(overdue):
+        claim = (
+            update(IdentificationRow)
+            .where(
+                col(IdentificationRow.referral_id) == ident.referral_id,
+                col(IdentificationRow.overdue_at).is_(None),
+            )
+            .values(overdue_at=now)
+        )
+        if (await session.exec(claim)).rowcount != 1:
+            continue
+        payload: Any = IdentificationOverdue(
+            referral_id=row.id,
+            reference=row.reference,
+            authority=ident.authority,
+            due=ident.reasonable_grounds_due,
+        )
+        await add_event(session, _event(payload, referral_id=row.id, agency=ident.authority))
+        announced += 1
+    ended = await session.exec(
+        select(IdentificationRow, ReferralRow)
+        .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
+        .where(
+            col(IdentificationRow.reflection_ended_at).is_(None),
+            col(IdentificationRow.reflection_ends) <= now,
+        )
+        .limit(limit)
+    )
+    for ident, row in list(ended):
+        claim = (
+            update(IdentificationRow)
+            .where(
+                col(IdentificationRow.referral_id) == ident.referral_id,
+                col(IdentificationRow.reflection_ended_at).is_(None),
+            )
+            .values(reflection_ended_at=now)
+        )
+        if (await session.exec(claim)).rowcount != 1:
+            continue
+        assert ident.reflection_ends is not None
+        payload = ReflectionEnded(
+            referral_id=row.id, reference=row.reference, ended_at=ident.reflection_ends
+        )
+        await add_event(session, _event(payload, referral_id=row.id, agency=ident.authority))
+        announced += 1
+    return announced

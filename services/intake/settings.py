@@ -8,6 +8,8 @@ from services.common.settings import Settings
 
 # Agency types that may name other agencies implicated in a case (besides the submitter).
 OVERSIGHT_TYPES = frozenset({"prosecutor", "coordinator"})
+# Agency types that open (or refuse) pre-trial investigations.
+LAW_ENFORCEMENT_TYPES = frozenset({"police", "prosecutor", "anti_corruption"})
 
 
 @functools.cache
@@ -28,6 +30,15 @@ class IntakeSettings(Settings):
 
     page_size_max: int = 100
     """Largest page of `GET /v1/referrals`."""
+
+    identification_sweep_seconds: float = 30.0
+    """How often the identification clock looks for missed reasonable-grounds deadlines and
+    ended reflection periods."""
+
+    def investigators(self) -> frozenset[str]:
+        """Law-enforcement agencies (by type in `agencies.yaml`): they record investigations."""
+        path = self.config_dir / "agencies.yaml"
+        return frozenset(a for a, kind in _read(path) if kind in LAW_ENFORCEMENT_TYPES)
 
     def overseers(self) -> frozenset[str]:
         """Agencies (prosecutors, the coordinator, by type in `agencies.yaml`) that may name

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.topics import ROUTING
+from contracts.topics import REFERRALS, ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.crypto import vault_from_settings
@@ -15,7 +15,7 @@ from services.common.db import create_engine
 from services.common.runtime import ServiceRuntime
 from services.notify import service
 from services.notify.api import agency_router, inbox_router
-from services.notify.consumer import on_access, on_routing
+from services.notify.consumer import on_access, on_referral, on_routing
 from services.notify.models import notify_metadata
 from services.notify.settings import NotifySettings
 from services.notify.workers import DeadlineClock, Dispatcher
@@ -57,6 +57,13 @@ def create_app(
                 # Recusals arrive as `admin.changed` on the access topic.
                 runtime.watch_access(settings, also=on_access, also_types=["admin.changed"]),
                 runtime.consume("notify.routing", [ROUTING.name], on_routing, settings=settings),
+                runtime.consume(
+                    "notify.referrals",
+                    [REFERRALS.name],
+                    on_referral,
+                    settings=settings,
+                    types=service.PROGRESS_TYPES,
+                ),
             )
             yield
         finally:

@@ -308,6 +308,50 @@ async def apply_routed(
     return touched
 
 
+# Identification and investigation: every recipient hears of them through its channels.
+
+PROGRESS_TYPES = (
+    "referral.identification_decided",
+    "referral.reflection_started",
+    "referral.reflection_ended",
+    "referral.identification_overdue",
+    "referral.investigation_recorded",
+)
+
+
+async def apply_progress(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    kind: str,
+    detail: dict[str, Any],
+    now: datetime | None = None,
+) -> int:
+    """Tell every agency holding a delivery of the referral (the live stream, webhooks) of an
+    identification or investigation event: the delivery as the inbox shows it, plus `detail`
+    (the event's facts, never an identity or an investigation number). Returns how many."""
+    now = now or utcnow()
+    deliveries = list(
+        await session.exec(
+            select(Delivery).where(
+                Delivery.referral_id == referral_id,
+                col(Delivery.status) != DeliveryStatus.WITHDRAWN.value,
+            )
+        )
+    )
+    if not deliveries:
+        return 0
+    channels = await Channels.of(session, [d.agency for d in deliveries])
+    changes: list[dict[str, Any]] = []
+    dispatches: list[dict[str, Any]] = []
+    for d in deliveries:
+        change, sends = _fanout({**item(d), kind: detail}, kind=kind, now=now, channels=channels)
+        changes.append(change)
+        dispatches += sends
+    await _feed(session, changes, dispatches)
+    return len(deliveries)
+
+
 # Recusals: a person who stepped away from a referral sees none of its deliveries.
 
 

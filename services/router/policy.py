@@ -794,23 +794,23 @@ def _check(policy: PolicyFile, agencies: dict[str, Agency], source: _Source) -> 
                     )
 
     check_rules(("rules",), policy.rules)
-    spec = policy.identification
-    if spec is not None:
-        agency(("identification", "authority"), spec.authority)
-        agency(("identification", "overdue", "to"), spec.overdue.to)
-        disclosure(("identification", "overdue", "disclosure"), spec.overdue.disclosure)
-        if spec.overdue.disclosure in levels:
-            level = Disclosure(spec.overdue.disclosure)
+    ident = policy.identification
+    if ident is not None:
+        agency(("identification", "authority"), ident.authority)
+        agency(("identification", "overdue", "to"), ident.overdue.to)
+        disclosure(("identification", "overdue", "disclosure"), ident.overdue.disclosure)
+        if ident.overdue.disclosure in levels:
+            level = Disclosure(ident.overdue.disclosure)
             based(("identification", "overdue", "disclosure"), level, Conditions(), None)
-        if spec.reflection_period < spec.reflection_minimum:
+        if ident.reflection_period < ident.reflection_minimum:
             problems.append(
                 source.problem(
                     ("identification", "reflection_period"),
-                    f"the reflection period ({_human(spec.reflection_period)}) is shorter than "
-                    f"`reflection_minimum` ({_human(spec.reflection_minimum)})",
+                    f"the reflection period ({_human(ident.reflection_period)}) is shorter than "
+                    f"`reflection_minimum` ({_human(ident.reflection_minimum)})",
                 )
             )
-        check_rules(("identification", "follow_up"), spec.follow_up)
+        check_rules(("identification", "follow_up"), ident.follow_up)
     agency(("escalation", "to"), policy.escalation.to)
     disclosure(("escalation", "disclosure"), policy.escalation.disclosure)
     for key, spec in (("escalation", policy.escalation.disclosure), ("default", None)):
