@@ -549,6 +549,45 @@ def replaced(old: str, new: str) -> str:
             "level support rests on nothing",
         ),
         (
+            "identification-unknown-authority",
+            replaced("  authority: mvd-ctu", "  authority: mvd-ctux"),
+            "authority: mvd-ctux",
+            "unknown agency 'mvd-ctux'",
+        ),
+        (
+            "identification-reflection-below-minimum",
+            replaced("  reflection_period: 30d", "  reflection_period: 20d"),
+            "reflection_period: 20d",
+            "the reflection period (20d) is shorter than `reflection_minimum` (30d)",
+        ),
+        (
+            "identification-bad-duration",
+            replaced("  reasonable_grounds_due: 5d", "  reasonable_grounds_due: five days"),
+            "reasonable_grounds_due: five",
+            "a duration is a positive number",
+        ),
+        (
+            "identification-overdue-unknown-agency",
+            replaced("    to: nrm-coordinator # the authority", "    to: nobody # the authority"),
+            "to: nobody # the authority",
+            "unknown agency 'nobody'",
+        ),
+        (
+            "identification-follow-up-rests-on-nothing",
+            replaced(
+                "      disclosure: coordinator # support with consent to services",
+                "      disclosure: support",
+            ),
+            "      disclosure: support",
+            "level support rests on nothing",
+        ),
+        (
+            "identification-follow-up-id-taken",
+            replaced("    - id: repatriation", "    - id: police"),
+            "- id: police",
+            "rule id 'police' is already used",
+        ),
+        (
             "not-yaml",
             replaced("  high: 4h\n", "  high: [4h\n"),
             "routine: 24h",
@@ -560,7 +599,7 @@ def test_invalid_policy_names_the_line(
     tmp_path: Path, kind: str, text: str, needle: str, message: str
 ) -> None:
     found = problems(write_policy(tmp_path, text))
-    nth = 2 if kind in {"duplicate-rule-id"} else 1
+    nth = 2 if kind in {"duplicate-rule-id", "identification-follow-up-id-taken"} else 1
     expected_line = line_of(text, needle, nth)
     assert any(p.startswith(f"routing.yaml:{expected_line}:") and message in p for p in found), (
         kind,
@@ -584,3 +623,64 @@ def test_missing_agencies_file(tmp_path: Path) -> None:
     path.write_text(EXAMPLE)
     (found,) = problems(path)
     assert found.startswith("agencies.yaml: cannot read")
+
+
+def test_identification_clocks_follow_ups_and_overdue() -> None:
+    """The example's identification section: 5 days to decide reasonable grounds, a 30-day
+    reflection period; a confirmed foreign victim who needs repatriation goes to the
+    coordinator (at `support`: consent to services); an overdue decision too."""
+    body = _referral.validate_json(
+        victim(victim={"citizenship": "UZ", "needs": ["shelter", "repatriation"]})
+    )
+    facts = RoutingFacts.from_referral(body, submitted_by="labour-insp")
+    assert facts.foreign_citizen is True
+    terms = POLICY.identification_terms(facts, submitted_at=NOW)
+    assert terms is not None
+    assert (terms.authority, terms.reasonable_grounds_due, terms.reflection_period) == (
+        "mvd-ctu",
+        datetime(2026, 12, 3, 12, 0, tzinfo=UTC),
+        timedelta(days=30),
+    )
+    tip_facts = RoutingFacts.from_referral(_referral.validate_json(tip()), submitted_by="gp")
+    assert POLICY.identification_terms(tip_facts, submitted_at=NOW) is None
+    assert POLICY.follow_up(facts, now=NOW).recipients == []  # still potential
+    confirmed = facts.model_copy(update={"victim_status": "confirmed"})
+    (pick,) = POLICY.follow_up(confirmed, now=NOW).recipients
+    assert (pick.agency, pick.disclosure.value, pick.rule) == (
+        "nrm-coordinator",
+        "support",
+        "repatriation",
+    )
+    home = confirmed.model_copy(update={"foreign_citizen": False})
+    assert POLICY.follow_up(home, now=NOW).recipients == []
+    overdue = POLICY.identification_overdue(facts, now=NOW)
+    assert overdue is not None
+    assert (overdue.agency, overdue.disclosure.value, overdue.rule) == (
+        "nrm-coordinator",
+        "support",
+        "identification-overdue",
+    )
+    # The coordinator submitted it: the overdue decision goes to the next default recipient
+    # that is not the authority itself (none is left in the example: nobody).
+    own = facts.model_copy(update={"submitted_by": "nrm-coordinator"})
+    assert POLICY.identification_overdue(own, now=NOW) is None
+
+
+def test_identification_clock_overrides_are_checked() -> None:
+    short = Policy.load(
+        EXAMPLE_POLICY,
+        identification={"reflection_period": "2s", "reflection_minimum": "1s"},
+    )
+    assert short.describe_identification() == {
+        "authority": "mvd-ctu",
+        "reasonable_grounds_due": 432000.0,
+        "reflection_period": 2.0,
+        "reflection_minimum": 1.0,
+        "overdue": {"to": "nrm-coordinator", "disclosure": "coordinator"},
+        "follow_up": short.describe_identification()["follow_up"],  # type: ignore[index]
+    }
+    assert short.version != POLICY.version
+    with pytest.raises(PolicyError, match=r"reflection period \(2s\) is shorter"):
+        Policy.load(EXAMPLE_POLICY, identification={"reflection_period": "2s"})
+    with pytest.raises(PolicyError, match="NRM_ROUTER_IDENTIFICATION: unknown clock 'period'"):
+        Policy.load(EXAMPLE_POLICY, identification={"period": "2s"})
