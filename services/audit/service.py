@@ -158,6 +158,16 @@ async def events(
 _parse = chain.parse_stamp
 
 
+# What a timeline shows of each identification and investigation step (never a number).
+IDENTIFICATION_STEPS: dict[str, tuple[str, ...]] = {
+    "referral.identification_decided": ("decision", "previous", "decided_at", "basis"),
+    "referral.reflection_started": ("started_at", "ends_at"),
+    "referral.reflection_ended": ("ended_at",),
+    "referral.identification_overdue": ("authority", "due"),
+    "referral.investigation_recorded": ("opened", "date"),
+}
+
+
 def _step(r: AuditRecord) -> dict[str, Any]:
     payload = orjson.loads(r.payload)
     step: dict[str, Any] = {
@@ -179,6 +189,9 @@ def _step(r: AuditRecord) -> dict[str, Any]:
             step["removed"] = payload["removed"]  # named implicated: the delivery taken away
     elif r.type == "admin.changed":
         step["action"] = payload.get("action")  # e.g. `referral.recused`
+    elif r.type in IDENTIFICATION_STEPS:  # decisions, clocks, investigations: no identity
+        for name in IDENTIFICATION_STEPS[r.type]:
+            step[name] = payload.get(name)
     elif r.type.startswith("access."):
         step["outcome"] = r.outcome
         step["action"] = payload.get("action")

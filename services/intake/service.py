@@ -390,6 +390,7 @@ def render(
     if row.kind != "tip":
         out["victim"] = {
             **row.profile,
+            "status": facts.get("victim_status"),  # as identification decided, since submission
             "identity": secret.get("identity"),
             "contact": contact_for(
                 secret.get("contact"), row.profile, viewer=viewer, submitter=submitter

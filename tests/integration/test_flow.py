@@ -3,10 +3,11 @@ real broker: the audit timeline shows every step in order with the right actors,
 anywhere in the audit log identifies the victim."""
 
 import contextlib
+import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from services.audit.app import create_app as create_audit
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
 from services.common.crypto import Vault
+from services.common.db import create_engine
 from services.intake.app import create_app as create_intake
 from services.intake.settings import IntakeSettings
 from services.notify.app import create_app as create_notify
@@ -40,9 +42,17 @@ async def stack(
     tmp_path: Path,
     mint: TokenMint,
     notify: dict[str, Any] | None = None,
+    *,
+    intake: dict[str, Any] | None = None,
+    router: dict[str, Any] | None = None,
+    twice: Collection[str] = (),
+    databases: dict[str, Database] | None = None,
+    apps: dict[str, FastAPI] | None = None,
 ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    """Intake, router, notify and audit, each with a database of its own; `notify` overrides
-    notify's settings (SMTP, webhook rules)."""
+    """Intake, router, notify and audit, each with a database of its own; `notify`, `intake`
+    and `router` override their settings (SMTP, webhook rules, clocks, the policy file). The
+    services in `twice` run a second instance on the same database (as `<name>2`, with a pool
+    of its own). `databases` and `apps`, when given, are filled with each one's."""
     common: dict[str, Any] = {
         "data_dir": tmp_path,
         "auth_issuer": ISSUER,
@@ -51,10 +61,16 @@ async def stack(
     }
     factories: dict[str, Callable[[Database], FastAPI]] = {
         "intake": lambda db: create_intake(
-            IntakeSettings(**common), bootstrap=broker.bootstrap, engine=db.engine, jwks=mint.jwks
+            IntakeSettings(**common, **(intake or {})),
+            bootstrap=broker.bootstrap,
+            engine=db.engine,
+            jwks=mint.jwks,
         ),
         "router": lambda db: create_router(
-            RouterSettings(**common), bootstrap=broker.bootstrap, engine=db.engine, jwks=mint.jwks
+            RouterSettings(**common, **(router or {})),
+            bootstrap=broker.bootstrap,
+            engine=db.engine,
+            jwks=mint.jwks,
         ),
         "notify": lambda db: create_notify(
             NotifySettings(**common, **(notify or {})),
@@ -72,12 +88,22 @@ async def stack(
             folder = tmp_path / name
             folder.mkdir()
             db: Database = await exits.enter_async_context(open_database(kind, folder))
-            app = factory(db)
-            await exits.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app)
-            clients[name] = await exits.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url=f"http://{name}")
-            )
+            instances = [(name, db)]
+            if name in twice:
+                second = create_engine(db.url, search_path=db.schema)
+                exits.push_async_callback(second.dispose)
+                instances.append((f"{name}2", dataclasses.replace(db, engine=second)))
+            if databases is not None:
+                databases[name] = db
+            for instance, database in instances:
+                app = factory(database)
+                await exits.enter_async_context(app.router.lifespan_context(app))
+                if apps is not None:
+                    apps[instance] = app
+                transport = httpx.ASGITransport(app=app)
+                clients[instance] = await exits.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url=f"http://{instance}")
+                )
         yield clients
 
 
@@ -166,7 +192,7 @@ POISON = [
     ("nrm.access.v1", b'{"action": "x"}', [("ce_type", b"no.such.type")]),
 ]
 GROUPS = {
-    "nrm.referrals.v1": {"router.referrals", "audit"},
+    "nrm.referrals.v1": {"router.referrals", "audit"},  # notify.referrals: only its types
     "nrm.routing.v1": {"intake.routing", "notify.routing", "audit"},
     "nrm.case-events.v1": {"intake.case-events", "router.case-events", "audit"},
     "nrm.access.v1": {"audit"},
