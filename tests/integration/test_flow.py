@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -259,11 +260,12 @@ async def test_identity_canaries_never_leave_intake(
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Unique strings in identity, contact and narrative appear in no Kafka record, log line,
-    audit record, inbox item, stream event, webhook body or e-mail."""
+    """Unique strings in identity, contact, narrative and the investigation number appear in no
+    Kafka record, log line, audit record, inbox item, stream event, webhook body or e-mail; the
+    number is shown to `full` readers only."""
     box, smtp_port = mailbox
     await receiver.start()
-    canaries = [f"canary-{uuid.uuid4().hex}" for _ in range(5)]
+    canaries = [f"canary-{uuid.uuid4().hex}" for _ in range(6)]
     body = json.loads(REFERRAL_EXAMPLE)
     body["victim"]["identity"] = {"full_name": canaries[0], "document_number": canaries[1][:60]}
     body["victim"]["contact"] = {"email": f"{canaries[2]}@example.org", "address": canaries[3]}
@@ -312,6 +314,43 @@ async def test_identity_canaries_never_leave_intake(
             return "access.granted" in {e["type"] for e in r.json()["events"]}
 
         await wait_for(audited, timeout=60)
+
+        # The police (at `full`) record that an investigation was opened, with its number.
+        opened = {"opened": True, "date": datetime.now(UTC).date().isoformat()}
+        for agency in ("labour-insp", "ngo-south"):  # the submitter and the shelter may not
+            r = await c["intake"].post(
+                f"/v1/referrals/{rid}/investigation",
+                json={**opened, "number": canaries[5]},
+                headers=mint.headers(agency, "caseworker"),
+            )
+            assert r.status_code == 404, (agency, r.text)
+        police = mint.headers("mvd-ctu", "caseworker")
+        r = await c["intake"].post(
+            f"/v1/referrals/{rid}/investigation",
+            json={**opened, "number": canaries[5]},
+            headers=police,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json() == {**opened, "agency": "mvd-ctu"}
+        seen = (await c["intake"].get(f"/v1/referrals/{rid}", headers=police)).json()
+        assert seen["disclosure"] == "full"
+        assert seen["investigation"] == {**opened, "agency": "mvd-ctu", "number": canaries[5]}
+        seen = (await c["intake"].get(f"/v1/referrals/{rid}", headers=shelter)).json()
+        assert seen["investigation"] == {**opened, "agency": "mvd-ctu"}  # support: no number
+        r = await c["intake"].get(
+            f"/v1/referrals/{rid}/status", headers=mint.headers("labour-insp", "referrer")
+        )
+        assert r.json()["investigation"] == {**opened, "agency": "mvd-ctu"}
+
+        async def investigation_told() -> bool:
+            hooks = " ".join(b.decode() for _, b in receiver.received)
+            r = await c["audit"].get(f"/v1/audit/referrals/{rid}/timeline", headers=auditor)
+            types = {e["type"] for e in r.json()["events"]}
+            return "referral.investigation_recorded" in hooks and (
+                "referral.investigation_recorded" in types
+            )
+
+        await wait_for(investigation_told, timeout=60)
         inbox = (await c["notify"].get("/v1/inbox", headers=shelter)).text
         export = (await c["audit"].get("/v1/audit/export", headers=auditor)).text
     records = []

@@ -32,7 +32,7 @@ def policy_text(due: str) -> str:
     text = EXAMPLE_POLICY.read_text()
     for old, new in (
         ("reasonable_grounds_due: 5d", f"reasonable_grounds_due: {due}"),
-        ("reflection_period: 30d", "reflection_period: 3s"),
+        ("reflection_period: 30d", "reflection_period: 2s"),
         ("reflection_minimum: 30d", "reflection_minimum: 1s"),
     ):
         assert old in text
@@ -155,13 +155,13 @@ async def test_decisions_reflection_follow_up_and_overdue_once(
             "A `confirmed` decision cannot follow `potential` (it follows `reasonable_grounds`)."
         )
 
-        # Reasonable grounds start the reflection period (3 s in this policy).
+        # Reasonable grounds start the reflection period (2 s in this policy).
         grounds = datetime.now(UTC)
         for rid in (one, two, four):
             r = await decide(rid, "reasonable_grounds", when=grounds)
             assert r.status_code == 200, r.text
         assert r.json()["status"] == "reasonable_grounds"
-        ends = grounds + timedelta(seconds=3)
+        ends = grounds + timedelta(seconds=2)
         assert datetime.fromisoformat(r.json()["reflection_ends"]) == ends
         # A conclusive negative decision waits for the period's end ...
         r = await decide(four, "not_confirmed")
@@ -262,7 +262,7 @@ async def test_decisions_reflection_follow_up_and_overdue_once(
             clocks["reflection_period_seconds"],
             clocks["overdue_to"],
             clocks["overdue_disclosure"],
-        ) == ("mvd-ctu", 3.0, "nrm-coordinator", "support")
+        ) == ("mvd-ctu", 2.0, "nrm-coordinator", "support")
         assert (
             timedelta(0)
             < datetime.fromisoformat(clocks["reasonable_grounds_due"]) - datetime.now(UTC)
