@@ -52,6 +52,7 @@ GROUPS = {
     "intake.routing": [ROUTING.name],
     "intake.case-events": [CASE_EVENTS.name],
     "router.referrals": [REFERRALS.name],
+    "notify.referrals": [REFERRALS.name],
     "router.case-events": [CASE_EVENTS.name],
     "notify.routing": [ROUTING.name],
     "audit": [t.name for t in CATALOGUE if t is not DEADLETTER],

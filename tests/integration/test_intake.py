@@ -531,6 +531,8 @@ INTAKE_ENDPOINTS = [
     ("PUT", "/v1/referrals/{id}/consent", _CASE_STAFF),
     ("POST", "/v1/referrals/{id}/withdraw", {Role.REFERRER}),
     ("GET", "/v1/referrals/{id}/status", {Role.REFERRER}),
+    ("POST", "/v1/referrals/{id}/identification", {Role.SUPERVISOR}),
+    ("POST", "/v1/referrals/{id}/investigation", {Role.CASEWORKER, Role.SUPERVISOR}),
 ]
 
 
