@@ -12,6 +12,7 @@ from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from contracts.vocabulary import IdentificationBasis
 from services.console import forms, pages
 from services.console.service import LANGUAGES, Backend, SignedOut
 
@@ -382,7 +383,66 @@ async def referral(request: Request, referral_id: str, user: Person, api: API) -
         delivery=delivery,
         recipients=recipients,
         flash=request.session.pop("flash", None),
+        **identification_form(user, shown),
     )
+
+
+# Identification: the competent authority's supervisors decide on the referral page.
+
+NEXT_DECISIONS = {
+    "potential": ("reasonable_grounds", "no_reasonable_grounds"),
+    "reasonable_grounds": ("confirmed", "not_confirmed"),
+}
+BASES = [b.value for b in IdentificationBasis]
+
+
+def identification_form(user: dict[str, Any], shown: dict[str, Any]) -> dict[str, Any]:
+    """What the decision form offers this person: nothing unless they are a supervisor of the
+    referral's competent authority (intake refuses everyone else anyway)."""
+    ident = shown.get("identification") or {}
+    mine = "supervisor" in user["roles"] and user.get("agency") == ident.get("authority")
+    return {
+        "decisions": NEXT_DECISIONS.get(ident.get("status", ""), ()) if mine else (),
+        "bases": BASES,
+        "now_local": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+    }
+
+
+@router.post(
+    "/referrals/{referral_id}/identification", include_in_schema=False, dependencies=[Csrf]
+)
+async def decide(
+    request: Request,
+    referral_id: str,
+    user: Person,
+    api: API,
+    decision: Annotated[str, Form(max_length=40)],
+    decided_at: Annotated[str, Form(max_length=40)],
+    basis: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """The form's date and time are UTC (as shown on the page)."""
+    needs(user, "supervisor")
+    try:
+        when = datetime.fromisoformat(decided_at).replace(tzinfo=UTC)
+    except ValueError:
+        when = None
+    if when is None:
+        request.session["flash"] = "decided_at: not a date and time"
+    else:
+        body: dict[str, Any] = {"decision": decision, "decided_at": when.isoformat()}
+        if basis:
+            body["basis"] = basis
+        r = await api.call(
+            request.session,
+            "POST",
+            f"/v1/referrals/{referral_id[:64]}/identification",
+            json_body=body,
+        )
+        if r.status_code == 404:
+            raise NotFound
+        if r.status_code >= 400:  # 409 (not a legal step, or too early), 422: on the page
+            request.session["flash"] = str(r.json().get("detail") or r.json().get("title", ""))
+    return RedirectResponse(f"/console/referrals/{referral_id[:64]}", status_code=303)
 
 
 @router.post("/deliveries/{delivery_id}/{action}", include_in_schema=False, dependencies=[Csrf])

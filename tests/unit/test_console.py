@@ -104,3 +104,52 @@ def test_a_tip_has_no_victim_or_consent() -> None:
         "official_involvement": True,
         "narrative": "Caller reports a brothel protected by officials.",
     }
+
+
+def test_the_referral_page_shows_the_clocks_and_the_authoritys_decision_form() -> None:
+    """Everyone who may read the referral sees its identification clocks; only a supervisor of
+    the competent authority gets the decision form, with the steps the status allows."""
+    from services.console.api import identification_form
+    from services.console.pages import TEXT, _env
+
+    shown = {
+        "id": "r1",
+        "reference": "NRM-2026-000001",
+        "disclosure": "full",
+        "identification": {
+            "status": "reasonable_grounds",
+            "authority": "mvd-ctu",
+            "reasonable_grounds_due": "2026-12-03T12:00:00+00:00",
+            "reflection_ends": "2027-01-02T12:00:00+00:00",
+            "decided_at": "2026-12-03T12:00:00+00:00",
+            "basis": "interview",
+            "overdue": False,
+        },
+        "investigation": {"opened": True, "date": "2026-12-01", "agency": "mvd-ctu"},
+    }
+
+    def page(username: str, agency: str, roles: list[str]) -> str:
+        user = {"username": username, "agency": agency, "roles": roles}
+        return _env.get_template("referral_identification.html.j2").render(
+            lang="en",
+            t=TEXT["en"],
+            user=user,
+            csrf="x",
+            r=shown,
+            **identification_form(user, shown),
+        )
+
+    authority = page("mvd-ctu.supervisor", "mvd-ctu", ["supervisor"])
+    assert 'id="reflection-ends">2027-01-02T12:00:00+00:00<' in authority
+    assert '<option value="confirmed">Confirmed victim</option>' in authority
+    assert '<option value="not_confirmed">Not confirmed</option>' in authority
+    assert 'reasonable_grounds">' not in authority  # not a step from here
+    assert ">Record decision</button>" in authority
+    assert "Investigation number" not in authority  # no number in this (support) view
+    for who, agency, roles in (
+        ("mvd-ctu.caseworker", "mvd-ctu", ["caseworker"]),
+        ("ngo-south.supervisor", "ngo-south", ["supervisor"]),
+    ):
+        other = page(who, agency, roles)
+        assert 'id="reflection-ends">2027-01-02T12:00:00+00:00<' in other
+        assert "Record decision" not in other
