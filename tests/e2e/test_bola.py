@@ -77,6 +77,22 @@ async def test_every_agency_against_every_referral_and_delivery(exchange: Exchan
                         )
                         refused(r, f"naming implicated by {what}")
                         refused(await c.post(f"/v1/referrals/{rid}/recusal", headers=h), what)
+                        r = await c.post(
+                            f"/v1/referrals/{rid}/investigation",
+                            json={"opened": True, "date": "2026-11-21", "number": "X-1"},
+                            headers=h,
+                        )
+                        refused(r, f"investigation recorded by {what}")
+                        if agency != "mvd-ctu":  # the competent authority of the example
+                            r = await c.post(
+                                f"/v1/referrals/{rid}/identification",
+                                json={
+                                    "decision": "reasonable_grounds",
+                                    "decided_at": "2026-11-21T10:00:00Z",
+                                },
+                                headers=h,
+                            )
+                            refused(r, f"identification decided by {what}")
                     refused(await c.post(f"/v1/referrals/{rid}/withdraw", headers=h), what)
                 # The audit API is for auditors only, whoever the agency.
                 refused(await c.get(f"/v1/audit/referrals/{rid}/timeline", headers=h), what)
