@@ -257,3 +257,47 @@ async def test_tip_form_csrf_csp_no_store_and_not_found(exchange: Exchange) -> N
             assert "Не найдено" in await other.locator("main").inner_html()  # noqa: RUF001
         finally:
             await browser.close()
+
+
+async def test_the_competent_authority_decides_on_the_referral_page(exchange: Exchange) -> None:
+    """The police's supervisor (the example's competent authority) sees the identification
+    clocks and records reasonable grounds with the form; a negative conclusive decision inside
+    the reflection period is refused, and the page says why."""
+    import httpx
+    from playwright.async_api import async_playwright, expect
+
+    from tests.support import wait_for
+    from tests.unit.test_contracts import REFERRAL_EXAMPLE
+
+    submitter = exchange.headers("labour-insp")
+    async with httpx.AsyncClient(base_url=exchange.base_url, headers=submitter) as api:
+        r = await api.post(
+            "/v1/referrals", content=REFERRAL_EXAMPLE, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+
+        async def clocks_known() -> bool:
+            status = await api.get(f"/v1/referrals/{rid}/status")
+            return status.json().get("identification") is not None
+
+        await wait_for(clocks_known, timeout=60)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = await sign_in(
+                browser, exchange, "mvd-ctu.supervisor", f"/console/referrals/{rid}"
+            )
+            await expect(page.locator("#identification-status")).to_have_text("potential")
+            await expect(page.locator("#reflection-ends")).to_have_text("—")
+            await page.get_by_label("Decision", exact=True).select_option("reasonable_grounds")
+            await page.get_by_label("Basis", exact=True).select_option("interview")
+            await page.get_by_role("button", name="Record decision").click()
+            await expect(page.locator("#identification-status")).to_have_text("reasonable_grounds")
+            await expect(page.locator("#reflection-ends")).not_to_have_text("—")
+            await page.get_by_label("Decision", exact=True).select_option("not_confirmed")
+            await page.get_by_role("button", name="Record decision").click()
+            await expect(page.get_by_role("alert")).to_contain_text("reflection period runs until")
+            await expect(page.locator("#identification-status")).to_have_text("reasonable_grounds")
+        finally:
+            await browser.close()
