@@ -328,8 +328,9 @@ async def apply_progress(
     now: datetime | None = None,
 ) -> int:
     """Tell every agency holding a delivery of the referral (the live stream, webhooks) of an
-    identification or investigation event: the delivery as the inbox shows it, plus `detail`
-    (the event's facts, never an identity or an investigation number). Returns how many."""
+    identification or investigation event: the delivery as the inbox shows it, plus `event`
+    (the event's facts, never an identity or an investigation number); the change's kind is the
+    event type. Returns how many."""
     now = now or utcnow()
     deliveries = list(
         await session.exec(
@@ -345,7 +346,7 @@ async def apply_progress(
     changes: list[dict[str, Any]] = []
     dispatches: list[dict[str, Any]] = []
     for d in deliveries:
-        change, sends = _fanout({**item(d), kind: detail}, kind=kind, now=now, channels=channels)
+        change, sends = _fanout({**item(d), "event": detail}, kind=kind, now=now, channels=channels)
         changes.append(change)
         dispatches += sends
     await _feed(session, changes, dispatches)
