@@ -127,7 +127,7 @@ async def login(
         request.session["lang"] = lang
     request.session["next"] = next if next.startswith("/console/") and "//" not in next else ""
     settings = request.app.state.settings
-    redirect_uri = settings.auth_issuer.rstrip("/") + "/console/callback"
+    redirect_uri = settings.console_base + "/console/callback"
     response: Response = await oauth(request).identity.authorize_redirect(
         request, redirect_uri, lang=pages.language(request)
     )
@@ -142,7 +142,7 @@ async def callback(request: Request, api: API) -> Response:
     except OAuthError:
         return RedirectResponse("/console/", status_code=303)
     info = await api.http.get(
-        "/oauth/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}
+        api.url("/oauth/userinfo"), headers={"Authorization": f"Bearer {token['access_token']}"}
     )
     if info.status_code != 200:
         return RedirectResponse("/console/", status_code=303)
@@ -173,7 +173,10 @@ async def signout(request: Request, api: API) -> Response:
     request.session.clear()
     settings = request.app.state.settings
     issuer = settings.auth_issuer.rstrip("/")
-    query = {"post_logout_redirect_uri": issuer + "/console/", "client_id": settings.client_id}
+    query = {
+        "post_logout_redirect_uri": settings.console_base + "/console/",
+        "client_id": settings.client_id,
+    }
     if id_token:
         query["id_token_hint"] = id_token
     return RedirectResponse(f"{issuer}/oauth/logout?{urlencode(query)}", status_code=303)
@@ -262,7 +265,7 @@ async def inbox_stream(request: Request, user: Person, api: API) -> Response:
     last = request.headers.get("last-event-id")
     if last:
         headers["Last-Event-ID"] = last[:20]
-    upstream = api.http.stream("GET", "/v1/inbox/stream", headers=headers, timeout=None)
+    upstream = api.http.stream("GET", api.url("/v1/inbox/stream"), headers=headers, timeout=None)
 
     async def relay() -> AsyncIterator[bytes]:
         async with upstream as r:

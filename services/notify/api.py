@@ -29,6 +29,7 @@ agency_router = APIRouter(prefix="/v1/agencies", tags=["agency channels"])
 
 InboxReader = Annotated[Principal, Depends(require(Action.INBOX_READ))]
 Actor = Annotated[Principal, Depends(require(Action.DELIVERY_ACT))]
+Overseer = Annotated[Principal, Depends(require(Action.AGENCY_VIEW))]
 ChannelAdmin = Annotated[
     Principal, Depends(require_any(Action.WEBHOOK_ADMIN, Action.WEBHOOK_MANAGE_OWN))
 ]
@@ -86,6 +87,32 @@ async def get_inbox(
         items=[InboxItem.model_validate(service.item(d)) for d in page.items],
         next_cursor=page.next_cursor,
     )
+
+
+class OverduePage(BaseModel):
+    items: list[InboxItem]
+
+
+@inbox_router.get(
+    "/deliveries/overdue",
+    summary="Open deliveries past their deadline at every agency (the coordinator's supervisors)",
+)
+async def get_overdue(
+    principal: Overseer,
+    runtime: Runtime,
+    settings: Config,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> OverduePage:
+    service.may_oversee(
+        agency=principal.agency,
+        roles=frozenset(principal.roles),
+        coordinator=settings.coordinator_agency,
+    )
+    async with runtime.sessions() as session:
+        rows = await service.overdue_everywhere(
+            session, limit=limit, person=principal.person_subject
+        )
+    return OverduePage(items=[InboxItem.model_validate(service.item(d)) for d in rows])
 
 
 @inbox_router.get("/deliveries/{delivery_id}", summary="One of the agency's deliveries")
