@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from services.console import api, pages
+from services.console import admin, api, pages
 from services.console.service import (
     Backend,
     SessionMiddleware,
@@ -63,6 +63,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         secure=settings.secure_cookies,
     )
     app.include_router(api.router)
+    app.include_router(admin.router)
 
     @app.get("/healthz", include_in_schema=False)
     @app.get("/readyz", include_in_schema=False)

@@ -21,7 +21,7 @@ from services.common.errors import NotFound
 from services.common.permissions import Action, permitted
 from services.common.runtime import Runtime
 from services.notify import channels, service
-from services.notify.models import DispatchAttempt, Webhook
+from services.notify.models import DispatchAttempt, EmailRecipients, Webhook
 from services.notify.settings import NotifySettings
 
 inbox_router = APIRouter(prefix="/v1", tags=["inbox"])
@@ -364,4 +364,16 @@ async def put_email(
             language=body.language,
             actor=principal.actor,
         )
+    return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)
+
+
+@agency_router.get("/{agency}/email", summary="Who at the agency is e-mailed, and in which language")
+async def get_email(
+    agency: AgencyId, principal: ChannelAdmin, runtime: Runtime, settings: Config
+) -> EmailOut:
+    _own_or_admin(principal, agency, settings)
+    async with runtime.sessions() as session:
+        row = await session.get(EmailRecipients, agency)
+    if row is None:
+        raise NotFound("No e-mail addresses are set for this agency.")
     return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)

@@ -207,6 +207,18 @@ async def test_routed_event_reaches_inbox_stream_webhook_and_email(
         headers=notify.as_("admin", "admin"),
     )
     assert r.status_code == 200, r.text
+    r = await notify.client.get(
+        "/v1/agencies/ngo-north/email", headers=notify.as_("ngo-north", "supervisor")
+    )
+    assert r.json() == {
+        "agency": "ngo-north",
+        "addresses": ["duty@ngo-north.example"],
+        "language": "ru",
+    }
+    r = await notify.client.get(
+        "/v1/agencies/ngo-north/email", headers=notify.as_("ngo-south", "supervisor")
+    )
+    assert r.status_code == 404  # another agency's: not confirmed
 
     stream = Stream(notify, "ngo-north")
     other = Stream(notify, "mvd-ctu")
