@@ -367,7 +367,7 @@ async def put_email(
     return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)
 
 
-@agency_router.get("/{agency}/email", summary="Who at the agency is e-mailed, and in which language")
+@agency_router.get("/{agency}/email", summary="Who at the agency is e-mailed, in which language")
 async def get_email(
     agency: AgencyId, principal: ChannelAdmin, runtime: Runtime, settings: Config
 ) -> EmailOut:

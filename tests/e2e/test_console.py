@@ -446,7 +446,7 @@ async def test_administration_and_a_console_served_alone(
             # A new agency, disabled and enabled again.
             await admin.get_by_label("Id", exact=True).fill("ngo-east")
             await admin.get_by_label("Name", exact=True).fill("Shelter East")
-            await admin.get_by_label("Type", exact=True).select_option("ngo")
+            await admin.get_by_label("Type", exact=True).select_option("other")
             await admin.get_by_label("Regions (ISO 3166-2, comma-separated)").fill("KZ-63")
             await admin.get_by_role("button", name="Create").click()
             await expect(admin.locator("#flash")).to_have_text("ngo-east: created")
@@ -475,15 +475,19 @@ async def test_administration_and_a_console_served_alone(
             await admin.get_by_role("button", name="Create").click()
             await expect(admin.locator("#flash")).to_have_attribute("role", "alert")
 
-            # E-mail addresses for an agency, through notify.
+            # E-mail addresses for an agency, through notify (which knows only the agencies
+            # of the configuration: a new one is refused, and the page says why).
             await admin.get_by_role("link", name="Webhooks and e-mail").click()
-            await admin.get_by_label("E-mail addresses (comma-separated) (ngo-east)").fill(
-                "duty@ngo-east.example"
-            )
             await admin.get_by_role("button", name="Save e-mail ngo-east").click()
-            await expect(admin.locator("#flash")).to_have_text("ngo-east: e-mail addresses set")
-            await expect(admin.locator("section[data-agency='ngo-east']")).to_contain_text(
-                "duty@ngo-east.example (en)"
+            await expect(admin.locator("#flash")).to_have_text("No such agency.")
+            await admin.get_by_label("E-mail addresses (comma-separated) (ngo-south)").fill(
+                "duty@ngo-south.example"
+            )
+            await admin.get_by_label("Language (ngo-south)").select_option("ru")
+            await admin.get_by_role("button", name="Save e-mail ngo-south").click()
+            await expect(admin.locator("#flash")).to_have_text("ngo-south: e-mail addresses set")
+            await expect(admin.locator("section[data-agency='ngo-south']")).to_contain_text(
+                "duty@ngo-south.example (ru)"
             )
 
             # The policy in force, and who would get a draft referral, and why.
