@@ -26,7 +26,14 @@ from services.common.settings import Settings
 from services.identity import people
 from services.identity import service as identity
 from services.identity.settings import IdentitySettings
-from services.stack import SERVICES, Stack, create_service, database_url, migrations
+from services.stack import (
+    SERVICES,
+    Stack,
+    console_app,
+    create_service,
+    database_url,
+    migrations,
+)
 
 app = typer.Typer(help="NRM Exchange: interagency referral exchange.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event and body contracts.", no_args_is_help=True)
@@ -393,13 +400,26 @@ def db_upgrade(
 
 @app.command()
 def serve(
-    service: str = typer.Argument(..., help="identity, intake, router, notify, audit or insights"),
+    service: str = typer.Argument(
+        ..., help="identity, intake, router, notify, audit, insights or console"
+    ),
     migrate: bool = typer.Option(False, help="Apply the service's migrations first."),
 ) -> None:
     """Run one service in this process, against NRM_KAFKA_BOOTSTRAP and its database
-    (production: one container per service). Tokens are checked against NRM_AUTH_JWKS_URL."""
+    (production: one container per service). Tokens are checked against NRM_AUTH_JWKS_URL.
+    The console needs neither broker nor database: only the services' APIs."""
     settings = Settings()
     configure_logging(settings.log_level)
+    if service == "console":
+        _private_data_dir(settings)
+        uvicorn.run(
+            console_app(),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            server_header=False,
+        )
+        return
     if settings.kafka_bootstrap is None:
         typer.echo("NRM_KAFKA_BOOTSTRAP is required (or use `nrm up` for the embedded stack)")
         raise typer.Exit(2)

@@ -7,7 +7,7 @@ database and consumers exactly as when it runs alone (`nrm serve <service>`).
 
 import asyncio
 import contextlib
-from collections.abc import MutableMapping, Sequence
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from services.audit.settings import AuditSettings
 from services.common.app import add_response_headers, docs_page, metrics_response
 from services.common.bus import broker_reachable
 from services.common.errors import problem
+from services.common.routes import ROUTES
 from services.common.settings import Settings
 from services.console.app import create_app as create_console
 from services.console.settings import ConsoleSettings
@@ -41,16 +42,6 @@ from services.notify.settings import NotifySettings
 from services.router.app import create_app as create_router
 from services.router.models import router_metadata
 from services.router.settings import RouterSettings
-
-# Which service answers which paths (the longest matching prefix wins).
-ROUTES: dict[str, Sequence[str]] = {
-    "identity": ("/oauth", "/.well-known", "/v1/admin"),
-    "intake": ("/v1/referrals",),
-    "router": ("/v1/routing",),
-    "notify": ("/v1/inbox", "/v1/deliveries", "/v1/agencies"),
-    "audit": ("/v1/audit",),
-    "insights": ("/v1/statistics", "/v1/open-data"),
-}
 
 
 def create_service(
@@ -86,6 +77,19 @@ def create_service(
     return app
 
 
+def console_app() -> Any:
+    """The console alone, as `nrm serve console` runs it: its pages with the security headers
+    every response of the exchange carries."""
+    console = create_console(ConsoleSettings())
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            send = _with_security_headers(send)
+        await console(scope, receive, send)
+
+    return app
+
+
 SERVICES = ("identity", "intake", "router", "notify", "audit", "insights")
 SETTINGS: dict[str, type[Settings]] = {
     "identity": IdentitySettings,
@@ -94,7 +98,7 @@ SETTINGS: dict[str, type[Settings]] = {
     "notify": NotifySettings,
     "audit": AuditSettings,
     "insights": InsightsSettings,
-    "console": ConsoleSettings,  # served by `nrm up` only (no database)
+    "console": ConsoleSettings,  # no database: `nrm up` serves it, or `nrm serve console`
 }
 METADATA: dict[str, MetaData] = {
     "identity": identity_metadata,

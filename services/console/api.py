@@ -1,17 +1,22 @@
 """The console's pages (thin: each calls the services' public APIs as the person and renders
 the answer). Every form carries the session's CSRF token; every page is no-store."""
 
+import csv
 import hmac
+import io
+import json
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import httpx
 from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from contracts.topics import CATALOGUE
 from contracts.vocabulary import IdentificationBasis
 from services.console import forms, pages
 from services.console.service import LANGUAGES, Backend, SignedOut
@@ -79,6 +84,17 @@ async def check_csrf(request: Request) -> None:
 Csrf = Depends(check_csrf)
 
 
+def refusal(r: httpx.Response) -> str:
+    """A service's problem+json as one line: its detail and each field's message."""
+    try:
+        problem: dict[str, Any] = r.json()
+    except ValueError:
+        return f"{r.status_code}"
+    text = str(problem.get("detail") or problem.get("title") or r.status_code)
+    errors = [f"{e.get('path', '')}: {e.get('message', '')}" for e in problem.get("errors", [])]
+    return "; ".join([text, *errors]) if errors else text
+
+
 def landing(user: dict[str, Any]) -> str:
     roles = set(user.get("roles", []))
     if roles & {"caseworker", "supervisor"}:
@@ -87,6 +103,8 @@ def landing(user: dict[str, Any]) -> str:
         return "/console/audit"
     if "referrer" in roles:
         return "/console/referrals"
+    if "admin" in roles:
+        return "/console/admin/agencies"
     return "/console/"
 
 
@@ -113,7 +131,7 @@ def oauth(request: Request) -> OAuth:
 @router.get("/", include_in_schema=False)
 async def home(request: Request) -> Response:
     user = request.session.get("user")
-    if user and request.session.get("token"):
+    if user and request.session.get("token") and landing(user) != "/console/":
         return RedirectResponse(landing(user), status_code=303)
     return pages.render(request, "home.html.j2")
 
@@ -128,7 +146,7 @@ async def login(
         request.session["lang"] = lang
     request.session["next"] = next if next.startswith("/console/") and "//" not in next else ""
     settings = request.app.state.settings
-    redirect_uri = settings.auth_issuer.rstrip("/") + "/console/callback"
+    redirect_uri = settings.console_base + "/console/callback"
     response: Response = await oauth(request).identity.authorize_redirect(
         request, redirect_uri, lang=pages.language(request)
     )
@@ -143,7 +161,7 @@ async def callback(request: Request, api: API) -> Response:
     except OAuthError:
         return RedirectResponse("/console/", status_code=303)
     info = await api.http.get(
-        "/oauth/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}
+        api.url("/oauth/userinfo"), headers={"Authorization": f"Bearer {token['access_token']}"}
     )
     if info.status_code != 200:
         return RedirectResponse("/console/", status_code=303)
@@ -174,7 +192,10 @@ async def signout(request: Request, api: API) -> Response:
     request.session.clear()
     settings = request.app.state.settings
     issuer = settings.auth_issuer.rstrip("/")
-    query = {"post_logout_redirect_uri": issuer + "/console/", "client_id": settings.client_id}
+    query = {
+        "post_logout_redirect_uri": settings.console_base + "/console/",
+        "client_id": settings.client_id,
+    }
     if id_token:
         query["id_token_hint"] = id_token
     return RedirectResponse(f"{issuer}/oauth/logout?{urlencode(query)}", status_code=303)
@@ -263,7 +284,7 @@ async def inbox_stream(request: Request, user: Person, api: API) -> Response:
     last = request.headers.get("last-event-id")
     if last:
         headers["Last-Event-ID"] = last[:20]
-    upstream = api.http.stream("GET", "/v1/inbox/stream", headers=headers, timeout=None)
+    upstream = api.http.stream("GET", api.url("/v1/inbox/stream"), headers=headers, timeout=None)
 
     async def relay() -> AsyncIterator[bytes]:
         async with upstream as r:
@@ -290,7 +311,16 @@ async def overview(request: Request, user: Person, api: API) -> Response:
         "unmatched": [r for r in rows if r["rule"] == "default"],
         "overdue": [r for r in rows if r["overdue"]],
     }
-    return pages.render(request, "overview.html.j2", sections=sections)
+    # Overdue deliveries at every agency (notify answers the coordinator's supervisors only).
+    everywhere = None
+    r = await api.call(request.session, "GET", "/v1/deliveries/overdue", params=[("limit", "200")])
+    if r.status_code == 200:
+        t = pages.TEXT[pages.language(request)]
+        everywhere = [
+            {**item, "time_left": time_left(item.get("deadline"), item["status"], t)[0]}
+            for item in r.json()["items"]
+        ]
+    return pages.render(request, "overview.html.j2", sections=sections, everywhere=everywhere)
 
 
 # Referrals
@@ -472,17 +502,84 @@ async def act(
 # Audit
 
 
+EVENT_TYPES = [t for topic in CATALOGUE for t in topic.types]
+EXPORT_MAX = 5000  # records in one export of a search (the audit API's own export has all)
+COLUMNS = ("sequence", "time", "type", "outcome", "agency", "actor", "subject", "action")
+Text = Annotated[str, Query(max_length=100)]
+
+
+def _when(value: str) -> str:
+    """A `datetime-local` value as UTC, as the audit API takes it."""
+    return value if not value or value.endswith("Z") or "+" in value else value + ":00Z"
+
+
+def _search_params(filters: dict[str, str]) -> list[tuple[str, str]]:
+    names = {"agency": "agency", "actor": "actor", "type": "type", "referral": "referral"}
+    params = [(api_name, filters[key].strip()) for key, api_name in names.items() if filters[key]]
+    for key, api_name in (("since", "since"), ("until", "until")):
+        if filters[key]:
+            params.append((api_name, _when(filters[key])))
+    if filters["reference"]:
+        params.append(("reference", filters["reference"].strip()))
+    return params
+
+
+def _row(e: dict[str, Any]) -> dict[str, Any]:
+    """An audit record as the search shows and exports it (the envelope; the payload's action
+    only: the bus carries no identity, and the page shows no more than it needs)."""
+    payload = e.get("payload") or {}
+    return {
+        "sequence": e.get("sequence"),
+        "time": e.get("time"),
+        "type": e.get("type"),
+        "outcome": e.get("outcome") or "",
+        "agency": e.get("agency") or payload.get("agency") or "",
+        "actor": e.get("client_id") or e.get("source") or "",
+        "subject": e.get("subject") or "",
+        "action": payload.get("action") or "",
+    }
+
+
+async def _search(
+    request: Request, api: Backend, params: list[tuple[str, str]], cursor: str, limit: int
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """One page of the audit search: rows, the next cursor, and the API's refusal if any."""
+    query = [*params, ("limit", str(limit))] + ([("cursor", cursor)] if cursor else [])
+    r = await api.call(request.session, "GET", "/v1/audit/events", params=query)
+    if r.status_code != 200:
+        return [], None, refusal(r)
+    page = r.json()
+    return [_row(e) for e in page["items"]], page.get("next_cursor"), None
+
+
 @router.get("/audit", include_in_schema=False)
 async def audit(
     request: Request,
     user: Person,
     api: API,
     reference: Annotated[str, Query(max_length=40)] = "",
+    agency: Text = "",
+    actor: Text = "",
+    type: Text = "",
+    since: Annotated[str, Query(max_length=30)] = "",
+    until: Annotated[str, Query(max_length=30)] = "",
+    cursor: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
+    """A reference alone opens the referral's timeline; any other filter lists the events."""
     needs(user, "auditor")
+    filters = {
+        "reference": reference,
+        "agency": agency,
+        "actor": actor,
+        "type": type,
+        "since": since,
+        "until": until,
+        "referral": "",
+    }
     found: str | None = None
     missing = False
-    if reference:
+    searched = any(filters[k] for k in ("agency", "actor", "type", "since", "until"))
+    if reference and not searched:
         r = await api.call(
             request.session,
             "GET",
@@ -497,7 +594,109 @@ async def audit(
                 status_code=303,
             )
         missing = True
-    return pages.render(request, "audit.html.j2", reference=reference, missing=missing)
+    results = None
+    next_cursor = problem = None
+    if searched:
+        results, next_cursor, problem = await _search(
+            request, api, _search_params(filters), cursor, 100
+        )
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return pages.render(
+        request,
+        "audit.html.j2",
+        reference=reference,
+        missing=missing,
+        filters=filters,
+        types=EVENT_TYPES,
+        results=results,
+        next_cursor=next_cursor,
+        problem=problem,
+        query=query,
+    )
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run as a formula (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def _download(data: Any, columns: tuple[str, ...], name: str, fmt: str) -> Response:
+    """JSON as it is, or CSV of `data`'s rows (a list of dicts) with `columns`."""
+    if fmt == "json":
+        body = json.dumps(data, ensure_ascii=False, indent=1).encode()
+        media = "application/json"
+    else:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in data:
+            writer.writerow(
+                {
+                    k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                    for k, v in row.items()
+                }
+            )
+        body = out.getvalue().encode()
+        media = "text/csv; charset=utf-8"
+    return Response(
+        body,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/audit/export.{fmt}", include_in_schema=False)
+async def audit_export(
+    request: Request,
+    fmt: str,
+    user: Person,
+    api: API,
+    reference: Annotated[str, Query(max_length=40)] = "",
+    agency: Text = "",
+    actor: Text = "",
+    type: Text = "",
+    since: Annotated[str, Query(max_length=30)] = "",
+    until: Annotated[str, Query(max_length=30)] = "",
+) -> Response:
+    """The search's every result (up to EXPORT_MAX), as JSON or CSV."""
+    needs(user, "auditor")
+    if fmt not in ("json", "csv"):
+        raise NotFound
+    filters = {
+        "reference": reference,
+        "agency": agency,
+        "actor": actor,
+        "type": type,
+        "since": since,
+        "until": until,
+        "referral": "",
+    }
+    params = _search_params(filters)
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = ""
+    while cursor is not None and len(rows) < EXPORT_MAX:
+        page, cursor, problem = await _search(request, api, params, cursor, 500)
+        if problem:
+            raise NotFound
+        rows += page
+    return _download(rows[:EXPORT_MAX], COLUMNS, "nrm-audit-search", fmt)
+
+
+async def _timeline_and_access(
+    request: Request, api: Backend, referral_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    r = await api.call(request.session, "GET", f"/v1/audit/referrals/{referral_id[:64]}/timeline")
+    if r.status_code != 200:
+        raise NotFound
+    timeline: dict[str, Any] = r.json()
+    # Who read what: every access to the referral, allowed or denied, in the timeline already.
+    access = [e for e in timeline["events"] if e["type"] in ("access.granted", "access.denied")]
+    return timeline, access
 
 
 @router.get("/audit/referrals/{referral_id}", include_in_schema=False)
@@ -509,10 +708,36 @@ async def audit_timeline(
     reference: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     needs(user, "auditor")
-    r = await api.call(request.session, "GET", f"/v1/audit/referrals/{referral_id[:64]}/timeline")
-    if r.status_code != 200:
+    timeline, access = await _timeline_and_access(request, api, referral_id)
+    return pages.render(
+        request, "timeline.html.j2", timeline=timeline, access=access, reference=reference
+    )
+
+
+TIMELINE_COLUMNS = (
+    "sequence",
+    "time",
+    "type",
+    "outcome",
+    "agency",
+    "actor",
+    "action",
+    "disclosure",
+    "rule",
+    "since_start_ms",
+)
+
+
+@router.get("/audit/referrals/{referral_id}/timeline.{fmt}", include_in_schema=False)
+async def audit_timeline_export(
+    request: Request, referral_id: str, fmt: str, user: Person, api: API
+) -> Response:
+    needs(user, "auditor")
+    if fmt not in ("json", "csv"):
         raise NotFound
-    return pages.render(request, "timeline.html.j2", timeline=r.json(), reference=reference)
+    timeline, _ = await _timeline_and_access(request, api, referral_id)
+    data = timeline if fmt == "json" else timeline["events"]
+    return _download(data, TIMELINE_COLUMNS, f"nrm-timeline-{referral_id[:64]}", fmt)
 
 
 @router.post("/audit/verify", include_in_schema=False, dependencies=[Csrf])
@@ -520,4 +745,13 @@ async def audit_verify(request: Request, user: Person, api: API) -> Response:
     needs(user, "auditor")
     r = await api.call(request.session, "GET", "/v1/audit/verify")
     result = r.json() if r.status_code == 200 else {"ok": False, "records": 0}
-    return pages.render(request, "audit.html.j2", reference="", missing=False, verify=result)
+    return pages.render(
+        request,
+        "audit.html.j2",
+        reference="",
+        missing=False,
+        verify=result,
+        filters=dict.fromkeys(("agency", "actor", "type", "since", "until"), ""),
+        types=EVENT_TYPES,
+        results=None,
+    )

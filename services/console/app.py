@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from services.console import api, pages
+from services.console import admin, api, pages
 from services.console.service import (
     Backend,
     SessionMiddleware,
@@ -35,7 +35,7 @@ def _oauth_factory(settings: ConsoleSettings) -> Callable[[], OAuth]:
                 "identity",
                 client_id=settings.client_id,
                 client_secret=client_secret(settings),
-                server_metadata_url=f"{settings.api_base}/.well-known/openid-configuration",
+                server_metadata_url=settings.url_for("/.well-known/openid-configuration"),
                 client_kwargs={"scope": "openid profile", "code_challenge_method": "S256"},
             )
             registry.append(oauth)
@@ -63,6 +63,14 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         secure=settings.secure_cookies,
     )
     app.include_router(api.router)
+    app.include_router(admin.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    @app.get("/readyz", include_in_schema=False)
+    async def _health() -> Response:
+        """Served alone (`nrm serve console`): up once started (no database, no consumers)."""
+        return Response(b'{"status": "ok"}', media_type="application/json")
+
     app.mount(
         "/console/static",
         StaticFiles(directory=Path(__file__).parent / "static"),

@@ -9,9 +9,12 @@ from starlette.datastructures import FormData
 
 from contracts.vocabulary import (
     AgeBasis,
+    ConsentForm,
     ConsentGivenBy,
     Exploitation,
     Need,
+    RiskLevel,
+    SafeChannel,
     Sex,
     TipSource,
     Urgency,
@@ -27,17 +30,51 @@ VOCAB: dict[str, list[str]] = {
     "given_by": [g.value for g in ConsentGivenBy],
     "age_basis": [a.value for a in AgeBasis],
     "source": [s.value for s in TipSource],
+    "safe_channels": [c.value for c in SafeChannel],
+    "risk_level": [r.value for r in RiskLevel],
+    "consent_form": [f.value for f in ConsentForm],
 }
-MULTI = ("exploitation", "victim/needs")
+MULTI = ("exploitation", "victim/needs", "victim/safety/safe_channels")
 CHECKS = (
     "official_involvement",
     "victim/contact/safe_to_contact",
     "victim/appears_minor",
+    "victim/safety/do_not_contact",
+    "victim/safety/trafficker_nearby",
+    "victim/safety/family_involved",
     "consent/services",
     "consent/law_enforcement",
     "consent/statistics",
 )
-LISTS = ("destination_countries", "victim/languages", "implicated")
+LISTS = (
+    "destination_countries",
+    "victim/languages",
+    "implicated",
+    "victim/contact/address_shared_with",
+)
+YES_NO = ("consent/interpreter",)  # a choice of "", "yes", "no": unanswered is left out
+TIMES = ("consent/recorded_at", "victim/safety/assessed_at")  # datetime-local, taken as UTC
+# Which fields make a part of the victim worth sending (a form left blank sends none of it).
+PARTS = {
+    "victim/contact": (
+        "victim/contact/phone",
+        "victim/contact/email",
+        "victim/contact/address",
+    ),
+    "victim/safety": (
+        "victim/safety/do_not_contact",
+        "victim/safety/safe_channels",
+        "victim/safety/safe_times",
+        "victim/safety/trafficker_nearby",
+        "victim/safety/family_involved",
+        "victim/safety/risk_level",
+        "victim/safety/assessed_by",
+        "victim/safety/assessed_at",
+    ),
+}
+# The groups a model-level error can name (`consent`: a guardian's consent without the
+# appointment): shown on the group's fieldset.
+GROUPS = ("victim", "victim/identity", "victim/contact", "victim/safety", "consent")
 
 
 def defaults(kind: str = "victim_referral") -> dict[str, Any]:
@@ -51,6 +88,7 @@ def defaults(kind: str = "victim_referral") -> dict[str, Any]:
         "consent/recorded_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
         "exploitation": [],
         "victim/needs": [],
+        "victim/safety/safe_channels": [],
     }
 
 
@@ -99,20 +137,31 @@ def referral_body(
                 errors[key] = "Enter a whole number."
             else:
                 _put(body, key, int(value))
-        elif key == "consent/recorded_at":
-            _put(body, key, value if value.endswith("Z") or "+" in value else value + ":00Z")
+        elif key in TIMES:
+            _put(body, key, _utc(value))
+        elif key in YES_NO:
+            _put(body, key, value == "yes")
         else:
             _put(body, key, value)
     for key in CHECKS:
         if kind == "tip" and key != "official_involvement":
             continue
         _put(body, key, values.get(key) == "on")
-    if kind != "tip" and not values.get("victim/contact/phone"):
-        body.get("victim", {}).pop("contact", None)
+    if kind != "tip":
+        for part, fields in PARTS.items():
+            if not any(values.get(f) for f in fields):
+                body.get("victim", {}).pop(part.split("/")[1], None)
     identity = body.get("victim", {}).get("identity")
     if identity is not None and not identity:
         body["victim"].pop("identity")
     return body, errors
+
+
+def _utc(value: str) -> str:
+    """A `datetime-local` value (`2026-11-20T10:00`) as UTC; one with a zone as it is."""
+    if value.endswith("Z") or "+" in value:
+        return value
+    return value + (":00Z" if value.count(":") == 1 else "Z")
 
 
 def errors_of(problem: dict[str, Any]) -> dict[str, str]:

@@ -135,12 +135,15 @@ class Backend:
         self.settings = settings
         self.http = http
 
+    def url(self, path: str) -> str:
+        return self.settings.url_for(path)
+
     async def _refresh(self, session: MutableMapping[str, Any]) -> None:
         token = session.get("token") or {}
         if not token.get("refresh_token"):
             raise SignedOut
         r = await self.http.post(
-            "/oauth/token",
+            self.url("/oauth/token"),
             data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
             auth=(self.settings.client_id, client_secret(self.settings)),
         )
@@ -170,7 +173,7 @@ class Backend:
             headers = {"Authorization": f"Bearer {session['token']['access_token']}"}
             r = await self.http.request(
                 method,
-                path,
+                self.url(path),
                 params=httpx.QueryParams(tuple(params or ())),
                 json=json_body,
                 headers=headers,
@@ -187,7 +190,7 @@ class Backend:
         token = session.get("token") or {}
         if token.get("refresh_token"):
             await self.http.post(
-                "/oauth/revoke",
+                self.url("/oauth/revoke"),
                 data={"token": token["refresh_token"], "token_type_hint": "refresh_token"},
                 auth=(self.settings.client_id, client_secret(self.settings)),
             )

@@ -21,7 +21,7 @@ from services.common.errors import NotFound
 from services.common.permissions import Action, permitted
 from services.common.runtime import Runtime
 from services.notify import channels, service
-from services.notify.models import DispatchAttempt, Webhook
+from services.notify.models import DispatchAttempt, EmailRecipients, Webhook
 from services.notify.settings import NotifySettings
 
 inbox_router = APIRouter(prefix="/v1", tags=["inbox"])
@@ -29,6 +29,7 @@ agency_router = APIRouter(prefix="/v1/agencies", tags=["agency channels"])
 
 InboxReader = Annotated[Principal, Depends(require(Action.INBOX_READ))]
 Actor = Annotated[Principal, Depends(require(Action.DELIVERY_ACT))]
+Overseer = Annotated[Principal, Depends(require(Action.AGENCY_VIEW))]
 ChannelAdmin = Annotated[
     Principal, Depends(require_any(Action.WEBHOOK_ADMIN, Action.WEBHOOK_MANAGE_OWN))
 ]
@@ -86,6 +87,32 @@ async def get_inbox(
         items=[InboxItem.model_validate(service.item(d)) for d in page.items],
         next_cursor=page.next_cursor,
     )
+
+
+class OverduePage(BaseModel):
+    items: list[InboxItem]
+
+
+@inbox_router.get(
+    "/deliveries/overdue",
+    summary="Open deliveries past their deadline at every agency (the coordinator's supervisors)",
+)
+async def get_overdue(
+    principal: Overseer,
+    runtime: Runtime,
+    settings: Config,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> OverduePage:
+    service.may_oversee(
+        agency=principal.agency,
+        roles=frozenset(principal.roles),
+        coordinator=settings.coordinator_agency,
+    )
+    async with runtime.sessions() as session:
+        rows = await service.overdue_everywhere(
+            session, limit=limit, person=principal.person_subject
+        )
+    return OverduePage(items=[InboxItem.model_validate(service.item(d)) for d in rows])
 
 
 @inbox_router.get("/deliveries/{delivery_id}", summary="One of the agency's deliveries")
@@ -337,4 +364,16 @@ async def put_email(
             language=body.language,
             actor=principal.actor,
         )
+    return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)
+
+
+@agency_router.get("/{agency}/email", summary="Who at the agency is e-mailed, in which language")
+async def get_email(
+    agency: AgencyId, principal: ChannelAdmin, runtime: Runtime, settings: Config
+) -> EmailOut:
+    _own_or_admin(principal, agency, settings)
+    async with runtime.sessions() as session:
+        row = await session.get(EmailRecipients, agency)
+    if row is None:
+        raise NotFound("No e-mail addresses are set for this agency.")
     return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)

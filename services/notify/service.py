@@ -540,6 +540,32 @@ async def inbox(
     return InboxPage(rows, _cursor(rows[-1]) if more and rows else None)
 
 
+def may_oversee(*, agency: str, roles: frozenset[str], coordinator: str) -> None:
+    """Deliveries across agencies: the national coordinator's supervisors only (the
+    coordinator answers for every referral not acknowledged in time); anyone else: 404."""
+    if agency != coordinator or "supervisor" not in roles:
+        raise NotFound("Not found.")
+
+
+async def overdue_everywhere(
+    session: AsyncSession,
+    *,
+    limit: int = 100,
+    now: datetime | None = None,
+    person: str | None = None,
+) -> list[Delivery]:
+    """Open deliveries past their deadline at every agency, the longest overdue first (less
+    the referrals `person` recused from). Routing facts only, as the inbox shows them."""
+    query = select(Delivery).where(
+        col(Delivery.status).in_([s.value for s in OPEN]),
+        col(Delivery.deadline) < (now or utcnow()),
+    )
+    if person:
+        query = query.where(col(Delivery.referral_id).not_in(_recused(person)))
+    query = query.order_by(col(Delivery.deadline), col(Delivery.id)).limit(limit)
+    return list(await session.exec(query))
+
+
 async def changes_since(
     session: AsyncSession, *, agency: str, after: int, limit: int = 200, person: str | None = None
 ) -> list[DeliveryChange]:

@@ -12,6 +12,8 @@ class NotifySettings(Settings):
     public_url: str = "http://127.0.0.1:8000"
     """The exchange's address as staff reach it (`NRM_PUBLIC_URL`): e-mails link to the
     delivery's page in the console, `<public_url>/console/referrals/<id>`."""
+    coordinator_agency: str = "nrm-coordinator"
+    """The national coordinator: its supervisors see overdue deliveries at every agency."""
     deadline_sweep_seconds: float = 15.0
     """How often overdue deliveries are looked for."""
     dispatch_poll_seconds: float = 1.0

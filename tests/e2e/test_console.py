@@ -6,15 +6,21 @@ inbox, a referral and the audit timeline there."""
 
 import os
 import re
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import Exchange, start_exchange
+from services.common.broker import free_port
+from tests.e2e.conftest import ROOT, Exchange, start_exchange
 from tests.e2e.test_people import code_for, people_of
+from tests.support import wait_for
 
 # The stack's start (in the first test's setup) and several sign-ins on a busy 2-core machine.
 pytestmark = [pytest.mark.xdist_group("e2e-console"), pytest.mark.timeout(300)]
@@ -39,17 +45,19 @@ def shots() -> Path | None:
 OUTSIDE: list[str] = []  # requests the console's pages made anywhere but the exchange
 
 
-async def sign_in(browser: Any, exchange: Exchange, username: str, next_path: str) -> Any:
-    """A new browser context for the person, signed in through identity's pages; the page."""
+async def sign_in(
+    browser: Any, exchange: Exchange, username: str, next_path: str, console: str = ""
+) -> Any:
+    """A new browser context for the person, signed in through identity's pages; the page.
+    `console`: a console served apart from the stack (`nrm serve console`), at this address."""
     person = people_of(exchange)[username]
-    context = await browser.new_context(
-        base_url=exchange.base_url, viewport={"width": 1200, "height": 800}
-    )
+    base = console or exchange.base_url
+    context = await browser.new_context(base_url=base, viewport={"width": 1200, "height": 800})
     context.set_default_timeout(TIMEOUT)
     page = await context.new_page()
     page.on(
         "request",
-        lambda r: None if r.url.startswith(exchange.base_url) else OUTSIDE.append(r.url),
+        lambda r: None if r.url.startswith((base, exchange.base_url)) else OUTSIDE.append(r.url),
     )
     await page.goto(f"/console/login?lang=en&next={next_path}")
     await page.get_by_label("Username", exact=True).fill(username)
@@ -57,8 +65,78 @@ async def sign_in(browser: Any, exchange: Exchange, username: str, next_path: st
     await page.get_by_role("button", name="Sign in").click()
     await page.get_by_label("One-time code", exact=True).fill(code_for(person))
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{exchange.base_url}{next_path}")
+    await page.wait_for_url(f"{base}{next_path}")
     return page
+
+
+# WCAG 2.1 AA basics, measured in the page: every form control has a label (1.3.1, 4.1.2), and
+# every piece of visible text has a contrast of at least 4.5:1 (3:1 when large) against the
+# background it is drawn on (1.4.3), from the colours the browser computed from console.css.
+A11Y_SCRIPT = """() => {
+  const unlabelled = [];
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden") continue;
+    const named = (el.labels && el.labels.length) || el.getAttribute("aria-label")
+      || el.getAttribute("aria-labelledby");
+    if (!named) unlabelled.push(el.name || el.id || el.outerHTML.slice(0, 60));
+  }
+  const rgb = (c) => (c.match(/[0-9.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const text = Array.from(el.childNodes).filter((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!text.length || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden" || el.closest(".visually-hidden, .skip")) continue;
+    const a = lum(rgb(style.color).slice(0, 3)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    const said = text[0].textContent.trim().slice(0, 30);
+    if (ratio < needed) low.push(`${el.tagName} "${said}" ${ratio.toFixed(2)}`);
+  }
+  return {unlabelled, low};
+}"""
+
+
+# The form's controls in document order, and which control has the focus (and whether it
+# shows: an outline or a ring).
+CONTROLS_SCRIPT = """() => Array.from(document.querySelectorAll(
+  "main form input:not([type=hidden]), main form select, main form textarea, main form button"
+)).map((e) => e.id || `${e.name}=${e.value}`)"""
+FOCUSED_SCRIPT = """() => {
+  const e = document.activeElement, s = getComputedStyle(e);
+  if (e === document.body) return ["", false];
+  const ring = (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2)
+    || s.boxShadow !== "none";
+  return [e.id || `${e.name}=${e.value}`, ring];
+}"""
+
+
+async def accessible(page: Any) -> None:
+    """The page's controls are labelled and its text has the contrast WCAG 2.1 AA asks."""
+    found = await page.evaluate(A11Y_SCRIPT)
+    assert found == {"unlabelled": [], "low": []}, (page.url, found)
+
+
+async def no_horizontal_scroll(page: Any, width: int = 375) -> None:
+    """A phone's width: the page fits, nothing to scroll sideways."""
+    await page.set_viewport_size({"width": width, "height": 740})
+    scroll = await page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= width, (page.url, scroll)
 
 
 async def test_the_demo_as_people_walk_it(exchange: Exchange) -> None:
@@ -75,6 +153,23 @@ async def test_the_demo_as_people_walk_it(exchange: Exchange) -> None:
 
             # The referrer's form: the API's own validation, shown at the field (no region).
             await expect(referrer.get_by_role("heading", name="New referral")).to_be_visible()
+            await accessible(referrer)
+            await accessible(shelter)
+            # The keyboard alone: Tab walks every control of the form in reading order, and
+            # each one shows that it has the focus.
+            order = await referrer.evaluate(CONTROLS_SCRIPT)
+            await referrer.locator("#f-external_ref").focus()
+            walked = [await referrer.evaluate(FOCUSED_SCRIPT)]
+            for _ in range(4 * len(order)):  # a date's day, month and year take a Tab each
+                await referrer.keyboard.press("Tab")
+                now = await referrer.evaluate(FOCUSED_SCRIPT)
+                if now[0] == "" or len(walked) == len(order):
+                    break
+                if now[0] != walked[-1][0]:
+                    walked.append(now)
+            assert [w[0] for w in walked] == order
+            assert [w[0] for w in walked if not w[1]] == []  # a visible focus ring on each
+            assert {"f-victim-safety-safe_times", "f-consent-guardian_appointment"} <= set(order)
             await referrer.get_by_label("labour", exact=True).check()
             await referrer.get_by_label("Age", exact=True).fill("31")
             await referrer.get_by_label("Sex", exact=True).select_option("male")
@@ -115,6 +210,8 @@ async def test_the_demo_as_people_walk_it(exchange: Exchange) -> None:
             assert shelter.url == referral_url  # the same address for everyone entitled
             if folder := shots():
                 await shelter.screenshot(path=str(folder / "console-referral.png"), full_page=True)
+            await accessible(shelter)
+            await no_horizontal_scroll(shelter)  # a phone: the referral page fits
             await shelter.get_by_role("button", name="Acknowledge").click()
             await expect(shelter.locator("#delivery-status")).to_have_text("acknowledged")
             await expect(shelter.get_by_role("button", name="Accept")).to_be_visible()
@@ -158,12 +255,45 @@ async def test_the_demo_as_people_walk_it(exchange: Exchange) -> None:
             cells = await auditor.locator("td").all_inner_texts()
             assert all(name in cells for name in names), cells
             assert "Bakhtiyor Example" not in await auditor.content()
+            # Who read what: the people who opened the referral, and at which level.
+            readers = auditor.locator("#access tr", has_text="ngo-south.caseworker")
+            await expect(readers.first).to_contain_text("support")
+            await accessible(auditor)
             if folder := shots():
                 await auditor.screenshot(path=str(folder / "console-audit.png"), full_page=True)
+            # The timeline as CSV, and a search by agency and type, exported too.
+            csv_link = auditor.get_by_role("link", name="Export CSV")
+            export = await auditor.request.get(str(await csv_link.get_attribute("href")))
+            assert export.status == 200
+            assert export.headers["content-disposition"].startswith("attachment;")
+            lines = (await export.text()).splitlines()
+            assert (
+                lines[0]
+                == "sequence,time,type,outcome,agency,actor,action,disclosure,rule,since_start_ms"
+            )
+            assert any(",referral.acknowledged,," in line for line in lines), lines
+            await auditor.goto("/console/audit")
+            await auditor.get_by_label("Agency", exact=True).fill("ngo-south")
+            await auditor.get_by_label("Event type", exact=True).select_option(
+                "referral.acknowledged"
+            )
+            await auditor.get_by_role("button", name="Search").click()
+            await expect(auditor.locator("#events tbody tr").first).to_contain_text(
+                "ngo-south.caseworker"
+            )
+            found = await auditor.locator("#events tbody tr").all_inner_texts()
+            assert all("referral.acknowledged" in row for row in found), found
+            csv_link = auditor.get_by_role("link", name="Export CSV")
+            export = await auditor.request.get(str(await csv_link.get_attribute("href")))
+            rows = (await export.text()).splitlines()
+            assert rows[0] == "sequence,time,type,outcome,agency,actor,subject,action"
+            assert len(rows) == len(found) + 1
             await auditor.goto("/console/audit")
             await auditor.get_by_role("button", name="Verify log").click()
             await expect(auditor.locator("#verify-result")).to_contain_text("Log verified")
 
+            await shelter.goto("/console/inbox")
+            await no_horizontal_scroll(shelter)  # the inbox on a phone
             # Signing out ends the session at identity too: the inbox asks for a password.
             await shelter.get_by_role("button", name="Sign out").click()
             await shelter.wait_for_url(f"{exchange.base_url}/console/")
@@ -238,6 +368,13 @@ async def test_tip_form_csrf_csp_no_store_and_not_found(exchange: Exchange) -> N
                 await coordinator.reload()
             await expect(escalated).to_be_visible()
             await expect(coordinator.locator("#unmatched").get_by_role("link")).to_have_count(0)
+            # Overdue deliveries at every agency (none is hours late yet: notify's own test
+            # has one); the police's supervisor has no such view.
+            await expect(
+                coordinator.get_by_role("heading", name="Overdue at every agency (0)")
+            ).to_be_visible()
+            await police.goto("/console/overview")
+            await expect(police.get_by_text("Overdue at every agency")).to_have_count(0)
 
             # Another agency's caseworker: the same "not found" as for no referral at all.
             other = await sign_in(browser, exchange, "ngo-south.caseworker", "/console/inbox")
@@ -301,3 +438,139 @@ async def test_the_competent_authority_decides_on_the_referral_page(exchange: Ex
             await expect(page.locator("#identification-status")).to_have_text("reasonable_grounds")
         finally:
             await browser.close()
+
+
+async def test_administration_and_a_console_served_alone(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    """The admin's pages over identity's, notify's and router's APIs; then `nrm serve console`
+    as its own process (its own OpenID client) signing a caseworker in."""
+    from playwright.async_api import async_playwright, expect
+
+    port = free_port()
+    alone = f"http://127.0.0.1:{port}"
+    async with exchange.client() as c:
+        r = await c.post(
+            "/v1/admin/clients",
+            json={
+                "client_id": "console-alone",
+                "agency": "nrm-coordinator",
+                "redirect_uris": [f"{alone}/console/callback"],
+                "post_logout_redirect_uris": [f"{alone}/console/"],
+            },
+            headers=exchange.headers("admin"),
+        )
+        assert r.status_code == 201, r.text
+        secret = r.json()["client_secret"]
+    env = {
+        **os.environ,
+        "NRM_DATA_DIR": str(tmp_path),
+        "NRM_PORT": str(port),
+        "NRM_AUTH_ISSUER": exchange.base_url,
+        "NRM_CONSOLE_PUBLIC_URL": alone,
+        "NRM_CONSOLE_CLIENT_ID": "console-alone",
+        "NRM_CONSOLE_CLIENT_SECRET": secret,
+    }
+    env.pop("NRM_KAFKA_BOOTSTRAP", None)  # the console needs neither broker nor database
+    with (tmp_path / "console.log").open("wb") as log:
+        # Popen, as the faults' cluster does: the process is stopped in `finally` below.
+        console = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-m", "services.cli", "serve", "console"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            admin = await sign_in(browser, exchange, "admin", "/console/admin/agencies")
+            await expect(admin.get_by_role("heading", name="Agencies")).to_be_visible()
+            await accessible(admin)
+            # A new agency, disabled and enabled again.
+            await admin.get_by_label("Id", exact=True).fill("ngo-east")
+            await admin.get_by_label("Name", exact=True).fill("Shelter East")
+            await admin.get_by_label("Type", exact=True).select_option("other")
+            await admin.get_by_label("Regions (ISO 3166-2, comma-separated)").fill("KZ-63")
+            await admin.get_by_role("button", name="Create").click()
+            await expect(admin.locator("#flash")).to_have_text("ngo-east: created")
+            await admin.get_by_role("button", name="Disable ngo-east").click()
+            row = admin.locator("#agencies tr[data-id='ngo-east']")
+            await expect(row).to_contain_text("disabled")
+            await admin.get_by_role("button", name="Enable ngo-east").click()
+            await expect(row).to_contain_text("enabled")
+
+            # A person: created with a generated password (shown once), then disabled.
+            await admin.get_by_role("link", name="People").first.click()
+            await admin.get_by_label("Username", exact=True).fill("ngo-east.caseworker")
+            await admin.get_by_label("Agency", exact=True).fill("ngo-east")
+            await admin.get_by_label("caseworker", exact=True).check()
+            await admin.get_by_role("button", name="Create").click()
+            await expect(admin.locator("#flash")).to_contain_text(
+                "ngo-east.caseworker: created, password (shown once): "
+            )
+            await admin.get_by_role("button", name="Disable ngo-east.caseworker").click()
+            await expect(
+                admin.locator("#people tr[data-id='ngo-east.caseworker']")
+            ).to_contain_text("disabled")
+            # Identity's refusal is said on the page: a person needs a role.
+            await admin.get_by_label("Username", exact=True).fill("nobody")
+            await admin.get_by_label("Agency", exact=True).fill("ngo-east")
+            await admin.get_by_role("button", name="Create").click()
+            await expect(admin.locator("#flash")).to_have_attribute("role", "alert")
+
+            # E-mail addresses for an agency, through notify (which knows only the agencies
+            # of the configuration: a new one is refused, and the page says why).
+            await admin.get_by_role("link", name="Webhooks and e-mail").click()
+            await admin.get_by_role("button", name="Save e-mail ngo-east").click()
+            await expect(admin.locator("#flash")).to_have_text("No such agency.")
+            await admin.get_by_label("E-mail addresses (comma-separated) (ngo-south)").fill(
+                "duty@ngo-south.example"
+            )
+            await admin.get_by_label("Language (ngo-south)").select_option("ru")
+            await admin.get_by_role("button", name="Save e-mail ngo-south").click()
+            await expect(admin.locator("#flash")).to_have_text("ngo-south: e-mail addresses set")
+            await expect(admin.locator("section[data-agency='ngo-south']")).to_contain_text(
+                "duty@ngo-south.example (ru)"
+            )
+
+            # The policy in force, and who would get a draft referral, and why.
+            await admin.get_by_role("link", name="Routing policy").click()
+            await expect(admin.locator("#policy-version")).to_contain_text("sha256:")
+            await expect(admin.locator("#rules tbody tr").first).to_be_visible()
+            await admin.get_by_role("link", name="Explain routing").click()
+            await admin.get_by_label("Submitted by (agency id)").fill("labour-insp")
+            await admin.get_by_label("Region (ISO 3166-2)").fill("KZ-39")
+            await admin.get_by_label("labour", exact=True).check()
+            await admin.get_by_label("Consents to support services").check()
+            await admin.get_by_role("button", name="Explain").click()
+            explained = admin.locator("#explained")
+            await expect(explained.locator("tr[data-agency='ngo-north']")).to_contain_text(
+                "support"
+            )
+            await expect(explained.locator("tr[data-agency='mvd-ctu']")).to_contain_text(
+                "anonymous"
+            )
+            await accessible(admin)
+
+            # The console as a process of its own, beside the stack.
+            async with httpx.AsyncClient(base_url=alone) as c:
+
+                async def up() -> bool:
+                    try:
+                        return (await c.get("/readyz")).status_code == 200
+                    except httpx.TransportError:
+                        return False
+
+                await wait_for(up, timeout=60)
+            police = await sign_in(browser, exchange, "mvd-ctu.caseworker", "/console/inbox", alone)
+            await expect(police.get_by_role("heading", name="Inbox")).to_be_visible()
+            response = await police.goto("/console/inbox")
+            assert response is not None
+            headers = await response.all_headers()
+            assert headers["cache-control"] == "no-store"
+            assert headers["x-frame-options"] == "DENY"
+        finally:
+            await browser.close()
+            console.send_signal(signal.SIGINT)
+            assert console.wait(timeout=30) == 0

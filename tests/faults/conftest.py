@@ -33,10 +33,11 @@ from services.common.bus import ensure_topics
 from services.common.crypto import Vault
 from services.common.db import session_factory
 from services.common.models import OutboxRecord
+from services.common.routes import ROUTES
 from services.intake.models import RecipientRow
 from services.notify.models import Delivery
 from services.router.models import RoutedReferral
-from services.stack import ROUTES, SERVICES
+from services.stack import SERVICES
 from tests.conftest import PG_URL
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_rules import victim

@@ -207,6 +207,18 @@ async def test_routed_event_reaches_inbox_stream_webhook_and_email(
         headers=notify.as_("admin", "admin"),
     )
     assert r.status_code == 200, r.text
+    r = await notify.client.get(
+        "/v1/agencies/ngo-north/email", headers=notify.as_("ngo-north", "supervisor")
+    )
+    assert r.json() == {
+        "agency": "ngo-north",
+        "addresses": ["duty@ngo-north.example"],
+        "language": "ru",
+    }
+    r = await notify.client.get(
+        "/v1/agencies/ngo-north/email", headers=notify.as_("ngo-south", "supervisor")
+    )
+    assert r.status_code == 404  # another agency's: not confirmed
 
     stream = Stream(notify, "ngo-north")
     other = Stream(notify, "mvd-ctu")
@@ -558,3 +570,24 @@ async def test_bad_webhook_url_is_a_422(notify: Notify) -> None:
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["path"] == "url"
+
+
+async def test_overdue_everywhere_for_the_coordinators_supervisors_only(notify: Notify) -> None:
+    late = await notify.route(
+        ("ngo-north", Disclosure.SUPPORT), deadline=datetime.now(UTC) - timedelta(minutes=5)
+    )
+    on_time = await notify.route(("mvd-ctu", Disclosure.FULL))
+    await notify.delivery("ngo-north", late.referral_id)
+    await notify.delivery("mvd-ctu", on_time.referral_id)
+
+    r = await notify.client.get(
+        "/v1/deliveries/overdue", headers=notify.as_("nrm-coordinator", "supervisor")
+    )
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [(i["agency"], i["referral_id"]) for i in items] == [("ngo-north", late.referral_id)]
+    assert items[0]["reference"] == late.reference
+    # Another agency's supervisor, or the coordinator's caseworker: nothing to see.
+    for agency, role in (("ngo-north", "supervisor"), ("nrm-coordinator", "caseworker")):
+        r = await notify.client.get("/v1/deliveries/overdue", headers=notify.as_(agency, role))
+        assert r.status_code == 404, (agency, role, r.text)

@@ -1,6 +1,9 @@
 """The console's pieces without a browser: the idle timeout of its sessions, and the API's 422
 field paths landing on the form's fields."""
 
+from pydantic import TypeAdapter
+
+from contracts.referrals import ReferralIn
 from services.console.forms import errors_of, referral_body
 from services.console.service import SessionStore
 
@@ -153,3 +156,88 @@ def test_the_referral_page_shows_the_clocks_and_the_authoritys_decision_form() -
         other = page(who, agency, roles)
         assert 'id="reflection-ends">2027-01-02T12:00:00+00:00<' in other
         assert "Record decision" not in other
+
+
+def test_safety_contact_and_consent_fields_make_a_body_the_contract_accepts() -> None:
+    body, errors = referral_body(
+        {
+            "region": "KZ-39",
+            "urgency": "high",
+            "exploitation": ["labour"],
+            "implicated": "gp",
+            "victim/age": "",
+            "victim/age_basis": "unknown",
+            "victim/appears_minor": "on",
+            "victim/needs": [],
+            "victim/contact/email": "victim@example.org",
+            "victim/contact/address": "Kostanay, a safe flat",
+            "victim/contact/address_shared_with": "ngo-north",
+            "victim/contact/safe_to_contact": "on",
+            "victim/safety/do_not_contact": "",
+            "victim/safety/safe_channels": ["sms", "through_agency"],
+            "victim/safety/safe_times": "weekdays 10:00-12:00",
+            "victim/safety/family_involved": "on",
+            "victim/safety/risk_level": "medium",
+            "victim/safety/assessed_by": "ngo-north caseworker",
+            "victim/safety/assessed_at": "2026-11-29T08:30",
+            "consent/services": "on",
+            "consent/given_by": "guardian",
+            "consent/guardian_appointment": "Kostanay akimat order 17 of 2026-11-01",
+            "consent/recorded_at": "2026-11-29T09:00",
+            "consent/language": "ru",
+            "consent/interpreter": "no",
+            "consent/form": "written",
+        }
+    )
+    assert errors == {}
+    assert body["implicated"] == ["gp"]
+    assert body["victim"] == {
+        "age_basis": "unknown",
+        "appears_minor": True,
+        "needs": [],
+        "contact": {
+            "email": "victim@example.org",
+            "address": "Kostanay, a safe flat",
+            "address_shared_with": ["ngo-north"],
+            "safe_to_contact": True,
+        },
+        "safety": {
+            "safe_channels": ["sms", "through_agency"],
+            "safe_times": "weekdays 10:00-12:00",
+            "risk_level": "medium",
+            "assessed_by": "ngo-north caseworker",
+            "assessed_at": "2026-11-29T08:30:00Z",
+            "do_not_contact": False,
+            "trafficker_nearby": False,
+            "family_involved": True,
+        },
+    }
+    assert body["consent"] == {
+        "services": True,
+        "law_enforcement": False,
+        "statistics": False,
+        "given_by": "guardian",
+        "guardian_appointment": "Kostanay akimat order 17 of 2026-11-01",
+        "recorded_at": "2026-11-29T09:00:00Z",
+        "language": "ru",
+        "interpreter": False,
+        "form": "written",
+    }
+    referral = TypeAdapter(ReferralIn).validate_python(body)
+    assert referral.victim.minor  # type: ignore[union-attr]  # presumed: age unknown
+
+
+def test_a_blank_safety_part_sends_no_safety() -> None:
+    body, _ = referral_body(
+        {
+            "region": "KZ-39",
+            "exploitation": ["labour"],
+            "victim/safety/safe_channels": [],
+            "victim/safety/risk_level": "",
+            "consent/given_by": "self",
+            "consent/recorded_at": "2026-11-29T09:00",
+            "consent/interpreter": "",
+        }
+    )
+    assert "safety" not in body["victim"] and "contact" not in body["victim"]
+    assert "interpreter" not in body["consent"]
