@@ -127,6 +127,7 @@ class ServiceRuntime:
                 producer=self.producer,
                 max_attempts=settings.consumer_max_attempts,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
+                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 types=types,
                 after_apply=after_apply,
             )

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     """Consumer-group session timeout (Apache Kafka requires >= 6000; Tansu forms a group after
     half of it, so tests use 2000)."""
+    kafka_fetch_max_wait_ms: int = 10
+    """How long a consumer's fetch waits for records. Tansu answers a fetch only when this wait
+    expires, so it is both the idle delivery delay per hop and the idle polling rate: 10 ms
+    keeps POST → inbox quick; larger values cost less CPU while idle."""
     database_url: str | None = None
     """SQLAlchemy URL; `{service}` is replaced by the service name (one database each). Unset:
     `sqlite+aiosqlite:///<data_dir>/<service>.db`."""

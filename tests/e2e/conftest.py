@@ -107,6 +107,14 @@ def start_exchange(kind: str, data_dir: Path, env: dict[str, str]) -> Iterator[E
     assert code == 0, f"the stack exited with {code}; see {data_dir}/stack.log"
 
 
+# For modules whose subject is the HTTP surface rather than storage (object-level authorisation,
+# headers and revocation, the statistics API): the embedded default only. Each service's storage
+# is tested on both databases in tests/integration, and the whole exchange on PostgreSQL by the
+# rules, people and crash modules; a second stack here cost about 25-50 CPU-seconds per module
+# on a 2-core CI machine that runs the suite within 15 minutes.
+SQLITE_ONLY = pytest.mark.parametrize("exchange", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(scope="module", params=DATABASES)
 def exchange(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

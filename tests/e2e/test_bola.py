@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import AGENCIES, Exchange
+from tests.e2e.conftest import AGENCIES, SQLITE_ONLY, Exchange
 from tests.e2e.test_rules import CASES, delivered, inbox_item, submit
 from tests.support import wait_for
 
-pytestmark = pytest.mark.xdist_group("e2e-bola")
+pytestmark = [pytest.mark.xdist_group("e2e-bola"), SQLITE_ONLY]
 
 SUBMITTED = [
     "1-shelter-covering-the-region",

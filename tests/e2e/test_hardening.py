@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Exchange
+from tests.e2e.conftest import SQLITE_ONLY, Exchange
 from tests.e2e.test_rules import victim
 from tests.support import wait_for
 
-pytestmark = pytest.mark.xdist_group("e2e-hardening")
+pytestmark = [pytest.mark.xdist_group("e2e-hardening"), SQLITE_ONLY]
 
 # One endpoint of each service that a client holding every role may use (200).
 EVERY_SERVICE = {

@@ -4,9 +4,11 @@ nothing else."""
 
 from datetime import UTC, datetime
 
-from tests.e2e.conftest import Exchange
+from tests.e2e.conftest import SQLITE_ONLY, Exchange
 from tests.e2e.test_rules import victim
 from tests.support import wait_for
+
+pytestmark = SQLITE_ONLY
 
 
 def this_quarter() -> str:

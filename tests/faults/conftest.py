@@ -278,6 +278,7 @@ def _cluster(
         "NRM_DATABASE_URL": database_url,
         "NRM_KAFKA_BOOTSTRAP": broker.bootstrap,
         "NRM_KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "NRM_KAFKA_FETCH_MAX_WAIT_MS": "100",  # as tests/conftest.py sets for every stack
         "NRM_AUTH_ISSUER": f"http://127.0.0.1:{identity_port}",
         # As in production: master keys from the environment (a secret), the same for every
         # instance of a service.

@@ -109,6 +109,7 @@ def up(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
             **{k: v for k, v in os.environ.items() if not k.startswith("NRM_")},
             "NRM_DATA_DIR": str(data_dir),
             "NRM_KAFKA_SESSION_TIMEOUT_MS": "2000",
+            "NRM_KAFKA_FETCH_MAX_WAIT_MS": "100",  # as tests/conftest.py sets for every stack
             "NRM_AUDIT_MISSING_GRACE_SECONDS": str(GRACE_SECONDS),
             "NRM_DATABASE_POOL_SIZE": "4",
             "NRM_DATABASE_MAX_OVERFLOW": "4",
