@@ -320,7 +320,12 @@ async def overview(request: Request, user: Person, api: API) -> Response:
             {**item, "time_left": time_left(item.get("deadline"), item["status"], t)[0]}
             for item in r.json()["items"]
         ]
-    return pages.render(request, "overview.html.j2", sections=sections, everywhere=everywhere)
+    # Identification clocks still running (intake: every authority's for the coordinator).
+    r = await api.call(request.session, "GET", "/v1/identification", params=[("limit", "200")])
+    clocks = r.json()["items"] if r.status_code == 200 else None
+    return pages.render(
+        request, "overview.html.j2", sections=sections, everywhere=everywhere, clocks=clocks
+    )
 
 
 # Referrals

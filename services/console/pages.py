@@ -507,6 +507,7 @@ def page_headers(request: Request) -> dict[str, str]:
 # Identification and investigation on the referral page (`referral_identification.html.j2`).
 IDENTIFICATION_TEXT: dict[str, dict[str, str]] = {
     "en": {
+        "clocks": "Identification clocks",
         "identification": "Identification",
         "status": "Victim status",
         "authority": "Competent authority",
@@ -526,6 +527,7 @@ IDENTIFICATION_TEXT: dict[str, dict[str, str]] = {
         "number": "Investigation number",
     },
     "ru": {
+        "clocks": "Сроки идентификации",
         "identification": "Идентификация",
         "status": "Статус жертвы",
         "authority": "Компетентный орган",
@@ -545,6 +547,7 @@ IDENTIFICATION_TEXT: dict[str, dict[str, str]] = {
         "number": "Номер расследования",
     },
     "kk": {
+        "clocks": "Сәйкестендіру мерзімдері",
         "identification": "Сәйкестендіру",
         "status": "Жәбірленушінің мәртебесі",
         "authority": "Құзыретті орган",

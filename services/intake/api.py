@@ -31,6 +31,7 @@ from services.intake.batch import SubmissionQueue
 from services.intake.settings import IntakeSettings
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+clocks = APIRouter(prefix="/v1/identification", tags=["identification"])
 
 Submitter = Annotated[Principal, Depends(require(Action.REFERRAL_SUBMIT))]
 Reader = Annotated[
@@ -512,3 +513,42 @@ async def post_investigation(
             actor=principal.actor,
         )
     return InvestigationStatus(opened=inv.opened, date=inv.date, agency=inv.agency)
+
+
+class RunningClock(IdentificationStatus):
+    referral_id: str
+    reference: str
+
+
+class RunningClocks(BaseModel):
+    items: list[RunningClock]
+
+
+@clocks.get(
+    "",
+    summary="Identification clocks still running, soonest due first: every authority's for the "
+    "national coordinator's supervisors, the authority's own for its supervisors",
+)
+async def list_clocks(
+    principal: Identifier,
+    runtime: Runtime,
+    settings: Config,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> RunningClocks:
+    async with transaction(runtime.sessions) as session:
+        rows = await service.running_clocks(
+            session,
+            agency=principal.agency,
+            everyone=principal.agency in settings.coordinators(),
+            limit=limit,
+        )
+    return RunningClocks(
+        items=[
+            RunningClock(
+                referral_id=ident.referral_id,
+                reference=reference,
+                **service.identification_view(ident) or {},
+            )
+            for ident, reference in rows
+        ]
+    )

@@ -16,7 +16,7 @@ from services.common.loops import Loop
 from services.common.models import utcnow
 from services.common.runtime import ServiceRuntime
 from services.intake import service
-from services.intake.api import router
+from services.intake.api import clocks, router
 from services.intake.batch import SubmissionQueue
 from services.intake.consumer import on_case_event, on_routing
 from services.intake.models import intake_metadata
@@ -89,7 +89,7 @@ def create_app(
         title="NRM Exchange intake",
         service="intake",
         settings=settings,
-        routers=[router],
+        routers=[router, clocks],
         checks=runtime.checks,
         lifespan=lifespan,
     )

@@ -816,6 +816,28 @@ async def progress(
     )
 
 
+async def running_clocks(
+    session: AsyncSession, *, agency: str, everyone: bool, limit: int
+) -> list[tuple[IdentificationRow, str]]:
+    """Identification clocks still running (awaiting reasonable grounds, or in the reflection
+    period), soonest first, with each referral's reference: every authority's for the national
+    coordinator (`everyone`), otherwise those the agency is the authority for. A referral naming
+    the caller's agency implicated is left out, as everywhere else."""
+    running = [VictimStatus.POTENTIAL.value, VictimStatus.REASONABLE_GROUNDS.value]
+    query = (
+        select(IdentificationRow, ReferralRow)
+        .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
+        .where(col(IdentificationRow.status).in_(running))
+        .where(col(ReferralRow.status) != "withdrawn")
+        .order_by(col(IdentificationRow.reasonable_grounds_due), col(IdentificationRow.referral_id))
+        .limit(limit)
+    )
+    if not everyone:
+        query = query.where(col(IdentificationRow.authority) == agency)
+    rows = (await session.exec(query)).all()
+    return [(ident, ref.reference) for ident, ref in rows if agency not in implicated(ref)]
+
+
 async def decide_identification(
     session: AsyncSession,
     *,

@@ -40,6 +40,12 @@ class IntakeSettings(Settings):
         path = self.config_dir / "agencies.yaml"
         return frozenset(a for a, kind in _read(path) if kind in LAW_ENFORCEMENT_TYPES)
 
+    def coordinators(self) -> frozenset[str]:
+        """The national coordinator (type `coordinator` in `agencies.yaml`): it follows every
+        authority's identification clocks."""
+        path = self.config_dir / "agencies.yaml"
+        return frozenset(a for a, kind in _read(path) if kind == "coordinator")
+
     def overseers(self) -> frozenset[str]:
         """Agencies (prosecutors, the coordinator, by type in `agencies.yaml`) that may name
         agencies implicated in a referral routed to them."""

@@ -412,7 +412,7 @@ async def test_the_competent_authority_decides_on_the_referral_page(exchange: Ex
             "/v1/referrals", content=REFERRAL_EXAMPLE, headers={"content-type": "application/json"}
         )
         assert r.status_code == 201, r.text
-        rid = r.json()["id"]
+        rid, reference = r.json()["id"], r.json()["reference"]
 
         async def clocks_known() -> bool:
             status = await api.get(f"/v1/referrals/{rid}/status")
@@ -436,6 +436,18 @@ async def test_the_competent_authority_decides_on_the_referral_page(exchange: Ex
             await page.get_by_role("button", name="Record decision").click()
             await expect(page.get_by_role("alert")).to_contain_text("reflection period runs until")
             await expect(page.locator("#identification-status")).to_have_text("reasonable_grounds")
+            # The running clock on the overviews: the coordinator's (every authority's) and the
+            # authority's own.
+            for who, overview in (
+                ("nrm-coordinator.supervisor", None),
+                ("mvd-ctu.supervisor", page),
+            ):
+                overview = overview or await sign_in(browser, exchange, who, "/console/overview")
+                await overview.goto("/console/overview")
+                row = overview.locator(f"#clocks tr[data-referral='{rid}']")
+                await expect(row.get_by_role("link", name=reference)).to_be_visible()
+                await expect(row.locator("td").nth(1)).to_have_text("mvd-ctu")
+                await expect(row.locator("td").nth(2)).to_have_text("Reasonable grounds")
         finally:
             await browser.close()
 

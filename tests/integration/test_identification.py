@@ -120,6 +120,22 @@ async def test_decisions_reflection_follow_up_and_overdue_once(
             return True
 
         await wait_for(clocks_known, timeout=60)
+        # The running clocks: every authority's for the coordinator's supervisors, the
+        # authority's own for its supervisors, none for another agency's.
+        for agency, expected in (
+            ("nrm-coordinator", {one, two, three, four}),
+            ("mvd-ctu", {one, two, three, four}),
+            ("ngo-south", set()),
+        ):
+            r = await c["intake"].get(
+                "/v1/identification", headers=mint.headers(agency, "supervisor")
+            )
+            assert r.status_code == 200, r.text
+            assert {i["referral_id"] for i in r.json()["items"]} == expected, agency
+        r = await c["intake"].get(
+            "/v1/identification", headers=mint.headers("mvd-ctu", "caseworker")
+        )
+        assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
         submitted_at = datetime.fromisoformat(
             (await c["intake"].get(f"/v1/referrals/{one}", headers=submitter)).json()[
                 "submitted_at"

@@ -533,6 +533,7 @@ INTAKE_ENDPOINTS = [
     ("GET", "/v1/referrals/{id}/status", {Role.REFERRER}),
     ("POST", "/v1/referrals/{id}/identification", {Role.SUPERVISOR}),
     ("POST", "/v1/referrals/{id}/investigation", {Role.CASEWORKER, Role.SUPERVISOR}),
+    ("GET", "/v1/identification", {Role.SUPERVISOR}),
 ]
 
 
