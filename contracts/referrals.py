@@ -91,7 +91,11 @@ def age_on(born: date, day: date) -> int:
 
 
 class Victim(Strict):
-    status: VictimStatus = VictimStatus.POTENTIAL
+    status: Literal[VictimStatus.POTENTIAL] = Field(
+        default=VictimStatus.POTENTIAL,
+        description="Every referral starts as a potential victim: only the competent authority "
+        "decides more, with `POST /v1/referrals/{id}/identification`",
+    )
     age: Annotated[int, Field(ge=0, le=120)] | None = Field(
         default=None,
         description="Age when the referral was recorded; follows from `identity.date_of_birth` "

@@ -350,7 +350,9 @@ async def new_referral(request: Request, user: Person) -> Response:
         request,
         "new_referral.html.j2",
         kind=kind,
-        values=forms.defaults(kind),
+        # One key per form shown: a second post of the same form (a double click, the back
+        # button) is the same referral at intake, not a new one.
+        values={**forms.defaults(kind), "idempotency_key": secrets.token_urlsafe(24)},
         errors={},
         vocab=forms.VOCAB,
     )
@@ -365,10 +367,17 @@ async def submit_referral(request: Request, user: Person, api: API) -> Response:
     values = forms.values_of(form)
     body, errors = forms.referral_body(values, kind)
     if not errors:
-        r = await api.call(request.session, "POST", "/v1/referrals", json_body=body)
-        if r.status_code == 201:
-            created = r.json()
-            return pages.render(request, "submitted.html.j2", created=created)
+        key = str(form.get("idempotency_key") or "")[:64]
+        r = await api.call(
+            request.session,
+            "POST",
+            "/v1/referrals",
+            json_body=body,
+            headers={"Idempotency-Key": key} if key else None,
+        )
+        if r.status_code in (200, 201):
+            # Post/redirect/get: reloading the confirmation never submits again.
+            return RedirectResponse(f"/console/referrals/{r.json()['id']}/submitted", 303)
         if r.status_code == 422:
             errors = forms.errors_of(r.json())
         else:
@@ -378,10 +387,19 @@ async def submit_referral(request: Request, user: Person, api: API) -> Response:
         "new_referral.html.j2",
         status=422,
         kind=kind,
-        values=values,
+        values={**values, "idempotency_key": str(form.get("idempotency_key") or "")[:64]},
         errors=errors,
         vocab=forms.VOCAB,
     )
+
+
+@router.get("/referrals/{referral_id}/submitted", include_in_schema=False)
+async def submitted(request: Request, referral_id: str, user: Person, api: API) -> Response:
+    """The confirmation after a submission: the reference and a link to follow it."""
+    r = await api.call(request.session, "GET", f"/v1/referrals/{referral_id[:64]}")
+    if r.status_code != 200:
+        raise NotFound
+    return pages.render(request, "submitted.html.j2", created=r.json())
 
 
 @router.get("/referrals/{referral_id}", include_in_schema=False)
@@ -439,7 +457,7 @@ def identification_form(user: dict[str, Any], shown: dict[str, Any]) -> dict[str
     return {
         "decisions": NEXT_DECISIONS.get(ident.get("status", ""), ()) if mine else (),
         "bases": BASES,
-        "now_local": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+        "now_local": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
 

@@ -18,7 +18,6 @@ from contracts.vocabulary import (
     Sex,
     TipSource,
     Urgency,
-    VictimStatus,
 )
 
 VOCAB: dict[str, list[str]] = {
@@ -26,7 +25,6 @@ VOCAB: dict[str, list[str]] = {
     "exploitation": [e.value for e in Exploitation],
     "needs": [n.value for n in Need],
     "sex": [s.value for s in Sex],
-    "status": [s.value for s in VictimStatus],
     "given_by": [g.value for g in ConsentGivenBy],
     "age_basis": [a.value for a in AgeBasis],
     "source": [s.value for s in TipSource],
@@ -82,7 +80,6 @@ def defaults(kind: str = "victim_referral") -> dict[str, Any]:
         return {"urgency": "high", "source": "hotline", "exploitation": []}
     return {
         "urgency": "routine",
-        "victim/status": "potential",
         "victim/sex": "unknown",
         "consent/given_by": "self",
         "consent/recorded_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
@@ -95,7 +92,7 @@ def defaults(kind: str = "victim_referral") -> dict[str, Any]:
 def values_of(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key in form:
-        if key == "csrf":
+        if key in ("csrf", "idempotency_key"):  # the form's own, not the referral's
             continue
         if key in MULTI:
             values[key] = [str(v) for v in form.getlist(key)]

@@ -163,6 +163,7 @@ class Backend:
         *,
         params: list[tuple[str, str]] | None = None,
         json_body: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         token = session.get("token")
         if not token:
@@ -170,13 +171,15 @@ class Backend:
         if float(token.get("expires_at", 0)) - time.time() < 30:
             await self._refresh(session)
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {session['token']['access_token']}"}
             r = await self.http.request(
                 method,
                 self.url(path),
                 params=httpx.QueryParams(tuple(params or ())),
                 json=json_body,
-                headers=headers,
+                headers={
+                    **(headers or {}),
+                    "Authorization": f"Bearer {session['token']['access_token']}",
+                },
             )
             if r.status_code != 401:
                 return r

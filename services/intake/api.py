@@ -77,8 +77,10 @@ class InvestigationIn(BaseModel):
 
     opened: bool
     date: date
-    number: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
-        default=None, description="The investigation's number (sealed; shown at `full` only)"
+    # Letters, digits, spaces and `/ . -` as investigation numbers are written; no control
+    # characters (they would reach every `full` reader's screen).
+    number: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w./\- ]+$")] | None = (
+        Field(default=None, description="The investigation's number (sealed; shown at `full` only)")
     )
 
 

@@ -601,7 +601,7 @@ async def name_implicated(
     if row.submitted_by in agencies:
         raise UnprocessableContent(
             "The submitting agency cannot be named implicated in its own referral.",
-            errors=[{"path": "/implicated", "type": "value_error", "message": "the submitter"}],
+            errors=[{"path": "implicated", "type": "value_error", "message": "the submitter"}],
         )
     named = list(dict.fromkeys([*implicated(row), *agencies]))
     if named == implicated(row):
@@ -758,7 +758,9 @@ async def _start_identification(session: AsyncSession, *, routed: ReferralRouted
     referral = await session.get(ReferralRow, routed.referral_id)
     if referral is None or await session.get(IdentificationRow, routed.referral_id) is not None:
         return
-    status = referral.facts.get("victim_status") or VictimStatus.POTENTIAL.value
+    # Every referral starts as a potential victim (the contract allows nothing else): only the
+    # competent authority's decisions move it on.
+    status = VictimStatus.POTENTIAL.value
     period = terms.reflection_period
     session.add(
         IdentificationRow(
@@ -767,12 +769,6 @@ async def _start_identification(session: AsyncSession, *, routed: ReferralRouted
             status=status,
             reasonable_grounds_due=terms.reasonable_grounds_due,
             reflection_period_seconds=period.total_seconds(),
-            # Submitted with reasonable grounds already decided: the period runs from submission.
-            reflection_ends=(
-                referral.created_at + period
-                if status == VictimStatus.REASONABLE_GROUNDS.value
-                else None
-            ),
         )
     )
 
@@ -866,10 +862,12 @@ async def decide_identification(
         raise NotFound("No such referral.")
     if row.status == "withdrawn":
         raise Conflict("The referral was withdrawn.")
-    if decided_at > now + CLOCK_SKEW or decided_at < row.created_at - CLOCK_SKEW:
+    # Submission is stamped by our own clock: no decision predates it (to the second, as
+    # people write times). Ahead of now, a decider's clock may run a little fast.
+    if decided_at > now + CLOCK_SKEW or decided_at < row.created_at.replace(microsecond=0):
         raise UnprocessableContent(
             "`decided_at` must lie between the referral's submission and now.",
-            errors=[{"path": "/decided_at", "type": "value_error", "message": "out of range"}],
+            errors=[{"path": "decided_at", "type": "value_error", "message": "out of range"}],
         )
     if STEPS[decision].value != ident.status:
         raise Conflict(
@@ -956,10 +954,12 @@ async def record_investigation(
     )
     if agency not in investigators:
         raise NotFound("No such referral.")
+    if found.row.status == "withdrawn":
+        raise Conflict("The referral was withdrawn.")
     if on > datetime.now(UTC).date() + timedelta(days=1):
         raise UnprocessableContent(
             "`date` cannot be in the future.",
-            errors=[{"path": "/date", "type": "value_error", "message": "in the future"}],
+            errors=[{"path": "date", "type": "value_error", "message": "in the future"}],
         )
     sealed = vault.seal({"number": number}, record_id=_investigation_record(referral_id))
     inv = await session.get(InvestigationRow, referral_id)

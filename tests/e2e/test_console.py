@@ -193,6 +193,11 @@ async def test_the_demo_as_people_walk_it(exchange: Exchange) -> None:
             await referrer.get_by_role("button", name="Submit referral").click()
             reference = await referrer.locator("#reference").inner_text()
             assert re.fullmatch(r"NRM-\d{4}-\d{6}", reference), reference
+            # The confirmation is a page of its own (post/redirect/get): reloading it shows
+            # the same reference and submits nothing again.
+            assert referrer.url.endswith("/submitted"), referrer.url
+            await referrer.reload()
+            await expect(referrer.locator("#reference")).to_have_text(reference)
             await referrer.get_by_role("link", name=re.compile(reference)).click()
             referral_url = referrer.url
             await expect(referrer.locator("#disclosure")).to_have_text("full")
