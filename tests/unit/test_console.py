@@ -1,6 +1,8 @@
 """The console's pieces without a browser: the idle timeout of its sessions, and the API's 422
 field paths landing on the form's fields."""
 
+from typing import Any
+
 from pydantic import TypeAdapter
 
 from contracts.referrals import ReferralIn
@@ -283,8 +285,9 @@ def test_the_statistics_page_draws_published_cells_and_says_suppressed_for_the_o
             {"month": "2026-02", "exploitation": "labour", "value": 16, "suppressed": False},
         ]
     }
-    drawn = {
-        "monthly": charts.stacked_chart(monthly, "month", "exploitation"),
+    stacked = charts.stacked_chart(monthly, "month", "exploitation")
+    drawn: dict[str, Any] = {
+        "monthly": stacked,
         "funnel": charts.bar_chart(funnel, "stage"),
         "regions": charts.bar_chart(regions, "region"),
         "acknowledge": charts.bar_chart(times, "agency"),
@@ -292,7 +295,7 @@ def test_the_statistics_page_draws_published_cells_and_says_suppressed_for_the_o
     assert [b.width for b in drawn["regions"].bars] == [0.0, 0.0, 360.0]
     assert [b.width for b in drawn["funnel"].bars] == [360.0, 180.0, 0.0]
     assert [(b.width, b.p90_x) for b in drawn["acknowledge"].bars] == [(0.0, None), (12.0, 360.0)]
-    assert [[(s.category, s.x, s.width) for s in r.segments] for r in drawn["monthly"].rows] == [
+    assert [[(s.category, s.x, s.width) for s in r.segments] for r in stacked.rows] == [
         [("sexual", 0.0, 225.0), ("labour", 225.0, 135.0)],
         [("labour", 0.0, 180.0)],
     ]
