@@ -50,6 +50,7 @@ bench: install
 # The console's inbox, a referral and an audit timeline, as the browser test walks the demo.
 screenshots: install
 	NRM_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -n 0 -q tests/e2e/test_console.py -k walk
+	NRM_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -n 0 -q tests/e2e/test_statistics.py
 
 clean:
 	rm -rf $(VENV) .venv-lock var .pytest_cache .mypy_cache .ruff_cache

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from contracts.topics import CATALOGUE
 from contracts.vocabulary import IdentificationBasis
-from services.console import forms, pages
+from services.console import charts, forms, pages
 from services.console.service import LANGUAGES, Backend, SignedOut
 
 router = APIRouter(prefix="/console")
@@ -105,6 +105,8 @@ def landing(user: dict[str, Any]) -> str:
         return "/console/referrals"
     if "admin" in roles:
         return "/console/admin/agencies"
+    if "analyst" in roles:
+        return "/console/statistics"
     return "/console/"
 
 
@@ -325,6 +327,61 @@ async def overview(request: Request, user: Person, api: API) -> Response:
     clocks = r.json()["items"] if r.status_code == 200 else None
     return pages.render(
         request, "overview.html.j2", sections=sections, everywhere=everywhere, clocks=clocks
+    )
+
+
+# Statistics
+
+
+STATISTICS: dict[str, tuple[str, str]] = {
+    # chart: (`by`, `measure`); the first dimension is the one drawn
+    "monthly": ("month,exploitation", "referrals"),
+    "funnel": ("stage", "funnel"),
+    "regions": ("region", "referrals"),
+    "acknowledge": ("agency", "time_to_acknowledge"),
+    "identify": ("agency", "time_to_reasonable_grounds"),
+}
+
+
+@router.get("/statistics", include_in_schema=False)
+async def statistics(
+    request: Request,
+    user: Person,
+    api: API,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> Response:
+    """Analysts' and the coordinator's supervisors' charts of a calendar year, from insights
+    (which decides who may ask: anyone else gets its 404, shown as not allowed)."""
+    needs(user, "analyst", "supervisor")
+    year = year or datetime.now(UTC).year
+    answers: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, (by, measure) in STATISTICS.items():
+        params = [("from", f"{year}-01"), ("to", f"{year}-12"), ("by", by), ("measure", measure)]
+        r = await api.call(request.session, "GET", "/v1/statistics", params=params)
+        if r.status_code == 404:
+            raise Forbidden
+        if r.status_code == 200:
+            answers[name] = r.json()
+        else:
+            errors[name] = refusal(r)
+    drawn: dict[str, Any] = {}
+    if "monthly" in answers:
+        drawn["monthly"] = charts.stacked_chart(answers["monthly"], "month", "exploitation")
+    for name in ("funnel", "regions", "acknowledge", "identify"):
+        if name in answers:
+            drawn[name] = charts.bar_chart(answers[name], STATISTICS[name][0])
+    k = next((a["k"] for a in answers.values()), None)
+    years = list(range(datetime.now(UTC).year, datetime.now(UTC).year - 6, -1))
+    return pages.render(
+        request,
+        "statistics.html.j2",
+        charts=drawn,
+        errors=errors,
+        year=year,
+        years=years if year in years else [year, *years],
+        k=k,
+        plot=charts.PLOT,
     )
 
 

@@ -574,3 +574,114 @@ IDENTIFICATION_TEXT: dict[str, dict[str, str]] = {
     },
 }
 _env.globals["IT"] = IDENTIFICATION_TEXT
+
+
+# The statistics page (`statistics.html.j2`): insights' answers as charts and tables.
+STATISTICS_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "statistics": "Statistics",
+        "year": "Year",
+        "show": "Show",
+        "rules": (
+            "Counts below {k} are suppressed, with enough others that none can be recomputed; "
+            "times are shown only for groups of at least {k}. Months are calendar months (UTC)."
+        ),
+        "chart_of": "Bar chart; the table below it gives every value.",
+        "monthly": "Monthly referrals by exploitation type",
+        "funnel": "The NRM funnel",
+        "funnel_note": (
+            "Each stage counts the referrals and tips submitted in the year that reached it."
+        ),
+        "regions": "Referrals by region",
+        "acknowledge": "Time to acknowledge per agency",
+        "identify": "Time to the reasonable-grounds decision per authority",
+        "times_note": "Hours: the bar is the median, the mark the 90th percentile.",
+        "month": "Month",
+        "stage": "Stage",
+        "region": "Region",
+        "agency": "Agency",
+        "count": "Referrals",
+        "median": "Median (hours)",
+        "p90": "90th percentile (hours)",
+        "n": "Number",
+        "total": "Total",
+        "suppressed": "suppressed",
+        "submitted": "Submitted",
+        "acknowledged_in_time": "Acknowledged in time",
+        "accepted": "Accepted",
+        "reasonable_grounds": "Reasonable grounds",
+        "confirmed": "Confirmed victims",
+        "investigation_opened": "Investigation opened",
+    },
+    "ru": {
+        "statistics": "Статистика",
+        "year": "Год",
+        "show": "Показать",
+        "rules": (
+            "Значения меньше {k} скрыты, вместе с другими так, чтобы их нельзя было вычислить; "
+            "сроки показаны только для групп не меньше {k}. Месяцы календарные (UTC)."
+        ),
+        "chart_of": "Столбчатая диаграмма; таблица под ней содержит все значения.",
+        "monthly": "Направления по месяцам и видам эксплуатации",
+        "funnel": "Воронка НМП",
+        "funnel_note": (
+            "Каждый этап считает направления и сообщения, поданные за год и дошедшие до него."
+        ),
+        "regions": "Направления по регионам",
+        "acknowledge": "Время подтверждения получения по ведомствам",
+        "identify": "Время до решения о разумных основаниях по органам",
+        "times_note": "Часы: столбец — медиана, отметка — 90-й процентиль.",
+        "month": "Месяц",
+        "stage": "Этап",
+        "region": "Регион",
+        "agency": "Ведомство",
+        "count": "Направления",
+        "median": "Медиана (часы)",
+        "p90": "90-й процентиль (часы)",
+        "n": "Количество",
+        "total": "Всего",
+        "suppressed": "скрыто",
+        "submitted": "Подано",
+        "acknowledged_in_time": "Получение подтверждено в срок",
+        "accepted": "Принято",
+        "reasonable_grounds": "Разумные основания",
+        "confirmed": "Подтверждённые жертвы",
+        "investigation_opened": "Начато расследование",
+    },
+    "kk": {
+        "statistics": "Статистика",
+        "year": "Жыл",
+        "show": "Көрсету",
+        "rules": (
+            "{k}-ден кіші мәндер жасырылады, оларды есептеп шығаруға болмайтындай басқалармен "
+            "бірге; мерзімдер кемінде {k} топтар үшін ғана көрсетіледі. Айлар күнтізбелік (UTC)."
+        ),
+        "chart_of": "Бағанды диаграмма; оның астындағы кестеде барлық мәндер бар.",
+        "monthly": "Айлар және қанау түрлері бойынша жолдамалар",
+        "funnel": "ҰЖМ воронкасы",
+        "funnel_note": (
+            "Әр кезең жыл ішінде берілген және оған жеткен жолдамалар мен хабарламаларды санайды."
+        ),
+        "regions": "Өңірлер бойынша жолдамалар",
+        "acknowledge": "Мекемелер бойынша алуды растау уақыты",
+        "identify": "Органдар бойынша негізді себептер туралы шешімге дейінгі уақыт",
+        "times_note": "Сағат: баған — медиана, белгі — 90-шы процентиль.",
+        "month": "Ай",
+        "stage": "Кезең",
+        "region": "Өңір",
+        "agency": "Мекеме",
+        "count": "Жолдамалар",
+        "median": "Медиана (сағат)",
+        "p90": "90-шы процентиль (сағат)",
+        "n": "Саны",
+        "total": "Барлығы",
+        "suppressed": "жасырылған",
+        "submitted": "Берілді",
+        "acknowledged_in_time": "Алу мерзімінде расталды",
+        "accepted": "Қабылданды",
+        "reasonable_grounds": "Негізді себептер",
+        "confirmed": "Расталған жәбірленушілер",
+        "investigation_opened": "Тергеу басталды",
+    },
+}
+_env.globals["ST"] = STATISTICS_TEXT

@@ -5,6 +5,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
     DeliveryAction,
+    IdentificationDecided,
+    InvestigationRecorded,
     ReferralConsentChanged,
     ReferralRouted,
     ReferralSubmitted,
@@ -12,7 +14,13 @@ from contracts.events import (
 )
 from services.insights import service
 
-REFERRAL_TYPES = ("referral.submitted", "referral.consent_changed", "referral.withdrawn")
+REFERRAL_TYPES = (
+    "referral.submitted",
+    "referral.consent_changed",
+    "referral.withdrawn",
+    "referral.identification_decided",
+    "referral.investigation_recorded",
+)
 ROUTING_TYPES = ("referral.routed",)
 CASE_TYPES = ("referral.acknowledged", "referral.accepted", "referral.declined")
 TYPES = REFERRAL_TYPES + ROUTING_TYPES + CASE_TYPES
@@ -37,6 +45,10 @@ async def on_referral(session: AsyncSession, event: CloudEvent) -> None:
         await service.apply_consent_changed(session, changed=payload)
     elif isinstance(payload, ReferralWithdrawn):
         await service.apply_withdrawn(session, withdrawn=payload)
+    elif isinstance(payload, IdentificationDecided):
+        await service.apply_identification(session, decided=payload)
+    elif isinstance(payload, InvestigationRecorded):
+        await service.apply_investigation(session, recorded=payload)
 
 
 async def on_routing(session: AsyncSession, event: CloudEvent) -> None:

@@ -39,6 +39,15 @@ class StatReferral(InsightsTable, table=True):
     sex: str | None = Field(default=None, max_length=10)
     citizenship: str | None = Field(default=None, max_length=2)
     withdrawn: bool = False
+    # The NRM funnel's later stages, from the identification events (no identity: the
+    # decisions and their times only).
+    authority: str | None = Field(default=None, max_length=63)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    """The reasonable-grounds stage's decision (either way): when the authority decided."""
+    reasonable_grounds: bool = False
+    confirmed: bool = False
+    investigation_opened: bool = False
+    """As the last `referral.investigation_recorded` says."""
 
 
 class StatDelivery(InsightsTable, table=True):

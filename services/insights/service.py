@@ -16,6 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.events import (
     DeliveryAction,
+    IdentificationDecided,
+    InvestigationRecorded,
     ReferralAccepted,
     ReferralAcknowledged,
     ReferralConsentChanged,
@@ -25,7 +27,15 @@ from contracts.events import (
     ReferralWithdrawn,
 )
 from contracts.referrals import VictimStatistics
-from contracts.vocabulary import AgeBand, AgencyType, Exploitation, ReferralKind, Role, Sex
+from contracts.vocabulary import (
+    AgeBand,
+    AgencyType,
+    Exploitation,
+    IdentificationDecision,
+    ReferralKind,
+    Role,
+    Sex,
+)
 from services.common.auth import Principal
 from services.common.errors import NotFound, UnprocessableContent
 from services.insights.disclosure import ALL, Key, protect, published, with_margins
@@ -81,6 +91,35 @@ async def apply_withdrawn(session: AsyncSession, *, withdrawn: ReferralWithdrawn
     row = await session.get(StatReferral, withdrawn.referral_id)
     if row is not None:
         row.withdrawn = True
+        session.add(row)
+
+
+async def apply_identification(session: AsyncSession, *, decided: IdentificationDecided) -> None:
+    """A decision of the competent authority: the funnel's reasonable-grounds and confirmed
+    stages, and the time to the reasonable-grounds decision (either way)."""
+    row = await session.get(StatReferral, decided.referral_id)
+    if row is None:
+        return  # its submission is earlier on the same partition
+    decision = decided.decision
+    if decision in (
+        IdentificationDecision.REASONABLE_GROUNDS,
+        IdentificationDecision.NO_REASONABLE_GROUNDS,
+    ):
+        row.decided_at = _earliest(row.decided_at, decided.decided_at)
+        row.authority = decided.authority
+    if decision in (IdentificationDecision.REASONABLE_GROUNDS, IdentificationDecision.CONFIRMED):
+        row.reasonable_grounds = True  # a confirmation follows reasonable grounds
+    if decision == IdentificationDecision.CONFIRMED:
+        row.confirmed = True
+    session.add(row)
+
+
+async def apply_investigation(session: AsyncSession, *, recorded: InvestigationRecorded) -> None:
+    """Whether a pre-trial investigation was opened: the last record says (per-referral order
+    on the partition)."""
+    row = await session.get(StatReferral, recorded.referral_id)
+    if row is not None:
+        row.investigation_opened = recorded.opened
         session.add(row)
 
 
@@ -152,9 +191,26 @@ COUNT_DIMENSIONS = (
     "citizenship",
 )
 TIMING_DIMENSIONS = ("month", "agency")
-COUNT_MEASURES = ("referrals", "acknowledged_in_time", "accepted")
-TIMING_MEASURES = ("time_to_acknowledge", "time_to_decide")
-MEASURES = COUNT_MEASURES + TIMING_MEASURES
+COUNT_MEASURES = (
+    "referrals",
+    "acknowledged_in_time",
+    "accepted",
+    "reasonable_grounds",
+    "confirmed",
+    "investigation_opened",
+)
+TIMING_MEASURES = ("time_to_acknowledge", "time_to_decide", "time_to_reasonable_grounds")
+FUNNEL = "funnel"
+MEASURES = (*COUNT_MEASURES, *TIMING_MEASURES, FUNNEL)
+STAGES = {
+    "submitted": "referrals",
+    "acknowledged_in_time": "acknowledged_in_time",
+    "accepted": "accepted",
+    "reasonable_grounds": "reasonable_grounds",
+    "confirmed": "confirmed",
+    "investigation_opened": "investigation_opened",
+}
+"""The NRM funnel: each stage and the count measure it is (the same table, the same numbers)."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +253,11 @@ def check_question(question: Question, *, period_months: int, max_months: int) -
     errors: list[dict[str, str]] = []
     if question.measure not in MEASURES:
         errors.append(_error("measure", f"one of {', '.join(MEASURES)}"))
-    allowed = TIMING_DIMENSIONS if question.measure in TIMING_MEASURES else COUNT_DIMENSIONS
+    allowed: tuple[str, ...] = (
+        TIMING_DIMENSIONS if question.measure in TIMING_MEASURES else COUNT_DIMENSIONS
+    )
+    if question.measure == FUNNEL:
+        allowed = ("stage",)  # every stage's total: the stages are the one dimension
     for dim in question.by:
         if dim not in allowed:
             errors.append(_error("by", f"{dim!r} is not one of {', '.join(allowed)}"))
@@ -299,7 +359,7 @@ async def _referral_units(
         )
     )
     if question.measure != "referrals":
-        ids = [r.referral_id for r in rows]
+        ids = [r.referral_id for r in rows] if question.measure in _NEEDS_DELIVERIES else []
         deliveries: dict[str, list[StatDelivery]] = defaultdict(list)
         for chunk in range(0, len(ids), 500):
             for d in await session.exec(
@@ -333,7 +393,29 @@ def _accepted(_: StatReferral, deliveries: list[StatDelivery]) -> bool:
 _FUNNEL: dict[str, Callable[[StatReferral, list[StatDelivery]], bool]] = {
     "acknowledged_in_time": _acknowledged_in_time,
     "accepted": _accepted,
+    "reasonable_grounds": lambda r, _: r.reasonable_grounds,
+    "confirmed": lambda r, _: r.confirmed,
+    "investigation_opened": lambda r, _: r.investigation_opened,
 }
+_NEEDS_DELIVERIES = ("acknowledged_in_time", "accepted")
+
+
+async def _decision_units(session: AsyncSession, question: Question) -> list[_Unit]:
+    """Hours from submission to the reasonable-grounds decision (either way), per referral
+    submitted in the period, by the competent authority that decided."""
+    rows = await session.exec(
+        select(StatReferral).where(
+            col(StatReferral.month) >= question.start,
+            col(StatReferral.month) <= question.end,
+            col(StatReferral.decided_at).is_not(None),
+        )
+    )
+    units = []
+    for r in rows:
+        assert r.decided_at is not None
+        hours = max(0.0, (r.decided_at - r.submitted_at).total_seconds() / 3600)
+        units.append(_Unit(r.month, {"agency": r.authority or "unknown"}, hours))
+    return units
 
 
 async def _delivery_units(session: AsyncSession, question: Question) -> list[_Unit]:
@@ -373,16 +455,28 @@ async def answer(
 ) -> Answer:
     """Counts per block, each block protected, then the period: a cell is published where it
     is at least k and no block hides it (module docs of services.insights.disclosure)."""
+    if question.measure == FUNNEL:
+        return await _funnel(
+            session,
+            question=question,
+            k=k,
+            period_months=period_months,
+            agency_types=agency_types,
+        )
     timing = question.measure in TIMING_MEASURES
-    units = (
-        await _delivery_units(session, question)
-        if timing
-        else await _referral_units(session, question, agency_types)
-    )
+    if question.measure == "time_to_reasonable_grounds":
+        units = await _decision_units(session, question)
+    elif timing:
+        units = await _delivery_units(session, question)
+    else:
+        units = await _referral_units(session, question, agency_types)
     blocks = _blocks(question, period_months)
     domains = await _domains(
         session, question.by, months_between(question.start, question.end), agency_types
     )
+    if question.measure == "time_to_reasonable_grounds" and "agency" in domains:
+        authorities = select(StatReferral.authority).distinct()
+        domains["agency"] = sorted({str(a) for a in await session.exec(authorities) if a})
     block_of = {m: i for i, block in enumerate(blocks) for m in block}
     ndim = len(question.by)
     counts: list[dict[Key, int]] = []
@@ -430,8 +524,42 @@ async def answer(
         notes.append("hours from routing to acceptance or decline, per recipient agency")
     if question.measure == "time_to_acknowledge":
         notes.append("hours from routing to acknowledgement, per recipient agency")
+    if question.measure == "time_to_reasonable_grounds":
+        notes.append(
+            "hours from submission to the reasonable-grounds decision, per competent authority"
+        )
     cells = [cell(key) for key in keys] if ndim else []
     return Answer(question, k, cells, cell((ALL,) * ndim), notes)
+
+
+async def _funnel(
+    session: AsyncSession,
+    *,
+    question: Question,
+    k: int,
+    period_months: int,
+    agency_types: Mapping[str, str],
+) -> Answer:
+    """Each stage's total, exactly as its own measure publishes it (protected per block, at
+    least k over the period). The stages are separate counts of the same referrals, not parts
+    of a whole: no stage is a sum or difference of the others, so a withheld stage cannot be
+    recomputed from its neighbours or the total, and no rates are published beside them."""
+    cells = []
+    for stage, measure in STAGES.items():
+        asked = Question(start=question.start, end=question.end, by=(), measure=measure)
+        total = (
+            await answer(
+                session,
+                question=asked,
+                k=k,
+                period_months=period_months,
+                agency_types=agency_types,
+            )
+        ).total
+        cells.append(Cell((stage,), total.value, total.suppressed))
+    shaped = Question(start=question.start, end=question.end, by=("stage",), measure=FUNNEL)
+    notes = ["stages of referrals and tips submitted in the period, each counted on its own"]
+    return Answer(shaped, k, cells, cells[0], notes)
 
 
 def _keys(by: Sequence[str], domains: Mapping[str, list[str]], months: list[str]) -> list[Key]:

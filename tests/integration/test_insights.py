@@ -15,6 +15,8 @@ from sqlmodel import col, select
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
+    IdentificationDecided,
+    InvestigationRecorded,
     Payload,
     RecipientDecision,
     ReferralAcknowledged,
@@ -25,9 +27,10 @@ from contracts.events import (
 )
 from contracts.referrals import ConsentScopes, RoutingFacts, VictimStatistics
 from contracts.topics import CASE_EVENTS, REFERRALS, ROUTING, topic_for_type
-from contracts.vocabulary import AgeBand, Sex
+from contracts.vocabulary import AgeBand, IdentificationDecision, Sex, VictimStatus
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
+from services.common.models import ProcessedEvent
 from services.insights.app import create_app
 from services.insights.models import StatDelivery, StatReferral
 from services.insights.settings import InsightsSettings
@@ -79,6 +82,11 @@ async def feed(producer: AIOKafkaProducer) -> None:
     after 30 h (deadline 24 h); one victim later withdraws consent to statistics.
     KZ-39: four victims (male); mvd-ctu acknowledges each after 2 h.
     KZ-11: one victim (female); gp acknowledges after 5 h.
+
+    Identification (`identify`): reasonable grounds for KZ-39's four (after 48 h, two then
+    confirmed), three of KZ-79's (96, 96, 120 h; a fourth none, after 24 h) and KZ-11's one
+    (by another authority, after 10 h); investigations opened for three of KZ-39's, and one
+    of KZ-79's recorded opened, then not.
     """
     plan = (
         [("KZ-79", "sexual", "female", "ngo-south", h) for h in (1, 1, 1, 30, 30)]
@@ -86,10 +94,12 @@ async def feed(producer: AIOKafkaProducer) -> None:
         + [("KZ-11", "sexual", "female", "gp", 5)]
     )
     first_kz79 = None
+    by_region: dict[str, list[ReferralSubmitted]] = {}
     for region, exploitation, sex, agency, hours in plan:
         submitted = referral(region, exploitation, sex)
         rid = submitted.referral_id
         first_kz79 = first_kz79 or submitted
+        by_region.setdefault(region, []).append(submitted)
         await publish(producer, submitted, rid, SUBMITTED_AT)
         routed = ReferralRouted(
             referral_id=rid,
@@ -129,6 +139,71 @@ async def feed(producer: AIOKafkaProducer) -> None:
         statistics=None,
     )
     await publish(producer, withdrawn, first_kz79.referral_id, SUBMITTED_AT)
+    await identify(producer, by_region)
+
+
+async def decide(
+    producer: AIOKafkaProducer,
+    submitted: ReferralSubmitted,
+    decision: IdentificationDecision,
+    hours: int,
+    authority: str = "mvd-ctu",
+) -> None:
+    previous = {
+        IdentificationDecision.REASONABLE_GROUNDS: VictimStatus.POTENTIAL,
+        IdentificationDecision.NO_REASONABLE_GROUNDS: VictimStatus.POTENTIAL,
+        IdentificationDecision.CONFIRMED: VictimStatus.REASONABLE_GROUNDS,
+        IdentificationDecision.NOT_CONFIRMED: VictimStatus.REASONABLE_GROUNDS,
+    }[decision]
+    at = SUBMITTED_AT + timedelta(hours=hours)
+    decided = IdentificationDecided(
+        referral_id=submitted.referral_id,
+        reference=submitted.reference,
+        authority=authority,
+        decision=decision,
+        previous=previous,
+        decided_at=at,
+        facts=submitted.facts.model_copy(update={"victim_status": VictimStatus(decision.value)}),
+    )
+    await publish(producer, decided, submitted.referral_id, at)
+
+
+async def investigate(
+    producer: AIOKafkaProducer, submitted: ReferralSubmitted, opened: bool
+) -> None:
+    recorded = InvestigationRecorded(
+        referral_id=submitted.referral_id,
+        reference=submitted.reference,
+        agency="mvd-ctu",
+        opened=opened,
+        date=SUBMITTED_AT.date(),
+    )
+    await publish(producer, recorded, submitted.referral_id, SUBMITTED_AT)
+
+
+async def identify(
+    producer: AIOKafkaProducer, by_region: dict[str, list[ReferralSubmitted]]
+) -> None:
+    rg, no_rg = (
+        IdentificationDecision.REASONABLE_GROUNDS,
+        IdentificationDecision.NO_REASONABLE_GROUNDS,
+    )
+    kz39, kz79, (kz11,) = by_region["KZ-39"], by_region["KZ-79"], by_region["KZ-11"]
+    for submitted in kz39:
+        await decide(producer, submitted, rg, 48)
+    for submitted in kz39[:2]:
+        await decide(producer, submitted, IdentificationDecision.CONFIRMED, 200)
+    for submitted, hours in zip(kz79[:3], (96, 96, 120), strict=True):
+        await decide(producer, submitted, rg, hours)
+    await decide(producer, kz79[3], no_rg, 24)
+    await decide(producer, kz11, rg, 10, authority="child-rights")
+    for submitted in kz39[:3]:
+        await investigate(producer, submitted, True)
+    await investigate(producer, kz79[0], True)
+    await investigate(producer, kz79[0], False)  # the last record counts
+
+
+EVENTS = 48  # distinct events `feed` publishes (each twice)
 
 
 async def projected(db: Database) -> bool:
@@ -150,7 +225,12 @@ async def projected(db: Database) -> bool:
         routed = (
             await session.exec(select(func.count()).where(col(StatDelivery.routed_at).is_not(None)))
         ).one()
-    return (referrals, acks, withheld, routed) == (11, 10, 1, 10)
+        applied = (
+            await session.exec(
+                select(func.count()).where(col(ProcessedEvent.consumer) == "insights")
+            )
+        ).one()
+    return (referrals, acks, withheld, routed, applied) == (11, 10, 1, 10, EVENTS)
 
 
 async def rewind(bootstrap: str, group: str, topics: list[str]) -> None:
@@ -202,6 +282,9 @@ QUESTIONS = [
     "from=2025-01&to=2025-03&by=region&measure=acknowledged_in_time",
     "from=2025-01&to=2025-03&by=region,exploitation",
     "from=2026-10&to=2026-12&by=agency&measure=time_to_acknowledge",
+    "from=2025-01&to=2025-03&measure=funnel",
+    "from=2025-01&to=2025-03&by=region&measure=reasonable_grounds",
+    "from=2025-01&to=2025-03&by=agency&measure=time_to_reasonable_grounds",
 ]
 
 
@@ -270,6 +353,43 @@ async def test_statistics_from_the_topics_and_rebuilt_from_scratch(
         ]
         assert r.json()["total"] == {"value": 2.0, "p90": 30.0, "n": 10, "suppressed": False}
 
+        # The NRM funnel (k = 3): each stage counted on its own. Nobody accepted (0) and two
+        # were confirmed: both below k, withheld, not shown as 0.
+        r = await client.get("/v1/statistics?" + QUESTIONS[5], headers=analyst)
+        assert r.json() == {
+            "k": 3,
+            "from": "2025-01",
+            "to": "2025-03",
+            "by": ["stage"],
+            "measure": "funnel",
+            "cells": [
+                {"stage": "submitted", "value": 11, "suppressed": False},
+                {"stage": "acknowledged_in_time", "value": 8, "suppressed": False},
+                {"stage": "accepted", "value": None, "suppressed": True},
+                {"stage": "reasonable_grounds", "value": 8, "suppressed": False},
+                {"stage": "confirmed", "value": None, "suppressed": True},
+                {"stage": "investigation_opened", "value": 3, "suppressed": False},
+            ],
+            "total": {"value": 11, "suppressed": False},
+            "notes": [
+                "stages of referrals and tips submitted in the period, each counted on its own"
+            ],
+        }
+        # A stage by region: KZ-11's one is withheld, and KZ-79's three with it.
+        r = await client.get("/v1/statistics?" + QUESTIONS[6], headers=analyst)
+        cells = {c["region"]: c["value"] for c in r.json()["cells"]}
+        assert cells == {"KZ-11": None, "KZ-39": 4, "KZ-79": None}
+        assert r.json()["total"] == {"value": 8, "suppressed": False}
+        # Hours from submission to the reasonable-grounds decision (either way), per
+        # authority: child-rights' single one is withheld, and mvd-ctu's eight with it; the
+        # nine give a median of 48 h and a 90th percentile of 120 h.
+        r = await client.get("/v1/statistics?" + QUESTIONS[7], headers=analyst)
+        assert r.json()["cells"] == [
+            {"agency": "child-rights", "value": None, "p90": None, "n": None, "suppressed": True},
+            {"agency": "mvd-ctu", "value": None, "p90": None, "n": None, "suppressed": True},
+        ]
+        assert r.json()["total"] == {"value": 48.0, "p90": 120.0, "n": 9, "suppressed": False}
+
         r = await client.get(
             "/v1/statistics?" + QUESTIONS[0], headers=analyst | {"Accept": "text/csv"}
         )
@@ -300,6 +420,7 @@ async def test_statistics_from_the_topics_and_rebuilt_from_scratch(
             ("from=2025-01&to=2025-03&by=name", "by"),
             ("from=2025-01&to=2025-03&by=region,sex,kind", "by"),
             ("from=2025-01&to=2025-03&measure=names", "measure"),
+            ("from=2025-01&to=2025-03&measure=funnel&by=region", "by"),
             ("from=1969-01&to=2025-03", "from"),
             ("from=2025-01&to=2040-12", "to"),  # longer than ten years
         ):

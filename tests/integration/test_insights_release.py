@@ -236,6 +236,130 @@ async def test_a_category_outside_the_vocabulary_is_counted(tmp_path: Path) -> N
         await engine.dispose()
 
 
+# The NRM funnel
+
+
+def funnel_rows(month: str, plan: dict[str, int]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """`plan["submitted"]` referrals of `month`, the first n of which reached each stage."""
+    referrals, deliveries = [], []
+    routed = datetime.fromisoformat(f"{month}-15T12:00:00+00:00")
+    for i in range(plan["submitted"]):
+        r = row(
+            month,
+            "KZ-79",
+            reasonable_grounds=i < plan["reasonable_grounds"],
+            confirmed=i < plan["confirmed"],
+            investigation_opened=i < plan["investigation_opened"],
+        )
+        referrals.append(r)
+        hours = 2 if i < plan["acknowledged_in_time"] else 30  # deadline 24 h
+        deliveries.append(
+            {
+                "referral_id": r["referral_id"],
+                "agency": "ngo-south",
+                "routed_at": routed,
+                "deadline": routed + timedelta(hours=24),
+                "acknowledged_at": routed + timedelta(hours=hours),
+                "accepted_at": routed + timedelta(hours=40) if i < plan["accepted"] else None,
+                "declined_at": None,
+            }
+        )
+    return referrals, deliveries
+
+
+async def _funnels(
+    path: Path, months: dict[str, dict[str, int]], periods: list[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, int | None]]:
+    """The funnel (k = 5, blocks of one month) for each period."""
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await create_all(engine, insights_metadata)
+        sessions = session_factory(engine)
+        async with sessions.begin() as session:
+            for month, plan in months.items():
+                referrals, deliveries = funnel_rows(month, plan)
+                await insert_many(session, StatReferral, referrals)
+                await insert_many(session, StatDelivery, deliveries)
+        out = {}
+        async with sessions() as session:
+            for start, end in periods:
+                q = service.Question(start=start, end=end, by=(), measure="funnel")
+                answer = await service.answer(
+                    session, question=q, k=5, period_months=1, agency_types={}
+                )
+                assert all(c.suppressed == (c.value is None) for c in answer.cells)
+                out[(start, end)] = {c.key[0]: _int(c.value) for c in answer.cells}
+        return out
+    finally:
+        await engine.dispose()
+
+
+JANUARY = {
+    "submitted": 12,
+    "acknowledged_in_time": 10,
+    "accepted": 7,
+    "reasonable_grounds": 9,
+    "confirmed": 6,
+    "investigation_opened": 2,
+}
+FEBRUARY = {
+    "submitted": 8,
+    "acknowledged_in_time": 8,
+    "accepted": 5,
+    "reasonable_grounds": 3,
+    "confirmed": 0,
+    "investigation_opened": 0,
+}
+PERIODS = [("2025-01", "2025-01"), ("2025-02", "2025-02"), ("2025-01", "2025-02")]
+
+
+async def test_the_funnel_withholds_small_stages_in_every_period(tmp_path: Path) -> None:
+    """k = 5, monthly blocks. January's two opened investigations and February's three
+    reasonable-grounds decisions (and its zeros) are withheld; over January and February the
+    reasonable-grounds stage (12) is withheld too, as February hides its part, and the
+    investigations (2) stay withheld: a stage's count is never 0 when it is below k."""
+    answers = await _funnels(tmp_path / "a.db", {"2025-01": JANUARY, "2025-02": FEBRUARY}, PERIODS)
+    assert answers == {
+        ("2025-01", "2025-01"): {
+            "submitted": 12,
+            "acknowledged_in_time": 10,
+            "accepted": 7,
+            "reasonable_grounds": 9,
+            "confirmed": 6,
+            "investigation_opened": None,
+        },
+        ("2025-02", "2025-02"): {
+            "submitted": 8,
+            "acknowledged_in_time": 8,
+            "accepted": 5,
+            "reasonable_grounds": None,
+            "confirmed": None,
+            "investigation_opened": None,
+        },
+        ("2025-01", "2025-02"): {
+            "submitted": 20,
+            "acknowledged_in_time": 18,
+            "accepted": 12,
+            "reasonable_grounds": None,
+            "confirmed": 6,
+            "investigation_opened": None,
+        },
+    }
+
+
+async def test_a_withheld_stage_cannot_be_told_from_its_neighbours(tmp_path: Path) -> None:
+    """Two populations that differ only in a withheld stage (February's reasonable grounds: 3
+    or 1; January's investigations: 2 or 4) publish exactly the same funnels for every
+    period: nothing published, neighbours and totals included, tells them apart."""
+    other = {
+        "2025-01": JANUARY | {"investigation_opened": 4},
+        "2025-02": FEBRUARY | {"reasonable_grounds": 1},
+    }
+    first = await _funnels(tmp_path / "a.db", {"2025-01": JANUARY, "2025-02": FEBRUARY}, PERIODS)
+    second = await _funnels(tmp_path / "b.db", other, PERIODS)
+    assert first == second
+
+
 # The open-data release
 
 

@@ -1,6 +1,8 @@
 """The console's pieces without a browser: the idle timeout of its sessions, and the API's 422
 field paths landing on the form's fields."""
 
+from typing import Any
+
 from pydantic import TypeAdapter
 
 from contracts.referrals import ReferralIn
@@ -241,3 +243,98 @@ def test_a_blank_safety_part_sends_no_safety() -> None:
     )
     assert "safety" not in body["victim"] and "contact" not in body["victim"]
     assert "interpreter" not in body["consent"]
+
+
+def test_the_statistics_page_draws_published_cells_and_says_suppressed_for_the_others() -> None:
+    """Charts as inline SVG with attributes only (no style attribute, no script: the CSP), each
+    with its table; a withheld cell has no bar and reads "suppressed", never 0."""
+    import re
+
+    from services.console import charts
+    from services.console.pages import STATISTICS_TEXT, TEXT, _env
+
+    regions = {
+        "k": 11,
+        "cells": [
+            {"region": "KZ-11", "value": None, "suppressed": True},
+            {"region": "KZ-39", "value": None, "suppressed": True},
+            {"region": "KZ-79", "value": 15, "suppressed": False},
+        ],
+        "total": {"value": 29, "suppressed": False},
+    }
+    funnel = {
+        "cells": [
+            {"stage": "submitted", "value": 30, "suppressed": False},
+            {"stage": "acknowledged_in_time", "value": 15, "suppressed": False},
+            {"stage": "accepted", "value": None, "suppressed": True},
+        ],
+        "total": {"value": 30, "suppressed": False},
+    }
+    times = {
+        "cells": [
+            {"agency": "gp", "value": None, "p90": None, "n": None, "suppressed": True},
+            {"agency": "ngo-south", "value": 1.0, "p90": 30.0, "n": 12, "suppressed": False},
+        ],
+        "total": {"value": 2.0, "p90": 30.0, "n": 20, "suppressed": False},
+    }
+    monthly = {
+        "cells": [
+            {"month": "2026-01", "exploitation": "sexual", "value": 20, "suppressed": False},
+            {"month": "2026-01", "exploitation": "labour", "value": 12, "suppressed": False},
+            {"month": "2026-02", "exploitation": "sexual", "value": None, "suppressed": True},
+            {"month": "2026-02", "exploitation": "labour", "value": 16, "suppressed": False},
+        ]
+    }
+    stacked = charts.stacked_chart(monthly, "month", "exploitation")
+    drawn: dict[str, Any] = {
+        "monthly": stacked,
+        "funnel": charts.bar_chart(funnel, "stage"),
+        "regions": charts.bar_chart(regions, "region"),
+        "acknowledge": charts.bar_chart(times, "agency"),
+    }
+    assert [b.width for b in drawn["regions"].bars] == [0.0, 0.0, 360.0]
+    assert [b.width for b in drawn["funnel"].bars] == [360.0, 180.0, 0.0]
+    assert [(b.width, b.p90_x) for b in drawn["acknowledge"].bars] == [(0.0, None), (12.0, 360.0)]
+    assert [[(s.category, s.x, s.width) for s in r.segments] for r in stacked.rows] == [
+        [("sexual", 0.0, 225.0), ("labour", 225.0, 135.0)],
+        [("labour", 0.0, 180.0)],
+    ]
+    user = {"username": "analyst", "agency": "analyst", "roles": ["analyst"]}
+    html = _env.get_template("statistics.html.j2").render(
+        lang="en",
+        t=TEXT["en"],
+        user=user,
+        csrf="x",
+        path="/console/statistics",
+        languages=("en",),
+        charts=drawn,
+        errors={"identify": "Not available."},
+        year=2026,
+        years=[2026],
+        k=11,
+        plot=charts.PLOT,
+    )
+    assert " style=" not in html and "<script" not in html  # SVG attributes are not style
+    assert '<tr data-key="KZ-79"><th scope="row">KZ-79</th><td>15</td></tr>' in html
+    assert '<tr data-key="KZ-11"><th scope="row">KZ-11</th><td>suppressed</td></tr>' in html
+    assert '<tr data-key="accepted"><th scope="row">Accepted</th><td>suppressed</td></tr>' in html
+    assert '<td data-key="sexual">suppressed</td>' in html
+    assert "<td>1.0</td><td>30.0</td><td>12</td>" in html
+    assert re.search(r'<a href="/console/statistics">Statistics</a>', html)
+    for lang, text in STATISTICS_TEXT.items():
+        assert text.keys() == STATISTICS_TEXT["en"].keys()
+        html = _env.get_template("statistics.html.j2").render(
+            lang=lang,
+            t=TEXT[lang],
+            user=user,
+            csrf="x",
+            path="/",
+            languages=("en",),
+            charts=drawn,
+            errors={},
+            year=2026,
+            years=[2026],
+            k=11,
+            plot=charts.PLOT,
+        )
+        assert text["funnel"] in html and text["suppressed"] in html
