@@ -15,6 +15,7 @@ from contracts.vocabulary import (
     AgeBasis,
     AgencyId,
     AgencyType,
+    ConfiguredAgencyId,
     ConsentForm,
     ConsentGivenBy,
     CountryCode,
@@ -63,6 +64,20 @@ class VictimContact(Strict):
 
 class Safety(Strict):
     """The victim's safety as assessed by the submitting (or a later) caseworker."""
+
+    # The rule of `_assessed`, stated for readers of the JSON Schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["risk_level"], "properties": {"risk_level": {"type": "string"}}},
+            "then": {
+                "required": ["assessed_by", "assessed_at"],
+                "properties": {
+                    "assessed_by": {"type": "string"},
+                    "assessed_at": {"type": "string"},
+                },
+            },
+        }
+    )
 
     do_not_contact: bool = Field(
         default=False, description="Nobody contacts the victim directly: phone and e-mail hidden"
@@ -170,6 +185,17 @@ class Consent(ConsentScopes):
     interpreter: bool | None = Field(default=None, description="An interpreter was present")
     form: ConsentForm | None = Field(default=None, description="`oral` or `written`")
 
+    # The rule of `_guardian`, stated for readers of the JSON Schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["given_by"], "properties": {"given_by": {"const": "guardian"}}},
+            "then": {
+                "required": ["guardian_appointment"],
+                "properties": {"guardian_appointment": {"type": "string"}},
+            },
+        }
+    )
+
     @model_validator(mode="after")
     def _guardian(self) -> "Consent":
         if self.given_by == ConsentGivenBy.GUARDIAN and self.guardian_appointment is None:
@@ -186,7 +212,7 @@ class ReferralBase(Strict):
     exploitation: Annotated[list[Exploitation], Field(min_length=1, max_length=len(Exploitation))]
     destination_countries: Annotated[list[CountryCode], Field(max_length=20)] = []
     official_involvement: bool = False
-    implicated: Annotated[list[AgencyId], Field(max_length=20)] = Field(
+    implicated: Annotated[list[ConfiguredAgencyId], Field(max_length=20)] = Field(
         default=[],
         description="Agencies suspected of involvement: left out of routing entirely, and "
         "never shown that they were named",

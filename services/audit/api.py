@@ -2,7 +2,7 @@
 as an `access.granted` event, which joins the chain like any other."""
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -18,6 +18,7 @@ from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.crypto import Vault
 from services.common.db import transaction
+from services.common.params import Timestamp
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 
@@ -66,8 +67,8 @@ async def get_events(
     actor: Annotated[str | None, Query(max_length=100)] = None,
     agency: Annotated[str | None, Query(max_length=63)] = None,
     type: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:

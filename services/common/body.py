@@ -47,7 +47,12 @@ def body_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _inline(schema, schema.get("$defs", {}))}},
-        }
+        },
+        # read_json's refusals (services.common.openapi adds the problem+json content).
+        "responses": {
+            "413": {"description": "The body is too large"},
+            "415": {"description": "The body is not `application/json`"},
+        },
     }
 
 

@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from contracts.events import AccessDenied, AccessGranted
 from contracts.referrals import Consent, ReferralIn, Safety, TipIn, VictimReferralIn
-from contracts.vocabulary import AgencyId, Role, Urgency
+from contracts.vocabulary import ConfiguredAgencyId, Role, Urgency
 from services.common.app import from_state
 from services.common.auth import Principal, require, require_any
 from services.common.body import body_schema, parse, read_json
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.errors import NotFound
+from services.common.params import IdCursor, Timestamp
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 from services.intake import service
@@ -45,7 +46,7 @@ _safety_in: TypeAdapter[Safety] = TypeAdapter(Safety)
 class ImplicatedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    implicated: Annotated[list[AgencyId], Field(min_length=1, max_length=20)]
+    implicated: Annotated[list[ConfiguredAgencyId], Field(min_length=1, max_length=20)]
 
 
 class RecusalIn(BaseModel):
@@ -140,9 +141,9 @@ async def list_referrals(
     status: Annotated[str | None, Query(max_length=20, pattern=r"^[a-z_]+$")] = None,
     urgency: Urgency | None = None,
     region: Annotated[str | None, Query(max_length=10, pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
+    cursor: Annotated[IdCursor | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> ReferralPage:
     async with runtime.sessions() as session:

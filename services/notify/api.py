@@ -18,6 +18,7 @@ from services.common.auth import Principal, require, require_any
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.errors import NotFound
+from services.common.params import UUID_PATTERN
 from services.common.permissions import Action, permitted
 from services.common.runtime import Runtime
 from services.notify import channels, service
@@ -66,8 +67,13 @@ async def get_inbox(
     status: Annotated[list[DeliveryStatus], Query()] = [],  # noqa: B006 (FastAPI copies it)
     urgency: Urgency | None = None,
     overdue: bool | None = None,
-    referral: Annotated[str | None, Query(max_length=64, description="One referral's")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    referral: Annotated[
+        str | None, Query(pattern=UUID_PATTERN, description="One referral's (its id)")
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=service.CURSOR_PATTERN, description="`next_cursor` of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> InboxPage:
     async with runtime.sessions() as session:
