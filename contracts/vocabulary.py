@@ -215,8 +215,7 @@ def code_list_pattern(name: str) -> str:
         head, _, tail = code.partition("-")
         groups.setdefault(head, []).append(tail)
     parts = [
-        f"{head}-(?:{'|'.join(tails)})" if tails != [""] else head
-        for head, tails in groups.items()
+        f"{head}-(?:{'|'.join(tails)})" if tails != [""] else head for head, tails in groups.items()
     ]
     return "^(?:" + "|".join(parts) + ")$"
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from services.audit import service
@@ -18,7 +18,7 @@ from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.crypto import Vault
 from services.common.db import transaction
-from services.common.params import Timestamp
+from services.common.params import UUID_PATTERN, Timestamp
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 
@@ -55,7 +55,7 @@ async def get_events(
     principal: Auditor,
     runtime: Runtime,
     settings: Config,
-    referral: Annotated[str | None, Query(max_length=64)] = None,
+    referral: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
     reference: Annotated[
         str | None,
         Query(
@@ -65,8 +65,11 @@ async def get_events(
         ),
     ] = None,
     actor: Annotated[str | None, Query(max_length=100)] = None,
-    agency: Annotated[str | None, Query(max_length=63)] = None,
-    type: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
+    agency: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
+    type: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z]+(\.[a-z_]+)+$", max_length=60)]],
+        Query(max_length=40, description="Event types, e.g. `referral.submitted`"),
+    ] = [],  # noqa: B006 (FastAPI copies it)
     since: Timestamp | None = None,
     until: Timestamp | None = None,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,

@@ -33,7 +33,8 @@ async def read_json(request: Request, *, limit: int) -> bytes:
 def parse(adapter: TypeAdapter[Any], raw: bytes) -> Any:
     """Validate JSON bytes; a mismatch is a 422 listing field paths (never the values)."""
     try:
-        return adapter.validate_json(raw)
+        # Strict: `0` is not `false` and `"1"` is not `1` (the schema says what is accepted).
+        return adapter.validate_json(raw, strict=True)
     except ValidationError as exc:
         raise UnprocessableContent(
             "The request does not match the schema.", errors=field_errors(exc.errors())

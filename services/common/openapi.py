@@ -51,7 +51,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 DESCRIPTIONS = {
-    400: "Bad request",
+    400: "The body cannot be read (not UTF-8 text)",
     401: "No valid bearer token (`WWW-Authenticate` says why)",
     403: "Forbidden",
     404: "Not found, or not the caller's to know about: also the answer when the caller's roles "
@@ -158,6 +158,8 @@ def complete(document: dict[str, Any], *, agencies: Iterable[str] = ()) -> dict[
                 common.add(404)
             if parameters or "requestBody" in operation:
                 common.add(422)
+            if "requestBody" in operation:
+                common.add(400)  # a body that cannot be read at all (not UTF-8)
             for code in common:
                 responses.setdefault(str(code), {"description": DESCRIPTIONS[code]})
             for status, response in responses.items():
