@@ -24,7 +24,7 @@ from services.audit.models import audit_metadata
 from services.audit.settings import AuditSettings
 from services.common.app import (
     METRICS_RESPONSES,
-    OPS_METHODS,
+    add_ops_route,
     add_response_headers,
     docs_page,
     metrics_response,
@@ -206,32 +206,31 @@ class Stack:
             "tags": ["operations"],
         }
 
-        async def _health() -> JSONResponse:
+        async def healthz() -> JSONResponse:
             status = await self.status()
             return JSONResponse(status, status_code=200 if status["status"] == "ok" else 503)
 
-        ops.add_api_route(
+        async def readyz() -> JSONResponse:
+            return await healthz()
+
+        add_ops_route(
+            ops,
             "/healthz",
-            _health,
-            methods=OPS_METHODS,
+            healthz,
             summary="Every service's database and consumers, and the broker",
-            **health,  # type: ignore[arg-type]
+            **health,
         )
-        ops.add_api_route(
-            "/readyz",
-            _health,
-            methods=OPS_METHODS,
-            summary="Ready: the same checks as /healthz",
-            **health,  # type: ignore[arg-type]
+        add_ops_route(
+            ops, "/readyz", readyz, summary="Ready: the same checks as /healthz", **health
         )
 
         async def metrics(request: Request) -> Response:
             return metrics_response(request, self.settings)
 
-        ops.add_api_route(
+        add_ops_route(
+            ops,
             "/metrics",
             metrics,
-            methods=OPS_METHODS,
             summary="Prometheus metrics of every service in this process",
             response_class=Response,
             responses=METRICS_RESPONSES,

@@ -171,22 +171,25 @@ METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def add_ops_route(router: APIRouter | FastAPI, path: str, endpoint: Any, **options: Any) -> None:
+    """`endpoint` at `path` for GET and HEAD: one route each, so that each operation of the
+    document has its own id (the 405's `Allow` names both: services.common.errors)."""
+    for method in OPS_METHODS:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            operation_id=f"{endpoint.__name__.strip('_')}_{method.lower()}",
+            **options,
+        )
+
+
 def ops_router(checks: Sequence[ReadinessCheck], settings: Settings) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.api_route(
-        "/healthz", methods=OPS_METHODS, summary="Liveness: the process serves requests"
-    )
     async def healthz() -> Health:
         return Health(status="ok")
 
-    @router.api_route(
-        "/readyz",
-        methods=OPS_METHODS,
-        summary="Readiness: every dependency answers",
-        response_model=Readiness,
-        responses={503: {"model": Readiness, "description": "A dependency does not answer"}},
-    )
     async def readyz() -> JSONResponse:
         failed: dict[str, str] = {}
         for name, check in checks:
@@ -197,17 +200,27 @@ def ops_router(checks: Sequence[ReadinessCheck], settings: Settings) -> APIRoute
         body = {"status": "ready" if not failed else "not ready", "failed": failed}
         return JSONResponse(body, status_code=200 if not failed else 503)
 
-    @router.api_route(
+    async def metrics(request: Request) -> Response:
+        return metrics_response(request, settings)
+
+    add_ops_route(router, "/healthz", healthz, summary="Liveness: the process serves requests")
+    add_ops_route(
+        router,
+        "/readyz",
+        readyz,
+        summary="Readiness: every dependency answers",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency does not answer"}},
+    )
+    add_ops_route(
+        router,
         "/metrics",
-        methods=OPS_METHODS,
+        metrics,
         summary="Prometheus metrics",
         response_class=Response,
         responses=METRICS_RESPONSES,
         include_in_schema=settings.metrics_enabled,
     )
-    async def metrics(request: Request) -> Response:
-        return metrics_response(request, settings)
-
     return router
 
 
