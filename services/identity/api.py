@@ -317,11 +317,29 @@ class AgencyOut(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
-RedirectUri = Annotated[str, Field(max_length=2000), AfterValidator(service.check_redirect_uri)]
+# check_redirect_uri's rule as a pattern (a little narrower: host names in ASCII, as punycode).
+REDIRECT_URI_PATTERN = (
+    r"^(https://[A-Za-z0-9.-]+|http://(127\.0\.0\.1|localhost|\[::1\]))(:[0-9]{1,5})?"
+    r"([/?][^#\s]*)?$"
+)
+RedirectUri = Annotated[
+    str,
+    Field(max_length=2000, pattern=REDIRECT_URI_PATTERN),
+    AfterValidator(service.check_redirect_uri),
+]
 
 
 class ClientIn(BaseModel):
-    model_config = {"extra": "forbid"}
+    model_config = {
+        "extra": "forbid",
+        # _signs_in_or_has_roles, stated in the schema.
+        "json_schema_extra": {
+            "anyOf": [
+                {"required": ["roles"], "properties": {"roles": {"minItems": 1}}},
+                {"required": ["redirect_uris"], "properties": {"redirect_uris": {"minItems": 1}}},
+            ]
+        },
+    }
 
     client_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
     agency: AgencyId

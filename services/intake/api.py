@@ -80,7 +80,10 @@ class Submitted(BaseModel):
     "",
     status_code=201,
     response_model=Submitted,
-    responses={200: {"model": Submitted, "description": "A replay of an earlier Idempotency-Key"}},
+    responses={
+        200: {"model": Submitted, "description": "A replay of an earlier Idempotency-Key"},
+        409: {"description": "The Idempotency-Key was already used with a different body"},
+    },
     summary="Submit a victim referral or a tip",
     openapi_extra=body_schema(_referral_in),
 )
@@ -242,6 +245,7 @@ class ConsentOut(BaseModel):
     "/{referral_id}/consent",
     summary="Record the victim's current consent (the submitter, or a recipient at `support` "
     "or above, stating language, interpreter and form)",
+    responses={409: {"description": "The referral is a tip (no consent) or was withdrawn"}},
     openapi_extra=body_schema(_consent_in),
 )
 async def put_consent(
@@ -274,6 +278,7 @@ class SafetyOut(BaseModel):
 @router.put(
     "/{referral_id}/safety",
     summary="Record a new safety assessment (the submitter, or a recipient at `support` or above)",
+    responses={409: {"description": "The referral is a tip (no assessment) or was withdrawn"}},
     openapi_extra=body_schema(_safety_in),
 )
 async def put_safety(
@@ -333,6 +338,7 @@ async def put_implicated(
     "/{referral_id}/recusal",
     status_code=204,
     summary="Step away from a referral (a person, for a conflict of interest): refused from now on",
+    responses={409: {"description": "The token is a system client's: only a person recuses"}},
     openapi_extra=body_schema(_recusal_in),
 )
 async def post_recusal(

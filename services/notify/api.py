@@ -165,9 +165,17 @@ async def stream_inbox(
     )
 
 
+# Some character that is not white space (by Python's str.isspace, which service.act applies,
+# written out so that every regular-expression dialect reads it alike).
+NOT_ONLY_SPACE = r"[^\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 class Decline(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_ONLY_SPACE)]
+
+
+CONFLICT = {409: {"description": "The delivery's status does not allow the action"}}
 
 
 async def _act(
@@ -186,24 +194,36 @@ async def _act(
     return InboxItem.model_validate(service.item(d))
 
 
-@inbox_router.post("/deliveries/{delivery_id}/acknowledge", summary="Acknowledge a delivery")
+@inbox_router.post(
+    "/deliveries/{delivery_id}/acknowledge", responses=CONFLICT, summary="Acknowledge a delivery"
+)
 async def acknowledge(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "acknowledge")
 
 
-@inbox_router.post("/deliveries/{delivery_id}/accept", summary="Accept an acknowledged delivery")
+@inbox_router.post(
+    "/deliveries/{delivery_id}/accept",
+    responses=CONFLICT,
+    summary="Accept an acknowledged delivery",
+)
 async def accept(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "accept")
 
 
 @inbox_router.post(
-    "/deliveries/{delivery_id}/decline", summary="Decline an acknowledged delivery, with a reason"
+    "/deliveries/{delivery_id}/decline",
+    responses=CONFLICT,
+    summary="Decline an acknowledged delivery, with a reason",
 )
 async def decline(delivery_id: str, body: Decline, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "decline", body.reason)
 
 
-@inbox_router.post("/deliveries/{delivery_id}/complete", summary="Complete an accepted delivery")
+@inbox_router.post(
+    "/deliveries/{delivery_id}/complete",
+    responses=CONFLICT,
+    summary="Complete an accepted delivery",
+)
 async def complete(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "complete")
 
