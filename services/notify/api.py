@@ -175,7 +175,9 @@ class Decline(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_ONLY_SPACE)]
 
 
-CONFLICT = {409: {"description": "The delivery's status does not allow the action"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The delivery's status does not allow the action"}
+}
 
 
 async def _act(
