@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.vocabulary import (
+    EMAIL_PATTERN,
     AgeBand,
     AgeBasis,
     AgencyId,
@@ -50,7 +51,7 @@ class VictimIdentity(Strict):
 
 class VictimContact(Strict):
     phone: Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
-    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN)] | None = None
     address: Annotated[str, Field(max_length=500)] | None = Field(
         default=None,
         description="Shown to the submitter only, unless shared with the agencies named in "

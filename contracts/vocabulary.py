@@ -327,3 +327,11 @@ ConfiguredAgencyId = Annotated[
         json_schema_extra={"x-code-list": "agency"},
     ),
 ]
+
+
+# White space (what Python's str.isspace calls so), written out: the `\s` of ECMA-262 (JSON
+# Schema's patterns), of Python's re and of pydantic's regular expressions are three different
+# sets, so a pattern using it would mean one thing to a client and another to the service.
+SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+EMAIL_PATTERN = rf"^[^@{SPACE}]+@[^@{SPACE}]+$"
+"""An email address as far as the exchange checks one: something, `@`, something."""

@@ -59,7 +59,7 @@ async def get_events(
     reference: Annotated[
         str | None,
         Query(
-            pattern=r"^NRM-\d{4}-\d{6,}$",
+            pattern=r"^NRM-[0-9]{4}-[0-9]{6,}$",
             max_length=30,
             description="A referral's human reference: its submission event",
         ),
@@ -72,7 +72,7 @@ async def get_events(
     ] = [],  # noqa: B006 (FastAPI copies it)
     since: Timestamp | None = None,
     until: Timestamp | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:
     limit = min(limit, settings.page_size_max)
@@ -120,7 +120,7 @@ async def get_agency_access(
     actor: Annotated[
         str | None, Query(max_length=100, description="One person (username) or client only")
     ] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:
     async with runtime.sessions() as session:

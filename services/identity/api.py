@@ -320,7 +320,7 @@ class AgencyOut(BaseModel):
 # check_redirect_uri's rule as a pattern (a little narrower: host names in ASCII, as punycode).
 REDIRECT_URI_PATTERN = (
     r"^(https://[A-Za-z0-9.-]+|http://(127\.0\.0\.1|localhost|\[::1\]))(:[0-9]{1,5})?"
-    r"([/?][^#\s]*)?$"
+    r"([/?][^#\x00-\x20\x7f]*)?$"
 )
 RedirectUri = Annotated[
     str,

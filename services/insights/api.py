@@ -28,7 +28,7 @@ open_data = APIRouter(prefix="/v1/open-data", tags=["open data"])
 Reader = Annotated[Principal, Depends(require(Action.STATISTICS_READ))]
 Releaser = Annotated[Principal, Depends(require(Action.STATISTICS_RELEASE))]
 Config = Annotated[InsightsSettings, Depends(from_state("settings"))]
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
 async def _record(runtime: Any, principal: Principal, action: str, resource: str) -> None:

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
-from contracts.vocabulary import AgencyId, DeliveryStatus, LanguageCode, Urgency
+from contracts.vocabulary import SPACE, AgencyId, DeliveryStatus, LanguageCode, Urgency
 from services.common.app import from_state
 from services.common.auth import Principal, require, require_any
 from services.common.crypto import Vault
@@ -165,9 +165,8 @@ async def stream_inbox(
     )
 
 
-# Some character that is not white space (by Python's str.isspace, which service.act applies,
-# written out so that every regular-expression dialect reads it alike).
-NOT_ONLY_SPACE = r"[^\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# Some character that is not white space (str.isspace, which service.act applies).
+NOT_ONLY_SPACE = rf"[^{SPACE}]"
 
 
 class Decline(BaseModel):
@@ -338,7 +337,11 @@ async def get_attempts(
 class EmailIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     addresses: Annotated[
-        list[Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]],
+        list[
+            Annotated[
+                str, Field(max_length=254, pattern=rf"^[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}]+$")
+            ]
+        ],
         Field(max_length=20),
     ]
     language: LanguageCode = "en"

@@ -438,7 +438,7 @@ class InboxPage:
 # `<microseconds since the epoch>_<delivery id>` of the page's last delivery: a form the API's
 # schema states exactly, so that every cursor valid by the schema can be used (16 digits reach
 # the year 2286).
-CURSOR_PATTERN = r"^\d{1,16}_[0-9a-f-]{36}$"
+CURSOR_PATTERN = r"^[0-9]{1,16}_[0-9a-f-]{36}$"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
