@@ -393,7 +393,9 @@ async def get_agencies(_: AgencyAdmin, runtime: Runtime) -> AgencyList:
     return AgencyList(items=[AgencyOut.of(r) for r in rows])
 
 
-@admin.post("/agencies", status_code=201)
+@admin.post(
+    "/agencies", status_code=201, responses={409: {"description": "The agency already exists"}}
+)
 async def post_agency(body: Agency, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
     async with transaction(runtime.sessions) as session:
         row = await service.create_agency(session, agency=body, actor=principal.actor)
@@ -433,7 +435,9 @@ async def get_clients(_: ClientAdmin, runtime: Runtime, agency: str | None = Non
     return ClientList(items=[ClientOut.of(r) for r in rows])
 
 
-@admin.post("/clients", status_code=201)
+@admin.post(
+    "/clients", status_code=201, responses={409: {"description": "The client already exists"}}
+)
 async def post_client(body: ClientIn, principal: ClientAdmin, runtime: Runtime) -> ClientWithSecret:
     async with transaction(runtime.sessions) as session:
         row, secret = await service.create_client(
@@ -564,7 +568,12 @@ async def get_people(
     return PersonList(items=[PersonOut.of(r) for r in rows])
 
 
-@admin.post("/people", status_code=201, summary="Create a person")
+@admin.post(
+    "/people",
+    status_code=201,
+    responses={409: {"description": "The username is taken"}},
+    summary="Create a person",
+)
 async def post_person(
     body: PersonIn, principal: PersonAdmin, runtime: Runtime, settings: Config
 ) -> PersonWithPassword:

@@ -36,6 +36,10 @@ UNSTATABLE: dict[str, tuple[str, ...]] = {
     ),
     # A password must not be the username nor easy to guess (zxcvbn's estimate and a list of
     # 30,000 common passwords: services.identity.people.password_problem).
+    # A sign-in request must name a registered client and one of its redirect URIs (the
+    # registry's state, not a schema): otherwise a page says it cannot be served.
+    "GET /oauth/authorize": ("<title>This sign-in request cannot be served",),
+    "POST /oauth/authorize": ("<title>This sign-in request cannot be served",),
     "POST /v1/admin/people": ("The password is too common", "The password is too easy"),
     "POST /v1/admin/people/{person_id}/reset": (
         "The password is too common",
@@ -46,11 +50,15 @@ UNSTATABLE: dict[str, tuple[str, ...]] = {
 
 def _explained(response: Any, rules: tuple[str, ...]) -> bool:
     """Whether the refusal's detail names one of `rules`, or each of its field errors does."""
+    if not rules:
+        return False
+    if response.headers.get("content-type", [""])[0].startswith("text/html"):
+        return any(rule in response.text for rule in rules)
     try:
         problem = response.json()
     except ValueError:
         return False
-    if not isinstance(problem, dict) or not rules:
+    if not isinstance(problem, dict):
         return False
     if any(rule in str(problem.get("detail", "")) for rule in rules):
         return True
@@ -67,7 +75,7 @@ def _explained(response: Any, rules: tuple[str, ...]) -> bool:
 
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    """Keep every failure except a 422 for one of the rules above."""
-    if failure.code != "ST202" or response.status_code != 422:
+    """Keep every failure except a 422 (400 for a sign-in page) for one of the rules above."""
+    if failure.code != "ST202" or response.status_code not in (400, 422):
         return True
     return not _explained(response, UNSTATABLE.get(case.operation.label, ()))
