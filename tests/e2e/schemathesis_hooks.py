@@ -13,6 +13,11 @@ from typing import Any
 
 import schemathesis
 
+PASSWORD = (
+    "The password is too common",
+    "The password is too easy",
+    "The password must have at least",
+)
 # Operation label -> words of a refusal (the problem's `detail` or an `errors[].message`) that
 # name a rule the schema cannot state.
 UNSTATABLE: dict[str, tuple[str, ...]] = {
@@ -34,17 +39,17 @@ UNSTATABLE: dict[str, tuple[str, ...]] = {
         "at most two different dimensions",
         "is not one of",
     ),
-    # A password must not be the username nor easy to guess (zxcvbn's estimate and a list of
-    # 30,000 common passwords: services.identity.people.password_problem).
     # A sign-in request must name a registered client and one of its redirect URIs (the
     # registry's state, not a schema): otherwise a page says it cannot be served.
     "GET /oauth/authorize": ("<title>This sign-in request cannot be served",),
     "POST /oauth/authorize": ("<title>This sign-in request cannot be served",),
-    "POST /v1/admin/people": ("The password is too common", "The password is too easy"),
-    "POST /v1/admin/people/{person_id}/reset": (
-        "The password is too common",
-        "The password is too easy",
-    ),
+    # A password must not be the username nor easy to guess (zxcvbn's estimate and a list of
+    # 30,000 common passwords: services.identity.people.password_problem), and must be as long
+    # as the deployment asks (NRM_IDENTITY_PASSWORD_MIN_LENGTH: not yet stated in the document).
+    # A person, or a client with agency roles, needs an agency in the registry (its state).
+    "POST /v1/admin/people": (*PASSWORD, "No agency"),
+    "POST /v1/admin/people/{person_id}/reset": PASSWORD,
+    "POST /v1/admin/clients": ("No agency",),
 }
 
 
