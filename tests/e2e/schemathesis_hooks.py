@@ -18,6 +18,7 @@ PASSWORD = (
     "The password is too easy",
     "The password must have at least",
 )
+OAUTH_STATE = ("invalid_client", "invalid_grant", "unauthorized_client", "invalid_scope")
 # Operation label -> words of a refusal (the problem's `detail` or an `errors[].message`) that
 # name a rule the schema cannot state.
 UNSTATABLE: dict[str, tuple[str, ...]] = {
@@ -39,6 +40,10 @@ UNSTATABLE: dict[str, tuple[str, ...]] = {
         "at most two different dimensions",
         "is not one of",
     ),
+    # A token request must carry the credentials of a registered client, and a code or refresh
+    # token that client was issued (state, not a schema): RFC 6749 §5.2 errors otherwise.
+    "POST /oauth/token": OAUTH_STATE,
+    "POST /oauth/revoke": OAUTH_STATE,
     # A sign-in request must name a registered client and one of its redirect URIs (the
     # registry's state, not a schema): otherwise a page says it cannot be served.
     "GET /oauth/authorize": ("<title>This sign-in request cannot be served",),
@@ -65,7 +70,8 @@ def _explained(response: Any, rules: tuple[str, ...]) -> bool:
         return False
     if not isinstance(problem, dict):
         return False
-    if any(rule in str(problem.get("detail", "")) for rule in rules):
+    # A problem's detail, or an RFC 6749 error's code.
+    if any(rule in str(problem.get(key, "")) for rule in rules for key in ("detail", "error")):
         return True
     errors = problem.get("errors")
     return (
