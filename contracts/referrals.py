@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from contracts.vocabulary import (
     EMAIL_PATTERN,
+    NOT_ONLY_SPACE,
     AgeBand,
     AgeBasis,
     AgencyId,
@@ -44,9 +45,13 @@ class Strict(BaseModel):
 
 
 class VictimIdentity(Strict):
-    full_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    full_name: (
+        Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)] | None
+    ) = None
     date_of_birth: date | None = None
-    document_number: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    document_number: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_ONLY_SPACE)] | None
+    ) = None
 
 
 class VictimContact(Strict):
@@ -92,7 +97,9 @@ class Safety(Strict):
         default=False, description="Family members are involved: do not contact through them"
     )
     risk_level: RiskLevel | None = None
-    assessed_by: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    assessed_by: (
+        Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)] | None
+    ) = None
     assessed_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
@@ -175,7 +182,9 @@ class ConsentScopes(Strict):
 class Consent(ConsentScopes):
     given_by: ConsentGivenBy
     recorded_at: AwareDatetime
-    guardian_appointment: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+    guardian_appointment: (
+        Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)] | None
+    ) = Field(
         default=None,
         description="The act appointing the guardian (authority, number, date); required when "
         "`given_by` is `guardian`",
@@ -205,9 +214,9 @@ class Consent(ConsentScopes):
 
 
 class ReferralBase(Strict):
-    external_ref: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
-        default=None, description="The submitting agency's own reference"
-    )
+    external_ref: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_ONLY_SPACE)] | None
+    ) = Field(default=None, description="The submitting agency's own reference")
     region: RegionCode
     urgency: Urgency = Urgency.ROUTINE
     exploitation: Annotated[list[Exploitation], Field(min_length=1, max_length=len(Exploitation))]
@@ -337,7 +346,7 @@ class Agency(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: AgencyId
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)]
     type: AgencyType
     regions: list[RegionCode] = Field(
         default=[], description="ISO 3166-2 regions covered; empty means national"

@@ -334,4 +334,6 @@ ConfiguredAgencyId = Annotated[
 # sets, so a pattern using it would mean one thing to a client and another to the service.
 SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 EMAIL_PATTERN = rf"^[^@{SPACE}]+@[^@{SPACE}]+$"
+NOT_ONLY_SPACE = rf"[^{SPACE}]"
+"""Some character that is not white space: a text that stripping cannot leave empty."""
 """An email address as far as the exchange checks one: something, `@`, something."""

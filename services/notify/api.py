@@ -12,7 +12,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
-from contracts.vocabulary import SPACE, AgencyId, DeliveryStatus, LanguageCode, Urgency
+from contracts.vocabulary import (
+    NOT_ONLY_SPACE,
+    SPACE,
+    AgencyId,
+    DeliveryStatus,
+    LanguageCode,
+    Urgency,
+)
 from services.common.app import from_state
 from services.common.auth import Principal, require, require_any
 from services.common.crypto import Vault
@@ -163,10 +170,6 @@ async def stream_inbox(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
-
-
-# Some character that is not white space (str.isspace, which service.act applies).
-NOT_ONLY_SPACE = rf"[^{SPACE}]"
 
 
 class Decline(BaseModel):
