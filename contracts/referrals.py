@@ -11,10 +11,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.vocabulary import (
+    EMAIL_PATTERN,
+    NOT_ONLY_SPACE,
     AgeBand,
     AgeBasis,
     AgencyId,
     AgencyType,
+    ConfiguredAgencyId,
     ConsentForm,
     ConsentGivenBy,
     CountryCode,
@@ -42,14 +45,18 @@ class Strict(BaseModel):
 
 
 class VictimIdentity(Strict):
-    full_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    full_name: (
+        Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)] | None
+    ) = None
     date_of_birth: date | None = None
-    document_number: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    document_number: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_ONLY_SPACE)] | None
+    ) = None
 
 
 class VictimContact(Strict):
     phone: Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
-    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN)] | None = None
     address: Annotated[str, Field(max_length=500)] | None = Field(
         default=None,
         description="Shown to the submitter only, unless shared with the agencies named in "
@@ -64,6 +71,20 @@ class VictimContact(Strict):
 class Safety(Strict):
     """The victim's safety as assessed by the submitting (or a later) caseworker."""
 
+    # The rule of `_assessed`, stated for readers of the JSON Schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["risk_level"], "properties": {"risk_level": {"type": "string"}}},
+            "then": {
+                "required": ["assessed_by", "assessed_at"],
+                "properties": {
+                    "assessed_by": {"type": "string"},
+                    "assessed_at": {"type": "string"},
+                },
+            },
+        }
+    )
+
     do_not_contact: bool = Field(
         default=False, description="Nobody contacts the victim directly: phone and e-mail hidden"
     )
@@ -76,7 +97,9 @@ class Safety(Strict):
         default=False, description="Family members are involved: do not contact through them"
     )
     risk_level: RiskLevel | None = None
-    assessed_by: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    assessed_by: (
+        Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)] | None
+    ) = None
     assessed_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
@@ -163,7 +186,9 @@ class ConsentScopes(Strict):
 class Consent(ConsentScopes):
     given_by: ConsentGivenBy
     recorded_at: AwareDatetime
-    guardian_appointment: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+    guardian_appointment: (
+        Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)] | None
+    ) = Field(
         default=None,
         description="The act appointing the guardian (authority, number, date); required when "
         "`given_by` is `guardian`",
@@ -174,6 +199,17 @@ class Consent(ConsentScopes):
     interpreter: bool | None = Field(default=None, description="An interpreter was present")
     form: ConsentForm | None = Field(default=None, description="`oral` or `written`")
 
+    # The rule of `_guardian`, stated for readers of the JSON Schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["given_by"], "properties": {"given_by": {"const": "guardian"}}},
+            "then": {
+                "required": ["guardian_appointment"],
+                "properties": {"guardian_appointment": {"type": "string"}},
+            },
+        }
+    )
+
     @model_validator(mode="after")
     def _guardian(self) -> "Consent":
         if self.given_by == ConsentGivenBy.GUARDIAN and self.guardian_appointment is None:
@@ -182,15 +218,15 @@ class Consent(ConsentScopes):
 
 
 class ReferralBase(Strict):
-    external_ref: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
-        default=None, description="The submitting agency's own reference"
-    )
+    external_ref: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_ONLY_SPACE)] | None
+    ) = Field(default=None, description="The submitting agency's own reference")
     region: RegionCode
     urgency: Urgency = Urgency.ROUTINE
     exploitation: Annotated[list[Exploitation], Field(min_length=1, max_length=len(Exploitation))]
     destination_countries: Annotated[list[CountryCode], Field(max_length=20)] = []
     official_involvement: bool = False
-    implicated: Annotated[list[AgencyId], Field(max_length=20)] = Field(
+    implicated: Annotated[list[ConfiguredAgencyId], Field(max_length=20)] = Field(
         default=[],
         description="Agencies suspected of involvement: left out of routing entirely, and "
         "never shown that they were named",
@@ -324,7 +360,7 @@ class Agency(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: AgencyId
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)]
     type: AgencyType
     regions: list[RegionCode] = Field(
         default=[], description="ISO 3166-2 regions covered; empty means national"

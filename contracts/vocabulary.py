@@ -228,6 +228,33 @@ def load_code_lists() -> None:
     _primary_languages()
 
 
+@functools.cache
+def code_list_pattern(name: str) -> str:
+    """A regular expression matching exactly the codes of a list the types below check, by its
+    `x-code-list` name (for documents that state it: services.common.openapi). A pattern rather
+    than an enumeration: API testers enumerate every value of an enumeration (5,000 regions)."""
+    countries, subdivisions, languages = _codes()
+    lists = {"iso3166-1": countries, "iso3166-2": subdivisions, "iso639-1": languages}
+    codes = lists[name]
+    # Grouped by the part before the hyphen (`KZ-(?:10|11|...)`) to keep it short.
+    groups: dict[str, list[str]] = {}
+    for code in sorted(codes):
+        head, _, tail = code.partition("-")
+        groups.setdefault(head, []).append(tail)
+    parts = [
+        f"{head}-(?:{'|'.join(tails)})" if tails != [""] else head for head, tails in groups.items()
+    ]
+    return "^(?:" + "|".join(parts) + ")$"
+
+
+@functools.cache
+def language_tag_pattern() -> str:
+    """The regular expression `LanguageTag` checks, its primary subtag spelled out: exactly the
+    tags it accepts."""
+    primaries = sorted(t for t, shorter in _primary_languages().items() if shorter is None)
+    return _BCP47.pattern.replace("(?P<primary>[a-z]{2,3})", "(?:" + "|".join(primaries) + ")", 1)
+
+
 def _country(code: str) -> str:
     if code not in _codes()[0]:
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
@@ -270,7 +297,12 @@ def _language_tag(tag: str) -> str:
 
 CountryCode = Annotated[
     str,
-    Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code", examples=["KZ"]),
+    Field(
+        pattern=r"^[A-Z]{2}$",
+        description="ISO 3166-1 alpha-2 country code",
+        examples=["KZ"],
+        json_schema_extra={"x-code-list": "iso3166-1"},
+    ),
     AfterValidator(_country),
 ]
 RegionCode = Annotated[
@@ -279,12 +311,18 @@ RegionCode = Annotated[
         pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$",
         description="ISO 3166-2 subdivision code",
         examples=["KZ-79"],
+        json_schema_extra={"x-code-list": "iso3166-2"},
     ),
     AfterValidator(_region),
 ]
 LanguageCode = Annotated[
     str,
-    Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 language code", examples=["kk"]),
+    Field(
+        pattern=r"^[a-z]{2}$",
+        description="ISO 639-1 language code",
+        examples=["kk"],
+        json_schema_extra={"x-code-list": "iso639-1"},
+    ),
     AfterValidator(_language),
 ]
 LanguageTag = Annotated[
@@ -294,6 +332,7 @@ LanguageTag = Annotated[
         description="BCP 47 language tag: an ISO 639-1 or ISO 639-3 language (kk, ru, kaa, dng, "
         "rom), optionally with script and region (kk-Cyrl-KZ)",
         examples=["kaa"],
+        json_schema_extra={"x-code-list": "bcp47"},
     ),
     AfterValidator(_language_tag),
 ]
@@ -305,3 +344,23 @@ AgencyId = Annotated[
         examples=["mvd-ctu"],
     ),
 ]
+ConfiguredAgencyId = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="Agency identifier (lowercase slug) of an agency of the configuration "
+        "(`agencies.yaml`); a running exchange's OpenAPI documents list them",
+        examples=["mvd-ctu"],
+        json_schema_extra={"x-code-list": "agency"},
+    ),
+]
+
+
+# White space (what Python's str.isspace calls so), written out: the `\s` of ECMA-262 (JSON
+# Schema's patterns), of Python's re and of pydantic's regular expressions are three different
+# sets, so a pattern using it would mean one thing to a client and another to the service.
+SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+EMAIL_PATTERN = rf"^[^@{SPACE}]+@[^@{SPACE}]+$"
+NOT_ONLY_SPACE = rf"[^{SPACE}]"
+"""Some character that is not white space: a text that stripping cannot leave empty."""
+"""An email address as far as the exchange checks one: something, `@`, something."""

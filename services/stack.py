@@ -7,12 +7,14 @@ database and consumers exactly as when it runs alone (`nrm serve <service>`).
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import orjson
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import MetaData
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -20,9 +22,16 @@ from starlette.types import Receive, Scope, Send
 from services.audit.app import create_app as create_audit
 from services.audit.models import audit_metadata
 from services.audit.settings import AuditSettings
-from services.common.app import add_response_headers, docs_page, metrics_response
+from services.common.app import (
+    METRICS_RESPONSES,
+    add_ops_route,
+    add_response_headers,
+    docs_page,
+    metrics_response,
+)
 from services.common.bus import broker_reachable
-from services.common.errors import problem
+from services.common.errors import install_error_handlers
+from services.common.openapi import install as install_openapi
 from services.common.routes import ROUTES
 from services.common.settings import Settings
 from services.console.app import create_app as create_console
@@ -120,6 +129,20 @@ def database_url(service: str) -> str:
     return Settings().database_url_for(service)
 
 
+# Answered by the stack itself, for every service at once (the services' own `/healthz`,
+# `/readyz` and `/metrics` are left out of their documents here): described by the document
+# `/openapi/exchange.json`.
+STACK_PATHS = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi/exchange.json")
+
+
+class StackHealth(BaseModel):
+    status: Literal["ok", "unavailable"]
+    broker: str = Field(description="`ok`, or the error met reaching the broker")
+    services: dict[str, dict[str, str]] = Field(
+        description="Per service, each check (`database`, `consumers`): `ok` or what failed"
+    )
+
+
 class Stack:
     """An ASGI app: the services' apps, their lifespans run in order, one health check."""
 
@@ -150,6 +173,89 @@ class Stack:
             key=lambda item: -len(item[0]),
         )
         self.ready = False
+        self._documents: dict[str, dict[str, Any]] | None = None
+        self.ops = self._ops_app()
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Each service's OpenAPI document as served here: without the operations the stack
+        answers for all of them (those are in `exchange`'s)."""
+        if self._documents is not None:
+            return self._documents
+        documents = {}
+        for name, app in self.apps.items():
+            document = copy.deepcopy(app.openapi())
+            for path in ("/healthz", "/readyz", "/metrics"):
+                document["paths"].pop(path, None)
+            documents[name] = document
+        documents["exchange"] = self.ops.openapi()
+        self._documents = documents
+        return documents
+
+    def _ops_app(self) -> FastAPI:
+        """The stack's own endpoints: health of every service, the process's metrics, and the
+        page listing every service's document."""
+        docs = self.settings.api_docs_enabled
+        ops = FastAPI(
+            title="NRM Exchange: the running stack",
+            version="1",
+            openapi_url="/openapi/exchange.json" if docs else None,
+            docs_url=None,
+            redoc_url=None,
+            telemetry={"tracing": False, "metrics": False, "logs": False},
+        )
+        install_error_handlers(ops)
+        health = {
+            "response_model": StackHealth,
+            "responses": {503: {"model": StackHealth, "description": "Something is down"}},
+            "tags": ["operations"],
+        }
+
+        async def healthz() -> JSONResponse:
+            status = await self.status()
+            return JSONResponse(status, status_code=200 if status["status"] == "ok" else 503)
+
+        async def readyz() -> JSONResponse:
+            return await healthz()
+
+        add_ops_route(
+            ops,
+            "/healthz",
+            healthz,
+            summary="Every service's database and consumers, and the broker",
+            **health,
+        )
+        add_ops_route(
+            ops, "/readyz", readyz, summary="Ready: the same checks as /healthz", **health
+        )
+
+        async def metrics(request: Request) -> Response:
+            return metrics_response(request, self.settings)
+
+        add_ops_route(
+            ops,
+            "/metrics",
+            metrics,
+            summary="Prometheus metrics of every service in this process",
+            response_class=Response,
+            responses=METRICS_RESPONSES,
+            include_in_schema=self.settings.metrics_enabled,
+            tags=["operations"],
+        )
+        if docs:
+
+            async def api_docs() -> HTMLResponse:
+                return docs_page(self.documents())
+
+            ops.add_api_route(
+                "/docs",
+                api_docs,
+                methods=["GET"],
+                summary="Every service's OpenAPI document, listed on one page",
+                response_class=HTMLResponse,
+                tags=["documentation"],
+            )
+        install_openapi(ops)
+        return ops
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -158,25 +264,17 @@ class Stack:
         path: str = scope.get("path", "")
         if scope["type"] == "http":
             send = _with_security_headers(send)
-            if path in ("/healthz", "/readyz"):
-                await self._health(send)
-                return
-            if path in ("/metrics", "/docs"):
-                # One metrics registry per process: every service's metrics. One page for
-                # every service's API.
-                if path == "/metrics":
-                    response = metrics_response(Request(scope), self.settings)
-                elif self.settings.api_docs_enabled:
-                    response = docs_page({n: a.openapi() for n, a in self.apps.items()})
-                else:
-                    response = problem(404, "Not found.")
-                await response(scope, receive, send)
+            if path in STACK_PATHS:
+                # One health for the stack, one metrics registry per process (every service's
+                # metrics), one page for every service's API.
+                await self.ops(scope, receive, send)
                 return
             if path.startswith("/openapi/") and path.endswith(".json"):
-                # Each service serves its own document (`/openapi/<service>.json`).
-                owner = self.apps.get(path.removeprefix("/openapi/").removesuffix(".json"))
-                if owner is not None:
-                    await owner(scope, receive, send)
+                # Each service's document (`/openapi/<service>.json`), as served here.
+                name = path.removeprefix("/openapi/").removesuffix(".json")
+                if name in self.apps and self.settings.api_docs_enabled:
+                    response = JSONResponse(self.documents()[name])
+                    await response(scope, receive, send)
                     return
         if path == "/console" or path.startswith("/console/"):
             await self.console(scope, receive, send)
@@ -236,11 +334,6 @@ class Stack:
         )
         return {"status": "ok" if ok else "unavailable", "broker": broker, "services": services}
 
-    async def _health(self, send: Send) -> None:
-        status = await self.status()
-        code = 200 if status["status"] == "ok" else 503
-        await _respond(send, code, orjson.dumps(status), b"application/json")
-
 
 def _with_security_headers(send: Send) -> Send:
     async def wrapped(message: MutableMapping[str, Any]) -> None:
@@ -249,14 +342,3 @@ def _with_security_headers(send: Send) -> Send:
         await send(message)
 
     return wrapped
-
-
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", content_type), (b"cache-control", b"no-store")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -2,13 +2,13 @@
 as an `access.granted` event, which joins the chain like any other."""
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from services.audit import service
@@ -18,6 +18,7 @@ from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.crypto import Vault
 from services.common.db import transaction
+from services.common.params import UUID_PATTERN, Timestamp
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 
@@ -54,21 +55,24 @@ async def get_events(
     principal: Auditor,
     runtime: Runtime,
     settings: Config,
-    referral: Annotated[str | None, Query(max_length=64)] = None,
+    referral: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
     reference: Annotated[
         str | None,
         Query(
-            pattern=r"^NRM-\d{4}-\d{6,}$",
+            pattern=r"^NRM-[0-9]{4}-[0-9]{6,}$",
             max_length=30,
             description="A referral's human reference: its submission event",
         ),
     ] = None,
     actor: Annotated[str | None, Query(max_length=100)] = None,
-    agency: Annotated[str | None, Query(max_length=63)] = None,
-    type: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    agency: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
+    type: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z]+(\.[a-z_]+)+$", max_length=60)]],
+        Query(max_length=40, description="Event types, e.g. `referral.submitted`"),
+    ] = [],  # noqa: B006 (FastAPI copies it)
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:
     limit = min(limit, settings.page_size_max)
@@ -116,7 +120,7 @@ async def get_agency_access(
     actor: Annotated[
         str | None, Query(max_length=100, description="One person (username) or client only")
     ] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:
     async with runtime.sessions() as session:

@@ -6,12 +6,13 @@ import html
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -19,6 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from contracts.vocabulary import load_code_lists
 from services.common.access import install_refusal_audit
 from services.common.errors import install_error_handlers, problem
+from services.common.openapi import install as install_openapi
+from services.common.openapi import problem_response
 from services.common.settings import Settings
 
 ReadinessCheck = tuple[str, Callable[[], Awaitable[None]]]
@@ -147,14 +150,46 @@ def docs_page(documents: dict[str, dict[str, Any]]) -> HTMLResponse:
     return HTMLResponse("".join(parts))
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    failed: dict[str, str] = Field(description="Each failed check and the error it raised")
+
+
+# GET and HEAD only (405 with `Allow` otherwise); HEAD answers the same without a body.
+OPS_METHODS = ["GET", "HEAD"]
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text exposition format",
+        "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+    },
+    401: problem_response(401, "`NRM_METRICS_TOKEN` is set and the bearer token is not it"),
+    404: problem_response(404, "Metrics are turned off (`NRM_METRICS_ENABLED=false`)"),
+}
+
+
+def add_ops_route(router: APIRouter | FastAPI, path: str, endpoint: Any, **options: Any) -> None:
+    """`endpoint` at `path` for GET and HEAD: one route each, so that each operation of the
+    document has its own id (the 405's `Allow` names both: services.common.errors)."""
+    for method in OPS_METHODS:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            operation_id=f"{endpoint.__name__.strip('_')}_{method.lower()}",
+            **options,
+        )
+
+
 def ops_router(checks: Sequence[ReadinessCheck], settings: Settings) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="Liveness: the process serves requests")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Health:
+        return Health(status="ok")
 
-    @router.get("/readyz", summary="Readiness: every dependency answers")
     async def readyz() -> JSONResponse:
         failed: dict[str, str] = {}
         for name, check in checks:
@@ -165,15 +200,27 @@ def ops_router(checks: Sequence[ReadinessCheck], settings: Settings) -> APIRoute
         body = {"status": "ready" if not failed else "not ready", "failed": failed}
         return JSONResponse(body, status_code=200 if not failed else 503)
 
-    @router.get(
-        "/metrics",
-        summary="Prometheus metrics",
-        response_class=Response,
-        include_in_schema=settings.metrics_enabled,
-    )
     async def metrics(request: Request) -> Response:
         return metrics_response(request, settings)
 
+    add_ops_route(router, "/healthz", healthz, summary="Liveness: the process serves requests")
+    add_ops_route(
+        router,
+        "/readyz",
+        readyz,
+        summary="Readiness: every dependency answers",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency does not answer"}},
+    )
+    add_ops_route(
+        router,
+        "/metrics",
+        metrics,
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses=METRICS_RESPONSES,
+        include_in_schema=settings.metrics_enabled,
+    )
     return router
 
 
@@ -215,5 +262,5 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
-
+    install_openapi(app, agencies=settings.configured_agencies())
     return app

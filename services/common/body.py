@@ -1,6 +1,8 @@
 """Reading JSON request bodies by hand, where an endpoint needs the raw bytes or a size limit
 enforced before parsing (FastAPI's body parameters read everything first)."""
 
+import json
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
@@ -30,10 +32,35 @@ async def read_json(request: Request, *, limit: int) -> bytes:
     return bytes(body)
 
 
+def _whole_numbers(raw: bytes) -> bytes:
+    """The JSON with each number that has no fractional part (`56.0`, `5.6e1`) written as an
+    integer: JSON Schema counts it as one (an `integer` field takes it), strict pydantic does not.
+    Other numbers, and a body that is not JSON, are left for the validation to judge."""
+    if not any(c in raw for c in b".eE"):
+        return raw
+    changed = False
+
+    def number(text: str) -> Any:
+        nonlocal changed
+        value = Decimal(text)
+        if value.is_finite() and value == value.to_integral_value():
+            changed = True
+            return int(value)
+        return float(text)
+
+    try:
+        document = json.loads(raw, parse_float=number)
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError): validate_json says so
+        return raw
+    return json.dumps(document).encode() if changed else raw
+
+
 def parse(adapter: TypeAdapter[Any], raw: bytes) -> Any:
     """Validate JSON bytes; a mismatch is a 422 listing field paths (never the values)."""
     try:
-        return adapter.validate_json(raw)
+        # Strict: `0` is not `false` and `"1"` is not `1` (the schema says what is accepted),
+        # but `1.0` is `1`, as in JSON Schema.
+        return adapter.validate_json(_whole_numbers(raw), strict=True)
     except ValidationError as exc:
         raise UnprocessableContent(
             "The request does not match the schema.", errors=field_errors(exc.errors())
@@ -47,7 +74,12 @@ def body_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _inline(schema, schema.get("$defs", {}))}},
-        }
+        },
+        # read_json's refusals (services.common.openapi adds the problem+json content).
+        "responses": {
+            "413": {"description": "The body is too large"},
+            "415": {"description": "The body is not `application/json`"},
+        },
     }
 
 

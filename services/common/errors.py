@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -107,6 +108,16 @@ def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers on the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NRMError)
     async def _nrm_error(request: Request, exc: NRMError) -> JSONResponse:
@@ -132,6 +143,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path only; a path
+            # with one route per method (GET and POST /v1/referrals) supports them all.
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem(exc.status_code, detail, instance=request.url.path, headers=headers)
 

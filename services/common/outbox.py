@@ -115,10 +115,14 @@ class OutboxRelay:
         delivery_check_interval: float = 1.0,
         replay_window: timedelta = timedelta(days=7),
         processed_retention: timedelta = timedelta(days=8),
+        source: str | None = None,
     ) -> None:
+        """`source`: the CloudEvents `source` (an absolute URI) every published event carries,
+        whatever its row says (the service's short name, as written by the code)."""
         if groups is not None and bootstrap is None:
             raise ValueError("delivery tracking (groups) needs the broker's bootstrap")
         self.name = name
+        self._source = source.encode() if source is not None else None
         self._engine = engine
         self._sessions = sessions
         self._producer = producer
@@ -399,6 +403,8 @@ class OutboxRelay:
             futures: list[Any] = []
             for _, row in batch:
                 headers = [(k, v.encode()) for k, v in row.headers.items()]
+                if self._source is not None:
+                    headers = [(k, self._source if k == "ce_source" else v) for k, v in headers]
                 headers.append(("ce_sequence", str(row.sequence).encode()))
                 try:
                     futures.append(

@@ -90,6 +90,7 @@ class ServiceRuntime:
             delivery_check_interval=s.delivery_check_seconds,
             replay_window=timedelta(seconds=s.replay_window_seconds),
             processed_retention=timedelta(seconds=s.processed_retention_seconds),
+            source=s.event_source_for(self.service),
         )
         if s.replay_on_start:
             # Before any consumer or request: the broker may have lost what was not yet read.

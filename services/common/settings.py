@@ -1,5 +1,6 @@
 """Settings from the environment: shared `NRM_*`, overridden per service by `NRM_<SERVICE>_*`."""
 
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -81,6 +82,11 @@ class Settings(BaseSettings):
     replay_window_seconds: float = 7 * 86_400
     """Outbox events older than this are no longer replayed, even if some consumer group never
     confirmed them (logged as an error): the replay window."""
+    event_source: str = "urn:nrm:local:{service}"
+    """CloudEvents `source` of the events this service publishes (`ce_source`): an absolute URI,
+    `{service}` replaced by the service's name. Name the deployment in it
+    (`urn:nrm:kz-prod:{service}`) so that source and id stay unique across deployments; at most
+    40 characters once formatted (the audit log's column)."""
     processed_retention_seconds: float = 8 * 86_400
     """How long consumers remember processed event ids (to drop duplicates); must exceed the
     replay window, so that a replayed event is always recognised."""
@@ -140,6 +146,19 @@ class Settings(BaseSettings):
     revocation_refresh_seconds: float = 2.0
     """How often an instance re-reads revoked clients, agencies and people from its database
     (its own consumer applies them at once; this catches what another instance applied)."""
+
+    def event_source_for(self, service: str) -> str:
+        return self.event_source.format(service=service)
+
+    @model_validator(mode="after")
+    def _event_source_is_a_uri(self) -> "Settings":
+        source = self.event_source_for("insights")  # the longest service name
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:\S+", source) or len(source) > 40:
+            raise ValueError(
+                "event_source must be an absolute URI (scheme:rest, e.g. urn:nrm:kz-prod:"
+                "{service}) of at most 40 characters"
+            )
+        return self
 
     @model_validator(mode="after")
     def _processed_ids_outlive_replay(self) -> "Settings":

@@ -85,12 +85,93 @@ def _throttled(retry_after: int) -> JSONResponse:
     return JSONResponse(body, status_code=429, headers=headers)
 
 
+_OAUTH_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "string",
+            "enum": [
+                "invalid_request",
+                "invalid_client",
+                "invalid_grant",
+                "unauthorized_client",
+                "unsupported_grant_type",
+                "invalid_scope",
+                "temporarily_unavailable",
+            ],
+        },
+        "error_description": {"type": "string"},
+    },
+}
+_TOKEN_FORM = {
+    "type": "object",
+    "required": ["grant_type"],
+    "properties": {
+        "grant_type": {
+            "type": "string",
+            "enum": ["client_credentials", "authorization_code", "refresh_token"],
+        },
+        "scope": {"type": "string", "description": "Roles to ask for, space-separated"},
+        "client_id": {"type": "string", "description": "With `client_secret`, instead of Basic"},
+        "client_secret": {"type": "string"},
+        "code": {"type": "string", "description": "`authorization_code`: the code"},
+        "redirect_uri": {"type": "string", "description": "`authorization_code`: as authorized"},
+        "code_verifier": {"type": "string", "description": "`authorization_code`: PKCE"},
+        "refresh_token": {"type": "string", "description": "`refresh_token`: the token"},
+    },
+}
+_TOKEN_DOCS: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/x-www-form-urlencoded": {"schema": _TOKEN_FORM}},
+    },
+}
+_TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An access token (RFC 9068 JWT); for people also `id_token` and "
+        "`refresh_token`",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["access_token", "token_type", "expires_in"],
+                    "properties": {
+                        "access_token": {"type": "string"},
+                        "token_type": {"type": "string", "enum": ["Bearer"]},
+                        "expires_in": {"type": "integer"},
+                        "scope": {"type": "string"},
+                        "refresh_token": {"type": "string"},
+                        "id_token": {"type": "string"},
+                    },
+                }
+            }
+        },
+    },
+    400: {
+        "description": "RFC 6749 §5.2 error (not form-encoded, no or unknown grant type, "
+        "a bad code or refresh token, a scope not granted)",
+        "content": {"application/json": {"schema": _OAUTH_ERROR}},
+    },
+    401: {
+        "description": "`invalid_client`: client authentication failed (`WWW-Authenticate`)",
+        "content": {"application/json": {"schema": _OAUTH_ERROR}},
+    },
+    429: {
+        "description": "`temporarily_unavailable`: too many failed attempts from this client "
+        "or address (`Retry-After`)",
+        "content": {"application/json": {"schema": _OAUTH_ERROR}},
+    },
+}
+
+
 @router.post(
     "/oauth/token",
     tags=["oauth"],
     summary="OAuth2 token: client credentials for systems; authorization code and refresh token"
     " for people (OpenID Connect)",
-    responses={429: {"description": "Too many failed attempts from this client or address"}},
+    responses=_TOKEN_RESPONSES,
+    openapi_extra=_TOKEN_DOCS,
 )
 async def token(
     request: Request,
@@ -215,7 +296,8 @@ async def metadata(settings: Config) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": [r.value for r in Role],
         "response_types_supported": ["code"],
-        "token_endpoint_auth_signing_alg_values_supported": [service.ALGORITHM],
+        # No `token_endpoint_auth_signing_alg_values_supported`: no JWT client authentication
+        # (`private_key_jwt`, `client_secret_jwt`) is offered.
     }
 
 
@@ -235,11 +317,29 @@ class AgencyOut(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
-RedirectUri = Annotated[str, Field(max_length=2000), AfterValidator(service.check_redirect_uri)]
+# check_redirect_uri's rule as a pattern (a little narrower: host names in ASCII, as punycode).
+REDIRECT_URI_PATTERN = (
+    r"^(https://[A-Za-z0-9.-]+|http://(127\.0\.0\.1|localhost|\[::1\]))(:[0-9]{1,5})?"
+    r"([/?][^#\x00-\x20\x7f]*)?$"
+)
+RedirectUri = Annotated[
+    str,
+    Field(max_length=2000, pattern=REDIRECT_URI_PATTERN),
+    AfterValidator(service.check_redirect_uri),
+]
 
 
 class ClientIn(BaseModel):
-    model_config = {"extra": "forbid"}
+    model_config = {
+        "extra": "forbid",
+        # _signs_in_or_has_roles, stated in the schema.
+        "json_schema_extra": {
+            "anyOf": [
+                {"required": ["roles"], "properties": {"roles": {"minItems": 1}}},
+                {"required": ["redirect_uris"], "properties": {"redirect_uris": {"minItems": 1}}},
+            ]
+        },
+    }
 
     client_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
     agency: AgencyId
@@ -293,7 +393,9 @@ async def get_agencies(_: AgencyAdmin, runtime: Runtime) -> AgencyList:
     return AgencyList(items=[AgencyOut.of(r) for r in rows])
 
 
-@admin.post("/agencies", status_code=201)
+@admin.post(
+    "/agencies", status_code=201, responses={409: {"description": "The agency already exists"}}
+)
 async def post_agency(body: Agency, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
     async with transaction(runtime.sessions) as session:
         row = await service.create_agency(session, agency=body, actor=principal.actor)
@@ -333,7 +435,9 @@ async def get_clients(_: ClientAdmin, runtime: Runtime, agency: str | None = Non
     return ClientList(items=[ClientOut.of(r) for r in rows])
 
 
-@admin.post("/clients", status_code=201)
+@admin.post(
+    "/clients", status_code=201, responses={409: {"description": "The client already exists"}}
+)
 async def post_client(body: ClientIn, principal: ClientAdmin, runtime: Runtime) -> ClientWithSecret:
     async with transaction(runtime.sessions) as session:
         row, secret = await service.create_client(
@@ -464,7 +568,12 @@ async def get_people(
     return PersonList(items=[PersonOut.of(r) for r in rows])
 
 
-@admin.post("/people", status_code=201, summary="Create a person")
+@admin.post(
+    "/people",
+    status_code=201,
+    responses={409: {"description": "The username is taken"}},
+    summary="Create a person",
+)
 async def post_person(
     body: PersonIn, principal: PersonAdmin, runtime: Runtime, settings: Config
 ) -> PersonWithPassword:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from contracts.events import AccessDenied, AccessGranted
@@ -137,7 +137,41 @@ async def _session(
         return await people.current_session(session, request.cookies.get(SESSION_COOKIE))
 
 
-@router.get("/oauth/authorize", summary="Authorization endpoint: sign in, then a code")
+# What the browser endpoints answer: pages, and redirects back to a registered client.
+_PAGE = {"text/html": {"schema": {"type": "string"}}}
+_OAUTH_ERROR = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+        }
+    }
+}
+_SIGN_IN: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The sign-in page (password, then the one-time code)", "content": _PAGE},
+    302: {"description": "Back to the client's redirect URI with a code, or an RFC 6749 error"},
+    400: {
+        "description": "A page saying the sign-in request cannot be served: an unknown client, a "
+        "redirect URI it did not register, a missing or bad parameter (nothing is sent to an "
+        "unverified redirect URI)",
+        "content": _PAGE,
+    },
+    429: {"description": "Too many failed sign-ins for this username (a page)", "content": _PAGE},
+}
+_LOGOUT: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A page saying the person is signed out", "content": _PAGE},
+    302: {"description": "To the client's registered post-logout redirect URI"},
+    400: {"description": "A page saying the logout request is not valid", "content": _PAGE},
+}
+
+
+@router.get(
+    "/oauth/authorize",
+    response_class=HTMLResponse,
+    responses=_SIGN_IN,
+    summary="Authorization endpoint: sign in, then a code",
+)
 async def authorize(
     request: Request, runtime: Runtime, provider: OP, settings: Config, vault: Secrets
 ) -> Response:
@@ -210,7 +244,12 @@ async def _issue_code(
     return respond(result)
 
 
-@router.post("/oauth/authorize", summary="The sign-in form's steps (password, one-time code)")
+@router.post(
+    "/oauth/authorize",
+    response_class=HTMLResponse,
+    responses=_SIGN_IN,
+    summary="The sign-in form's steps (password, one-time code)",
+)
 async def sign_in(
     request: Request,
     runtime: Runtime,
@@ -524,7 +563,10 @@ async def _audit_issued(runtime: ServiceRuntime, issued: Issued, *, grant_type: 
 
 
 @router.api_route(
-    "/oauth/userinfo", methods=["GET", "POST"], summary="Claims about the signed-in person"
+    "/oauth/userinfo",
+    methods=["GET", "POST"],
+    responses={401: {"description": "Not a valid person's token (`WWW-Authenticate`)"}},
+    summary="Claims about the signed-in person",
 )
 async def userinfo(request: Request, runtime: Runtime) -> JSONResponse:
     header = request.headers.get("authorization", "")
@@ -547,7 +589,17 @@ async def userinfo(request: Request, runtime: Runtime) -> JSONResponse:
     return JSONResponse(dict(user_info(person)), headers=_NO_STORE)
 
 
-@router.post("/oauth/revoke", summary="Revoke a refresh token and its family (RFC 7009)")
+@router.post(
+    "/oauth/revoke",
+    responses={
+        400: {"description": "RFC 6749 §5.2 error (no token given)", "content": _OAUTH_ERROR},
+        401: {
+            "description": "`invalid_client`: client authentication failed",
+            "content": _OAUTH_ERROR,
+        },
+    },
+    summary="Revoke a refresh token and its family (RFC 7009)",
+)
 async def revoke(request: Request, provider: OP) -> Response:
     raw = await request.form()
     form = {k: v for k, v in raw.items() if isinstance(v, str)}
@@ -560,6 +612,8 @@ async def revoke(request: Request, provider: OP) -> Response:
 @router.api_route(
     "/oauth/logout",
     methods=["GET", "POST"],
+    response_class=HTMLResponse,
+    responses=_LOGOUT,
     summary="End the sign-in session and its refresh tokens (RP-initiated logout)",
 )
 async def logout(request: Request, runtime: Runtime, provider: OP) -> Response:

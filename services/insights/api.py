@@ -28,7 +28,7 @@ open_data = APIRouter(prefix="/v1/open-data", tags=["open data"])
 Reader = Annotated[Principal, Depends(require(Action.STATISTICS_READ))]
 Releaser = Annotated[Principal, Depends(require(Action.STATISTICS_RELEASE))]
 Config = Annotated[InsightsSettings, Depends(from_state("settings"))]
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
 async def _record(runtime: Any, principal: Principal, action: str, resource: str) -> None:
@@ -56,8 +56,8 @@ async def statistics(
     settings: Config,
     from_: Annotated[str, Query(alias="from", pattern=MONTH, examples=["2026-01"])],
     to: Annotated[str, Query(pattern=MONTH, examples=["2026-03"])],
-    by: Annotated[str, Query(max_length=100, pattern=r"^[a-z_,]*$")] = "",
-    measure: Annotated[str, Query(max_length=40)] = "referrals",
+    by: Annotated[str, Query(max_length=100, pattern=service.BY_PATTERN)] = "",
+    measure: Annotated[str, Query(pattern=service.MEASURE_PATTERN)] = "referrals",
 ) -> Response:
     service.may_read(principal, coordinator=settings.coordinator_agency)
     question = service.Question(
@@ -82,6 +82,17 @@ async def statistics(
     return JSONResponse(service.as_json(result))
 
 
+def state_periods(document: dict[str, Any], *, period_months: int) -> dict[str, Any]:
+    """The document with `from` and `to` of the statistics saying which months they may be in
+    this deployment (the blocks are configured: NRM_INSIGHTS_PERIOD_MONTHS)."""
+    for parameter in document["paths"]["/v1/statistics"]["get"]["parameters"]:
+        if parameter["name"] in ("from", "to"):
+            first = parameter["name"] == "from"
+            pattern = service.month_pattern(period_months=period_months, first=first)
+            parameter["schema"]["pattern"] = pattern
+    return document
+
+
 class ReleaseRequest(BaseModel):
     year: int = Field(ge=2000, le=2100)
 
@@ -90,6 +101,7 @@ class ReleaseRequest(BaseModel):
     "/releases",
     status_code=201,
     summary="Publish a differentially private open-data release of a year (spends ε)",
+    responses={409: {"description": "The year's privacy budget would be exceeded"}},
 )
 async def create_release(
     principal: Releaser, runtime: Runtime, settings: Config, body: ReleaseRequest

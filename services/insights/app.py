@@ -12,7 +12,7 @@ from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.db import create_engine
 from services.common.runtime import ServiceRuntime
-from services.insights.api import open_data, router
+from services.insights.api import open_data, router, state_periods
 from services.insights.consumer import TYPES, on_event
 from services.insights.models import insights_metadata
 from services.insights.settings import InsightsSettings
@@ -65,6 +65,8 @@ def create_app(
         checks=runtime.checks,
         lifespan=lifespan,
     )
+    document = app.openapi
+    app.openapi = lambda: state_periods(document(), period_months=settings.period_months)  # type: ignore[method-assign]
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.access_audit = runtime.access_audit

@@ -211,6 +211,17 @@ STAGES = {
     "investigation_opened": "investigation_opened",
 }
 """The NRM funnel: each stage and the count measure it is (the same table, the same numbers)."""
+DIMENSIONS = tuple(dict.fromkeys(COUNT_DIMENSIONS + TIMING_DIMENSIONS))
+# What each parameter may be on its own (check_question also relates them to each other).
+MEASURE_PATTERN = rf"^({'|'.join(MEASURES)})$"
+BY_PATTERN = rf"^(({'|'.join(DIMENSIONS)})(,({'|'.join(DIMENSIONS)}))?)?$"
+
+
+def month_pattern(*, period_months: int, first: bool) -> str:
+    """The months, 1970-01 to 2999-12, that a period may start on (`first`) or end on: the
+    bounds of the blocks of `period_months` that periods are made of (January on)."""
+    months = range(1, 13, period_months) if first else range(period_months, 13, period_months)
+    return rf"^(19[7-9][0-9]|2[0-9]{{3}})-({'|'.join(f'{m:02d}' for m in months)})$"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from contracts.events import AccessDenied, AccessGranted
 from contracts.referrals import Consent, ReferralIn, Safety, TipIn, VictimReferralIn
 from contracts.vocabulary import (
-    AgencyId,
+    ConfiguredAgencyId,
     Disclosure,
     IdentificationBasis,
     IdentificationDecision,
@@ -24,6 +24,7 @@ from services.common.body import body_schema, parse, read_json
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.errors import NotFound
+from services.common.params import IdCursor, Timestamp
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 from services.intake import service
@@ -55,7 +56,7 @@ _safety_in: TypeAdapter[Safety] = TypeAdapter(Safety)
 class ImplicatedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    implicated: Annotated[list[AgencyId], Field(min_length=1, max_length=20)]
+    implicated: Annotated[list[ConfiguredAgencyId], Field(min_length=1, max_length=20)]
 
 
 class RecusalIn(BaseModel):
@@ -77,11 +78,12 @@ class InvestigationIn(BaseModel):
 
     opened: bool
     date: date
-    # Letters, digits, spaces and `/ . -` as investigation numbers are written; no control
-    # characters (they would reach every `full` reader's screen).
-    number: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w./\- ]+$")] | None = (
-        Field(default=None, description="The investigation's number (sealed; shown at `full` only)")
-    )
+    # Latin letters, digits, spaces and `/ . -`, as investigation numbers are written; no
+    # control characters (they would reach every `full` reader's screen). ASCII classes, so
+    # that the pattern reads the same in every regex dialect (Schemathesis, the service).
+    number: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9./ -]+$")] | None
+    ) = Field(default=None, description="The investigation's number (sealed; shown at `full` only)")
 
 
 _identification_in: TypeAdapter[IdentificationIn] = TypeAdapter(IdentificationIn)
@@ -111,7 +113,10 @@ class Submitted(BaseModel):
     "",
     status_code=201,
     response_model=Submitted,
-    responses={200: {"model": Submitted, "description": "A replay of an earlier Idempotency-Key"}},
+    responses={
+        200: {"model": Submitted, "description": "A replay of an earlier Idempotency-Key"},
+        409: {"description": "The Idempotency-Key was already used with a different body"},
+    },
     summary="Submit a victim referral or a tip",
     openapi_extra=body_schema(_referral_in),
 )
@@ -172,9 +177,9 @@ async def list_referrals(
     status: Annotated[str | None, Query(max_length=20, pattern=r"^[a-z_]+$")] = None,
     urgency: Urgency | None = None,
     region: Annotated[str | None, Query(max_length=10, pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
+    cursor: Annotated[IdCursor | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> ReferralPage:
     async with runtime.sessions() as session:
@@ -277,6 +282,7 @@ class ConsentOut(BaseModel):
     "/{referral_id}/consent",
     summary="Record the victim's current consent (the submitter, or a recipient at `support` "
     "or above, stating language, interpreter and form)",
+    responses={409: {"description": "The referral is a tip (no consent) or was withdrawn"}},
     openapi_extra=body_schema(_consent_in),
 )
 async def put_consent(
@@ -309,6 +315,7 @@ class SafetyOut(BaseModel):
 @router.put(
     "/{referral_id}/safety",
     summary="Record a new safety assessment (the submitter, or a recipient at `support` or above)",
+    responses={409: {"description": "The referral is a tip (no assessment) or was withdrawn"}},
     openapi_extra=body_schema(_safety_in),
 )
 async def put_safety(
@@ -368,6 +375,7 @@ async def put_implicated(
     "/{referral_id}/recusal",
     status_code=204,
     summary="Step away from a referral (a person, for a conflict of interest): refused from now on",
+    responses={409: {"description": "The token is a system client's: only a person recuses"}},
     openapi_extra=body_schema(_recusal_in),
 )
 async def post_recusal(

@@ -12,12 +12,20 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
-from contracts.vocabulary import AgencyId, DeliveryStatus, LanguageCode, Urgency
+from contracts.vocabulary import (
+    NOT_ONLY_SPACE,
+    SPACE,
+    AgencyId,
+    DeliveryStatus,
+    LanguageCode,
+    Urgency,
+)
 from services.common.app import from_state
 from services.common.auth import Principal, require, require_any
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.errors import NotFound
+from services.common.params import UUID_PATTERN
 from services.common.permissions import Action, permitted
 from services.common.runtime import Runtime
 from services.notify import channels, service
@@ -67,8 +75,13 @@ async def get_inbox(
     status: Annotated[list[DeliveryStatus], Query()] = [],  # noqa: B006 (FastAPI copies it)
     urgency: Urgency | None = None,
     overdue: bool | None = None,
-    referral: Annotated[str | None, Query(max_length=64, description="One referral's")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    referral: Annotated[
+        str | None, Query(pattern=UUID_PATTERN, description="One referral's (its id)")
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=service.CURSOR_PATTERN, description="`next_cursor` of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> InboxPage:
     async with runtime.sessions() as session:
@@ -188,7 +201,12 @@ async def stream_inbox(
 
 class Decline(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_ONLY_SPACE)]
+
+
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The delivery's status does not allow the action"}
+}
 
 
 async def _act(
@@ -207,24 +225,36 @@ async def _act(
     return InboxItem.model_validate(service.item(d))
 
 
-@inbox_router.post("/deliveries/{delivery_id}/acknowledge", summary="Acknowledge a delivery")
+@inbox_router.post(
+    "/deliveries/{delivery_id}/acknowledge", responses=CONFLICT, summary="Acknowledge a delivery"
+)
 async def acknowledge(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "acknowledge")
 
 
-@inbox_router.post("/deliveries/{delivery_id}/accept", summary="Accept an acknowledged delivery")
+@inbox_router.post(
+    "/deliveries/{delivery_id}/accept",
+    responses=CONFLICT,
+    summary="Accept an acknowledged delivery",
+)
 async def accept(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "accept")
 
 
 @inbox_router.post(
-    "/deliveries/{delivery_id}/decline", summary="Decline an acknowledged delivery, with a reason"
+    "/deliveries/{delivery_id}/decline",
+    responses=CONFLICT,
+    summary="Decline an acknowledged delivery, with a reason",
 )
 async def decline(delivery_id: str, body: Decline, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "decline", body.reason)
 
 
-@inbox_router.post("/deliveries/{delivery_id}/complete", summary="Complete an accepted delivery")
+@inbox_router.post(
+    "/deliveries/{delivery_id}/complete",
+    responses=CONFLICT,
+    summary="Complete an accepted delivery",
+)
 async def complete(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "complete")
 
@@ -337,7 +367,11 @@ async def get_attempts(
 class EmailIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     addresses: Annotated[
-        list[Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]],
+        list[
+            Annotated[
+                str, Field(max_length=254, pattern=rf"^[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}]+$")
+            ]
+        ],
         Field(max_length=20),
     ]
     language: LanguageCode = "en"

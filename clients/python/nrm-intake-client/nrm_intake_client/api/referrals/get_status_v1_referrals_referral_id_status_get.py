@@ -1,0 +1,193 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.problem import Problem
+from ...models.referral_status import ReferralStatus
+from typing import cast
+
+
+
+def _get_kwargs(
+    referral_id: str,
+
+) -> dict[str, Any]:
+    
+
+    
+
+    
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/referrals/{referral_id}/status".format(referral_id=quote(str(referral_id), safe=""),),
+    }
+
+
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | ReferralStatus | None:
+    if response.status_code == 200:
+        response_200 = ReferralStatus.from_dict(response.json())
+
+
+
+        return response_200
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+
+
+        return response_404
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+
+
+        return response_422
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | ReferralStatus]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+
+) -> Response[Problem | ReferralStatus]:
+    """ Who was sent the referral and what they did
+
+    Args:
+        referral_id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | ReferralStatus]
+     """
+
+
+    kwargs = _get_kwargs(
+        referral_id=referral_id,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+
+) -> Problem | ReferralStatus | None:
+    """ Who was sent the referral and what they did
+
+    Args:
+        referral_id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | ReferralStatus
+     """
+
+
+    return sync_detailed(
+        referral_id=referral_id,
+client=client,
+
+    ).parsed
+
+async def asyncio_detailed(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+
+) -> Response[Problem | ReferralStatus]:
+    """ Who was sent the referral and what they did
+
+    Args:
+        referral_id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | ReferralStatus]
+     """
+
+
+    kwargs = _get_kwargs(
+        referral_id=referral_id,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+
+) -> Problem | ReferralStatus | None:
+    """ Who was sent the referral and what they did
+
+    Args:
+        referral_id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | ReferralStatus
+     """
+
+
+    return (await asyncio_detailed(
+        referral_id=referral_id,
+client=client,
+
+    )).parsed

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, BinaryIO, TextIO, TYPE_CHECKING, Generator
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+from typing import cast
+
+if TYPE_CHECKING:
+  from ..models.safety_out_safety import SafetyOutSafety
+
+
+
+
+
+T = TypeVar("T", bound="SafetyOut")
+
+
+
+@_attrs_define
+class SafetyOut:
+    """ 
+        Attributes:
+            id (str):
+            urgency (str):
+            safety (SafetyOutSafety):
+     """
+
+    id: str
+    urgency: str
+    safety: SafetyOutSafety
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+
+
+
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.safety_out_safety import SafetyOutSafety # noqa: PLC0415
+        id = self.id
+
+        urgency = self.urgency
+
+        safety = self.safety.to_dict()
+
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update({
+            "id": id,
+            "urgency": urgency,
+            "safety": safety,
+        })
+
+        return field_dict
+
+
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.safety_out_safety import SafetyOutSafety # noqa: PLC0415
+        d = dict(src_dict)
+        id = d.pop("id")
+
+        urgency = d.pop("urgency")
+
+        safety = SafetyOutSafety.from_dict(d.pop("safety"))
+
+
+
+
+        safety_out = cls(
+            id=id,
+            urgency=urgency,
+            safety=safety,
+        )
+
+
+        safety_out.additional_properties = d
+        return safety_out
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -1,0 +1,38 @@
+"""Query parameter types whose OpenAPI schema states exactly what the service accepts (a request
+valid by the document is never refused by the service for the same value)."""
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BeforeValidator, Field
+
+# RFC 3339 `date-time` (JSON Schema's `format: date-time`), which is stricter than what pydantic
+# parses on its own: it would take `0.0` (seconds since the epoch) or a date alone.
+_RFC3339 = re.compile(
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
+    r"(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+)
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _RFC3339.fullmatch(value) is None:
+        raise ValueError("an RFC 3339 date-time with an offset, e.g. 2026-11-20T10:00:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+"""A date-time query parameter: RFC 3339 with an offset, nothing else."""
+
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+"""A lowercase UUID as the services write their ids (UUIDv7)."""
+
+IdCursor = Annotated[
+    str,
+    Field(
+        pattern=UUID_PATTERN,
+        description="`next_cursor` of the previous page (the last id it held)",
+    ),
+]
