@@ -2,10 +2,10 @@
 valid by the document is never refused by the service for the same value)."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
 # RFC 3339 `date-time` (JSON Schema's `format: date-time`), which is stricter than what pydantic
 # parses on its own: it would take `0.0` (seconds since the epoch) or a date alone.
@@ -23,7 +23,16 @@ def _rfc3339(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+def _in_utc(value: datetime) -> datetime:
+    """In UTC; an offset that carries the time past year 1 or 9999 (valid RFC 3339, e.g.
+    `0001-01-01T00:00:00+01:00`) is the earliest or latest time there is."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 """A date-time query parameter: RFC 3339 with an offset, nothing else."""
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"

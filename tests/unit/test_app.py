@@ -91,3 +91,18 @@ async def test_health_readiness_and_metrics() -> None:
         r = await c.get("/readyz")
     assert r.status_code == 503
     assert r.json()["failed"] == {"broker": "ConnectionRefusedError"}
+
+
+def test_a_timestamp_whose_offset_leaves_the_calendar_is_its_end() -> None:
+    """Valid RFC 3339 at year 1 or 9999 with an offset has no UTC time: the earliest or the
+    latest there is (Schemathesis found a 500 in intake's `since` before this)."""
+    from datetime import UTC, datetime
+
+    from pydantic import TypeAdapter
+
+    from services.common.params import Timestamp
+
+    parse = TypeAdapter(Timestamp).validate_python
+    assert parse("0001-01-01T00:00:00.0+01:01") == datetime(1, 1, 1, tzinfo=UTC)
+    assert parse("9999-12-31T23:59:59-01:00") == datetime.max.replace(tzinfo=UTC)
+    assert parse("2026-11-20T12:00:00+05:00") == datetime(2026, 11, 20, 7, tzinfo=UTC)
