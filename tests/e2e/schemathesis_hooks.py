@@ -100,7 +100,7 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     """Keep every failure except a 422 (400 for a sign-in page) for one of the rules above, and
     a 404 on an operation the creator of the referral may not use."""
     if failure.code == "ST302" and case.operation.label in NOT_FOR_THE_CREATOR:
-        return response.status_code != 404
+        return bool(response.status_code != 404)
     if failure.code != "ST202" or response.status_code not in (400, 422):
         return True
     return not _explained(response, UNSTATABLE.get(case.operation.label, ()))
