@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 from authlib.integrations.starlette_client import OAuth
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
@@ -117,6 +118,20 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         t = pages.TEXT[pages.language(request)]
         return pages.render(
             request, "message.html.j2", status=403, heading=t["forbidden"], message=t["expired"]
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_form(request: Request, exc: RequestValidationError) -> Response:
+        """A form post the console's own pages never send (a field missing or too long): a
+        page naming the fields, not FastAPI's JSON, and never the values."""
+        t = pages.TEXT[pages.language(request)]
+        fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+        return pages.render(
+            request,
+            "message.html.j2",
+            status=422,
+            heading=t["bad_form"],
+            message=f"{t['bad_form_text']} {', '.join(fields)}",
         )
 
     return app

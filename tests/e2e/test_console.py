@@ -353,6 +353,13 @@ async def test_tip_form_csrf_csp_no_store_and_not_found(exchange: Exchange) -> N
             for form in ({"referral": tip["id"]}, {"referral": tip["id"], "csrf": "x" * 43}):
                 refused = await police.request.post(delivery, form=form, max_redirects=0)
                 assert refused.status == 403
+            # With the token but without a field the page always sends: a page saying which,
+            # not the framework's JSON.
+            csrf = await police.locator("input[name=csrf]").first.get_attribute("value")
+            assert csrf is not None
+            bad = await police.request.post(delivery, form={"csrf": csrf}, max_redirects=0)
+            assert bad.status == 422 and bad.headers["content-type"].startswith("text/html")
+            assert "Form not accepted" in await bad.text() and "referral" in await bad.text()
             await police.reload()
             await expect(police.locator("#delivery-status")).to_have_text("notified")
 
@@ -555,6 +562,13 @@ async def test_administration_and_a_console_served_alone(
             await admin.get_by_role("link", name="Routing policy").click()
             await expect(admin.locator("#policy-version")).to_contain_text("sha256:")
             await expect(admin.locator("#rules tbody tr").first).to_be_visible()
+            # The example's identification section (DESIGN.md): the police decide within 5
+            # days, a 30-day reflection period, overdue decisions to the coordinator.
+            clocks = admin.locator("#policy-identification")
+            await expect(clocks).to_contain_text("mvd-ctu")
+            await expect(clocks).to_contain_text("5 days")
+            await expect(clocks).to_contain_text("30 days")
+            await expect(clocks).to_contain_text("nrm-coordinator")
             await admin.get_by_role("link", name="Explain routing").click()
             await admin.get_by_label("Submitted by (agency id)").fill("labour-insp")
             await admin.get_by_label("Region (ISO 3166-2)").fill("KZ-39")
@@ -568,6 +582,7 @@ async def test_administration_and_a_console_served_alone(
             await expect(explained.locator("tr[data-agency='mvd-ctu']")).to_contain_text(
                 "anonymous"
             )
+            await expect(admin.locator("#explained-clocks")).to_contain_text("30 days")
             await accessible(admin)
 
             # The console as a process of its own, beside the stack.
