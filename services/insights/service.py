@@ -211,7 +211,8 @@ STAGES = {
     "investigation_opened": "investigation_opened",
 }
 """The NRM funnel: each stage and the count measure it is (the same table, the same numbers)."""
-DIMENSIONS = tuple(dict.fromkeys(COUNT_DIMENSIONS + TIMING_DIMENSIONS))
+# `stage`: the funnel's one dimension.
+DIMENSIONS = tuple(dict.fromkeys((*COUNT_DIMENSIONS, *TIMING_DIMENSIONS, "stage")))
 # What each parameter may be on its own (check_question also relates them to each other).
 MEASURE_PATTERN = rf"^({'|'.join(MEASURES)})$"
 BY_PATTERN = rf"^(({'|'.join(DIMENSIONS)})(,({'|'.join(DIMENSIONS)}))?)?$"
@@ -291,8 +292,9 @@ def check_question(question: Question, *, period_months: int, max_months: int) -
         raise UnprocessableContent("The question cannot be answered as asked.", errors=errors)
 
 
-def _error(path: str, message: str) -> dict[str, str]:
-    return {"path": path, "type": "value_error", "message": message}
+def _error(parameter: str, message: str) -> dict[str, str]:
+    """A refused query parameter, named as the schema's own refusals name it (`query/by`)."""
+    return {"path": f"query/{parameter}", "type": "value_error", "message": message}
 
 
 def _blocks(question: Question, period_months: int) -> list[list[str]]:

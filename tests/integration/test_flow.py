@@ -163,7 +163,7 @@ async def test_full_flow_timeline(db: Database, own_broker: EmbeddedBroker, tmp_
         acknowledged = first(lambda e: e["type"] == "referral.acknowledged")
         assert submitted < routed < notified < read < acknowledged
         assert steps[submitted]["agency"] == "labour-insp"
-        assert steps[submitted]["source"] == "intake"
+        assert steps[submitted]["source"] == "urn:nrm:local:intake"  # NRM_EVENT_SOURCE's default
         assert {(x["agency"], x["disclosure"], x["rule"]) for x in steps[routed]["recipients"]} == {
             ("ngo-south", "support", "services-shelter"),
             ("mvd-ctu", "full", "police"),

@@ -415,14 +415,14 @@ async def test_statistics_from_the_topics_and_rebuilt_from_scratch(
 
         # Bad questions: problem+json naming the parameter.
         for query, path in (
-            ("from=2025-02&to=2025-03", "from"),  # not the start of a quarter
-            ("from=2025-01&to=2025-02", "to"),
-            ("from=2025-01&to=2025-03&by=name", "by"),
-            ("from=2025-01&to=2025-03&by=region,sex,kind", "by"),
-            ("from=2025-01&to=2025-03&measure=names", "measure"),
-            ("from=2025-01&to=2025-03&measure=funnel&by=region", "by"),
-            ("from=1969-01&to=2025-03", "from"),
-            ("from=2025-01&to=2040-12", "to"),  # longer than ten years
+            ("from=2025-02&to=2025-03", "query/from"),  # not the start of a quarter
+            ("from=2025-01&to=2025-02", "query/to"),
+            ("from=2025-01&to=2025-03&by=name", "query/by"),
+            ("from=2025-01&to=2025-03&by=region,sex,kind", "query/by"),
+            ("from=2025-01&to=2025-03&measure=names", "query/measure"),
+            ("from=2025-01&to=2025-03&measure=funnel&by=region", "query/by"),
+            ("from=1969-01&to=2025-03", "query/from"),
+            ("from=2025-01&to=2040-12", "query/to"),  # longer than ten years
         ):
             r = await client.get("/v1/statistics?" + query, headers=analyst)
             assert r.status_code == 422, query
