@@ -42,6 +42,17 @@ def write_credentials(path: Path, created: Mapping[str, object]) -> None:
     path.chmod(0o600)
 
 
+def state_password_length(document: dict[str, Any], *, min_length: int) -> dict[str, Any]:
+    """The document with this deployment's shortest password (NRM_IDENTITY_PASSWORD_MIN_LENGTH)
+    stated where people's passwords are set."""
+    for name in ("PersonIn", "PersonReset"):
+        password = document["components"]["schemas"][name]["properties"]["password"]
+        for option in password["anyOf"]:
+            if option.get("type") == "string":
+                option["minLength"] = min_length
+    return document
+
+
 def create_app(
     settings: IdentitySettings,
     *,
@@ -105,6 +116,10 @@ def create_app(
         routers=[router, signin.router, admin],
         checks=runtime.checks,
         lifespan=lifespan,
+    )
+    document = app.openapi
+    app.openapi = lambda: state_password_length(  # type: ignore[method-assign]
+        document(), min_length=settings.password_min_length
     )
     app.state.runtime = runtime
     app.state.settings = settings

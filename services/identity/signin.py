@@ -166,11 +166,37 @@ _LOGOUT: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _query(name: str, description: str, *, required: bool = False, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+# The OpenID Connect authentication request (Core 1.0 §3.1.2.1) as this provider reads it; Authlib
+# reads the query itself, so the parameters are stated here.
+_AUTHORIZATION_REQUEST = [
+    _query("response_type", "The authorization code flow only", required=True, enum=["code"]),
+    _query("client_id", "A registered client", required=True),
+    _query("redirect_uri", "One of the client's registered redirect URIs"),
+    _query("scope", "Space-separated; `openid` for an ID token"),
+    _query("state", "Returned unchanged with the code"),
+    _query("nonce", "Returned in the ID token"),
+    _query("code_challenge", "PKCE (RFC 7636): BASE64URL(SHA-256(code_verifier))"),
+    _query("code_challenge_method", "PKCE: `S256`"),
+    _query("prompt", "`login`: ask for the password even within a sign-in session"),
+]
+
+
 @router.get(
     "/oauth/authorize",
     response_class=HTMLResponse,
     responses=_SIGN_IN,
     summary="Authorization endpoint: sign in, then a code",
+    openapi_extra={"parameters": _AUTHORIZATION_REQUEST},
 )
 async def authorize(
     request: Request, runtime: Runtime, provider: OP, settings: Config, vault: Secrets
