@@ -44,6 +44,7 @@ contracts: install
 # One run, one process tree: end to end, intake (with its naive baseline), router, notify, audit,
 # insights.
 # Restart with a day's outbox to replay: .venv/bin/python bench/restart.py (README, Performance).
+# Idle CPU of the embedded stack by consumer fetch wait: .venv/bin/python bench/idle.py.
 bench: install
 	$(BIN)/python bench/run.py
 

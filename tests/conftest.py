@@ -23,8 +23,8 @@ PG_URL = os.environ.get("NRM_TEST_DATABASE_URL")
 # Apps built from settings in tests get the short consumer-group session (see tests.support).
 os.environ.setdefault("NRM_KAFKA_SESSION_TIMEOUT_MS", str(SESSION_TIMEOUT_MS))
 # ...and fetches that wait 100 ms rather than 10 ms: an idle stack then polls the broker a tenth
-# as often (about 22% of a core instead of 54% on the CI machine), which matters with several
-# stacks alive on 2 cores; tests wait on conditions, so only the idle delay per hop changes.
+# as often (26% of a core instead of 98%: bench/idle.py), which matters with several stacks
+# alive on 2 cores; tests wait on conditions, so only the idle delay per hop changes.
 os.environ.setdefault("NRM_KAFKA_FETCH_MAX_WAIT_MS", "100")
 # ...and generate their master keys in the test's data folder, as `nrm up` does (production
 # services insist on keys from a secret: tests/unit/test_crypto.py).
