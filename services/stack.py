@@ -10,9 +10,10 @@ import contextlib
 import copy
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import MetaData
@@ -30,7 +31,7 @@ from services.common.app import (
     metrics_response,
 )
 from services.common.bus import broker_reachable
-from services.common.errors import install_error_handlers
+from services.common.errors import NotFound, install_error_handlers
 from services.common.openapi import install as install_openapi
 from services.common.routes import ROUTES
 from services.common.settings import Settings
@@ -246,12 +247,28 @@ class Stack:
             async def api_docs() -> HTMLResponse:
                 return docs_page(self.documents())
 
-            ops.add_api_route(
+            add_ops_route(
+                ops,
                 "/docs",
                 api_docs,
-                methods=["GET"],
                 summary="Every service's OpenAPI document, listed on one page",
                 response_class=HTMLResponse,
+                tags=["documentation"],
+            )
+
+            async def service_document(
+                service: Annotated[str, PathParam(description=", ".join(self.apps))],
+            ) -> JSONResponse:
+                documents = self.documents()
+                if service not in self.apps:
+                    raise NotFound("No such document.")
+                return JSONResponse(documents[service])
+
+            add_ops_route(
+                ops,
+                "/openapi/{service}.json",
+                service_document,
+                summary="A service's OpenAPI document, as this exchange serves it",
                 tags=["documentation"],
             )
         install_openapi(ops)
@@ -269,13 +286,10 @@ class Stack:
                 # metrics), one page for every service's API.
                 await self.ops(scope, receive, send)
                 return
-            if path.startswith("/openapi/") and path.endswith(".json"):
-                # Each service's document (`/openapi/<service>.json`), as served here.
-                name = path.removeprefix("/openapi/").removesuffix(".json")
-                if name in self.apps and self.settings.api_docs_enabled:
-                    response = JSONResponse(self.documents()[name])
-                    await response(scope, receive, send)
-                    return
+            if path.startswith("/openapi/") and self.settings.api_docs_enabled:
+                # Each service's document (`/openapi/<service>.json`), GET and HEAD only.
+                await self.ops(scope, receive, send)
+                return
         if path == "/console" or path.startswith("/console/"):
             await self.console(scope, receive, send)
             return

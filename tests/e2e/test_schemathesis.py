@@ -54,11 +54,12 @@ def test_every_document_is_served_valid_and_listed(exchange: Exchange) -> None:
         document = httpx.get(f"{exchange.base_url}/openapi/{name}.json")
         assert document.status_code == 200, name
         validate(document.json())  # raises OpenAPIValidationError naming the fault
-    # The health and metrics endpoints: GET and HEAD only.
-    for path in ("/healthz", "/readyz", "/metrics"):
+    # The health and metrics endpoints, the documents and their page: GET and HEAD only.
+    for path in ("/healthz", "/readyz", "/metrics", "/docs", "/openapi/intake.json"):
         assert httpx.head(f"{exchange.base_url}{path}").status_code == 200
         refused = httpx.request("TRACE", f"{exchange.base_url}{path}")
         assert (refused.status_code, refused.headers["allow"]) == (405, "GET, HEAD")
+    assert httpx.get(f"{exchange.base_url}/openapi/nothing.json").status_code == 404
     metadata = httpx.get(f"{exchange.base_url}/.well-known/oauth-authorization-server").json()
     assert metadata["response_types_supported"] == ["code"]
     assert metadata["token_endpoint_auth_methods_supported"] == [

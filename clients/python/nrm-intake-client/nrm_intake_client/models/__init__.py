@@ -5,7 +5,13 @@ from .consent_out import ConsentOut
 from .consent_out_consent import ConsentOutConsent
 from .get_referral_v1_referrals_referral_id_get_response_get_referral_v1_referrals_referral_id_get import GetReferralV1ReferralsReferralIdGetResponseGetReferralV1ReferralsReferralIdGet
 from .health import Health
+from .identification_status import IdentificationStatus
 from .implicated_out import ImplicatedOut
+from .investigation_status import InvestigationStatus
+from .post_identification_v1_referrals_referral_id_identification_post_identification_in import PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn
+from .post_identification_v1_referrals_referral_id_identification_post_identification_in_identification_basis import PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationInIdentificationBasis
+from .post_identification_v1_referrals_referral_id_identification_post_identification_in_identification_decision import PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationInIdentificationDecision
+from .post_investigation_v1_referrals_referral_id_investigation_post_investigation_in import PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn
 from .post_recusal_v1_referrals_referral_id_recusal_post_recusal_in import PostRecusalV1ReferralsReferralIdRecusalPostRecusalIn
 from .problem import Problem
 from .problem_errors_item import ProblemErrorsItem
@@ -23,6 +29,8 @@ from .recipient_status import RecipientStatus
 from .referral_page import ReferralPage
 from .referral_status import ReferralStatus
 from .referral_summary import ReferralSummary
+from .running_clock import RunningClock
+from .running_clocks import RunningClocks
 from .safety_out import SafetyOut
 from .safety_out_safety import SafetyOutSafety
 from .submit_v1_referrals_post_tip_in import SubmitV1ReferralsPostTipIn
@@ -44,7 +52,6 @@ from .submit_v1_referrals_post_victim_referral_in_victim_safety_safe_channel imp
 from .submit_v1_referrals_post_victim_referral_in_victim_sex import SubmitV1ReferralsPostVictimReferralInVictimSex
 from .submit_v1_referrals_post_victim_referral_in_victim_victim_contact import SubmitV1ReferralsPostVictimReferralInVictimVictimContact
 from .submit_v1_referrals_post_victim_referral_in_victim_victim_identity import SubmitV1ReferralsPostVictimReferralInVictimVictimIdentity
-from .submit_v1_referrals_post_victim_referral_in_victim_victim_status import SubmitV1ReferralsPostVictimReferralInVictimVictimStatus
 from .submitted import Submitted
 from .urgency import Urgency
 
@@ -54,7 +61,13 @@ __all__ = (
     "ConsentOutConsent",
     "GetReferralV1ReferralsReferralIdGetResponseGetReferralV1ReferralsReferralIdGet",
     "Health",
+    "IdentificationStatus",
     "ImplicatedOut",
+    "InvestigationStatus",
+    "PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn",
+    "PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationInIdentificationBasis",
+    "PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationInIdentificationDecision",
+    "PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn",
     "PostRecusalV1ReferralsReferralIdRecusalPostRecusalIn",
     "Problem",
     "ProblemErrorsItem",
@@ -72,6 +85,8 @@ __all__ = (
     "ReferralPage",
     "ReferralStatus",
     "ReferralSummary",
+    "RunningClock",
+    "RunningClocks",
     "SafetyOut",
     "SafetyOutSafety",
     "Submitted",
@@ -94,6 +109,5 @@ __all__ = (
     "SubmitV1ReferralsPostVictimReferralInVictimSex",
     "SubmitV1ReferralsPostVictimReferralInVictimVictimContact",
     "SubmitV1ReferralsPostVictimReferralInVictimVictimIdentity",
-    "SubmitV1ReferralsPostVictimReferralInVictimVictimStatus",
     "Urgency",
 )

@@ -8,9 +8,12 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+from ..types import UNSET, Unset
 from typing import cast
 
 if TYPE_CHECKING:
+  from ..models.identification_status import IdentificationStatus
+  from ..models.investigation_status import InvestigationStatus
   from ..models.recipient_status import RecipientStatus
 
 
@@ -28,11 +31,15 @@ class ReferralStatus:
             id (str):
             reference (str):
             recipients (list[RecipientStatus]):
+            identification (IdentificationStatus | None | Unset):
+            investigation (InvestigationStatus | None | Unset):
      """
 
     id: str
     reference: str
     recipients: list[RecipientStatus]
+    identification: IdentificationStatus | None | Unset = UNSET
+    investigation: InvestigationStatus | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
@@ -40,6 +47,8 @@ class ReferralStatus:
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.identification_status import IdentificationStatus # noqa: PLC0415
+        from ..models.investigation_status import InvestigationStatus # noqa: PLC0415
         from ..models.recipient_status import RecipientStatus # noqa: PLC0415
         id = self.id
 
@@ -52,6 +61,22 @@ class ReferralStatus:
 
 
 
+        identification: dict[str, Any] | None | Unset
+        if isinstance(self.identification, Unset):
+            identification = UNSET
+        elif isinstance(self.identification, IdentificationStatus):
+            identification = self.identification.to_dict()
+        else:
+            identification = self.identification
+
+        investigation: dict[str, Any] | None | Unset
+        if isinstance(self.investigation, Unset):
+            investigation = UNSET
+        elif isinstance(self.investigation, InvestigationStatus):
+            investigation = self.investigation.to_dict()
+        else:
+            investigation = self.investigation
+
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -60,6 +85,10 @@ class ReferralStatus:
             "reference": reference,
             "recipients": recipients,
         })
+        if identification is not UNSET:
+            field_dict["identification"] = identification
+        if investigation is not UNSET:
+            field_dict["investigation"] = investigation
 
         return field_dict
 
@@ -67,6 +96,8 @@ class ReferralStatus:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.identification_status import IdentificationStatus # noqa: PLC0415
+        from ..models.investigation_status import InvestigationStatus # noqa: PLC0415
         from ..models.recipient_status import RecipientStatus # noqa: PLC0415
         d = dict(src_dict)
         id = d.pop("id")
@@ -83,10 +114,52 @@ class ReferralStatus:
             recipients.append(recipients_item)
 
 
+        def _parse_identification(data: object) -> IdentificationStatus | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                identification_type_0 = IdentificationStatus.from_dict(data)
+
+
+
+                return identification_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(IdentificationStatus | None | Unset, data)
+
+        identification = _parse_identification(d.pop("identification", UNSET))
+
+
+        def _parse_investigation(data: object) -> InvestigationStatus | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                investigation_type_0 = InvestigationStatus.from_dict(data)
+
+
+
+                return investigation_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(InvestigationStatus | None | Unset, data)
+
+        investigation = _parse_investigation(d.pop("investigation", UNSET))
+
+
         referral_status = cls(
             id=id,
             reference=reference,
             recipients=recipients,
+            identification=identification,
+            investigation=investigation,
         )
 
 

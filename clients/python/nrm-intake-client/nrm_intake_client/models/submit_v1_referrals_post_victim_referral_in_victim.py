@@ -11,9 +11,9 @@ from ..types import UNSET, Unset
 from ..models.submit_v1_referrals_post_victim_referral_in_victim_age_basis import SubmitV1ReferralsPostVictimReferralInVictimAgeBasis
 from ..models.submit_v1_referrals_post_victim_referral_in_victim_need import SubmitV1ReferralsPostVictimReferralInVictimNeed
 from ..models.submit_v1_referrals_post_victim_referral_in_victim_sex import SubmitV1ReferralsPostVictimReferralInVictimSex
-from ..models.submit_v1_referrals_post_victim_referral_in_victim_victim_status import SubmitV1ReferralsPostVictimReferralInVictimVictimStatus
 from ..types import UNSET, Unset
 from typing import cast
+from typing import Literal, cast
 
 if TYPE_CHECKING:
   from ..models.submit_v1_referrals_post_victim_referral_in_victim_safety import SubmitV1ReferralsPostVictimReferralInVictimSafety
@@ -32,7 +32,8 @@ T = TypeVar("T", bound="SubmitV1ReferralsPostVictimReferralInVictim")
 class SubmitV1ReferralsPostVictimReferralInVictim:
     """ 
         Attributes:
-            status (SubmitV1ReferralsPostVictimReferralInVictimVictimStatus | Unset):
+            status (Literal['potential'] | Unset): Every referral starts as a potential victim: only the competent authority
+                decides more, with `POST /v1/referrals/{id}/identification` Default: 'potential'.
             age (int | None | Unset): Age when the referral was recorded; follows from `identity.date_of_birth` when that is
                 given (an age that disagrees with it is refused)
             age_basis (None | SubmitV1ReferralsPostVictimReferralInVictimAgeBasis | Unset): How the age is known; only
@@ -48,7 +49,7 @@ class SubmitV1ReferralsPostVictimReferralInVictim:
             safety (None | SubmitV1ReferralsPostVictimReferralInVictimSafety | Unset):
      """
 
-    status: SubmitV1ReferralsPostVictimReferralInVictimVictimStatus | Unset = UNSET
+    status: Literal['potential'] | Unset = 'potential'
     age: int | None | Unset = UNSET
     age_basis: None | SubmitV1ReferralsPostVictimReferralInVictimAgeBasis | Unset = UNSET
     appears_minor: bool | Unset = False
@@ -68,10 +69,7 @@ class SubmitV1ReferralsPostVictimReferralInVictim:
         from ..models.submit_v1_referrals_post_victim_referral_in_victim_safety import SubmitV1ReferralsPostVictimReferralInVictimSafety # noqa: PLC0415
         from ..models.submit_v1_referrals_post_victim_referral_in_victim_victim_contact import SubmitV1ReferralsPostVictimReferralInVictimVictimContact # noqa: PLC0415
         from ..models.submit_v1_referrals_post_victim_referral_in_victim_victim_identity import SubmitV1ReferralsPostVictimReferralInVictimVictimIdentity # noqa: PLC0415
-        status: str | Unset = UNSET
-        if not isinstance(self.status, Unset):
-            status = self.status.value
-
+        status = self.status
 
         age: int | None | Unset
         if isinstance(self.age, Unset):
@@ -177,15 +175,9 @@ class SubmitV1ReferralsPostVictimReferralInVictim:
         from ..models.submit_v1_referrals_post_victim_referral_in_victim_victim_contact import SubmitV1ReferralsPostVictimReferralInVictimVictimContact # noqa: PLC0415
         from ..models.submit_v1_referrals_post_victim_referral_in_victim_victim_identity import SubmitV1ReferralsPostVictimReferralInVictimVictimIdentity # noqa: PLC0415
         d = dict(src_dict)
-        _status = d.pop("status", UNSET)
-        status: SubmitV1ReferralsPostVictimReferralInVictimVictimStatus | Unset
-        if isinstance(_status,  Unset):
-            status = UNSET
-        else:
-            status = SubmitV1ReferralsPostVictimReferralInVictimVictimStatus(_status)
-
-
-
+        status = cast(Literal['potential'] | Unset , d.pop("status", UNSET))
+        if status != 'potential'and not isinstance(status, Unset):
+            raise ValueError(f"status must match const 'potential', got '{status}'")
 
         def _parse_age(data: object) -> int | None | Unset:
             if data is None:

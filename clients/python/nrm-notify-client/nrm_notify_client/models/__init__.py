@@ -8,6 +8,7 @@ from .email_out import EmailOut
 from .health import Health
 from .inbox_item import InboxItem
 from .inbox_page import InboxPage
+from .overdue_page import OverduePage
 from .problem import Problem
 from .problem_errors_item import ProblemErrorsItem
 from .readiness import Readiness
@@ -26,6 +27,7 @@ __all__ = (
     "Health",
     "InboxItem",
     "InboxPage",
+    "OverduePage",
     "Problem",
     "ProblemErrorsItem",
     "Readiness",

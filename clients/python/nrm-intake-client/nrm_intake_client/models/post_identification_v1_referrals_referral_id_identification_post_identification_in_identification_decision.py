@@ -1,9 +1,9 @@
 from enum import StrEnum
 
-class SubmitV1ReferralsPostVictimReferralInVictimVictimStatus(StrEnum):
+class PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationInIdentificationDecision(StrEnum):
     CONFIRMED = "confirmed"
     NOT_CONFIRMED = "not_confirmed"
-    POTENTIAL = "potential"
+    NO_REASONABLE_GROUNDS = "no_reasonable_grounds"
     REASONABLE_GROUNDS = "reasonable_grounds"
 
     def __str__(self) -> str:

@@ -1,0 +1,245 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.identification_status import IdentificationStatus
+from ...models.post_identification_v1_referrals_referral_id_identification_post_identification_in import PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn
+from ...models.problem import Problem
+from typing import cast
+
+
+
+def _get_kwargs(
+    referral_id: str,
+    *,
+    body: PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn,
+
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+
+    
+
+    
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/referrals/{referral_id}/identification".format(referral_id=quote(str(referral_id), safe=""),),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> IdentificationStatus | Problem | None:
+    if response.status_code == 200:
+        response_200 = IdentificationStatus.from_dict(response.json())
+
+
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+
+
+        return response_422
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[IdentificationStatus | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn,
+
+) -> Response[IdentificationStatus | Problem]:
+    """ Record an identification decision (a supervisor of the competent authority): `reasonable_grounds` or
+    `no_reasonable_grounds`, then `confirmed` or `not_confirmed`
+
+    Args:
+        referral_id (str):
+        body (PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[IdentificationStatus | Problem]
+     """
+
+
+    kwargs = _get_kwargs(
+        referral_id=referral_id,
+body=body,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn,
+
+) -> IdentificationStatus | Problem | None:
+    """ Record an identification decision (a supervisor of the competent authority): `reasonable_grounds` or
+    `no_reasonable_grounds`, then `confirmed` or `not_confirmed`
+
+    Args:
+        referral_id (str):
+        body (PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        IdentificationStatus | Problem
+     """
+
+
+    return sync_detailed(
+        referral_id=referral_id,
+client=client,
+body=body,
+
+    ).parsed
+
+async def asyncio_detailed(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn,
+
+) -> Response[IdentificationStatus | Problem]:
+    """ Record an identification decision (a supervisor of the competent authority): `reasonable_grounds` or
+    `no_reasonable_grounds`, then `confirmed` or `not_confirmed`
+
+    Args:
+        referral_id (str):
+        body (PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[IdentificationStatus | Problem]
+     """
+
+
+    kwargs = _get_kwargs(
+        referral_id=referral_id,
+body=body,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn,
+
+) -> IdentificationStatus | Problem | None:
+    """ Record an identification decision (a supervisor of the competent authority): `reasonable_grounds` or
+    `no_reasonable_grounds`, then `confirmed` or `not_confirmed`
+
+    Args:
+        referral_id (str):
+        body (PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        IdentificationStatus | Problem
+     """
+
+
+    return (await asyncio_detailed(
+        referral_id=referral_id,
+client=client,
+body=body,
+
+    )).parsed

@@ -1,0 +1,238 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.investigation_status import InvestigationStatus
+from ...models.post_investigation_v1_referrals_referral_id_investigation_post_investigation_in import PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn
+from ...models.problem import Problem
+from typing import cast
+
+
+
+def _get_kwargs(
+    referral_id: str,
+    *,
+    body: PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn,
+
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+
+    
+
+    
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/referrals/{referral_id}/investigation".format(referral_id=quote(str(referral_id), safe=""),),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> InvestigationStatus | Problem | None:
+    if response.status_code == 200:
+        response_200 = InvestigationStatus.from_dict(response.json())
+
+
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+
+
+        return response_404
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+
+
+        return response_422
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[InvestigationStatus | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn,
+
+) -> Response[InvestigationStatus | Problem]:
+    """ Record whether a pre-trial investigation was opened (a law-enforcement agency the referral was sent
+    to); the number is sealed and shown at `full` only
+
+    Args:
+        referral_id (str):
+        body (PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[InvestigationStatus | Problem]
+     """
+
+
+    kwargs = _get_kwargs(
+        referral_id=referral_id,
+body=body,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn,
+
+) -> InvestigationStatus | Problem | None:
+    """ Record whether a pre-trial investigation was opened (a law-enforcement agency the referral was sent
+    to); the number is sealed and shown at `full` only
+
+    Args:
+        referral_id (str):
+        body (PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        InvestigationStatus | Problem
+     """
+
+
+    return sync_detailed(
+        referral_id=referral_id,
+client=client,
+body=body,
+
+    ).parsed
+
+async def asyncio_detailed(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn,
+
+) -> Response[InvestigationStatus | Problem]:
+    """ Record whether a pre-trial investigation was opened (a law-enforcement agency the referral was sent
+    to); the number is sealed and shown at `full` only
+
+    Args:
+        referral_id (str):
+        body (PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[InvestigationStatus | Problem]
+     """
+
+
+    kwargs = _get_kwargs(
+        referral_id=referral_id,
+body=body,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    referral_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn,
+
+) -> InvestigationStatus | Problem | None:
+    """ Record whether a pre-trial investigation was opened (a law-enforcement agency the referral was sent
+    to); the number is sealed and shown at `full` only
+
+    Args:
+        referral_id (str):
+        body (PostInvestigationV1ReferralsReferralIdInvestigationPostInvestigationIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        InvestigationStatus | Problem
+     """
+
+
+    return (await asyncio_detailed(
+        referral_id=referral_id,
+client=client,
+body=body,
+
+    )).parsed

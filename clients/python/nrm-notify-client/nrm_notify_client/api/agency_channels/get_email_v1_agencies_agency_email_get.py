@@ -1,0 +1,193 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.email_out import EmailOut
+from ...models.problem import Problem
+from typing import cast
+
+
+
+def _get_kwargs(
+    agency: str,
+
+) -> dict[str, Any]:
+    
+
+    
+
+    
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/agencies/{agency}/email".format(agency=quote(str(agency), safe=""),),
+    }
+
+
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> EmailOut | Problem | None:
+    if response.status_code == 200:
+        response_200 = EmailOut.from_dict(response.json())
+
+
+
+        return response_200
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+
+
+        return response_404
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+
+
+        return response_422
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[EmailOut | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    agency: str,
+    *,
+    client: AuthenticatedClient,
+
+) -> Response[EmailOut | Problem]:
+    """ Who at the agency is e-mailed, in which language
+
+    Args:
+        agency (str): Agency identifier (lowercase slug)
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[EmailOut | Problem]
+     """
+
+
+    kwargs = _get_kwargs(
+        agency=agency,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    agency: str,
+    *,
+    client: AuthenticatedClient,
+
+) -> EmailOut | Problem | None:
+    """ Who at the agency is e-mailed, in which language
+
+    Args:
+        agency (str): Agency identifier (lowercase slug)
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        EmailOut | Problem
+     """
+
+
+    return sync_detailed(
+        agency=agency,
+client=client,
+
+    ).parsed
+
+async def asyncio_detailed(
+    agency: str,
+    *,
+    client: AuthenticatedClient,
+
+) -> Response[EmailOut | Problem]:
+    """ Who at the agency is e-mailed, in which language
+
+    Args:
+        agency (str): Agency identifier (lowercase slug)
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[EmailOut | Problem]
+     """
+
+
+    kwargs = _get_kwargs(
+        agency=agency,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    agency: str,
+    *,
+    client: AuthenticatedClient,
+
+) -> EmailOut | Problem | None:
+    """ Who at the agency is e-mailed, in which language
+
+    Args:
+        agency (str): Agency identifier (lowercase slug)
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        EmailOut | Problem
+     """
+
+
+    return (await asyncio_detailed(
+        agency=agency,
+client=client,
+
+    )).parsed
