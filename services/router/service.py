@@ -348,6 +348,21 @@ async def route_withdrawn(
     )
 
 
+def _never_lower(pick: Pick, known: Recipient | None) -> Pick:
+    """An escalation's pick for an agency that is already a recipient at a higher level keeps
+    that level (and the consent it rests on): escalating must not lower it."""
+    if known is None or LEVEL_RANK[Disclosure(known.disclosure)] <= LEVEL_RANK[pick.disclosure]:
+        return pick
+    return Pick(
+        pick.agency,
+        Disclosure(known.disclosure),
+        pick.rule,
+        pick.deadline,
+        tuple(cast(list[ConsentScope], known.requires_consent)),
+        pick.basis,
+    )
+
+
 async def escalate(
     session: AsyncSession,
     *,
@@ -394,21 +409,8 @@ async def escalate(
             row.outcome = "not escalated: every escalation recipient is implicated or excluded"
             session.add(row)
             return None
-        pick, target = found, found.agency
-        known = await session.get(Recipient, (referral.referral_id, target))
-        if (
-            known is not None
-            and LEVEL_RANK[Disclosure(known.disclosure)] > LEVEL_RANK[pick.disclosure]
-        ):
-            # Already a recipient at a higher level: escalation must not lower it.
-            pick = Pick(
-                target,
-                Disclosure(known.disclosure),
-                pick.rule,
-                pick.deadline,
-                tuple(cast(list[ConsentScope], known.requires_consent)),
-                pick.basis,
-            )
+        target = found.agency
+        pick = _never_lower(found, await session.get(Recipient, (referral.referral_id, target)))
         row.decision_id = await _redecide(
             session,
             referral=referral,
@@ -526,18 +528,7 @@ async def identification_overdue(
             row.outcome = "not escalated: no identification section or nobody left to tell"
         else:
             known = await session.get(Recipient, (referral.referral_id, pick.agency))
-            if (
-                known is not None
-                and LEVEL_RANK[Disclosure(known.disclosure)] > LEVEL_RANK[pick.disclosure]
-            ):
-                pick = Pick(
-                    pick.agency,
-                    Disclosure(known.disclosure),
-                    pick.rule,
-                    pick.deadline,
-                    tuple(cast(list[ConsentScope], known.requires_consent)),
-                    pick.basis,
-                )
+            pick = _never_lower(pick, known)
             row.decision_id = await _redecide(
                 session,
                 referral=referral,
