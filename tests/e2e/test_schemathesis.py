@@ -3,10 +3,10 @@ specification, listed on the script-free `/docs` page, truthful under Schemathes
 checks (valid and invalid requests, with a valid token for a client entitled to that service),
 and good enough for a typed client generated from it (clients/python) to work a referral."""
 
+import asyncio
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from tests.e2e.conftest import ROOT, Exchange, start_exchange
+from tests.support import wait_for
 
 # A run of intake's or router's big referral schemas takes 1-2 minutes on a busy machine.
 pytestmark = [pytest.mark.xdist_group("e2e-schemathesis"), pytest.mark.timeout(300)]
@@ -102,23 +103,24 @@ def test_a_generated_client_submits_reads_and_acknowledges(exchange: Exchange) -
     assert isinstance(submitted, Submitted), submitted
 
     # Officials involved: anti-corruption is among the recipients, once routing has decided.
-    deadline = time.monotonic() + 30
-    while True:
-        status = get_status.sync(submitted.id, client=referrer)
+    async def routed() -> bool:
+        status = await get_status.asyncio(submitted.id, client=referrer)
         assert isinstance(status, ReferralStatus), status
-        if "anti-corruption" in {r.agency for r in status.recipients}:
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
+        return "anti-corruption" in {r.agency for r in status.recipients}
+
+    asyncio.run(wait_for(routed, timeout=30))
 
     recipient = NotifyClient(base_url=exchange.base_url, token=token("anti-corruption"))
-    while True:
-        inbox = get_inbox.sync(client=recipient, referral=submitted.id)
+    inbox = get_inbox.sync(client=recipient, referral=submitted.id)
+
+    async def delivered() -> bool:
+        nonlocal inbox
+        inbox = await get_inbox.asyncio(client=recipient, referral=submitted.id)
         assert isinstance(inbox, InboxPage), inbox
-        if inbox.items:
-            break
-        assert time.monotonic() < deadline, inbox
-        time.sleep(0.2)
+        return bool(inbox.items)
+
+    asyncio.run(wait_for(delivered, timeout=30))
+    assert isinstance(inbox, InboxPage), inbox
     (item,) = inbox.items
     assert (item.referral_id, item.reference) == (submitted.id, submitted.reference)
     acknowledged = acknowledge.sync(item.delivery_id, client=recipient)
