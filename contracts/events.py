@@ -13,6 +13,7 @@ from contracts.referrals import ConsentScopes, RoutingFacts, VictimStatistics
 from contracts.vocabulary import (
     AgencyId,
     Disclosure,
+    ErasureBasis,
     IdentificationBasis,
     IdentificationDecision,
     RiskLevel,
@@ -123,6 +124,34 @@ class InvestigationRecorded(Payload):
     agency: AgencyId
     opened: bool
     date: date
+
+
+class ReferralHoldChanged(Payload):
+    """A legal hold placed (`held`) or lifted by a law-enforcement or prosecutor recipient while
+    an investigation is open: nothing about the referral is erased while any hold stands."""
+
+    referral_id: str
+    reference: str
+    agency: AgencyId
+    held: bool
+
+
+class ErasureRequested(Payload):
+    """The national coordinator's supervisor asked for the referral's erasure; a `dpo` must
+    approve it (two-person rule)."""
+
+    referral_id: str
+    reference: str
+    basis: ErasureBasis
+    requested_by: AgencyId
+
+
+class ReferralErased(Payload):
+    """The referral's data was destroyed (its keys shredded). The basis code only: every service
+    drops or anonymises what it holds, and recipients are told."""
+
+    referral_id: str
+    basis: ErasureBasis
 
 
 # nrm.routing.v1
@@ -318,6 +347,9 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "referral.reflection_ended": ReflectionEnded,
     "referral.identification_overdue": IdentificationOverdue,
     "referral.investigation_recorded": InvestigationRecorded,
+    "referral.hold_changed": ReferralHoldChanged,
+    "referral.erasure_requested": ErasureRequested,
+    "referral.erased": ReferralErased,
     "referral.routed": ReferralRouted,
     "delivery.notified": DeliveryNotified,
     "delivery.failed": DeliveryFailed,

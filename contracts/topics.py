@@ -27,10 +27,13 @@ REFERRALS = Topic(
         "referral.reflection_ended",
         "referral.identification_overdue",
         "referral.investigation_recorded",
+        "referral.hold_changed",
+        "referral.erasure_requested",
+        "referral.erased",
     ),
     description="Referral lifecycle facts published by intake (routing facts only, no identity): "
     "submissions, consent, risk, withdrawal, identification decisions and their clocks, "
-    "investigations.",
+    "investigations, legal holds and erasure.",
 )
 ROUTING = Topic(
     name="nrm.routing.v1",

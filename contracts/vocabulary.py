@@ -60,6 +60,15 @@ class IdentificationBasis(StrEnum):
     OTHER = "other"
 
 
+class ErasureBasis(StrEnum):
+    """Why a referral's data is erased (the legal-basis code `referral.erased` carries)."""
+
+    RETENTION_EXPIRED = "retention_expired"
+    VICTIM_REQUEST = "victim_request"
+    UNLAWFUL_PROCESSING = "unlawful_processing"
+    COURT_ORDER = "court_order"
+
+
 class Need(StrEnum):
     SHELTER = "shelter"
     MEDICAL = "medical"

@@ -34,6 +34,10 @@ class Action(StrEnum):
     WEBHOOK_ADMIN = "webhook.admin"
     STATISTICS_READ = "statistics.read"  # aggregates; supervisors only at the coordinator
     STATISTICS_RELEASE = "statistics.release"  # spend privacy budget on an open-data release
+    LEGAL_HOLD = "referral.hold"  # a law-enforcement or prosecutor recipient (service checks)
+    ERASURE_REQUEST = "erasure.request"  # the national coordinator's supervisor (service checks)
+    ERASURE_APPROVE = "erasure.approve"  # the second person of the two-person rule
+    SUBJECT_ACCESS = "subject_access.read"  # everything held on one referral, for its subject
 
 
 _CASEWORKER = frozenset(
@@ -45,6 +49,7 @@ _CASEWORKER = frozenset(
         Action.REFERRAL_CONSENT,  # a recipient at `support` or above (checked in the service)
         Action.REFERRAL_IMPLICATE,  # a prosecutor or coordinator recipient (checked there too)
         Action.INVESTIGATION_RECORD,
+        Action.LEGAL_HOLD,  # a law-enforcement or prosecutor recipient (checked there too)
     }
 )
 
@@ -68,13 +73,14 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         Action.WEBHOOK_MANAGE_OWN,
         Action.PERSON_ADMIN,
         Action.STATISTICS_READ,
+        Action.ERASURE_REQUEST,
     },
     # Auditors see the audit trail and the policy, never case data.
     Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.POLICY_READ, Action.POLICY_EXPLAIN}),
     # Analysts see aggregate statistics only, never case data.
     Role.ANALYST: frozenset({Action.STATISTICS_READ, Action.STATISTICS_RELEASE}),
-    # Erasure approval has no endpoints yet: nothing to grant.
-    Role.DPO: frozenset(),
+    # The data protection officer approves erasure and answers subject access; no case work.
+    Role.DPO: frozenset({Action.ERASURE_APPROVE, Action.SUBJECT_ACCESS}),
     Role.ADMIN: frozenset(
         {
             Action.AGENCY_ADMIN,
