@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     active_master_key: str | None = None
     """The master key new records are sealed with (default: the newest id in numeric-aware
     order, so `k10` after `k9`); older ids keep opening their records."""
+    erasure_ledger: Path | None = None
+    """The append-only list of erased referrals (default `<data_dir>/<service>-erasure-ledger.
+    jsonl`). Keep it where a restore of the database does not overwrite it: on start the service
+    erases again whatever a restored backup brought back."""
     auth_issuer: str = "http://127.0.0.1:8000"
     """Token issuer (`iss`) accepted, and the one identity puts in its tokens."""
     auth_audience: str = "nrm-exchange"
@@ -193,6 +197,9 @@ class Settings(BaseSettings):
             return frozenset()
         data = yaml.safe_load(path.read_text()) or {}
         return frozenset(str(a["id"]) for a in data.get("agencies", []))
+
+    def erasure_ledger_path(self) -> Path:
+        return self.erasure_ledger or self.data_dir / f"{self.service}-erasure-ledger.jsonl"
 
     def database_url_for(self, service: str | None = None) -> str:
         """This service's database URL; `database_url` may hold `{service}`. Default: SQLite."""

@@ -1,0 +1,65 @@
+"""The erasure ledger: which referrals were erased, kept outside the service's database.
+
+Crypto-shredding destroys a referral's keys in the database, but a backup taken before the
+erasure still holds them. The ledger is appended (and synced to disk) before the database
+transaction that shreds, and each service replays it on start, so a restored backup is
+shredded again before it serves anything. It holds ids, basis codes and times only.
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    referral_id: str
+    basis: str
+    erased_at: datetime
+
+
+class ErasureLedger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, *, referral_id: str, basis: str, erased_at: datetime) -> None:
+        """Append one erasure and sync it to disk (before the shredding transaction commits:
+        a crash in between leaves an entry the next start carries out)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        line = orjson.dumps(
+            {"referral_id": referral_id, "basis": basis, "erased_at": erased_at.isoformat()}
+        )
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # after a line torn by a crash, start a fresh one
+            os.write(fd, line + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def entries(self) -> list[Erasure]:
+        """Every erasure recorded, oldest first (a line torn by a crash is skipped)."""
+        if not self.path.is_file():
+            return []
+        found: list[Erasure] = []
+        for raw in self.path.read_bytes().splitlines():
+            try:
+                item = orjson.loads(raw)
+                found.append(
+                    Erasure(
+                        referral_id=str(item["referral_id"]),
+                        basis=str(item["basis"]),
+                        erased_at=datetime.fromisoformat(item["erased_at"]),
+                    )
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+        return found
+
+    def __contains__(self, referral_id: object) -> bool:
+        return any(e.referral_id == referral_id for e in self.entries())
