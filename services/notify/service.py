@@ -487,23 +487,47 @@ async def apply_erased(
 
     Each delivery keeps its routing facts (agency, disclosure level, rule, deadline, status and
     times) and loses the referral's facts (urgency, region, kind, exploitation, minor) and the
-    decline reason; its earlier change records (the stream's snapshots) are deleted, its queued
-    webhook and e-mail messages are cancelled and every message body of it is emptied, and the
-    outbox rows of the referral that every consumer has are deleted. Then each recipient is
-    told through its channels (inbox, stream, webhook, e-mail) and must acknowledge."""
+    decline reason; its earlier change records keep their kind (the status history) but their
+    snapshot becomes the erasure notice; its queued webhook and e-mail messages are cancelled
+    and every message body of it is emptied; the outbox rows of the referral that every consumer
+    has are deleted. Then each recipient is told through its channels (inbox, stream, webhook,
+    e-mail) and must acknowledge."""
     now = now or utcnow()
     dialect = session.get_bind().dialect.name
     await session.exec(
         insert_ignore(dialect, ErasedReferral).values(referral_id=referral_id, erased_at=now)
     )
-    ids = select(Delivery.id).where(Delivery.referral_id == referral_id)
-    await session.exec(
-        delete(DeliveryChange).where(
-            col(DeliveryChange.delivery_id).in_(ids), col(DeliveryChange.kind).not_in(ERASURE_KINDS)
+    deliveries = list(
+        await session.exec(
+            select(Delivery)
+            .where(Delivery.referral_id == referral_id)
+            .order_by(col(Delivery.created_at), col(Delivery.id))
         )
     )
+    fresh = [d for d in deliveries if d.erased_at is None]
+    for d in fresh:
+        d.status = DeliveryStatus.ERASED.value
+        d.urgency = d.region = d.kind = d.minor = d.decline_reason = None
+        d.exploitation = []
+        d.erased_at = d.updated_at = now
+        d.erasure_acknowledged_at = None
+        session.add(d)
+    for d in deliveries:
+        # Rewritten rather than deleted: SQLite would give a deleted tail's ids to new changes,
+        # which live streams resuming past them would never see.
+        await session.exec(
+            update(DeliveryChange)
+            .where(
+                col(DeliveryChange.delivery_id) == d.id,
+                col(DeliveryChange.kind).not_in(ERASURE_KINDS),
+            )
+            .values(
+                item={k: v for k, v in erasure_notice(d).items() if k != "erasure_acknowledged_at"}
+            )
+        )
     old_messages = and_(
-        col(Dispatch.delivery_id).in_(ids), col(Dispatch.kind).not_in(ERASURE_KINDS)
+        col(Dispatch.delivery_id).in_([d.id for d in deliveries]),
+        col(Dispatch.kind).not_in(ERASURE_KINDS),
     )
     # A retry queued before the erasure must not send the old data.
     await session.exec(
@@ -513,26 +537,13 @@ async def apply_erased(
     )
     await session.exec(update(Dispatch).where(old_messages).values(payload={}))
     await forget_delivered(session, key=referral_id)
-    deliveries = list(
-        await session.exec(
-            select(Delivery)
-            .where(Delivery.referral_id == referral_id, col(Delivery.erased_at).is_(None))
-            .order_by(col(Delivery.created_at))
-        )
-    )
-    if not deliveries:
+    if not fresh:
         return []
-    channels = await Channels.of(session, [d.agency for d in deliveries])
+    channels = await Channels.of(session, [d.agency for d in fresh])
     changes: list[dict[str, Any]] = []
     dispatches: list[dict[str, Any]] = []
     events: list[CloudEvent] = []
-    for d in deliveries:
-        d.status = DeliveryStatus.ERASED.value
-        d.urgency = d.region = d.kind = d.minor = d.decline_reason = None
-        d.exploitation = []
-        d.erased_at = d.updated_at = now
-        d.erasure_acknowledged_at = None
-        session.add(d)
+    for d in fresh:
         change, sends = _fanout(
             erasure_notice(d), kind="delivery.erased", now=now, channels=channels
         )
@@ -544,7 +555,7 @@ async def apply_erased(
         events.append(_event(told, d))
     await _feed(session, changes, dispatches)
     await add_events(session, events)
-    return [d.id for d in deliveries]
+    return [d.id for d in fresh]
 
 
 async def acknowledge_erasure(
