@@ -666,7 +666,7 @@ async def test_erasure_empties_deliveries_and_tells_every_recipient(
             pending = await conn.execute(
                 text("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
             )
-            return pending.scalar_one() == 0
+            return bool(pending.scalar_one() == 0)
 
     await wait_for(outbox_delivered, timeout=15)
     assert CANARY in await _stored_text(notify.db)
@@ -735,9 +735,9 @@ async def test_erasure_empties_deliveries_and_tells_every_recipient(
         "delivery.erased",
     ]
     earlier = {k: v for k, v in notice.items() if k != "erasure_acknowledged_at"}
-    assert [
-        {k: v for k, v in e["data"].items() if k != "change"} for e in replayed.events[:3]
-    ] == [earlier] * 3
+    assert [{k: v for k, v in e["data"].items() if k != "change"} for e in replayed.events[:3]] == [
+        earlier
+    ] * 3
     await replayed.close()
 
     # The webhook: the notice only.
@@ -794,7 +794,7 @@ async def test_erasure_empties_deliveries_and_tells_every_recipient(
             found = await conn.execute(
                 text("SELECT count(*) FROM processed_event WHERE event_id = :id"), {"id": event_id}
             )
-            return found.scalar_one() == 1
+            return bool(found.scalar_one() == 1)
 
     assert await processed(erased.id)
     await wait_for(lambda: processed(again_erased.id), timeout=15)
