@@ -54,13 +54,23 @@ class InboxItem(BaseModel):
     disclosure: str
     deadline: datetime | None
     rule: str
-    urgency: Urgency
-    exploitation: list[str]
-    region: str
-    kind: str
-    minor: bool
+    urgency: Urgency | None = Field(description="null once the referral is erased")
+    exploitation: list[str] = Field(description="empty once the referral is erased")
+    region: str | None = Field(description="null once the referral is erased")
+    kind: str | None = Field(description="null once the referral is erased")
+    minor: bool | None = Field(description="null once the referral is erased")
     decline_reason: str | None
     updated_at: datetime
+    erased_at: datetime | None = Field(
+        default=None,
+        description="When the referral was erased (status `erased`): the delivery keeps its "
+        "routing facts only",
+    )
+    erasure_acknowledged_at: datetime | None = Field(
+        default=None,
+        description="When the agency acknowledged the erasure notice; null on an erased "
+        "delivery: it needs the agency's acknowledgement (`POST …/acknowledge`)",
+    )
 
 
 class InboxPage(BaseModel):
@@ -205,7 +215,10 @@ class Decline(BaseModel):
 
 
 CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "The delivery's status does not allow the action"}
+    409: {
+        "description": "The delivery's status does not allow the action (an erased delivery "
+        "allows only the acknowledgement of its erasure notice)"
+    }
 }
 
 
@@ -226,7 +239,11 @@ async def _act(
 
 
 @inbox_router.post(
-    "/deliveries/{delivery_id}/acknowledge", responses=CONFLICT, summary="Acknowledge a delivery"
+    "/deliveries/{delivery_id}/acknowledge",
+    responses=CONFLICT,
+    summary="Acknowledge a delivery, or the notice that its referral was erased",
+    description="On an erased delivery this records the acknowledgement of the erasure notice "
+    "(`erasure_acknowledged_at`) once; acknowledging it again answers the same, records nothing.",
 )
 async def acknowledge(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "acknowledge")
