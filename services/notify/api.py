@@ -21,7 +21,7 @@ from contracts.vocabulary import (
     Urgency,
 )
 from services.common.app import from_state
-from services.common.auth import Principal, require, require_any
+from services.common.auth import Principal, require, require_any, still_authorised
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.errors import NotFound
@@ -179,7 +179,9 @@ async def stream_inbox(
         idle = 0.0
         try:
             yield b"retry: 2000\n\n"
-            while not await request.is_disconnected():
+            # Ends when the caller's token expires or its client, agency or person is disabled:
+            # revocation bites on an open stream too, not only on the next request.
+            while not await request.is_disconnected() and still_authorised(request, principal):
                 waiter.clear()
                 async with runtime.sessions() as session:
                     changes = await service.changes_since(
