@@ -210,7 +210,9 @@ async def build_chain(db: Database, tmp_path: Path, n: int = 12) -> tuple[str, A
         )
         e = CloudEvent.new(source="intake", payload=payload, subject=f"r{i}", agency="gp")
         async with transaction(db.sessions) as session:
-            await service.append(session, event=e, topic="nrm.referrals.v1", partition=0, offset=i)
+            await service.append(
+                session, event=e, topic="nrm.referrals.v1", partition=0, offset=i, vault=vault
+            )
         if i == 7:  # a checkpoint at size 8
             async with transaction(db.sessions) as session:
                 await service.checkpoint(
@@ -285,11 +287,10 @@ async def test_forged_checkpoint_signature_is_found(db: Database, tmp_path: Path
 
 
 async def export(db: Database, vkey: str, settings: Settings) -> list[bytes]:
+    vault = vault_from_settings(settings)
     async with db.sessions() as session:
-        return [
-            line
-            async for line in service.export_lines(session, origin="nrm-exchange/audit", vkey=vkey)
-        ]
+        lines = service.export_lines(session, origin="nrm-exchange/audit", vkey=vkey, vault=vault)
+        return [line async for line in lines]
 
 
 def record_lines(lines: list[bytes]) -> list[int]:
@@ -424,6 +425,7 @@ async def test_a_gap_in_a_sources_numbers_is_missing_online_and_offline(
                 topic="nrm.referrals.v1",
                 partition=0,
                 offset=i,
+                vault=vault,
             )
     async with transaction(db.sessions) as session:
         vkey = await service.public_key(session, name=settings.key_name, vault=vault)
