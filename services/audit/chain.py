@@ -302,11 +302,19 @@ def verify_export(
                 yield row
             elif item.get("kind") == "checkpoint":
                 checkpoints.append(item["note"])
+            elif item.get("kind") == "erasure":  # after the records: read before `finish`
+                state.erased.add(str(item["referral_id"]))
             elif item.get("kind") == "header" and item.get("exported_at"):
                 exported_at.append(parse_stamp(item["exported_at"]))
 
     unopened: list[int] = []  # v2 records whose payload and salt do not match the commitment
-    finding = verify_records(records())
+    state = ChainState()
+    read = records()
+    finding = verify_records(read, state=state)
+    if finding.ok:
+        for _ in read:  # whatever follows the last record (checkpoints, erasures)
+            pass
+        finding = state.finish(finding)
     if unopened and (
         finding.first_bad_sequence is None or unopened[0] < finding.first_bad_sequence
     ):

@@ -611,7 +611,9 @@ async def verify(
     finding = chain.Finding(True, 0, None, None, chain.GENESIS)
     heads: dict[int, str] = {}
     start, prev = 1, chain.GENESIS
-    state = chain.ChainState()
+    # Erasures carried out but not (yet) in the chain: a restored backup replayed from the
+    # ledger, before the `referral.erased` event is consumed again.
+    state = chain.ChainState(erased=set(await session.exec(select(AuditErasure.referral_id))))
     async with contextlib.aclosing(rows(session)) as batches:
         async for chunk in batches:
             part = chain.verify_records(chunk, start=start, prev=prev, state=state)
@@ -775,6 +777,7 @@ async def export_lines(
     }
     yield orjson.dumps({**header, "public_key": vkey}) + b"\n"
     notes = list(await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id))))
+    erasures = list(await session.exec(select(AuditErasure).order_by(col(AuditErasure.erased_at))))
     upto = (await head(session)).sequence
     names = (*chain.FIELDS, "hash", "version", "commitment", *EXPORTED)
     payloads = Payloads(session, vault)
@@ -805,3 +808,6 @@ async def export_lines(
             yield orjson.dumps({"kind": "record", **item}) + b"\n"
     for c in notes:
         yield orjson.dumps({"kind": "checkpoint", "size": c.size, "note": c.note}) + b"\n"
+    for e in erasures:  # ids and basis codes only, as in the ledger
+        item = {"kind": "erasure", "referral_id": e.referral_id, "basis": e.basis}
+        yield orjson.dumps({**item, "erased_at": stamp(e.erased_at)}) + b"\n"
