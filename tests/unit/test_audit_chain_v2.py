@@ -7,9 +7,10 @@ from typing import Any
 from services.audit import chain
 
 SALT = bytes(range(32))
+Row = tuple[Any, ...]
 
 
-def v1(seq: int, prev: str, subject: str, payload: dict[str, Any], kind: str = "x.y") -> tuple:
+def v1(seq: int, prev: str, subject: str, payload: dict[str, Any], kind: str = "x.y") -> Row:
     values = (
         seq, f"e{seq}", kind, "2026-11-28T10:00:00.000000Z", "intake", "gp", "gp", subject,
         None, "nrm.referrals.v1", 0, seq, chain.canonical(payload), prev,
@@ -17,7 +18,7 @@ def v1(seq: int, prev: str, subject: str, payload: dict[str, Any], kind: str = "
     return (*values, chain.record_hash(values), 1, None)
 
 
-def v2(seq: int, prev: str, subject: str, payload: dict[str, Any], kind: str = "x.y") -> tuple:
+def v2(seq: int, prev: str, subject: str, payload: dict[str, Any], kind: str = "x.y") -> Row:
     text = chain.canonical(payload)
     commitment = chain.commitment(SALT, text)
     values = (
@@ -27,11 +28,11 @@ def v2(seq: int, prev: str, subject: str, payload: dict[str, Any], kind: str = "
     return (*values[:12], None, prev, chain.record_hash_v2(values), 2, commitment)
 
 
-def mixed() -> list[tuple]:
+def mixed() -> list[Row]:
     """Records 1-3 version 1 (referral a, b, a), 4-7 version 2, 6 the erasure of a."""
-    rows: list[tuple] = []
+    rows: list[Row] = []
     prev = chain.GENESIS
-    plan = [
+    plan: list[tuple[Any, str, dict[str, Any], str]] = [
         (v1, "a", {"note": "canary-v1"}, "x.y"),
         (v1, "b", {"n": 2}, "x.y"),
         (v1, "a", {"n": 3}, "x.y"),
@@ -46,7 +47,7 @@ def mixed() -> list[tuple]:
     return rows
 
 
-def with_(row: tuple, **changes: Any) -> tuple:
+def with_(row: Row, **changes: Any) -> Row:
     index = {**{f: i for i, f in enumerate(chain.FIELDS)}, "version": 15, "commitment": 16}
     out = list(row)
     for name, value in changes.items():
@@ -124,7 +125,7 @@ def test_checking_in_batches_carries_the_state() -> None:
     assert chain.ChainState(erased={"b"}).finish(rest).ok is True
 
 
-def export_lines(rows: list[tuple], payloads: dict[int, tuple[str, str]]) -> list[str]:
+def export_lines(rows: list[Row], payloads: dict[int, tuple[str, str]]) -> list[str]:
     lines = [json.dumps({"kind": "header", "format": "nrm-audit-export/1"})]
     for row in rows:
         item: dict[str, Any] = dict(zip((*chain.FIELDS, "hash"), row[:15], strict=True))
