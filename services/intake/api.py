@@ -129,6 +129,9 @@ async def submit(
 ) -> Response:
     raw = await read_json(request, limit=settings.max_body_bytes)
     body = parse(_referral_in, raw)
+    service.check_region(
+        body.region, country=settings.served_country(), path=f"{body.kind.value}/region"
+    )
     service.check_implicated(
         body.implicated, known=settings.agencies(), path=f"{body.kind.value}/implicated"
     )

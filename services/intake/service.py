@@ -269,6 +269,22 @@ def check_implicated(named: list[str], *, known: frozenset[str], path: str) -> N
         raise UnprocessableContent("An agency named implicated is not known.", errors=unknown)
 
 
+def check_region(region: str, *, country: str | None, path: str) -> None:
+    """422 for a region outside the country the exchange serves (`RU-MOW` in Kazakhstan's):
+    no rule would cover it, and it is more likely a mistake than a case."""
+    if country is not None and not region.startswith(f"{country}-"):
+        raise UnprocessableContent(
+            "The region is not in the country this exchange serves.",
+            errors=[
+                {
+                    "path": path,
+                    "type": "region_outside_country",
+                    "message": f"a region of {country} (ISO 3166-2 {country}-…) is required",
+                }
+            ],
+        )
+
+
 def implicated(row: ReferralRow) -> list[str]:
     return list(row.facts.get("implicated", []))
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from contracts.vocabulary import (
-    NOT_ONLY_SPACE,
+    PLAIN_TEXT_NOT_BLANK,
     SPACE,
     AgencyId,
     DeliveryStatus,
@@ -213,7 +213,7 @@ async def stream_inbox(
 
 class Decline(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_ONLY_SPACE)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=PLAIN_TEXT_NOT_BLANK)]
 
 
 CONFLICT: dict[int | str, dict[str, Any]] = {
