@@ -345,8 +345,13 @@ def require(action: Action) -> Callable[..., Awaitable[Principal]]:
     return require_any(action)
 
 
-def require_any(*actions: Action) -> Callable[..., Awaitable[Principal]]:
-    """Like `require`, for endpoints that serve several actions (the service narrows by role)."""
+def require_any(
+    *actions: Action, narrowed: tuple[Action, str] | None = None
+) -> Callable[..., Awaitable[Principal]]:
+    """Like `require`, for endpoints that serve several actions (the service narrows by role).
+    `narrowed` = (action, query parameter): that action also passes, but only for a request
+    naming one resource in the parameter (the `dpo` reads one referral's audit records for a
+    subject-access request, never the whole log)."""
 
     # One flat dependency (not one per step): FastAPI's resolution costs per dependency, and
     # this runs on every request.
@@ -355,7 +360,12 @@ def require_any(*actions: Action) -> Callable[..., Awaitable[Principal]]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         principal = await authenticate(request, credentials)
-        if not any(permitted(principal.roles, a) for a in actions):
+        allowed = any(permitted(principal.roles, a) for a in actions) or (
+            narrowed is not None
+            and permitted(principal.roles, narrowed[0])
+            and bool(request.query_params.get(narrowed[1]))
+        )
+        if not allowed:
             await _audit(request).emit(
                 AccessDenied(
                     action="|".join(a.value for a in actions),

@@ -325,11 +325,11 @@ async def shred(
         .where(col(IdempotencyRecord.referral_id) == referral_id)
         .values(body_hash="")
     )
-    session.expire(row)
     payload = ReferralErased(referral_id=referral_id, basis=basis)
     await add_event(
         session, service._event(payload, referral_id=referral_id, agency=agency, actor=actor)
     )
+    await session.refresh(row)  # the bulk UPDATEs bypassed the loaded object
     return True
 
 
@@ -604,6 +604,7 @@ async def access_records(
                     "actor": payload.get("actor") or payload.get("client_id"),
                     "action": payload.get("action"),
                     "disclosure": payload.get("disclosure"),
+                    # Audit keeps {"sha256", "length"} of the stated purpose, not its text.
                     "purpose": payload.get("purpose"),
                 }
             )
@@ -652,6 +653,18 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 ACCESS_COLUMNS = ("time", "outcome", "agency", "actor", "action", "disclosure", "purpose")
+
+
+def _printable(value: Any) -> str:
+    """A cell's text. The audit log keeps a purpose as its fingerprint only (free text might
+    name someone): shown so that a copy of the stated purpose can be matched against it."""
+    if value is None:
+        return "none"
+    if isinstance(value, dict) and "sha256" in value:
+        return f"sha256:{value['sha256']} ({value.get('length')} characters)"
+    return str(value)
+
+
 RECIPIENT_COLUMNS = ("agency", "disclosure", "status", "rule")
 
 
@@ -661,8 +674,7 @@ def _title(doc: dict[str, Any]) -> str:
 
 def as_markdown(doc: dict[str, Any]) -> str:
     def cell(value: Any) -> str:
-        text = "none" if value is None else str(value)
-        return text.replace("|", "\\|").replace("\n", " ")
+        return _printable(value).replace("|", "\\|").replace("\n", " ")
 
     def table(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[str]:
         if not rows:
@@ -701,7 +713,7 @@ def as_markdown(doc: dict[str, Any]) -> str:
 
 def as_html(doc: dict[str, Any]) -> str:
     def cell(value: Any) -> str:
-        return html.escape("none" if value is None else str(value))
+        return html.escape(_printable(value))
 
     def table(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
         if not rows:
