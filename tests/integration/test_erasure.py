@@ -657,14 +657,16 @@ async def test_retention_sweep_with_the_clock_moved(
             )
         ]
 
-        async def routed(rid: str) -> bool:
-            r = await c["intake"].get(f"/v1/referrals/{rid}/status", headers=submitter)
-            return r.json()["identification"] is not None and "mvd-ctu" in [
-                x["agency"] for x in r.json()["recipients"]
-            ]
+        async def routed() -> bool:
+            for rid, _ in (due, grounds, held, minor, open_):
+                r = await c["intake"].get(f"/v1/referrals/{rid}/status", headers=submitter)
+                if r.json()["identification"] is None or "mvd-ctu" not in [
+                    x["agency"] for x in r.json()["recipients"]
+                ]:
+                    return False
+            return True
 
-        for rid, _ in (due, grounds, held, minor, open_):
-            await wait_for(lambda rid=rid: routed(rid), timeout=60)
+        await wait_for(routed, timeout=60)
         r = await c["intake"].post(
             f"/v1/referrals/{grounds[0]}/identification",
             json={"decision": "no_reasonable_grounds", "decided_at": datetime.now(UTC).isoformat()},
