@@ -15,7 +15,7 @@ from services.audit import service
 from services.audit.models import AuditCheckpoint
 from services.audit.settings import AuditSettings
 from services.common.app import from_state
-from services.common.auth import Principal, require, require_any
+from services.common.auth import Principal, require
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.params import UUID_PATTERN, Timestamp
@@ -52,10 +52,7 @@ class EventPage(BaseModel):
 
 @router.get("/events", summary="Audit records, filtered, in sequence order")
 async def get_events(
-    principal: Annotated[
-        Principal,
-        Depends(require_any(Action.AUDIT_READ, narrowed=(Action.SUBJECT_ACCESS, "referral"))),
-    ],
+    principal: Auditor,
     runtime: Runtime,
     settings: Config,
     referral: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,

@@ -345,13 +345,8 @@ def require(action: Action) -> Callable[..., Awaitable[Principal]]:
     return require_any(action)
 
 
-def require_any(
-    *actions: Action, narrowed: tuple[Action, str] | None = None
-) -> Callable[..., Awaitable[Principal]]:
-    """Like `require`, for endpoints that serve several actions (the service narrows by role).
-    `narrowed` = (action, query parameter): that action also passes, but only for a request
-    naming one resource in the parameter (the `dpo` reads one referral's audit records for a
-    subject-access request, never the whole log)."""
+def require_any(*actions: Action) -> Callable[..., Awaitable[Principal]]:
+    """Like `require`, for endpoints that serve several actions (the service narrows by role)."""
 
     # One flat dependency (not one per step): FastAPI's resolution costs per dependency, and
     # this runs on every request.
@@ -360,12 +355,7 @@ def require_any(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         principal = await authenticate(request, credentials)
-        allowed = any(permitted(principal.roles, a) for a in actions) or (
-            narrowed is not None
-            and permitted(principal.roles, narrowed[0])
-            and bool(request.query_params.get(narrowed[1]))
-        )
-        if not allowed:
+        if not any(permitted(principal.roles, a) for a in actions):
             await _audit(request).emit(
                 AccessDenied(
                     action="|".join(a.value for a in actions),
