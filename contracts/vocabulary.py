@@ -193,6 +193,7 @@ class DeliveryStatus(StrEnum):
     COMPLETED = "completed"
     ESCALATED = "escalated"
     WITHDRAWN = "withdrawn"  # the submitter withdrew the referral
+    ERASED = "erased"  # the referral's data was erased; routing facts only are left
 
 
 class Role(StrEnum):

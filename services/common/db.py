@@ -95,6 +95,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             "PRAGMA synchronous=NORMAL",
             "PRAGMA busy_timeout=30000",
             "PRAGMA foreign_keys=ON",
+            # Deleted and overwritten content is zeroed, not left in free space: what an
+            # erasure removes cannot be read back from the file (`truncate_wal` does the log).
+            "PRAGMA secure_delete=ON",
         ):
             cursor.execute(pragma)
         cursor.close()
@@ -130,6 +133,29 @@ async def transaction(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
         return
     async with sessions() as session, session.begin():
         yield session
+
+
+async def truncate_wal(engine: AsyncEngine) -> bool:
+    """SQLite: copy the write-ahead log into the database file and truncate the log to nothing,
+    so page images written before an erasure do not linger in the `-wal` file (with
+    `secure_delete` the database file keeps nothing deleted). True when done; False when a
+    reader kept it from finishing (the next call does it), and for other databases."""
+    if not is_sqlite(engine):
+        return False
+
+    def run(conn: Any) -> bool:
+        # On the driver's connection, outside any transaction (a checkpoint cannot run in one).
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return bool(row) and row[0] == 0
+
+    lock = _sqlite_writers.setdefault(engine.sync_engine, asyncio.Lock())
+    async with lock, engine.connect() as conn:
+        return bool(await conn.run_sync(run))
 
 
 async def create_all(engine: AsyncEngine, *metadata: MetaData) -> None:

@@ -6,12 +6,22 @@ transaction that shreds, and each service replays it on start, so a restored bac
 shredded again before it serves anything. It holds ids, basis codes and times only.
 """
 
+import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.cloudevents import CloudEvent
+from services.common.bus import AfterApply
+from services.common.db import SessionFactory, is_sqlite, transaction, truncate_wal
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +73,41 @@ class ErasureLedger:
 
     def __contains__(self, referral_id: object) -> bool:
         return any(e.referral_id == referral_id for e in self.entries())
+
+
+ERASED = "referral.erased"
+
+
+def after_erasure(engine: AsyncEngine) -> AfterApply:
+    """A consumer's `after_apply`: once a `referral.erased` is committed, the SQLite
+    write-ahead log that still holds the pages from before is folded in and truncated."""
+
+    async def scrub(event: CloudEvent) -> None:
+        if event.type != ERASED:
+            return
+        try:
+            if is_sqlite(engine) and not await truncate_wal(engine):
+                log.warning("write-ahead log not truncated after an erasure (a reader was busy)")
+        except Exception as exc:  # the erasure itself is committed; the next one retries
+            log.warning("write-ahead log not truncated after an erasure", extra={"error": str(exc)})
+
+    return scrub
+
+
+async def replay_ledger(
+    ledger: ErasureLedger,
+    sessions: SessionFactory,
+    apply: Callable[[AsyncSession, Erasure], Awaitable[object]],
+) -> int:
+    """On start, before consuming or serving: apply every recorded erasure again (`apply` is
+    idempotent), so a restored backup keeps nothing an erasure removed. Returns how many."""
+    entries = ledger.entries()
+    if not entries:
+        return 0
+    async with transaction(sessions) as session:
+        for entry in entries:
+            await apply(session, entry)
+    engine = sessions.kw.get("bind")
+    if engine is not None and is_sqlite(engine):
+        await truncate_wal(engine)
+    return len(entries)

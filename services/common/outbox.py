@@ -72,6 +72,19 @@ async def add_events(session: AsyncSession, events: list[CloudEvent]) -> None:
     await _signal(session)
 
 
+async def forget_delivered(session: AsyncSession, *, key: str) -> int:
+    """Delete the outbox rows of one key (a referral) that every consumer already has, in the
+    caller's transaction: after an erasure nothing of the referral stays in the service's
+    database. A row not delivered yet stays until it is (nothing is lost); the purge removes it
+    after the retention period. Returns how many rows went."""
+    result = await session.exec(
+        delete(OutboxRecord).where(
+            col(OutboxRecord.key) == key, col(OutboxRecord.delivered_at).is_not(None)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def _row(event: CloudEvent, topic: str | None) -> dict[str, Any]:
     record = event.to_kafka()
     return {
