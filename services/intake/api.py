@@ -749,8 +749,7 @@ async def post_erasure_approve(
             now=datetime.now(UTC),
         )
         basis, erased_at = ErasureBasis(row.erasure_basis or ""), row.erased_at
-    async with runtime.sessions() as session:
-        await retention.settle(session)
+    await retention.settle(runtime.engine)
     return ErasureOut(id=referral_id, status="erased", basis=basis, erased_at=erased_at)
 
 

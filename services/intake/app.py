@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.topics import CASE_EVENTS, ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.crypto import vault_from_settings
 from services.common.db import SessionFactory, create_engine, transaction
-from services.common.erasure import ErasureLedger
+from services.common.erasure import Erasure, ErasureLedger, replay_ledger
 from services.common.loops import Loop
 from services.common.models import utcnow
 from services.common.retention import load_retention
@@ -48,10 +49,16 @@ class RetentionSweep(Loop):
     `retention_expired`), a batch per tick; the schedule is re-read from the policy file."""
 
     def __init__(
-        self, *, sessions: SessionFactory, settings: IntakeSettings, ledger: ErasureLedger
+        self,
+        *,
+        sessions: SessionFactory,
+        engine: AsyncEngine,
+        settings: IntakeSettings,
+        ledger: ErasureLedger,
     ) -> None:
         super().__init__("intake:retention", settings.retention_sweep_seconds)
         self._sessions = sessions
+        self._engine = engine
         self._settings = settings
         self._ledger = ledger
         self.erased = 0  # referrals erased since start, for operators' metrics and tests
@@ -69,20 +76,24 @@ class RetentionSweep(Loop):
                 agency=SERVICE,
             )
         if erased:
-            async with self._sessions() as session:
-                await retention.settle(session)
+            await retention.settle(self._engine)
             log.info("retention sweep erased referrals", extra={"count": len(erased)})
         self.erased += len(erased)
         return len(erased)
 
 
 async def replay_erasures(sessions: SessionFactory, ledger: ErasureLedger) -> int:
-    """Before serving: shred again what the ledger says was erased (a restored backup)."""
-    async with transaction(sessions) as session:
-        shredded = await retention.replay_ledger(session, ledger=ledger, agency=SERVICE)
+    """Before serving: shred again what the ledger says was erased but a restored backup (or a
+    crash before the commit) brought back, re-announcing each. Returns how many (counts only
+    are logged)."""
+    shredded = 0
+
+    async def apply(session: AsyncSession, entry: Erasure) -> None:
+        nonlocal shredded
+        shredded += await retention.shred_again(session, entry, agency=SERVICE)
+
+    await replay_ledger(ledger, sessions, apply)
     if shredded:
-        async with sessions() as session:
-            await retention.settle(session)
         log.warning("erasure ledger replayed on a restored database", extra={"count": shredded})
     return shredded
 
@@ -113,7 +124,9 @@ def create_app(
         sessions=runtime.sessions, interval=settings.identification_sweep_seconds
     )
     ledger = ErasureLedger(settings.erasure_ledger_path())
-    sweep = RetentionSweep(sessions=runtime.sessions, settings=settings, ledger=ledger)
+    sweep = RetentionSweep(
+        sessions=runtime.sessions, engine=runtime.engine, settings=settings, ledger=ledger
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

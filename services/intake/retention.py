@@ -12,19 +12,22 @@ from an older backup is shredded again on start.
 """
 
 import html
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import case, func
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.events import AdminChanged, ErasureRequested, ReferralErased, ReferralHoldChanged
 from contracts.vocabulary import Disclosure, ErasureBasis
 from services.common.crypto import Vault
-from services.common.erasure import ErasureLedger
+from services.common.db import is_sqlite, truncate_wal
+from services.common.erasure import Erasure, ErasureLedger
 from services.common.errors import Conflict, Gone, NotFound, ServiceUnavailable
 from services.common.outbox import add_event
 from services.common.retention import Outcome, Retention, majority_on
@@ -41,6 +44,7 @@ from services.intake.models import (
 )
 from services.intake.settings import IntakeSettings
 
+log = logging.getLogger(__name__)
 ERASED = "erased"
 # A recipient whose part has ended: done, refused, or handed on by an escalation.
 ENDED = ("completed", "declined", "escalated")
@@ -270,10 +274,9 @@ async def shred(
     The row is claimed by a conditional UPDATE first (so two instances never both erase it),
     then the ledger entry is synced to disk (`ledger`; None when replaying it), before the
     caller commits. False when it was already erased."""
-    if session.get_bind().dialect.name == "sqlite":
-        # Deleted and overwritten content is zeroed in the file rather than left in free space
-        # (where the old wrapped key would still open the old ciphertext).
-        await (await session.connection()).exec_driver_sql("PRAGMA secure_delete = ON")
+    # SQLite runs with `secure_delete` (services.common.db): what is overwritten or deleted here
+    # is zeroed in the file, not left in free space where the old wrapped key would still open
+    # the old ciphertext; the caller truncates the write-ahead log after the commit.
     claim = (
         update(ReferralRow)
         .where(col(ReferralRow.id) == row.id, col(ReferralRow.status) != ERASED)
@@ -333,44 +336,29 @@ async def shred(
     return True
 
 
-async def settle(session: AsyncSession) -> None:
-    """After a shredding commit, on SQLite: copy the write-ahead log into the database file and
-    empty it, so the old pages (with the old keys) leave the `-wal` file too."""
-    if session.get_bind().dialect.name == "sqlite":
-        conn = await session.connection()
-        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        await session.commit()
+async def settle(engine: AsyncEngine) -> None:
+    """After a shredding commit, on SQLite: fold the write-ahead log into the database file and
+    truncate it, so the old pages (with the old keys) leave the `-wal` file too."""
+    if is_sqlite(engine) and not await truncate_wal(engine):
+        log.warning("write-ahead log not truncated after an erasure (a reader was busy)")
 
 
-async def replay_ledger(
-    session: AsyncSession, *, ledger: ErasureLedger, agency: str, batch: int = 500
-) -> int:
-    """Shred again every referral the ledger says was erased but whose data is present (a
-    database restored from a backup older than the erasure, or a crash between the ledger
-    entry and the commit). Returns how many."""
-    entries = {e.referral_id: e for e in ledger.entries()}
-    ids = list(entries)
-    shredded = 0
-    for start in range(0, len(ids), batch):
-        chunk = ids[start : start + batch]
-        rows = await session.exec(
-            select(ReferralRow).where(
-                col(ReferralRow.id).in_(chunk), col(ReferralRow.status) != ERASED
-            )
-        )
-        for row in list(rows):
-            entry = entries[row.id]
-            if await shred(
-                session,
-                row=row,
-                basis=ErasureBasis(entry.basis),
-                erased_at=entry.erased_at,
-                ledger=None,
-                agency=agency,
-                actor=agency,
-            ):
-                shredded += 1
-    return shredded
+async def shred_again(session: AsyncSession, entry: Erasure, *, agency: str) -> bool:
+    """Replaying the ledger: shred a referral the ledger says was erased if its data is present
+    (a database restored from a backup older than the erasure, or a crash between the ledger
+    entry and the commit). True when it was."""
+    row = await session.get(ReferralRow, entry.referral_id)
+    if row is None or row.status == ERASED:
+        return False
+    return await shred(
+        session,
+        row=row,
+        basis=ErasureBasis(entry.basis),
+        erased_at=entry.erased_at,
+        ledger=None,
+        agency=agency,
+        actor=agency,
+    )
 
 
 # The retention schedule
@@ -562,28 +550,23 @@ def clock(settings: IntakeSettings) -> datetime:
 # Subject access
 
 
-ACCESS_TYPES = ("access.granted", "access.denied")
-
-
 async def access_records(
     http: httpx.AsyncClient, *, referral_id: str, authorization: str, page: int = 500
 ) -> list[dict[str, Any]]:
     """Every access to the referral the audit service recorded (allowed or refused), oldest
-    first, read over HTTP with the caller's own token (audit decides what the `dpo` may read).
-    Without them the document would be incomplete: ServiceUnavailable instead."""
+    first, read over HTTP with the caller's own token (`GET /v1/audit/referrals/{id}/accesses`,
+    the `dpo`'s). Without them the document would be incomplete: ServiceUnavailable instead."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        params: list[tuple[str, str | int | float | bool | None]] = [
-            ("referral", referral_id),
-            ("limit", page),
-        ]
-        params += [("type", t) for t in ACCESS_TYPES]
+        params: dict[str, str | int] = {"limit": page}
         if cursor:
-            params.append(("cursor", cursor))
+            params["cursor"] = cursor
         try:
             r = await http.get(
-                "/v1/audit/events", params=params, headers={"Authorization": authorization}
+                f"/v1/audit/referrals/{referral_id}/accesses",
+                params=params,
+                headers={"Authorization": authorization},
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(
@@ -595,17 +578,16 @@ async def access_records(
             )
         answer = r.json()
         for item in answer.get("items", []):
-            payload = item.get("payload") or {}
             found.append(
                 {
                     "time": item.get("time"),
-                    "outcome": "granted" if item.get("type") == "access.granted" else "denied",
-                    "agency": payload.get("agency") or item.get("agency"),
-                    "actor": payload.get("actor") or payload.get("client_id"),
-                    "action": payload.get("action"),
-                    "disclosure": payload.get("disclosure"),
+                    "outcome": item.get("outcome"),
+                    "agency": item.get("agency"),
+                    "actor": item.get("actor"),
+                    "action": item.get("action"),
+                    "disclosure": item.get("disclosure"),
                     # Audit keeps {"sha256", "length"} of the stated purpose, not its text.
-                    "purpose": payload.get("purpose"),
+                    "purpose": item.get("purpose"),
                 }
             )
         cursor = answer.get("next_cursor")
