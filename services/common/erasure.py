@@ -34,6 +34,8 @@ class Erasure:
 class ErasureLedger:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._ids: frozenset[str] = frozenset()
 
     def record(self, *, referral_id: str, basis: str, erased_at: datetime) -> None:
         """Append one erasure and sync it to disk (before the shredding transaction commits:
@@ -70,6 +72,19 @@ class ErasureLedger:
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue
         return found
+
+    def referral_ids(self) -> frozenset[str]:
+        """The erased ids, read again only when the file changed (the outbox relay asks after
+        every delivery round)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return frozenset()
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            self._ids = frozenset(e.referral_id for e in self.entries())
+            self._stamp = stamp
+        return self._ids
 
     def __contains__(self, referral_id: object) -> bool:
         return any(e.referral_id == referral_id for e in self.entries())

@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -40,6 +40,7 @@ from services.common.db import (
     insert_many,
     is_sqlite,
     transaction,
+    truncate_wal,
 )
 from services.common.models import EventCounter, OutboxRecord, ProcessedEvent, utcnow
 
@@ -129,9 +130,11 @@ class OutboxRelay:
         replay_window: timedelta = timedelta(days=7),
         processed_retention: timedelta = timedelta(days=8),
         source: str | None = None,
+        erased: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         """`source`: the CloudEvents `source` (an absolute URI) every published event carries,
-        whatever its row says (the service's short name, as written by the code)."""
+        whatever its row says (the service's short name, as written by the code). `erased`: the
+        ids of erased referrals (the erasure ledger), whose rows go as soon as delivered."""
         if groups is not None and bootstrap is None:
             raise ValueError("delivery tracking (groups) needs the broker's bootstrap")
         self.name = name
@@ -154,6 +157,7 @@ class OutboxRelay:
         self._listener: Any = None
         self._listen_conn: Any = None
         self._table: Table = OutboxRecord.__table__  # type: ignore[attr-defined]
+        self._erased = erased
 
     @property
     def tracks_delivery(self) -> bool:
@@ -300,7 +304,9 @@ class OutboxRelay:
                 return 0
             acked = await self._send(rows)
             async with transaction(self._sessions) as session:
-                await self._mark(session, acked)
+                forgotten = await self._mark(session, acked)
+            if forgotten:
+                await truncate_wal(self._engine)
             return len(acked)
         if unnumbered is not None:
             # Committed before anything is sent: a number published is never given again.
@@ -314,6 +320,29 @@ class OutboxRelay:
             acked = await self._send(rows)
             await self._mark(session, acked)
         return len(acked)
+
+    async def _forget_erased(self, session: AsyncSession, *, delivered_at: datetime) -> int:
+        """Delete the rows just marked delivered (at `delivered_at`) that belong to an erased
+        referral. They were still undelivered when it was erased, so the erasure had to leave
+        them (nothing is lost); now every consumer has them, they go at once rather than after
+        the retention period, and with them any free text they carried."""
+        erased = self._erased() if self._erased is not None else frozenset()
+        if not erased:
+            return 0
+        keys = await session.exec(
+            select(col(OutboxRecord.key))
+            .where(col(OutboxRecord.delivered_at) == delivered_at)
+            .distinct()
+        )
+        gone = [k for k in keys if k in erased]
+        if not gone:
+            return 0
+        result = await session.exec(
+            delete(OutboxRecord)
+            .where(col(OutboxRecord.key).in_(gone))
+            .where(col(OutboxRecord.delivered_at).is_not(None))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def _unnumbered(self) -> Any:
         return (
@@ -444,9 +473,11 @@ class OutboxRelay:
             log.warning("outbox partly published", extra={"relay": self.name, "acked": len(acked)})
         return acked
 
-    async def _mark(self, session: AsyncSession, acked: list[tuple[int, int, int]]) -> None:
+    async def _mark(self, session: AsyncSession, acked: list[tuple[int, int, int]]) -> int:
+        """Record where the broker put each row; returns how many rows of erased referrals
+        went with it (delivered at once when no delivery is tracked)."""
         if not acked:
-            return
+            return 0
         now = utcnow()
         delivered = None if self.tracks_delivery else now
         conn = await session.connection()
@@ -465,6 +496,7 @@ class OutboxRelay:
             ],
         )
         PUBLISHED.labels(self.name).inc(len(acked))
+        return 0 if delivered is None else await self._forget_erased(session, delivered_at=now)
 
     async def confirm_delivery(self) -> int:
         """Mark delivered the published rows every consumer group of their topic has committed
@@ -533,6 +565,9 @@ class OutboxRelay:
                     .values(delivered_at=now)
                 )
                 marked += int(getattr(result, "rowcount", 0) or 0)
+            forgotten = await self._forget_erased(session, delivered_at=now)
+        if forgotten and is_sqlite(self._engine):
+            await truncate_wal(self._engine)
         return marked
 
     async def purge(self) -> int:
