@@ -27,7 +27,7 @@ from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.erasure import ErasureLedger
 from services.common.errors import NotFound
-from services.common.params import IdCursor, Timestamp
+from services.common.params import UUID_PATTERN, IdCursor, Timestamp
 from services.common.permissions import Action
 from services.common.retention import load_retention
 from services.common.runtime import Runtime
@@ -620,6 +620,34 @@ async def _holds_of(session: Any, row_id: str, reference: str) -> Holds:
     )
 
 
+HoldReader = Annotated[Principal, Depends(require_any(Action.LEGAL_HOLD, Action.ERASURE_REQUEST))]
+
+
+@router.get(
+    "/{referral_id}/hold",
+    summary="The legal holds standing on the referral (a law-enforcement or prosecutor agency "
+    "the referral was sent to, or a supervisor of the national coordinator)",
+)
+async def get_hold(
+    referral_id: str, principal: HoldReader, runtime: Runtime, settings: Config
+) -> Holds:
+    async with runtime.sessions() as session:
+        row, held = await retention.visible_holds(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            investigators=settings.investigators(),
+            coordinators=settings.coordinators(),
+            may_request_erasure=Role.SUPERVISOR in principal.roles,
+            person=person_of(principal),
+        )
+    return Holds(
+        id=row.id,
+        reference=row.reference,
+        holds=[HoldOut(agency=h.agency, placed_at=h.placed_at) for h in held],
+    )
+
+
 @router.post(
     "/{referral_id}/hold",
     summary="Place the caller's agency's legal hold (a law-enforcement or prosecutor agency the "
@@ -829,6 +857,60 @@ def _preferred(accept: str) -> str:
         if media in SUBJECT_ACCESS_TYPES:
             return media
     return "application/json"
+
+
+class PendingErasure(BaseModel):
+    referral_id: str
+    reference: str
+    basis: ErasureBasis
+    requested_at: datetime
+    requested_by: str = Field(description="The requesting agency")
+    held: bool = Field(description="A legal hold stands: the approval is refused until lifted")
+
+
+class PendingErasures(BaseModel):
+    items: list[PendingErasure]
+    next_cursor: str | None
+
+
+@retention_router.get(
+    "/erasures",
+    summary="Erasures waiting for a `dpo`'s approval, oldest referral first: the national "
+    "coordinator's supervisors and the `dpo`",
+)
+async def get_erasures(
+    principal: ErasureCanceller,
+    runtime: Runtime,
+    settings: Config,
+    referral: Annotated[
+        str | None, Query(pattern=UUID_PATTERN, description="One referral's request only")
+    ] = None,
+    cursor: Annotated[IdCursor | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> PendingErasures:
+    if Role.DPO not in principal.roles and principal.agency not in settings.coordinators():
+        raise NotFound("Not found.")
+    async with runtime.sessions() as session:
+        found, next_cursor = await retention.pending_erasures(
+            session,
+            referral_id=referral,
+            cursor=cursor,
+            limit=min(limit, settings.page_size_max),
+        )
+    return PendingErasures(
+        items=[
+            PendingErasure(
+                referral_id=p.request.referral_id,
+                reference=p.reference,
+                basis=ErasureBasis(p.request.basis),
+                requested_at=p.request.requested_at,
+                requested_by=p.request.requested_by,
+                held=p.held,
+            )
+            for p in found
+        ],
+        next_cursor=next_cursor,
+    )
 
 
 class DueItem(BaseModel):

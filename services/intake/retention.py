@@ -201,6 +201,65 @@ async def request_erasure(
     return pending
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    request: ErasureRequest
+    reference: str
+    held: bool
+
+
+async def pending_erasures(
+    session: AsyncSession, *, referral_id: str | None, cursor: str | None, limit: int
+) -> tuple[list[Pending], str | None]:
+    """Erasures waiting for a `dpo`, by referral id (UUIDv7: the oldest referral first); the
+    cursor is the last id of the previous page. `referral_id`: that referral's only."""
+    held = select(col(LegalHold.referral_id)).distinct()
+    query = (
+        select(
+            ErasureRequest, col(ReferralRow.reference), col(ErasureRequest.referral_id).in_(held)
+        )
+        .join(ReferralRow, col(ReferralRow.id) == col(ErasureRequest.referral_id))
+        .order_by(col(ErasureRequest.referral_id))
+    )
+    if referral_id:
+        query = query.where(col(ErasureRequest.referral_id) == referral_id)
+    if cursor:
+        query = query.where(col(ErasureRequest.referral_id) > service.decode_cursor(cursor))
+    rows = list(await session.exec(query.limit(limit + 1)))
+    found = [Pending(req, reference, bool(on_hold)) for req, reference, on_hold in rows[:limit]]
+    more = len(rows) > limit
+    return found, service.encode_cursor(found[-1].request.referral_id) if more else None
+
+
+async def visible_holds(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    investigators: frozenset[str],
+    coordinators: frozenset[str],
+    may_request_erasure: bool,
+    person: str | None,
+) -> tuple[ReferralRow, list[LegalHold]]:
+    """The holds on a referral, for whoever may place one (a law-enforcement or prosecutor
+    agency that submitted it or was sent it) or ask for its erasure (the national
+    coordinator's supervisor, who may ask about any referral); anyone else gets NotFound."""
+    if may_request_erasure and agency in coordinators:
+        found = await session.get(ReferralRow, referral_id)
+        if found is None or found.status == ERASED:
+            raise NotFound("No such referral.")
+        row = found
+    else:
+        row = await _investigator(
+            session,
+            referral_id=referral_id,
+            agency=agency,
+            investigators=investigators,
+            person=person,
+        )
+    return row, await holds(session, referral_id)
+
+
 async def pending_erasure(session: AsyncSession, referral_id: str) -> ErasureRequest:
     await _erasable(session, referral_id)
     pending = await session.get(ErasureRequest, referral_id)

@@ -380,6 +380,31 @@ async def test_holds_erasure_and_subject_access(
         assert r.status_code == 200
         r = await c["intake"].post(f"/v1/referrals/{rid}/erasure/approve", headers=dpo)
         assert r.status_code == 409 and "A legal hold stands" in r.json()["detail"]
+        # The pending list says so; the holds are read by the police and the coordinator's
+        # supervisor (who asks for erasures), not by the shelter.
+        r = await c["intake"].get("/v1/retention/erasures", headers=dpo)
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "items": [
+                {
+                    "referral_id": rid,
+                    "reference": reference,
+                    "basis": "victim_request",
+                    "requested_at": requested_at,
+                    "requested_by": "nrm-coordinator",
+                    "held": True,
+                }
+            ],
+            "next_cursor": None,
+        }
+        for headers in (police, coordinator):
+            r = await c["intake"].get(f"/v1/referrals/{rid}/hold", headers=headers)
+            assert r.status_code == 200, r.text
+            assert [h["agency"] for h in r.json()["holds"]] == ["mvd-ctu"]
+            assert (r.json()["id"], r.json()["reference"]) == (rid, reference)
+        for headers in (shelter, dpo, mint.headers("gp", "caseworker")):
+            r = await c["intake"].get(f"/v1/referrals/{rid}/hold", headers=headers)
+            assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
         assert (
             await c["intake"].delete(f"/v1/referrals/{rid}/hold", headers=police)
         ).status_code == 204
@@ -594,6 +619,104 @@ async def test_a_backup_restored_after_erasure_is_shredded_again_on_start(
     app, life = await running()
     async with life:
         assert app.state.replayed_erasures == 0
+
+
+async def test_pending_erasures_listed_for_the_dpo_and_the_coordinators_supervisor(
+    db: Database, own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """`GET /v1/retention/erasures`: the requests waiting for a `dpo`, a page at a time (oldest
+    referral first), or one referral's; nobody else learns of them (404)."""
+    mint = TokenMint()
+    settings = IntakeSettings(
+        data_dir=tmp_path,
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+        master_keys={"k1": Vault.generate_key()},
+    )
+    app = create_app(settings, bootstrap=own_broker.bootstrap, engine=db.engine, jwks=mint.jwks)
+    submitter = mint.headers("labour-insp", "referrer")
+    coordinator = mint.headers("nrm-coordinator", "supervisor")
+    dpo = mint.headers("dpo", "dpo")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as c,
+    ):
+        submitted = []
+        for _ in range(3):
+            r = await c.post(
+                "/v1/referrals", content=REFERRAL_EXAMPLE, headers={**JSON, **submitter}
+            )
+            assert r.status_code == 201, r.text
+            submitted.append((r.json()["id"], r.json()["reference"]))
+        (first, first_ref), (second, _), (third, third_ref) = sorted(submitted)
+
+        r = await c.get("/v1/retention/erasures", headers=dpo)
+        assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}
+        requested_at = {}
+        for rid, basis in ((third, "court_order"), (first, "victim_request")):
+            r = await c.post(
+                f"/v1/referrals/{rid}/erasure", json={"basis": basis}, headers=coordinator
+            )
+            assert r.status_code == 202, r.text
+            requested_at[rid] = r.json()["requested_at"]
+
+        def item(rid: str, reference: str, basis: str) -> dict[str, Any]:
+            return {
+                "referral_id": rid,
+                "reference": reference,
+                "basis": basis,
+                "requested_at": requested_at[rid],
+                "requested_by": "nrm-coordinator",
+                "held": False,
+            }
+
+        r = await c.get("/v1/retention/erasures", params={"limit": 1}, headers=dpo)
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "items": [item(first, first_ref, "victim_request")],
+            "next_cursor": first,
+        }
+        r = await c.get(
+            "/v1/retention/erasures", params={"limit": 1, "cursor": first}, headers=coordinator
+        )
+        assert r.json() == {"items": [item(third, third_ref, "court_order")], "next_cursor": None}
+        r = await c.get("/v1/retention/erasures", params={"referral": third}, headers=coordinator)
+        assert r.json() == {"items": [item(third, third_ref, "court_order")], "next_cursor": None}
+        r = await c.get("/v1/retention/erasures", params={"referral": second}, headers=dpo)
+        assert r.json() == {"items": [], "next_cursor": None}
+        r = await c.get("/v1/retention/erasures", params={"cursor": "NRM-2026"}, headers=dpo)
+        assert r.status_code == 422
+
+        # Anyone else: 404, as for a path that does not exist.
+        for headers in (
+            mint.headers("mvd-ctu", "supervisor"),
+            mint.headers("nrm-coordinator", "caseworker"),
+            submitter,
+            mint.headers("audit-office", "auditor"),
+            mint.headers("stats", "analyst"),
+        ):
+            r = await c.get("/v1/retention/erasures", headers=headers)
+            assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+
+        # Refused by the dpo, approved: gone from the list either way.
+        assert (await c.delete(f"/v1/referrals/{first}/erasure", headers=dpo)).status_code == 204
+        r = await c.get("/v1/retention/erasures", headers=dpo)
+        assert r.json() == {"items": [item(third, third_ref, "court_order")], "next_cursor": None}
+        r = await c.post(f"/v1/referrals/{third}/erasure/approve", headers=dpo)
+        assert r.status_code == 200, r.text
+        r = await c.get("/v1/retention/erasures", headers=dpo)
+        assert r.json() == {"items": [], "next_cursor": None}
+
+        # The holds: the coordinator's supervisor reads them on any referral not erased.
+        r = await c.get(f"/v1/referrals/{second}/hold", headers=coordinator)
+        assert r.status_code == 200
+        assert r.json() == {
+            "id": second,
+            "reference": dict(submitted)[second],
+            "holds": [],
+        }
+        r = await c.get(f"/v1/referrals/{third}/hold", headers=coordinator)
+        assert r.status_code == 404
 
 
 def retention_policy(folder: Path) -> Path:
