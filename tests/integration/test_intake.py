@@ -567,6 +567,9 @@ INTAKE_ENDPOINTS = [
     ("POST", "/v1/referrals/{id}/identification", {Role.SUPERVISOR}),
     ("POST", "/v1/referrals/{id}/investigation", {Role.CASEWORKER, Role.SUPERVISOR}),
     ("GET", "/v1/identification", {Role.SUPERVISOR}),
+    ("GET", "/v1/referrals/{id}/hold", {Role.CASEWORKER, Role.SUPERVISOR}),
+    # Supervisors: the national coordinator's only (the matrix asks as labour-insp).
+    ("GET", "/v1/retention/erasures", {Role.DPO}),
 ]
 
 
