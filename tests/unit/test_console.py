@@ -384,7 +384,7 @@ def test_holds_and_erasure_on_the_referral_page_and_an_erased_inbox_item() -> No
     assert "Court order (2026-12-02T09:00:00Z, nrm-coordinator)" in asked
     assert ">Withdraw request</button>" in asked and "Request erasure" not in asked
 
-    erased = {
+    erased: dict[str, object] = {
         "delivery_id": "d1",
         "referral_id": "r1",
         "reference": "NRM-2026-000001",
