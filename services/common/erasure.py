@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -29,20 +29,26 @@ class Erasure:
     referral_id: str
     basis: str
     erased_at: datetime
+    recorded_at: datetime  # this service's wall clock when it wrote the entry
 
 
 class ErasureLedger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._stamp: tuple[int, int] | None = None
-        self._ids: frozenset[str] = frozenset()
+        self._times: dict[str, datetime] = {}
 
     def record(self, *, referral_id: str, basis: str, erased_at: datetime) -> None:
         """Append one erasure and sync it to disk (before the shredding transaction commits:
         a crash in between leaves an entry the next start carries out)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         line = orjson.dumps(
-            {"referral_id": referral_id, "basis": basis, "erased_at": erased_at.isoformat()}
+            {
+                "referral_id": referral_id,
+                "basis": basis,
+                "erased_at": erased_at.isoformat(),
+                "recorded_at": datetime.now(UTC).isoformat(),
+            }
         )
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
@@ -62,29 +68,33 @@ class ErasureLedger:
         for raw in self.path.read_bytes().splitlines():
             try:
                 item = orjson.loads(raw)
+                erased_at = datetime.fromisoformat(item["erased_at"])
+                recorded = item.get("recorded_at")
                 found.append(
                     Erasure(
                         referral_id=str(item["referral_id"]),
                         basis=str(item["basis"]),
-                        erased_at=datetime.fromisoformat(item["erased_at"]),
+                        erased_at=erased_at,
+                        recorded_at=datetime.fromisoformat(recorded) if recorded else erased_at,
                     )
                 )
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue
         return found
 
-    def referral_ids(self) -> frozenset[str]:
-        """The erased ids, read again only when the file changed (the outbox relay asks after
-        every delivery round)."""
+    def recorded_at(self) -> dict[str, datetime]:
+        """When this service recorded each erasure (its own clock: what it wrote before then
+        predates the erasure), read again only when the file changed (the outbox relay asks
+        after every delivery round)."""
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            return frozenset()
+            return {}
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
-            self._ids = frozenset(e.referral_id for e in self.entries())
+            self._times = {e.referral_id: e.recorded_at for e in self.entries()}
             self._stamp = stamp
-        return self._ids
+        return self._times
 
     def __contains__(self, referral_id: object) -> bool:
         return any(e.referral_id == referral_id for e in self.entries())

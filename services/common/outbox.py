@@ -130,11 +130,12 @@ class OutboxRelay:
         replay_window: timedelta = timedelta(days=7),
         processed_retention: timedelta = timedelta(days=8),
         source: str | None = None,
-        erased: Callable[[], frozenset[str]] | None = None,
+        erased: Callable[[], Mapping[str, datetime]] | None = None,
     ) -> None:
         """`source`: the CloudEvents `source` (an absolute URI) every published event carries,
-        whatever its row says (the service's short name, as written by the code). `erased`: the
-        ids of erased referrals (the erasure ledger), whose rows go as soon as delivered."""
+        whatever its row says (the service's short name, as written by the code). `erased`: when
+        this service recorded each erasure (the erasure ledger): a referral's rows written
+        before then go as soon as they are delivered."""
         if groups is not None and bootstrap is None:
             raise ValueError("delivery tracking (groups) needs the broker's bootstrap")
         self.name = name
@@ -322,11 +323,12 @@ class OutboxRelay:
         return len(acked)
 
     async def _forget_erased(self, session: AsyncSession, *, delivered_at: datetime) -> int:
-        """Delete the rows just marked delivered (at `delivered_at`) that belong to an erased
-        referral. They were still undelivered when it was erased, so the erasure had to leave
-        them (nothing is lost); now every consumer has them, they go at once rather than after
-        the retention period, and with them any free text they carried."""
-        erased = self._erased() if self._erased is not None else frozenset()
+        """Delete the rows just marked delivered (at `delivered_at`) that an erased referral's
+        service wrote before the erasure. They were still undelivered then, so the erasure had
+        to leave them (nothing is lost); now every consumer has them, they go at once rather
+        than after the retention period, and with them any free text they carried. Rows written
+        after it (the erasure's own announcement, notices) carry nothing personal and stay."""
+        erased = self._erased() if self._erased is not None else {}
         if not erased:
             return 0
         keys = await session.exec(
@@ -334,15 +336,16 @@ class OutboxRelay:
             .where(col(OutboxRecord.delivered_at) == delivered_at)
             .distinct()
         )
-        gone = [k for k in keys if k in erased]
-        if not gone:
-            return 0
-        result = await session.exec(
-            delete(OutboxRecord)
-            .where(col(OutboxRecord.key).in_(gone))
-            .where(col(OutboxRecord.delivered_at).is_not(None))
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+        gone = 0
+        for key in [k for k in keys if k is not None and k in erased]:
+            result = await session.exec(
+                delete(OutboxRecord)
+                .where(col(OutboxRecord.key) == key)
+                .where(col(OutboxRecord.created_at) <= erased[key])
+                .where(col(OutboxRecord.delivered_at).is_not(None))
+            )
+            gone += int(getattr(result, "rowcount", 0) or 0)
+        return gone
 
     def _unnumbered(self) -> Any:
         return (

@@ -92,7 +92,7 @@ class ServiceRuntime:
             replay_window=timedelta(seconds=s.replay_window_seconds),
             processed_retention=timedelta(seconds=s.processed_retention_seconds),
             source=s.event_source_for(self.service),
-            erased=ErasureLedger(s.erasure_ledger_path()).referral_ids,
+            erased=ErasureLedger(s.erasure_ledger_path()).recorded_at,
         )
         if s.replay_on_start:
             # Before any consumer or request: the broker may have lost what was not yet read.
