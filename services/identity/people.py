@@ -126,6 +126,7 @@ async def create_person(
 ) -> tuple[PersonRow, str | None]:
     """Returns the person and, when none was given, the generated password (shown once)."""
     _check_may_manage(caller, agency=agency, roles=roles)
+    service.check_roles_apart(roles)
     existing = await session.exec(select(PersonRow).where(PersonRow.username == username))
     if existing.first() is not None:
         raise Conflict(f"Person {username!r} already exists.")

@@ -865,6 +865,9 @@ class PendingErasure(BaseModel):
     basis: ErasureBasis
     requested_at: datetime
     requested_by: str = Field(description="The requesting agency")
+    requested_by_actor: str = Field(
+        description="Who asked: the person's username, or the client id of a system"
+    )
     held: bool = Field(description="A legal hold stands: the approval is refused until lifted")
 
 
@@ -905,6 +908,7 @@ async def get_erasures(
                 basis=ErasureBasis(p.request.basis),
                 requested_at=p.request.requested_at,
                 requested_by=p.request.requested_by,
+                requested_by_actor=p.request.requested_by_actor,
                 held=p.held,
             )
             for p in found

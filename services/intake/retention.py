@@ -594,7 +594,12 @@ async def subject_access(
             for h in await holds(session, referral_id)
         ],
         "erasure_requested": (
-            {"basis": pending.basis, "requested_at": pending.requested_at.isoformat()}
+            {
+                "basis": pending.basis,
+                "requested_at": pending.requested_at.isoformat(),
+                "requested_by": pending.requested_by,
+                "requested_by_actor": pending.requested_by_actor,
+            }
             if pending
             else None
         ),
@@ -676,6 +681,49 @@ def subject_access_document(
     }
 
 
+# What each recorded action did, in words a victim's lawyer reads (the audit log names the
+# endpoint); an action not listed here is shown as recorded.
+ACTION_WORDS = {
+    "referral.read": "read the referral",
+    "subject_access.read": "produced a subject-access document",
+    "GET /v1/referrals/{referral_id}": "read the referral",
+    "GET /v1/referrals/{referral_id}/status": "read who was sent it and what they did",
+    "GET /v1/referrals/{referral_id}/hold": "read its legal holds",
+    "GET /v1/referrals/{referral_id}/subject-access": "produced this subject-access document",
+    "PUT /v1/referrals/{referral_id}/consent": "recorded the victim's consent",
+    "PUT /v1/referrals/{referral_id}/safety": "recorded a safety assessment",
+    "PUT /v1/referrals/{referral_id}/implicated": "named agencies implicated",
+    "POST /v1/referrals/{referral_id}/recusal": "stepped away from the case",
+    "POST /v1/referrals/{referral_id}/withdraw": "withdrew the referral",
+    "POST /v1/referrals/{referral_id}/identification": "recorded an identification decision",
+    "POST /v1/referrals/{referral_id}/investigation": "recorded an investigation",
+    "POST /v1/referrals/{referral_id}/hold": "placed a legal hold",
+    "DELETE /v1/referrals/{referral_id}/hold": "lifted a legal hold",
+    "POST /v1/referrals/{referral_id}/erasure": "asked for erasure",
+    "DELETE /v1/referrals/{referral_id}/erasure": "withdrew or refused the erasure request",
+    "POST /v1/referrals/{referral_id}/erasure/approve": "approved erasure",
+    "GET /v1/inbox": "saw it in the inbox",
+    "GET /v1/deliveries/{delivery_id}": "read the delivery",
+    "POST /v1/deliveries/{delivery_id}/acknowledge": "acknowledged the delivery",
+    "POST /v1/deliveries/{delivery_id}/accept": "accepted the delivery",
+    "POST /v1/deliveries/{delivery_id}/decline": "declined the delivery",
+    "POST /v1/deliveries/{delivery_id}/complete": "completed the delivery",
+    "GET /v1/routing/referrals/{referral_id}/escalations": "read its escalations",
+}
+
+
+def _label(field: str) -> str:
+    """`victim.identity.full_name` becomes `Victim > identity > full name`."""
+    parts = [p.replace("_", " ") for p in field.split(".")]
+    return " > ".join([parts[0][:1].upper() + parts[0][1:], *parts[1:]]) if parts else field
+
+
+def _readable_access(item: dict[str, Any]) -> dict[str, Any]:
+    action = item.get("action")
+    outcome = "refused" if item.get("outcome") == "denied" else item.get("outcome")
+    return {**item, "action": ACTION_WORDS.get(str(action), action), "outcome": outcome}
+
+
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     """(dotted field, text) pairs of a nested document, for a printable table."""
     if isinstance(value, dict):
@@ -690,6 +738,8 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
         return rows
     if isinstance(value, list):
         return [(prefix, ", ".join(str(v) for v in value) or "none")]
+    if isinstance(value, bool):
+        return [(prefix, "yes" if value else "no")]
     return [(prefix, "none" if value is None else str(value))]
 
 
@@ -707,6 +757,7 @@ def _printable(value: Any) -> str:
 
 
 RECIPIENT_COLUMNS = ("agency", "disclosure", "status", "rule")
+ERASURE_COLUMNS = ("basis", "requested_at", "requested_by", "requested_by_actor")
 
 
 def _title(doc: dict[str, Any]) -> str:
@@ -734,7 +785,7 @@ def as_markdown(doc: dict[str, Any]) -> str:
         "",
         "| field | value |",
         "|---|---|",
-        *(f"| {cell(k)} | {cell(v)} |" for k, v in _flatten(doc["data"])),
+        *(f"| {cell(_label(k))} | {cell(v)} |" for k, v in _flatten(doc["data"])),
         "",
         "## Recipients and their disclosure levels",
         "",
@@ -744,9 +795,13 @@ def as_markdown(doc: dict[str, Any]) -> str:
         "",
         *table(("agency", "placed_at"), doc["holds"]),
         "",
+        "## Erasure requested",
+        "",
+        *table(ERASURE_COLUMNS, [doc["erasure_requested"]] if doc["erasure_requested"] else []),
+        "",
         "## Accesses",
         "",
-        *table(ACCESS_COLUMNS, doc["accesses"]),
+        *table(ACCESS_COLUMNS, [_readable_access(a) for a in doc["accesses"]]),
         "",
     ]
     return "\n".join(lines)
@@ -765,8 +820,10 @@ def as_html(doc: dict[str, Any]) -> str:
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
+    erasure = [doc["erasure_requested"]] if doc["erasure_requested"] else []
+    accesses = [_readable_access(a) for a in doc["accesses"]]
     data = "".join(
-        f'<tr><th scope="row">{cell(k)}</th><td>{cell(v)}</td></tr>'
+        f'<tr><th scope="row">{cell(_label(k))}</th><td>{cell(v)}</td></tr>'
         for k, v in _flatten(doc["data"])
     )
     return (
@@ -782,6 +839,7 @@ def as_html(doc: dict[str, Any]) -> str:
         "<h2>Recipients and their disclosure levels</h2>"
         f"{table(RECIPIENT_COLUMNS, doc['recipients'])}"
         f"<h2>Legal holds</h2>{table(('agency', 'placed_at'), doc['holds'])}"
-        f"<h2>Accesses</h2>{table(ACCESS_COLUMNS, doc['accesses'])}"
+        f"<h2>Erasure requested</h2>{table(ERASURE_COLUMNS, erasure)}"
+        f"<h2>Accesses</h2>{table(ACCESS_COLUMNS, accesses)}"
         "</body></html>"
     )

@@ -420,6 +420,14 @@ async def own_delivery(
     return d
 
 
+DONE = {
+    "acknowledge": "acknowledged",
+    "accept": "accepted",
+    "decline": "declined",
+    "complete": "completed",
+}
+
+
 async def act(
     session: AsyncSession,
     *,
@@ -440,7 +448,7 @@ async def act(
     if d.status == DeliveryStatus.ERASED:
         if action != "acknowledge":
             raise Conflict(
-                f"The referral was erased: a delivery that is erased cannot be {action}d; "
+                f"The referral was erased: a delivery that is erased cannot be {DONE[action]}; "
                 "only its erasure notice can be acknowledged."
             )
         await acknowledge_erasure(session, d, actor=actor, now=now)
@@ -448,7 +456,7 @@ async def act(
     allowed_from, to, event_type = TRANSITIONS[action]
     if d.status not in allowed_from:
         raise Conflict(
-            f"A delivery that is {d.status} cannot be {action}d; "
+            f"A delivery that is {d.status} cannot be {DONE[action]}; "
             f"{action} needs {' or '.join(allowed_from)}."
         )
     if event_type is ReferralDeclined:

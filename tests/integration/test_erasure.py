@@ -265,7 +265,7 @@ async def test_holds_erasure_and_subject_access(
         )
         assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
         assert f"<h1>Subject access: referral {reference}</h1>" in r.text
-        assert '<th scope="row">victim.identity.full_name</th><td>Aigerim Example</td>' in r.text
+        assert '<th scope="row">Victim &gt; identity &gt; full name</th><td>Aigerim Example</td>' in r.text
         assert (
             "<tr><td>ngo-south</td><td>support</td><td>notified</td><td>services-shelter</td></tr>"
             in r.text
@@ -274,10 +274,10 @@ async def test_holds_erasure_and_subject_access(
             f"/v1/referrals/{rid}/subject-access", headers={**dpo, "Accept": "text/markdown"}
         )
         assert r.headers["content-type"] == "text/markdown; charset=utf-8"
-        assert "| victim.identity.document_number | N1234567 |" in r.text
+        assert "| Victim > identity > document number | N1234567 |" in r.text
         purpose = f"sha256:{sha256(b'shelter intake').hexdigest()} (14 characters)"
         assert (
-            f"| granted | ngo-south | ngo-south | referral.read | support | {purpose} |" in r.text
+            f"| granted | ngo-south | ngo-south | read the referral | support | {purpose} |" in r.text
         )
 
         # The subject-access read is itself audited, the dpo as actor.
@@ -392,6 +392,7 @@ async def test_holds_erasure_and_subject_access(
                     "basis": "victim_request",
                     "requested_at": requested_at,
                     "requested_by": "nrm-coordinator",
+                    "requested_by_actor": "nrm-coordinator",
                     "held": True,
                 }
             ],
@@ -667,6 +668,7 @@ async def test_pending_erasures_listed_for_the_dpo_and_the_coordinators_supervis
                 "basis": basis,
                 "requested_at": requested_at[rid],
                 "requested_by": "nrm-coordinator",
+                "requested_by_actor": "nrm-coordinator",
                 "held": False,
             }
 
