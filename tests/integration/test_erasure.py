@@ -277,9 +277,8 @@ async def test_holds_erasure_and_subject_access(
         assert r.headers["content-type"] == "text/markdown; charset=utf-8"
         assert "| Victim > identity > document number | N1234567 |" in r.text
         purpose = f"sha256:{sha256(b'shelter intake').hexdigest()} (14 characters)"
-        assert (
-            f"| granted | ngo-south | ngo-south | read the referral | support | {purpose} |" in r.text
-        )
+        read = f"| granted | ngo-south | ngo-south | read the referral | support | {purpose} |"
+        assert read in r.text
 
         # The subject-access read is itself audited, the dpo as actor.
         async def dpo_read_recorded() -> bool:
