@@ -3,11 +3,22 @@
 from .configured_agency_id import ConfiguredAgencyId
 from .consent_out import ConsentOut
 from .consent_out_consent import ConsentOutConsent
+from .due_item import DueItem
+from .due_list import DueList
+from .erasure_basis import ErasureBasis
+from .erasure_out import ErasureOut
+from .erasure_out_status import ErasureOutStatus
 from .get_referral_v1_referrals_referral_id_get_response_get_referral_v1_referrals_referral_id_get import GetReferralV1ReferralsReferralIdGetResponseGetReferralV1ReferralsReferralIdGet
 from .health import Health
+from .hold_out import HoldOut
+from .holds import Holds
 from .identification_status import IdentificationStatus
 from .implicated_out import ImplicatedOut
 from .investigation_status import InvestigationStatus
+from .pending_erasure import PendingErasure
+from .pending_erasures import PendingErasures
+from .post_erasure_v1_referrals_referral_id_erasure_post_erasure_in import PostErasureV1ReferralsReferralIdErasurePostErasureIn
+from .post_erasure_v1_referrals_referral_id_erasure_post_erasure_in_erasure_basis import PostErasureV1ReferralsReferralIdErasurePostErasureInErasureBasis
 from .post_identification_v1_referrals_referral_id_identification_post_identification_in import PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn
 from .post_identification_v1_referrals_referral_id_identification_post_identification_in_identification_basis import PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationInIdentificationBasis
 from .post_identification_v1_referrals_referral_id_identification_post_identification_in_identification_decision import PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationInIdentificationDecision
@@ -59,11 +70,22 @@ __all__ = (
     "ConfiguredAgencyId",
     "ConsentOut",
     "ConsentOutConsent",
+    "DueItem",
+    "DueList",
+    "ErasureBasis",
+    "ErasureOut",
+    "ErasureOutStatus",
     "GetReferralV1ReferralsReferralIdGetResponseGetReferralV1ReferralsReferralIdGet",
     "Health",
+    "HoldOut",
+    "Holds",
     "IdentificationStatus",
     "ImplicatedOut",
     "InvestigationStatus",
+    "PendingErasure",
+    "PendingErasures",
+    "PostErasureV1ReferralsReferralIdErasurePostErasureIn",
+    "PostErasureV1ReferralsReferralIdErasurePostErasureInErasureBasis",
     "PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationIn",
     "PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationInIdentificationBasis",
     "PostIdentificationV1ReferralsReferralIdIdentificationPostIdentificationInIdentificationDecision",

@@ -12,6 +12,7 @@ from ..types import UNSET, Unset
 from typing import cast
 
 if TYPE_CHECKING:
+  from ..models.hold_out import HoldOut
   from ..models.identification_status import IdentificationStatus
   from ..models.investigation_status import InvestigationStatus
   from ..models.recipient_status import RecipientStatus
@@ -33,6 +34,7 @@ class ReferralStatus:
             recipients (list[RecipientStatus]):
             identification (IdentificationStatus | None | Unset):
             investigation (InvestigationStatus | None | Unset):
+            holds (list[HoldOut] | Unset): Legal holds standing: nothing is erased while there is one
      """
 
     id: str
@@ -40,6 +42,7 @@ class ReferralStatus:
     recipients: list[RecipientStatus]
     identification: IdentificationStatus | None | Unset = UNSET
     investigation: InvestigationStatus | None | Unset = UNSET
+    holds: list[HoldOut] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
@@ -47,6 +50,7 @@ class ReferralStatus:
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.hold_out import HoldOut # noqa: PLC0415
         from ..models.identification_status import IdentificationStatus # noqa: PLC0415
         from ..models.investigation_status import InvestigationStatus # noqa: PLC0415
         from ..models.recipient_status import RecipientStatus # noqa: PLC0415
@@ -77,6 +81,15 @@ class ReferralStatus:
         else:
             investigation = self.investigation
 
+        holds: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.holds, Unset):
+            holds = []
+            for holds_item_data in self.holds:
+                holds_item = holds_item_data.to_dict()
+                holds.append(holds_item)
+
+
+
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -89,6 +102,8 @@ class ReferralStatus:
             field_dict["identification"] = identification
         if investigation is not UNSET:
             field_dict["investigation"] = investigation
+        if holds is not UNSET:
+            field_dict["holds"] = holds
 
         return field_dict
 
@@ -96,6 +111,7 @@ class ReferralStatus:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.hold_out import HoldOut # noqa: PLC0415
         from ..models.identification_status import IdentificationStatus # noqa: PLC0415
         from ..models.investigation_status import InvestigationStatus # noqa: PLC0415
         from ..models.recipient_status import RecipientStatus # noqa: PLC0415
@@ -154,12 +170,25 @@ class ReferralStatus:
         investigation = _parse_investigation(d.pop("investigation", UNSET))
 
 
+        _holds = d.pop("holds", UNSET)
+        holds: list[HoldOut] | Unset = UNSET
+        if _holds is not UNSET:
+            holds = []
+            for holds_item_data in _holds:
+                holds_item = HoldOut.from_dict(holds_item_data)
+
+
+
+                holds.append(holds_item)
+
+
         referral_status = cls(
             id=id,
             reference=reference,
             recipients=recipients,
             identification=identification,
             investigation=investigation,
+            holds=holds,
         )
 
 

@@ -5,6 +5,7 @@ class DeliveryStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     COMPLETED = "completed"
     DECLINED = "declined"
+    ERASED = "erased"
     ESCALATED = "escalated"
     NOTIFIED = "notified"
     PENDING = "pending"

@@ -91,7 +91,10 @@ def sync_detailed(
     client: AuthenticatedClient,
 
 ) -> Response[InboxItem | Problem]:
-    """ Acknowledge a delivery
+    """ Acknowledge a delivery, or the notice that its referral was erased
+
+     On an erased delivery this records the acknowledgement of the erasure notice
+    (`erasure_acknowledged_at`) once; acknowledging it again answers the same, records nothing.
 
     Args:
         delivery_id (str):
@@ -122,7 +125,10 @@ def sync(
     client: AuthenticatedClient,
 
 ) -> InboxItem | Problem | None:
-    """ Acknowledge a delivery
+    """ Acknowledge a delivery, or the notice that its referral was erased
+
+     On an erased delivery this records the acknowledgement of the erasure notice
+    (`erasure_acknowledged_at`) once; acknowledging it again answers the same, records nothing.
 
     Args:
         delivery_id (str):
@@ -148,7 +154,10 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
 
 ) -> Response[InboxItem | Problem]:
-    """ Acknowledge a delivery
+    """ Acknowledge a delivery, or the notice that its referral was erased
+
+     On an erased delivery this records the acknowledgement of the erasure notice
+    (`erasure_acknowledged_at`) once; acknowledging it again answers the same, records nothing.
 
     Args:
         delivery_id (str):
@@ -179,7 +188,10 @@ async def asyncio(
     client: AuthenticatedClient,
 
 ) -> InboxItem | Problem | None:
-    """ Acknowledge a delivery
+    """ Acknowledge a delivery, or the notice that its referral was erased
+
+     On an erased delivery this records the acknowledgement of the erasure notice
+    (`erasure_acknowledged_at`) once; acknowledging it again answers the same, records nothing.
 
     Args:
         delivery_id (str):
