@@ -267,7 +267,7 @@ class ConsumerRunner:
             return False
         outcomes: list[tuple[CloudEvent, bool]] = []
         try:
-            async with transaction(self._sessions) as session:
+            async with transaction(self._sessions, background=True) as session:
                 for event, record in zip(events, records, strict=True):
                     outcomes.append((event, await self._claim_and_handle(session, event, record)))
         except Exception as exc:
@@ -338,7 +338,7 @@ class ConsumerRunner:
             return True
 
     async def _apply(self, event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> bool:
-        async with transaction(self._sessions) as session:
+        async with transaction(self._sessions, background=True) as session:
             return await self._claim_and_handle(session, event, record)
 
     async def _claim_and_handle(
