@@ -220,6 +220,10 @@ class _WriteLock:
                 queue.remove(waiter)
             raise
 
+    @property
+    def waiting(self) -> int:
+        return sum(len(q) for q in self._queues)
+
     def release(self) -> None:
         foreground, background = self._queues
         if foreground and not (background and self._run >= self._FOREGROUND_RUN):
@@ -234,6 +238,12 @@ class _WriteLock:
 
 
 _sqlite_writers: "weakref.WeakKeyDictionary[Engine, _WriteLock]" = weakref.WeakKeyDictionary()
+
+
+def sqlite_writers_waiting(engine: AsyncEngine) -> int:
+    """Writers queued for this SQLite database's write lock (in this process)."""
+    lock = _sqlite_writers.get(engine.sync_engine)
+    return lock.waiting if lock is not None else 0
 
 
 @asynccontextmanager
