@@ -274,13 +274,12 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Number what committed, then publish up to one batch; returns how many rows the
         broker acknowledged."""
-        async with self._sessions() as session:
-            unnumbered = (await session.exec(self._unnumbered().limit(1))).first()
         if is_sqlite(self._engine):
             # One relay per SQLite file: number and read under the write lock, send and mark
-            # without holding it while the broker is slow.
+            # without holding it while the broker is slow. (Statements under the write lock run
+            # on the loop's thread, so the check costs no read transaction of its own.)
             async with transaction(self._sessions, background=True) as session:
-                if unnumbered is not None:
+                if (await session.exec(self._unnumbered().limit(1))).first() is not None:
                     await self._number(session)
                 rows = await self._pending(session, lock=False)
             if not rows:
@@ -289,6 +288,8 @@ class OutboxRelay:
             async with transaction(self._sessions, background=True) as session:
                 await self._mark(session, acked)
             return len(acked)
+        async with self._sessions() as session:
+            unnumbered = (await session.exec(self._unnumbered().limit(1))).first()
         if unnumbered is not None:
             # Committed before anything is sent: a number published is never given again.
             async with transaction(self._sessions, background=True) as session:
