@@ -123,10 +123,12 @@ async def verification(
     engine = create_engine(url, search_path=schema)
     await create_all(engine, audit_metadata, runtime_metadata)
     sessions = session_factory(engine)
-    # Build the chain in bulk with the same hashing `append` uses.
+    # Build the chain in bulk with the same hashing `append` uses (version 2: commitments; the
+    # payloads are not sealed here, verification never opens them).
     prev = chain.GENESIS
     stamp = service.stamp(datetime.now(UTC))
     payload = orjson.dumps({"referral_id": "r", "withdrawn_by": "gp"}).decode()
+    commitment = chain.commitment(bytes(chain.SALT_BYTES), payload)
     batch: list[dict[str, Any]] = []
     for seq in range(1, args.records + 1):
         values = (
@@ -142,11 +144,12 @@ async def verification(
             "nrm.referrals.v1",
             seq % 6,
             seq,
-            payload,
+            commitment,
             prev,
         )
-        prev = chain.record_hash(values)
-        batch.append({**dict(zip(chain.FIELDS, values, strict=True)), "hash": prev})
+        prev = chain.record_hash_v2(values)
+        fields = dict(zip(chain.FIELDS_V2, values, strict=True))
+        batch.append({**fields, "payload": None, "version": 2, "hash": prev})
         if len(batch) == 10_000 or seq == args.records:
             async with transaction(sessions) as session:
                 await insert_many(session, AuditRecord, batch)
@@ -167,7 +170,8 @@ async def verification(
         assert result["ok"] and result["records"] == args.records, result
     online = statistics.median(online_rounds)
     async with sessions() as session:
-        lines = [x async for x in service.export_lines(session, origin=settings.origin, vkey=vkey)]
+        exported = service.export_lines(session, origin=settings.origin, vkey=vkey, vault=vault)
+        lines = [x async for x in exported]
     offline_rounds = []
     for _ in range(args.rounds):
         t0 = time.perf_counter()

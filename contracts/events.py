@@ -255,6 +255,10 @@ class ReferralCompleted(DeliveryAction):
     pass
 
 
+class ReferralErasureAcknowledged(DeliveryAction):
+    """A recipient acknowledged the notice that the referral was erased (once per delivery)."""
+
+
 class ReferralDeadlineMissed(DeliveryRef):
     deadline: AwareDatetime
     rule: str
@@ -358,6 +362,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "referral.declined": ReferralDeclined,
     "referral.completed": ReferralCompleted,
     "referral.deadline_missed": ReferralDeadlineMissed,
+    "referral.erasure_acknowledged": ReferralErasureAcknowledged,
     "access.granted": AccessGranted,
     "access.denied": AccessDenied,
     "auth.failed": AuthFailed,

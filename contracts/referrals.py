@@ -12,7 +12,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from contracts.vocabulary import (
     EMAIL_PATTERN,
-    NOT_ONLY_SPACE,
+    PLAIN_LINE,
+    PLAIN_TEXT,
     AgeBand,
     AgeBasis,
     AgencyId,
@@ -25,6 +26,7 @@ from contracts.vocabulary import (
     LanguageCode,
     LanguageTag,
     Need,
+    NotFuture,
     ReferralKind,
     RegionCode,
     RiskLevel,
@@ -45,19 +47,17 @@ class Strict(BaseModel):
 
 
 class VictimIdentity(Strict):
-    full_name: (
-        Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)] | None
-    ) = None
+    full_name: Annotated[str, Field(min_length=1, max_length=200, pattern=PLAIN_LINE)] | None = None
     date_of_birth: date | None = None
     document_number: (
-        Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_ONLY_SPACE)] | None
+        Annotated[str, Field(min_length=1, max_length=64, pattern=PLAIN_LINE)] | None
     ) = None
 
 
 class VictimContact(Strict):
     phone: Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
     email: Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN)] | None = None
-    address: Annotated[str, Field(max_length=500)] | None = Field(
+    address: Annotated[str, Field(max_length=500, pattern=PLAIN_TEXT)] | None = Field(
         default=None,
         description="Shown to the submitter only, unless shared with the agencies named in "
         "`address_shared_with`",
@@ -89,7 +89,7 @@ class Safety(Strict):
         default=False, description="Nobody contacts the victim directly: phone and e-mail hidden"
     )
     safe_channels: Annotated[list[SafeChannel], Field(max_length=len(SafeChannel))] = []
-    safe_times: Annotated[str, Field(max_length=200)] | None = Field(
+    safe_times: Annotated[str, Field(max_length=200, pattern=PLAIN_LINE)] | None = Field(
         default=None, description="When contacting is safe, e.g. `weekdays 10:00-12:00`"
     )
     trafficker_nearby: bool = False
@@ -97,10 +97,10 @@ class Safety(Strict):
         default=False, description="Family members are involved: do not contact through them"
     )
     risk_level: RiskLevel | None = None
-    assessed_by: (
-        Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)] | None
-    ) = None
-    assessed_at: AwareDatetime | None = None
+    assessed_by: Annotated[str, Field(min_length=1, max_length=200, pattern=PLAIN_LINE)] | None = (
+        None
+    )
+    assessed_at: Annotated[AwareDatetime, NotFuture] | None = None
 
     @model_validator(mode="after")
     def _assessed(self) -> "Safety":
@@ -185,9 +185,9 @@ class ConsentScopes(Strict):
 
 class Consent(ConsentScopes):
     given_by: ConsentGivenBy
-    recorded_at: AwareDatetime
+    recorded_at: Annotated[AwareDatetime, NotFuture]
     guardian_appointment: (
-        Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)] | None
+        Annotated[str, Field(min_length=1, max_length=200, pattern=PLAIN_LINE)] | None
     ) = Field(
         default=None,
         description="The act appointing the guardian (authority, number, date); required when "
@@ -218,9 +218,9 @@ class Consent(ConsentScopes):
 
 
 class ReferralBase(Strict):
-    external_ref: (
-        Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_ONLY_SPACE)] | None
-    ) = Field(default=None, description="The submitting agency's own reference")
+    external_ref: Annotated[str, Field(min_length=1, max_length=64, pattern=PLAIN_LINE)] | None = (
+        Field(default=None, description="The submitting agency's own reference")
+    )
     region: RegionCode
     urgency: Urgency = Urgency.ROUTINE
     exploitation: Annotated[list[Exploitation], Field(min_length=1, max_length=len(Exploitation))]
@@ -231,7 +231,7 @@ class ReferralBase(Strict):
         description="Agencies suspected of involvement: left out of routing entirely, and "
         "never shown that they were named",
     )
-    narrative: Annotated[str, Field(max_length=20_000)] | None = None
+    narrative: Annotated[str, Field(max_length=20_000, pattern=PLAIN_TEXT)] | None = None
 
 
 class VictimReferralIn(ReferralBase):
@@ -360,7 +360,7 @@ class Agency(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: AgencyId
-    name: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=PLAIN_LINE)]
     type: AgencyType
     regions: list[RegionCode] = Field(
         default=[], description="ISO 3166-2 regions covered; empty means national"

@@ -54,8 +54,10 @@ CASE_EVENTS = Topic(
         "referral.declined",
         "referral.completed",
         "referral.deadline_missed",
+        "referral.erasure_acknowledged",
     ),
-    description="What recipients did with a delivery, and missed deadlines.",
+    description="What recipients did with a delivery, missed deadlines, and recipients' "
+    "acknowledgements that a referral was erased.",
 )
 ACCESS = Topic(
     name="nrm.access.v1",

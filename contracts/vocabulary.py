@@ -2,6 +2,7 @@
 
 import functools
 import re
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -193,6 +194,7 @@ class DeliveryStatus(StrEnum):
     COMPLETED = "completed"
     ESCALATED = "escalated"
     WITHDRAWN = "withdrawn"  # the submitter withdrew the referral
+    ERASED = "erased"  # the referral's data was erased; routing facts only are left
 
 
 class Role(StrEnum):
@@ -370,6 +372,32 @@ ConfiguredAgencyId = Annotated[
 # sets, so a pattern using it would mean one thing to a client and another to the service.
 SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 EMAIL_PATTERN = rf"^[^@{SPACE}]+@[^@{SPACE}]+$"
+
+# Clocks of the agencies' systems differ a little; more than this ahead is a wrong date.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _not_future(moment: datetime) -> datetime:
+    if moment > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError("lies in the future")
+    return moment
+
+
+# When something was recorded or assessed: not later than now (a rule no schema can state).
+NotFuture = AfterValidator(_not_future)
+
+# C0 and C1 control characters, and Unicode's bidirectional embeddings, overrides and isolates:
+# they can hide text or make a name read as another on a caseworker's screen ("Trojan Source",
+# CVE-2021-42574). Multi-line text keeps tab, line feed and carriage return. Patterns rather than
+# validators, so that the documents state the rule too.
+_BIDI = r"\u202a-\u202e\u2066-\u2069"
+CONTROLS = rf"\x00-\x1f\x7f-\x9f{_BIDI}"
+_TEXT_CONTROLS = rf"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}"
+# A name, number or reference: one line, not only spaces, no control or bidi characters.
+PLAIN_LINE = rf"^[^{CONTROLS}]*[^{SPACE}{CONTROLS}][^{CONTROLS}]*$"
+# Free text (a narrative, an address, a reason): line breaks allowed, other controls not.
+PLAIN_TEXT = rf"^[^{_TEXT_CONTROLS}]*$"
+PLAIN_TEXT_NOT_BLANK = rf"^[^{_TEXT_CONTROLS}]*[^{SPACE}{_TEXT_CONTROLS}][^{_TEXT_CONTROLS}]*$"
 NOT_ONLY_SPACE = rf"[^{SPACE}]"
 """Some character that is not white space: a text that stripping cannot leave empty."""
 """An email address as far as the exchange checks one: something, `@`, something."""

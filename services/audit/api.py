@@ -5,8 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
@@ -25,6 +24,7 @@ from services.common.runtime import Runtime
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 Auditor = Annotated[Principal, Depends(require(Action.AUDIT_READ))]
+DataProtectionOfficer = Annotated[Principal, Depends(require(Action.SUBJECT_ACCESS))]
 Config = Annotated[AuditSettings, Depends(from_state("settings"))]
 Secrets = Annotated[Vault, Depends(from_state("vault"))]
 
@@ -55,6 +55,7 @@ async def get_events(
     principal: Auditor,
     runtime: Runtime,
     settings: Config,
+    vault: Secrets,
     referral: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
     reference: Annotated[
         str | None,
@@ -89,14 +90,12 @@ async def get_events(
             after=int(cursor or 0),
             limit=limit,
         )
+        items = await service.describe(session, rows, vault=vault)
     await _record_query(
         runtime, principal, "audit.events", referral or reference or agency or actor
     )
     more = len(rows) == limit
-    return EventPage(
-        items=[service.as_dict(r) for r in rows],
-        next_cursor=str(rows[-1].sequence) if more else None,
-    )
+    return EventPage(items=items, next_cursor=str(rows[-1].sequence) if more else None)
 
 
 class Timeline(BaseModel):
@@ -105,11 +104,35 @@ class Timeline(BaseModel):
 
 
 @router.get("/referrals/{referral_id}/timeline", summary="A referral's history, step by step")
-async def get_timeline(referral_id: str, principal: Auditor, runtime: Runtime) -> Timeline:
+async def get_timeline(
+    referral_id: str, principal: Auditor, runtime: Runtime, vault: Secrets
+) -> Timeline:
+    """Every step, erased ones too: who did what and when stays; an erased referral's details
+    are `"payload": null, "erased": true`."""
     async with runtime.sessions() as session:
-        steps = await service.timeline(session, referral_id=referral_id[:64])
+        steps = await service.timeline(session, referral_id=referral_id[:64], vault=vault)
     await _record_query(runtime, principal, "audit.timeline", referral_id[:64])
     return Timeline(referral_id=referral_id, events=steps)
+
+
+ACCESS_DETAILS = ("action", "resource_type", "resource_id", "disclosure", "reason", "purpose")
+
+
+def _access_item(r: Any, payload: dict[str, Any] | None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "sequence": r.sequence,
+        "type": r.type,
+        "time": r.time,
+        "outcome": r.outcome,
+        "agency": r.agency,
+        "client_id": r.client_id,
+        "actor": r.client_id,  # the person's username, or the client for a system
+        "erased": payload is None,
+    }
+    item.update({k: v for k, v in (payload or {}).items() if k in ACCESS_DETAILS})
+    if payload and payload.get("agency"):
+        item["agency"] = payload["agency"]  # the agency that read (the event's may be the host)
+    return item
 
 
 @router.get("/agencies/{agency}/access", summary="Who at an agency read what, allowed or denied")
@@ -117,6 +140,7 @@ async def get_agency_access(
     agency: str,
     principal: Auditor,
     runtime: Runtime,
+    vault: Secrets,
     actor: Annotated[
         str | None, Query(max_length=100, description="One person (username) or client only")
     ] = None,
@@ -132,25 +156,50 @@ async def get_agency_access(
             after=int(cursor or 0),
             limit=limit,
         )
+        payloads = service.Payloads(session, vault)
+        items = [_access_item(r, await payloads.of(r)) for r in rows]
     await _record_query(runtime, principal, "audit.agency_access", agency[:63])
-    items = [
-        {
-            "sequence": r.sequence,
-            "time": r.time,
-            "outcome": r.outcome,
-            "client_id": r.client_id,
-            "actor": r.client_id,  # the person's username, or the client for a system
-            **{
-                k: v
-                for k, v in orjson.loads(r.payload).items()
-                if k
-                in ("action", "resource_type", "resource_id", "disclosure", "reason", "purpose")
-            },
-        }
-        for r in rows
-    ]
     return EventPage(
         items=items, next_cursor=str(rows[-1].sequence) if len(rows) == limit else None
+    )
+
+
+class SubjectAccessPage(BaseModel):
+    referral_id: str
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@router.get(
+    "/referrals/{referral_id}/accesses",
+    summary="Every read of one referral, allowed or denied: who, at which agency, when, what",
+)
+async def get_referral_accesses(
+    referral_id: Annotated[str, Path(pattern=UUID_PATTERN)],
+    principal: DataProtectionOfficer,
+    runtime: Runtime,
+    vault: Secrets,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+) -> SubjectAccessPage:
+    """For the data protection officer's subject-access report (role `dpo`): the referral's
+    `access.granted` and `access.denied` records, in sequence order. After erasure the
+    details are gone (`"erased": true`); who, where and when stay."""
+    async with runtime.sessions() as session:
+        rows = await service.events(
+            session,
+            referral=referral_id,
+            types=["access.granted", "access.denied"],
+            after=int(cursor or 0),
+            limit=limit,
+        )
+        payloads = service.Payloads(session, vault)
+        items = [_access_item(r, await payloads.of(r)) for r in rows]
+    await _record_query(runtime, principal, "audit.subject_access", referral_id)
+    return SubjectAccessPage(
+        referral_id=referral_id,
+        items=items,
+        next_cursor=str(rows[-1].sequence) if len(rows) == limit else None,
     )
 
 
@@ -159,12 +208,22 @@ async def get_agency_access(
     summary="Recompute the chain, check every checkpoint, and list each source's missing events",
 )
 async def get_verify(
-    principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
+    principal: Auditor,
+    runtime: Runtime,
+    settings: Config,
+    vault: Secrets,
+    payloads: Annotated[
+        bool,
+        Query(description="Also open every sealed payload and check it against its commitment"),
+    ] = False,
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
         vkey = await service.public_key(session, name=settings.key_name, vault=vault)
         result = await service.verify(
-            session, vkey=vkey, grace=timedelta(seconds=settings.missing_grace_seconds)
+            session,
+            vkey=vkey,
+            grace=timedelta(seconds=settings.missing_grace_seconds),
+            vault=vault if payloads else None,
         )
     await _record_query(runtime, principal, "audit.verify", None)
     return result
@@ -219,7 +278,8 @@ async def get_export(
 
     async def lines() -> AsyncIterator[bytes]:
         async with runtime.sessions() as session:
-            async for line in service.export_lines(session, origin=settings.origin, vkey=vkey):
+            lines = service.export_lines(session, origin=settings.origin, vkey=vkey, vault=vault)
+            async for line in lines:
                 yield line
 
     return StreamingResponse(

@@ -7,16 +7,18 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.cloudevents import CloudEvent
 from contracts.topics import CATALOGUE, DEADLETTER
 from services.audit import service
 from services.audit.api import router
-from services.audit.consumer import on_event
+from services.audit.consumer import handler
 from services.audit.models import audit_metadata
 from services.audit.settings import AuditSettings
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.crypto import Vault, vault_from_settings
 from services.common.db import SessionFactory, create_engine, transaction
+from services.common.erasure import ErasureLedger
 from services.common.loops import Loop
 from services.common.runtime import ServiceRuntime
 
@@ -66,13 +68,29 @@ def create_app(
     checkpointer = Checkpointer(sessions=runtime.sessions, settings=settings, vault=vault)
     topics = [t.name for t in CATALOGUE if t is not DEADLETTER]
 
+    ledger = ErasureLedger(settings.erasure_ledger_path())
+
+    async def after_apply(event: CloudEvent) -> None:
+        if event.type == service.ERASED:
+            await service.compact(runtime.engine)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
+            # Before anything is served or consumed: a database restored from a backup taken
+            # before an erasure still holds the key the ledger says was destroyed.
+            if await service.replay_erasures(runtime.sessions, ledger.entries()):
+                await service.compact(runtime.engine)
             await asyncio.gather(
                 runtime.watch_access(settings),
-                runtime.consume("audit", topics, on_event, settings=settings),
+                runtime.consume(
+                    "audit",
+                    topics,
+                    handler(vault=vault, ledger=ledger),
+                    settings=settings,
+                    after_apply=after_apply,
+                ),
             )
             await checkpointer.start()
             yield
@@ -92,6 +110,7 @@ def create_app(
     app.state.settings = settings
     app.state.vault = vault
     app.state.checkpointer = checkpointer
+    app.state.ledger = ledger
     app.state.access_audit = runtime.access_audit
     app.state.revocations = runtime.revocations
     app.state.verifier = verifier_from_settings(settings, jwks=jwks)

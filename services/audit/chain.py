@@ -1,8 +1,18 @@
 """The hash chain and its checkpoints: pure functions shared by the service and offline
 verification (`nrm audit verify`), so both check exactly the same thing.
 
-A record's hash is SHA-256 over the canonical JSON array of its fields in `FIELDS` order, the
-previous record's hash included. A checkpoint is a C2SP signed note
+Two record versions share one chain. Version 1 (records written before erasure existed): the
+hash is SHA-256 over the canonical JSON array of the fields in `FIELDS` order, the payload
+itself included. Version 2: the array is `[V2_TAG, *FIELDS_V2 values]`, where the payload is
+replaced by its salted commitment `SHA-256(salt || canonical payload)`; the payload and salt are
+sealed under the referral's key, so destroying that key erases the payload while the chain
+still verifies. The tag binds the version: a v2 record relabelled v1 (or the reverse) no longer
+matches its hash, and v1 records cannot follow v2 ones. A v1 record whose payload was dropped at
+erasure can only be checked by its links (its hash is bound by the next record's `prev_hash`
+and by checkpoints, but its own fields cannot be recomputed); it is accepted only before the
+first v2 record and only if its referral's `referral.erased` record is in the chain.
+
+A checkpoint is a C2SP signed note
 (https://c2sp.org/signed-note, https://c2sp.org/tlog-checkpoint) over the origin, the number of
 records and the head hash, signed with Ed25519.
 """
@@ -11,7 +21,7 @@ import base64
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +46,14 @@ FIELDS = (
     "payload",
     "prev_hash",
 )
+# Version 2: the payload's commitment in its place (and the tag first, binding the version).
+FIELDS_V2 = (*FIELDS[:12], "commitment", "prev_hash")
+V2_TAG = "nrm-audit/v2"
+# Rows handed to `verify_records`: the FIELDS values, then hash, version and commitment (a v2
+# row's payload is None: verification never needs it).
+HASH, VERSION, COMMITMENT = 14, 15, 16
 GENESIS = "0" * 64  # the prev_hash of record 1
+SALT_BYTES = 32
 ED25519 = b"\x01"  # signed-note signature type
 
 
@@ -45,6 +62,40 @@ def record_hash(values: Sequence[Any]) -> str:
     if not isinstance(values, list | tuple):
         values = list(values)
     return hashlib.sha256(orjson.dumps(values)).hexdigest()
+
+
+def record_hash_v2(values: Sequence[Any]) -> str:
+    """The hash of a version 2 record, from its values in `FIELDS_V2` order."""
+    return hashlib.sha256(orjson.dumps([V2_TAG, *values])).hexdigest()
+
+
+def canonical(payload: dict[str, Any]) -> str:
+    """The payload text that is committed to (and, in v1, hashed): sorted keys, no spaces."""
+    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def commitment(salt: bytes, payload: str) -> str:
+    """The salted commitment to a payload's canonical text. The salt keeps a small payload
+    (a handful of vocabulary codes) from being found by trying every candidate."""
+    return hashlib.sha256(salt + payload.encode()).hexdigest()
+
+
+@dataclass
+class ChainState:
+    """What a check of the chain carries from one batch to the next."""
+
+    v2_seen: bool = False
+    erased_v1: dict[str, int] = field(default_factory=dict)  # subject -> first such sequence
+    erased: set[str] = field(default_factory=set)  # subjects with a `referral.erased` record
+
+    def finish(self, finding: "Finding") -> "Finding":
+        """After the last record: an erased v1 record needs its referral's erasure record."""
+        unexplained = [seq for subject, seq in self.erased_v1.items() if subject not in self.erased]
+        if not finding.ok or not unexplained:
+            return finding
+        bad = min(unexplained)
+        problem = "payload dropped from a version 1 record whose referral was not erased"
+        return Finding(False, bad - 1, bad, problem, finding.head_hash)
 
 
 @dataclass(frozen=True)
@@ -57,32 +108,59 @@ class Finding:
 
 
 def verify_records(
-    rows: Iterable[Sequence[Any]], *, start: int = 1, prev: str = GENESIS
+    rows: Iterable[Sequence[Any]],
+    *,
+    start: int = 1,
+    prev: str = GENESIS,
+    state: ChainState | None = None,
 ) -> Finding:
-    """Check a run of records given as (FIELDS..., hash) tuples in sequence order.
+    """Check a run of records given as (FIELDS..., hash, version, commitment) tuples in
+    sequence order (a tuple that ends at hash is version 1).
 
     Names the first sequence that is not what an untampered chain would hold there: a changed
     field (hash mismatch), a deleted or inserted record (sequence or prev_hash break), two
-    records swapped (sequence out of order).
+    records swapped (sequence out of order), a version changed. With `state` the caller checks
+    in batches and calls `state.finish` after the last one; without, this run is the chain.
     """
+    own = state is None
+    state = state if state is not None else ChainState()
     expected = start
     count = 0
+
+    def bad(problem: str) -> Finding:
+        return Finding(False, count, expected, problem, prev)
+
     for row in rows:
-        sequence, stored_prev, stored_hash = row[0], row[13], row[14]
+        sequence, stored_prev, stored_hash = row[0], row[13], row[HASH]
         if sequence != expected:
-            return Finding(
-                False, count, expected, f"expected sequence {expected}, found {sequence}", prev
-            )
+            return bad(f"expected sequence {expected}, found {sequence}")
         if stored_prev != prev:
-            return Finding(
-                False, count, expected, "prev_hash does not match the record before", prev
-            )
-        if record_hash(row[:14]) != stored_hash:
-            return Finding(False, count, expected, "record does not match its hash", prev)
+            return bad("prev_hash does not match the record before")
+        version = row[VERSION] if len(row) > VERSION else 1
+        if version == 2:
+            state.v2_seen = True
+            # `record_hash_v2` inline: one list instead of two tuples per record.
+            values = [V2_TAG, *row[:12], row[COMMITMENT], stored_prev]
+            computed = hashlib.sha256(orjson.dumps(values)).hexdigest()
+        elif version == 1:
+            if state.v2_seen:
+                return bad("a version 1 record after version 2 records")
+            if row[12] is None:  # payload dropped at erasure: bound by its links only
+                state.erased_v1.setdefault(row[7], sequence)
+                computed = stored_hash
+            else:
+                computed = record_hash(row[:14])
+        else:
+            return bad(f"unknown record version {version!r}")
+        if computed != stored_hash:
+            return bad("record does not match its hash")
+        if row[2] == "referral.erased" and row[7]:
+            state.erased.add(row[7])
         prev = stored_hash
         expected += 1
         count += 1
-    return Finding(True, count, None, None, prev)
+    finding = Finding(True, count, None, None, prev)
+    return state.finish(finding) if own else finding
 
 
 # Signed-note checkpoints
@@ -206,18 +284,45 @@ def verify_export(
                 continue
             item = orjson.loads(line)
             if item.get("kind") == "record":
-                row = (*(item[f] for f in FIELDS), item["hash"])
-                heads[row[0]] = row[14]
+                version = item.get("version", 1)
+                row = (
+                    *(item.get(f) for f in FIELDS),
+                    item["hash"],
+                    version,
+                    item.get("commitment"),
+                )
+                heads[row[0]] = row[HASH]
+                if item.get("payload_error"):  # found by the exporter
+                    unopened.append(row[0])
+                elif version == 2 and item.get("payload") is not None:
+                    salt = item.get("salt") or ""
+                    if not opens(row[COMMITMENT], salt, item["payload"]):
+                        unopened.append(row[0])
                 if item.get("source_sequence") is not None and item.get("received_at"):
                     received = parse_stamp(item["received_at"])
                     numbers.append((item["source"], int(item["source_sequence"]), received))
                 yield row
             elif item.get("kind") == "checkpoint":
                 checkpoints.append(item["note"])
+            elif item.get("kind") == "erasure":  # after the records: read before `finish`
+                state.erased.add(str(item["referral_id"]))
             elif item.get("kind") == "header" and item.get("exported_at"):
                 exported_at.append(parse_stamp(item["exported_at"]))
 
-    finding = verify_records(records())
+    unopened: list[int] = []  # v2 records whose payload and salt do not match the commitment
+    state = ChainState()
+    read = records()
+    finding = verify_records(read, state=state)
+    if finding.ok:
+        for _ in read:  # whatever follows the last record (checkpoints, erasures)
+            pass
+        finding = state.finish(finding)
+    if unopened and (
+        finding.first_bad_sequence is None or unopened[0] < finding.first_bad_sequence
+    ):
+        bad = unopened[0]
+        problem = "payload does not match its commitment"
+        finding = Finding(False, bad - 1, bad, problem, finding.head_hash)
     checked = check_checkpoints(checkpoints, vkey, heads, finding)
     now = exported_at[0] if exported_at else datetime.now(UTC)
     missing = find_missing(numbers, cutoff=now - grace)
@@ -227,6 +332,15 @@ def verify_export(
         "ok": checked["ok"] and not missing,
         "missing": missing,
     }
+
+
+def opens(stored: str | None, salt_hex: str, payload: str) -> bool:
+    """Whether a payload and salt, as exported or unsealed, are what the chain committed to."""
+    try:
+        salt = bytes.fromhex(salt_hex)
+    except ValueError:
+        return False
+    return stored is not None and len(salt) == SALT_BYTES and commitment(salt, payload) == stored
 
 
 def check_checkpoints(

@@ -2,8 +2,10 @@
 
 Record fields are plain scalars (time as a fixed-width UTC string, payload as canonical JSON
 text) so that the hash covers exactly what is stored, and verification reads rows without
-re-encoding anything. On PostgreSQL, triggers reject UPDATE and DELETE on records and
-checkpoints; the service never issues them.
+re-encoding anything. Version 2 records (chain.py) hold a commitment in the hash and the
+payload with its salt in `sealed`, under the key of the record's referral (`key_ref`). On
+PostgreSQL, triggers reject DELETE on records and checkpoints and every UPDATE except erasure's:
+one that only empties `sealed` and `payload`.
 """
 
 from datetime import datetime
@@ -38,9 +40,18 @@ class AuditRecord(AuditTable, table=True):
     topic: str = Field(max_length=100)
     partition: int
     offset: int = Field(sa_column=Column(BigInteger, nullable=False))
-    payload: str = Field(sa_column=Column(Text, nullable=False))
+    payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # Chain version 2 (the hash covers `commitment`, not `payload`, which stays None). Version 1
+    # records keep their payload, None once their referral is erased.
+    version: int = Field(default=2, sa_column=Column(Integer, nullable=False, server_default="1"))
+    commitment: str | None = Field(default=None, max_length=64)
+    # Outside the hash: the payload and salt sealed under `key_ref`'s data key (a referral id,
+    # or SHARED_KEY), None once erased; and the submission's human reference, for search.
+    sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    key_ref: str | None = Field(default=None, max_length=64, index=True)
+    reference: str | None = Field(default=None, max_length=30, index=True)
     # Completeness, not integrity (outside the hash, whose fields are fixed): the source's
     # event number (`ce_sequence`) and when the event reached audit, to tell a gap in a
     # source's numbers from an event still on its way.
@@ -85,6 +96,29 @@ class AuditKey(AuditTable, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
+class AuditReferralKey(AuditTable, table=True):
+    """A referral's data key (or the shared key, `SHARED_KEY`), wrapped by the master key.
+    Erasure deletes the row: what the key sealed can no longer be opened."""
+
+    __tablename__ = "audit_referral_key"
+
+    referral_id: str = Field(primary_key=True, max_length=64)
+    wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    master_key_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class AuditErasure(AuditTable, table=True):
+    """Referrals whose data audit destroyed (a copy of the erasure ledger's entries): later
+    records of them get no payload, and a key for them is never made again."""
+
+    __tablename__ = "audit_erasure"
+
+    referral_id: str = Field(primary_key=True, max_length=64)
+    basis: str = Field(max_length=40)
+    erased_at: datetime = Field(sa_type=UTCDateTime())
+
+
 def _ddl(statement: str) -> DDL:
     return DDL(statement)  # type: ignore[no-untyped-call]
 
@@ -99,14 +133,35 @@ APPEND_ONLY = _ddl(
     """
 )
 
-for table in (AuditRecord.__table__, AuditCheckpoint.__table__):  # type: ignore[attr-defined]
+# Records: the one UPDATE allowed is erasure's, emptying `sealed` (and a v1 `payload`) and
+# changing nothing else.
+ERASE_ONLY = _ddl(
+    """
+    CREATE OR REPLACE FUNCTION nrm_audit_erase_only() RETURNS trigger AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' AND NEW.sealed IS NULL
+           AND (NEW.payload IS NULL OR NEW.payload = OLD.payload)
+           AND to_jsonb(NEW) - 'sealed' - 'payload' = to_jsonb(OLD) - 'sealed' - 'payload' THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'audit tables are append-only (%% on %%)', TG_OP, TG_TABLE_NAME;
+    END;
+    $$ LANGUAGE plpgsql
+    """
+)
+
+for table, function in (
+    (AuditRecord.__table__, "nrm_audit_erase_only"),  # type: ignore[attr-defined]
+    (AuditCheckpoint.__table__, "nrm_audit_append_only"),  # type: ignore[attr-defined]
+):
     event.listen(table, "after_create", APPEND_ONLY.execute_if(dialect="postgresql"))
+    event.listen(table, "after_create", ERASE_ONLY.execute_if(dialect="postgresql"))
     event.listen(
         table,
         "after_create",
         _ddl(
             f"CREATE TRIGGER {table.name}_append_only BEFORE UPDATE OR DELETE ON {table.name} "
-            "FOR EACH ROW EXECUTE FUNCTION nrm_audit_append_only()"
+            f"FOR EACH ROW EXECUTE FUNCTION {function}()"
         ).execute_if(dialect="postgresql"),
     )
     event.listen(

@@ -1,27 +1,41 @@
 """The audit log. Plain functions; the caller owns the transaction.
 
 `append` adds an event to the chain under the head row's lock, so several audit instances (or
-partitions) append one at a time and the chain stays a single line.
+partitions) append one at a time and the chain stays a single line. Each record (chain v2)
+carries a salted commitment to its payload in the hash; the payload and salt are sealed under
+the data key of the record's referral, so `erase` destroys a referral's payloads by deleting one
+wrapped key, and the chain still verifies.
 """
 
 import asyncio
 import contextlib
 import hashlib
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import AccessGranted
 from services.audit import chain
-from services.audit.models import AuditCheckpoint, AuditHead, AuditKey, AuditRecord
-from services.common.crypto import Sealed, Vault
-from services.common.db import insert_ignore
+from services.audit.models import (
+    AuditCheckpoint,
+    AuditErasure,
+    AuditHead,
+    AuditKey,
+    AuditRecord,
+    AuditReferralKey,
+)
+from services.common.crypto import Sealed, SealError, Vault, open_bytes, seal_bytes
+from services.common.db import SessionFactory, insert_ignore, transaction
+from services.common.erasure import Erasure
 from services.common.models import utcnow
 
 SERVICE = "audit"
@@ -34,6 +48,11 @@ FREE_TEXT = {
     "access.denied": ("purpose",),
 }
 OUTCOME = {"access.granted": "granted", "access.denied": "denied", "auth.failed": "denied"}
+ERASED = "referral.erased"
+# The key of records with no subject (auth.failed, admin.changed, audit's own queries) and of
+# erasure records: nothing erases them one by one, so a key each would only multiply wrapped
+# keys. Not a referral id (those are UUIDs), so no erasure can name it.
+SHARED_KEY = "-"
 
 
 def stamp(moment: datetime) -> str:
@@ -76,14 +95,43 @@ async def head(session: AsyncSession, *, lock: bool = False) -> AuditHead:
     return row
 
 
+def _key_ref(event: CloudEvent) -> str:
+    """Whose key seals a record: its subject's (a referral, or a person or client for identity's
+    events), so erasing the subject erases every record of it. The erasure record itself says
+    only which referral and on what basis, and stays readable: the shared key."""
+    if not event.subject or event.type == ERASED:
+        return SHARED_KEY
+    return event.subject[:64]
+
+
+def _key_aad(ref: str) -> str:
+    return f"audit-referral-key:{ref}"
+
+
+def _record_aad(sequence: int) -> bytes:
+    return f"nrm-audit:{sequence}".encode()  # a sealed payload moved to another record won't open
+
+
 async def append(
-    session: AsyncSession, *, event: CloudEvent, topic: str, partition: int, offset: int
+    session: AsyncSession,
+    *,
+    event: CloudEvent,
+    topic: str,
+    partition: int,
+    offset: int,
+    vault: Vault,
 ) -> AuditRecord:
     """Add one event to the chain (idempotency: the caller's processed-event claim, and the
-    unique event id as a backstop)."""
+    unique event id as a backstop). The payload is sealed under its subject's data key, made
+    on first use; a subject already erased gets no key again, and its record no payload."""
     top = await head(session, lock=True)
+    sequence = top.sequence + 1
+    data = sanitise(event.type, event.data or {})
+    text = chain.canonical(data)
+    salt = os.urandom(chain.SALT_BYTES)
+    commitment = chain.commitment(salt, text)
     values = (
-        top.sequence + 1,
+        sequence,
         event.id,
         event.type,
         stamp(event.time),
@@ -95,13 +143,36 @@ async def append(
         topic,
         partition,
         offset,
-        orjson.dumps(sanitise(event.type, event.data or {}), option=orjson.OPT_SORT_KEYS).decode(),
+        commitment,
         top.hash,
     )
-    digest = chain.record_hash(values)
-    fields: dict[str, Any] = dict(zip(chain.FIELDS, values, strict=True))
+    digest = chain.record_hash_v2(values)
+    fields: dict[str, Any] = dict(zip(chain.FIELDS_V2, values, strict=True))
+    ref = _key_ref(event)
+    row = await session.get(AuditReferralKey, ref)
+    key: bytes | None
+    if row is not None:
+        key = vault.unwrap(row.wrapped_key, row.master_key_id, record_id=_key_aad(ref))
+    elif ref != SHARED_KEY and await session.get(AuditErasure, ref) is not None:
+        key = None  # an event of an erased referral arriving late: its payload is not kept
+    else:
+        key, wrapped, kid = vault.new_data_key(record_id=_key_aad(ref))
+        session.add(AuditReferralKey(referral_id=ref, wrapped_key=wrapped, master_key_id=kid))
+        await session.flush()  # the next event of this batch finds it
+    sealed = None
+    if key is not None:
+        sealed = seal_bytes(key, salt + text.encode(), aad=_record_aad(sequence))
+    reference = data.get("reference") if event.type == "referral.submitted" else None
     record = AuditRecord(
-        **fields, hash=digest, source_sequence=event.sequence, received_at=utcnow()
+        **fields,
+        payload=None,
+        version=2,
+        hash=digest,
+        sealed=sealed,
+        key_ref=ref,
+        reference=reference if isinstance(reference, str) else None,
+        source_sequence=event.sequence,
+        received_at=utcnow(),
     )
     session.add(record)
     top.sequence, top.hash = record.sequence, digest
@@ -109,14 +180,188 @@ async def append(
     return record
 
 
+# Erasure
+
+
+async def erase(
+    session: AsyncSession, *, referral_id: str, basis: str, erased_at: datetime
+) -> bool:
+    """Destroy a referral's data key and empty the sealed payloads of its records (the key is
+    what matters: without it nothing sealed opens; emptying the columns leaves no ciphertext
+    to attack with a key recovered elsewhere). Version 1 records of the referral, written before
+    payloads were sealed, drop their plain payload: the chain then vouches for them by their
+    links only (chain.py). Idempotent; True if anything was still there to destroy.
+
+    Runs under the head lock, so no append seals under the key while it goes. The ledger entry
+    (`ErasureLedger.record`) must be written before: a restored backup replays it."""
+    await head(session, lock=True)
+    conn = await session.connection()
+    if conn.dialect.name == "sqlite":
+        # Overwrite deleted content with zeros, so the wrapped key and the ciphertext do not
+        # linger in the file's free space (`compact` then empties the write-ahead log).
+        await conn.exec_driver_sql("PRAGMA secure_delete=ON")
+    changed = False
+    if await session.get(AuditErasure, referral_id) is None:
+        session.add(AuditErasure(referral_id=referral_id, basis=basis, erased_at=erased_at))
+        changed = True
+    key = await session.get(AuditReferralKey, referral_id)
+    if key is not None:
+        await session.delete(key)
+        changed = True
+    await session.flush()
+    sealed = await session.exec(
+        update(AuditRecord)
+        .where(col(AuditRecord.key_ref) == referral_id, col(AuditRecord.sealed).is_not(None))
+        .values(sealed=None)
+    )
+    plain = await session.exec(
+        update(AuditRecord)
+        .where(
+            col(AuditRecord.subject) == referral_id,
+            col(AuditRecord.version) == 1,
+            col(AuditRecord.payload).is_not(None),
+        )
+        .values(payload=None)
+    )
+    return changed or bool(sealed.rowcount) or bool(plain.rowcount)
+
+
+async def compact(engine: AsyncEngine) -> None:
+    """After an erasure: on SQLite, copy the write-ahead log into the database and truncate it,
+    so older page images holding the destroyed key are gone from disk too. (PostgreSQL keeps
+    dead row versions until VACUUM, and its WAL until recycled: see the operator guide.)"""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+async def replay_erasures(sessions: SessionFactory, entries: Sequence[Erasure]) -> int:
+    """On start: carry out again every erasure in the ledger that the database does not show
+    as done, or whose key is back (a database restored from a backup taken before the
+    erasure). How many found something to destroy."""
+    ids = list(dict.fromkeys(e.referral_id for e in entries))
+    if not ids:
+        return 0
+    async with sessions() as session:
+        known = set(await session.exec(select(AuditErasure.referral_id)))
+        keyed: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            keyed |= set(
+                await session.exec(
+                    select(AuditReferralKey.referral_id).where(
+                        col(AuditReferralKey.referral_id).in_(chunk)
+                    )
+                )
+            )
+    done = 0
+    for entry in entries:
+        if entry.referral_id in known and entry.referral_id not in keyed:
+            continue
+        async with transaction(sessions) as session:
+            if await erase(
+                session, referral_id=entry.referral_id, basis=entry.basis, erased_at=entry.erased_at
+            ):
+                done += 1
+        known.add(entry.referral_id)
+        keyed.discard(entry.referral_id)
+    return done
+
+
 # Reading
 
 
-def as_dict(r: AuditRecord) -> dict[str, Any]:
+class Payloads:
+    """Opens records' payloads for one read, unwrapping each key once. A payload is None when
+    erased (its key or sealed copy destroyed); one that does not match its commitment raises."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._session = session
+        self._vault = vault
+        self._keys: dict[str, bytes | None] = {}
+
+    async def _key(self, ref: str) -> bytes | None:
+        if ref not in self._keys:
+            row = await self._session.get(AuditReferralKey, ref)
+            self._keys[ref] = (
+                None
+                if row is None
+                else self._vault.unwrap(row.wrapped_key, row.master_key_id, record_id=_key_aad(ref))
+            )
+        return self._keys[ref]
+
+    async def opened(
+        self,
+        *,
+        sequence: int,
+        version: int,
+        payload: str | None,
+        commitment: str | None,
+        sealed: bytes | None,
+        key_ref: str | None,
+    ) -> tuple[str, str] | None:
+        """(canonical payload text, salt in hex) of a v2 record, ("text", "") of a v1 record, or
+        None when erased."""
+        if version == 1:
+            return None if payload is None else (payload, "")
+        if sealed is None or key_ref is None:
+            return None
+        key = await self._key(key_ref)
+        if key is None:
+            return None
+        try:
+            plain = open_bytes(key, sealed, aad=_record_aad(sequence))
+        except SealError as exc:
+            raise PayloadMismatch(sequence) from exc
+        salt, text = plain[: chain.SALT_BYTES].hex(), plain[chain.SALT_BYTES :].decode()
+        if not chain.opens(commitment, salt, text):
+            raise PayloadMismatch(sequence)
+        return text, salt
+
+    async def of(self, r: AuditRecord) -> dict[str, Any] | None:
+        """A record's payload, None if erased; `{"error": ...}` if it fails its commitment."""
+        try:
+            found = await self.opened(
+                sequence=r.sequence,
+                version=r.version,
+                payload=r.payload,
+                commitment=r.commitment,
+                sealed=r.sealed,
+                key_ref=r.key_ref,
+            )
+        except PayloadMismatch:
+            return {"error": "payload does not match its commitment"}
+        if found is None:
+            return None
+        opened: dict[str, Any] = orjson.loads(found[0])
+        return opened
+
+
+class PayloadMismatch(Exception):
+    """A sealed payload that does not open, or does not match the chain's commitment."""
+
+    def __init__(self, sequence: int) -> None:
+        super().__init__(f"record {sequence}: payload does not match its commitment")
+        self.sequence = sequence
+
+
+def as_dict(r: AuditRecord, payload: dict[str, Any] | None) -> dict[str, Any]:
+    """A record as the auditor API shows it: an erased payload is `null` with `erased`."""
     out = {f: getattr(r, f) for f in chain.FIELDS}
-    out["payload"] = orjson.loads(r.payload)
+    out["payload"] = payload
+    out["erased"] = payload is None
+    out["version"] = r.version
+    out["commitment"] = r.commitment
     out["hash"] = r.hash
     return out
+
+
+async def describe(
+    session: AsyncSession, records: Sequence[AuditRecord], *, vault: Vault
+) -> list[dict[str, Any]]:
+    payloads = Payloads(session, vault)
+    return [as_dict(r, await payloads.of(r)) for r in records]
 
 
 async def events(
@@ -138,8 +383,7 @@ async def events(
     if reference:
         # Only the submission names the reference; the API's pattern keeps LIKE's wildcards out.
         query = query.where(
-            AuditRecord.type == "referral.submitted",
-            col(AuditRecord.payload).like(f'%"reference":"{reference}"%'),
+            AuditRecord.type == "referral.submitted", AuditRecord.reference == reference
         )
     if actor:
         query = query.where(AuditRecord.client_id == actor)
@@ -168,8 +412,7 @@ IDENTIFICATION_STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _step(r: AuditRecord) -> dict[str, Any]:
-    payload = orjson.loads(r.payload)
+def _step(r: AuditRecord, payload: dict[str, Any] | None) -> dict[str, Any]:
     step: dict[str, Any] = {
         "sequence": r.sequence,
         "type": r.type,
@@ -178,7 +421,18 @@ def _step(r: AuditRecord) -> dict[str, Any]:
         "actor": r.client_id or r.source,
         "source": r.source,
     }
-    if r.type == "referral.routed":
+    if r.type.startswith("access."):
+        step["outcome"] = r.outcome
+    if payload is None:  # erased: who did what and when stays, the details are gone
+        step["payload"] = None
+        step["erased"] = True
+        return step
+    if "error" in payload and len(payload) == 1:
+        step["payload_error"] = payload["error"]
+        return step
+    if r.type == ERASED:
+        step["basis"] = payload.get("basis")
+    elif r.type == "referral.routed":
         step["reason"] = payload["reason"]
         step["policy_version"] = payload["policy_version"]
         step["recipients"] = [
@@ -206,7 +460,9 @@ def _step(r: AuditRecord) -> dict[str, Any]:
     return step
 
 
-async def timeline(session: AsyncSession, *, referral_id: str) -> list[dict[str, Any]]:
+async def timeline(
+    session: AsyncSession, *, referral_id: str, vault: Vault
+) -> list[dict[str, Any]]:
     """Every recorded step of a referral in time order, with the time since the one before and
     since the first. Time, not chain order: events of different services reach audit in
     whatever order their relays and partitions deliver them (each step keeps its sequence)."""
@@ -217,10 +473,11 @@ async def timeline(session: AsyncSession, *, referral_id: str) -> list[dict[str,
     )
     steps = []
     first = previous = None
+    payloads = Payloads(session, vault)
     for r in rows:
         moment = _parse(r.time)
         first = first or moment
-        step = _step(r)
+        step = _step(r, await payloads.of(r))
         step["since_previous_ms"] = (
             int((moment - previous).total_seconds() * 1000) if previous else 0
         )
@@ -233,8 +490,10 @@ async def timeline(session: AsyncSession, *, referral_id: str) -> list[dict[str,
 # Verification and checkpoints
 
 
-COLUMNS = ", ".join(f'"{f}"' for f in (*chain.FIELDS, "hash"))
-NUMBERED = COLUMNS + ', "source_sequence", "received_at"'
+COLUMNS = ", ".join(f'"{f}"' for f in (*chain.FIELDS, "hash", "version", "commitment"))
+# Export: the chain's columns, then completeness, then what opens the payload.
+EXPORTED = ("source_sequence", "received_at", "sealed", "key_ref")
+NUMBERED = COLUMNS + "".join(f', "{c}"' for c in EXPORTED)
 
 
 def _select_rows(columns: str) -> str:
@@ -261,8 +520,8 @@ def _aware(value: datetime | str) -> datetime:
 async def rows(
     session: AsyncSession, *, batch: int = 20_000, upto: int | None = None, numbers: bool = False
 ) -> AsyncGenerator[list[Sequence[Any]], None]:
-    """Every record as a plain tuple (FIELDS..., hash), in sequence order, in batches; with
-    `numbers`, followed by the source's event number and the arrival time.
+    """Every record as a plain tuple (FIELDS..., hash, version, commitment), in sequence order,
+    in batches; with `numbers`, followed by the `EXPORTED` columns.
 
     Read through the driver itself, not SQLAlchemy's result rows: verification is meant to run
     at the speed of hashing. On PostgreSQL the next batch is fetched on a second connection
@@ -341,14 +600,23 @@ async def missing(session: AsyncSession, *, grace: timedelta) -> dict[str, list[
 
 
 async def verify(
-    session: AsyncSession, *, vkey: str, grace: timedelta = timedelta(minutes=3)
+    session: AsyncSession,
+    *,
+    vkey: str,
+    grace: timedelta = timedelta(minutes=3),
+    vault: Vault | None = None,
 ) -> dict[str, Any]:
+    """The chain over commitments (no payload is opened), every checkpoint, each source's
+    numbers; with `vault`, also every payload still sealed against its commitment."""
     finding = chain.Finding(True, 0, None, None, chain.GENESIS)
     heads: dict[int, str] = {}
     start, prev = 1, chain.GENESIS
+    # Erasures carried out but not (yet) in the chain: a restored backup replayed from the
+    # ledger, before the `referral.erased` event is consumed again.
+    state = chain.ChainState(erased=set(await session.exec(select(AuditErasure.referral_id))))
     async with contextlib.aclosing(rows(session)) as batches:
         async for chunk in batches:
-            part = chain.verify_records(chunk, start=start, prev=prev)
+            part = chain.verify_records(chunk, start=start, prev=prev, state=state)
             finding = chain.Finding(
                 part.ok,
                 finding.records + part.records,
@@ -357,17 +625,25 @@ async def verify(
                 part.head_hash,
             )
             for row in chunk[: part.records]:
-                heads[row[0]] = row[14]
+                heads[row[0]] = row[chain.HASH]
             if not part.ok:
                 break
             start, prev = start + part.records, part.head_hash
+    finding = state.finish(finding)
+    payload_check: dict[str, Any] | None = None
+    if vault is not None:  # opening every sealed payload: much slower, and needs the keys
+        payload_check = await check_payloads(session, vault=vault)
+        bad = payload_check["first_bad_sequence"]
+        if bad is not None and (finding.first_bad_sequence or bad + 1) > bad:
+            problem = "payload does not match its commitment"
+            finding = chain.Finding(False, bad - 1, bad, problem, finding.head_hash)
     notes = [
         c.note
         for c in await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id)))
     ]
     checked = chain.check_checkpoints(notes, vkey, _checkpoint_heads(heads, notes), finding)
     gaps = await missing(session, grace=grace)
-    return {
+    result = {
         "ok": checked["ok"] and not gaps,
         "records": finding.records,
         "first_bad_sequence": checked["first_bad_sequence"],
@@ -376,6 +652,43 @@ async def verify(
         "checkpoints": checked["checkpoints"],
         "missing": gaps,
     }
+    if payload_check is not None:
+        result["payloads"] = payload_check
+    return result
+
+
+async def check_payloads(session: AsyncSession, *, vault: Vault) -> dict[str, Any]:
+    """Open every sealed payload and check it against the chain's commitment (a payload or
+    salt swapped between records, or re-sealed with different content, shows here)."""
+    payloads = Payloads(session, vault)
+    checked = erased = 0
+    after = 0
+    while True:
+        batch = list(
+            await session.exec(
+                select(AuditRecord)
+                .where(col(AuditRecord.sequence) > after, AuditRecord.version == 2)
+                .order_by(col(AuditRecord.sequence))
+                .limit(5_000)
+            )
+        )
+        if not batch:
+            return {"checked": checked, "erased": erased, "first_bad_sequence": None}
+        for r in batch:
+            try:
+                found = await payloads.opened(
+                    sequence=r.sequence,
+                    version=r.version,
+                    payload=r.payload,
+                    commitment=r.commitment,
+                    sealed=r.sealed,
+                    key_ref=r.key_ref,
+                )
+            except PayloadMismatch as exc:
+                return {"checked": checked, "erased": erased, "first_bad_sequence": exc.sequence}
+            checked += found is not None
+            erased += found is None
+        after = batch[-1].sequence
 
 
 def _checkpoint_heads(heads: dict[int, str], notes: list[str]) -> dict[int, str]:
@@ -447,8 +760,12 @@ def access_event(
     )
 
 
-async def export_lines(session: AsyncSession, *, origin: str, vkey: str) -> AsyncIterator[bytes]:
-    """The export as JSON Lines: a header, every record in order, then the checkpoints.
+async def export_lines(
+    session: AsyncSession, *, origin: str, vkey: str, vault: Vault
+) -> AsyncIterator[bytes]:
+    """The export as JSON Lines: a header, every record in order, then the checkpoints. A v2
+    record carries its payload and salt opened (so the offline verifier checks them against
+    the commitment), or `"payload": null, "erased": true`.
 
     A consistent cut: the checkpoints as of now and the records up to the head as of now, so
     appends during a long export cannot make a checkpoint look truncated."""
@@ -460,13 +777,37 @@ async def export_lines(session: AsyncSession, *, origin: str, vkey: str) -> Asyn
     }
     yield orjson.dumps({**header, "public_key": vkey}) + b"\n"
     notes = list(await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id))))
+    erasures = list(await session.exec(select(AuditErasure).order_by(col(AuditErasure.erased_at))))
     upto = (await head(session)).sequence
-    names = (*chain.FIELDS, "hash", "source_sequence", "received_at")
+    names = (*chain.FIELDS, "hash", "version", "commitment", *EXPORTED)
+    payloads = Payloads(session, vault)
     async for chunk in rows(session, upto=upto, numbers=True):
         for row in chunk:
             item = dict(zip(names, row, strict=True))
             if item["received_at"] is not None:
                 item["received_at"] = stamp(_aware(item["received_at"]))
+            sealed, key_ref = item.pop("sealed"), item.pop("key_ref")
+            if item["version"] == 1:
+                del item["version"], item["commitment"]  # as exported before v2 existed
+                item["erased"] = item["payload"] is None
+            else:
+                try:
+                    found = await payloads.opened(
+                        sequence=item["sequence"],
+                        version=2,
+                        payload=None,
+                        commitment=item["commitment"],
+                        sealed=sealed,
+                        key_ref=key_ref,
+                    )
+                except PayloadMismatch:
+                    found = None  # the offline check then finds the record has no payload
+                    item["payload_error"] = "payload does not match its commitment"
+                item["payload"], item["salt"] = found if found is not None else (None, None)
+                item["erased"] = found is None and "payload_error" not in item
             yield orjson.dumps({"kind": "record", **item}) + b"\n"
     for c in notes:
         yield orjson.dumps({"kind": "checkpoint", "size": c.size, "note": c.note}) + b"\n"
+    for e in erasures:  # ids and basis codes only, as in the ledger
+        item = {"kind": "erasure", "referral_id": e.referral_id, "basis": e.basis}
+        yield orjson.dumps({**item, "erased_at": stamp(e.erased_at)}) + b"\n"

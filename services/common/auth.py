@@ -41,6 +41,7 @@ class Principal:
     subject: str = ""  # `sub`: the client, or the person who signed in through it
     issued_at: float | None = None  # `iat`, checked against revocations
     person: str | None = None  # the person's username when a person signed in
+    expires_at: float | None = None  # `exp`: a long-lived response ends with its token
 
     @property
     def person_subject(self) -> str | None:
@@ -211,6 +212,7 @@ class TokenVerifier:
                 subject=subject,
                 issued_at=float(claims["iat"]),
                 person=person,
+                expires_at=float(claims["exp"]),
             )
             return principal, float(claims["exp"])
         except (KeyError, ValueError, TypeError) as exc:
@@ -338,6 +340,23 @@ async def authenticate(
     client = request.client.host if request.client else None
     await _audit(request).auth_failed(reason=reason, path=request.url.path, source=client)
     raise Unauthorized(reason, headers={"WWW-Authenticate": challenge})
+
+
+def still_authorised(request: Request, principal: Principal) -> bool:
+    """For a response that outlives its request (the inbox stream): the token has not expired,
+    and its client, agency or person has not been disabled since it was checked."""
+    if principal.expires_at is not None and time.time() >= principal.expires_at:
+        return False
+    revocations: Revocations | None = getattr(request.app.state, "revocations", None)
+    if revocations is None:
+        return True
+    refused = revocations.refusal(
+        client_id=principal.client_id,
+        agency=principal.agency,
+        subject=principal.subject,
+        issued_at=principal.issued_at,
+    )
+    return refused is None
 
 
 def require(action: Action) -> Callable[..., Awaitable[Principal]]:

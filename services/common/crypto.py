@@ -80,6 +80,38 @@ class Vault:
         fields: dict[str, Any] = orjson.loads(plain)
         return fields
 
+    def new_data_key(self, *, record_id: str) -> tuple[bytes, bytes, str]:
+        """A fresh data key for many records (audit's key per referral): the key itself, the
+        key wrapped by the active master key, and that master key's id. Destroying every
+        wrapped copy destroys what the key sealed."""
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(NONCE_BYTES)
+        wrapped = nonce + self._keys[self._active].encrypt(nonce, data_key, record_id.encode())
+        return data_key, wrapped, self._active
+
+    def unwrap(self, wrapped: bytes, master_key_id: str, *, record_id: str) -> bytes:
+        """The data key from `new_data_key`'s wrapped copy."""
+        master = self._keys.get(master_key_id)
+        if master is None:
+            raise SealError(f"master key {master_key_id!r} is not configured")
+        try:
+            return master.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], record_id.encode())
+        except InvalidTag as exc:
+            raise SealError("wrapped key does not open") from exc
+
+
+def seal_bytes(key: bytes, plain: bytes, *, aad: bytes) -> bytes:
+    """AES-256-GCM under a data key: nonce + ciphertext."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plain, aad)
+
+
+def open_bytes(key: bytes, sealed: bytes, *, aad: bytes) -> bytes:
+    try:
+        return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+    except InvalidTag as exc:
+        raise SealError("sealed data does not open") from exc
+
 
 def newest_key_id(key_ids: Iterable[str]) -> str:
     """The newest of some key ids: digit runs compare as numbers (`k10` after `k9`)."""

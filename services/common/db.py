@@ -163,6 +163,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             "PRAGMA synchronous=NORMAL",
             f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
             "PRAGMA foreign_keys=ON",
+            # Deleted and overwritten content is zeroed, not left in free space: what an
+            # erasure removes cannot be read back from the file (`truncate_wal` does the log).
+            "PRAGMA secure_delete=ON",
         ):
             cursor.execute(pragma)
         cursor.close()
@@ -240,6 +243,13 @@ class _WriteLock:
 _sqlite_writers: "weakref.WeakKeyDictionary[Engine, _WriteLock]" = weakref.WeakKeyDictionary()
 
 
+def _write_lock(engine: AsyncEngine) -> _WriteLock:
+    lock = _sqlite_writers.get(engine.sync_engine)
+    if lock is None:
+        lock = _sqlite_writers[engine.sync_engine] = _WriteLock()
+    return lock
+
+
 def sqlite_writers_waiting(engine: AsyncEngine) -> int:
     """Writers queued for this SQLite database's write lock (in this process)."""
     lock = _sqlite_writers.get(engine.sync_engine)
@@ -257,9 +267,7 @@ async def transaction(
     `async with sessions() as session`."""
     engine: AsyncEngine | None = sessions.kw.get("bind")
     if engine is not None and is_sqlite(engine):
-        lock = _sqlite_writers.get(engine.sync_engine)
-        if lock is None:
-            lock = _sqlite_writers[engine.sync_engine] = _WriteLock()
+        lock = _write_lock(engine)
         await lock.acquire(background=background)
         try:
             async with sessions() as session, session.begin():
@@ -270,6 +278,34 @@ async def transaction(
         return
     async with sessions() as session, session.begin():
         yield session
+
+
+async def truncate_wal(engine: AsyncEngine, *, background: bool = False) -> bool:
+    """SQLite: copy the write-ahead log into the database file and truncate the log to nothing,
+    so page images written before an erasure do not linger in the `-wal` file (with
+    `secure_delete` the database file keeps nothing deleted). True when done; False when a
+    reader kept it from finishing (the next call does it), and for other databases.
+    `background` as for `transaction`."""
+    if not is_sqlite(engine):
+        return False
+
+    def run(conn: Any) -> bool:
+        # On the driver's connection, outside any transaction (a checkpoint cannot run in one).
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return bool(row) and row[0] == 0
+
+    lock = _write_lock(engine)
+    await lock.acquire(background=background)
+    try:
+        async with engine.connect() as conn:
+            return bool(await conn.run_sync(run))
+    finally:
+        lock.release()
 
 
 async def create_all(engine: AsyncEngine, *metadata: MetaData) -> None:

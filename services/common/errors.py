@@ -51,6 +51,12 @@ class Conflict(NRMError):
     status = 409
 
 
+class Gone(NRMError):
+    """It existed and was deliberately destroyed (an erased referral, to those who erase)."""
+
+    status = 410
+
+
 class PayloadTooLarge(NRMError):
     status = 413
 

@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -40,6 +40,7 @@ from services.common.db import (
     insert_many,
     is_sqlite,
     transaction,
+    truncate_wal,
 )
 from services.common.models import EventCounter, OutboxRecord, ProcessedEvent, utcnow
 
@@ -70,6 +71,19 @@ async def add_events(session: AsyncSession, events: list[CloudEvent]) -> None:
         return
     await insert_many(session, OutboxRecord, [_row(e, None) for e in events])
     await _signal(session)
+
+
+async def forget_delivered(session: AsyncSession, *, key: str) -> int:
+    """Delete the outbox rows of one key (a referral) that every consumer already has, in the
+    caller's transaction: after an erasure nothing of the referral stays in the service's
+    database. A row not delivered yet stays until it is (nothing is lost); the purge removes it
+    after the retention period. Returns how many rows went."""
+    result = await session.exec(
+        delete(OutboxRecord).where(
+            col(OutboxRecord.key) == key, col(OutboxRecord.delivered_at).is_not(None)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _row(event: CloudEvent, topic: str | None) -> dict[str, Any]:
@@ -116,9 +130,12 @@ class OutboxRelay:
         replay_window: timedelta = timedelta(days=7),
         processed_retention: timedelta = timedelta(days=8),
         source: str | None = None,
+        erased: Callable[[], Mapping[str, datetime]] | None = None,
     ) -> None:
         """`source`: the CloudEvents `source` (an absolute URI) every published event carries,
-        whatever its row says (the service's short name, as written by the code)."""
+        whatever its row says (the service's short name, as written by the code). `erased`: when
+        this service recorded each erasure (the erasure ledger): a referral's rows written
+        before then go as soon as they are delivered."""
         if groups is not None and bootstrap is None:
             raise ValueError("delivery tracking (groups) needs the broker's bootstrap")
         self.name = name
@@ -141,6 +158,7 @@ class OutboxRelay:
         self._listener: Any = None
         self._listen_conn: Any = None
         self._table: Table = OutboxRecord.__table__  # type: ignore[attr-defined]
+        self._erased = erased
 
     @property
     def tracks_delivery(self) -> bool:
@@ -286,7 +304,9 @@ class OutboxRelay:
                 return 0
             acked = await self._send(rows)
             async with transaction(self._sessions, background=True) as session:
-                await self._mark(session, acked)
+                forgotten = await self._mark(session, acked)
+            if forgotten:
+                await truncate_wal(self._engine, background=True)
             return len(acked)
         async with self._sessions() as session:
             unnumbered = (await session.exec(self._unnumbered().limit(1))).first()
@@ -302,6 +322,31 @@ class OutboxRelay:
             acked = await self._send(rows)
             await self._mark(session, acked)
         return len(acked)
+
+    async def _forget_erased(self, session: AsyncSession, *, delivered_at: datetime) -> int:
+        """Delete the rows just marked delivered (at `delivered_at`) that an erased referral's
+        service wrote before the erasure. They were still undelivered then, so the erasure had
+        to leave them (nothing is lost); now every consumer has them, they go at once rather
+        than after the retention period, and with them any free text they carried. Rows written
+        after it (the erasure's own announcement, notices) carry nothing personal and stay."""
+        erased = self._erased() if self._erased is not None else {}
+        if not erased:
+            return 0
+        keys = await session.exec(
+            select(col(OutboxRecord.key))
+            .where(col(OutboxRecord.delivered_at) == delivered_at)
+            .distinct()
+        )
+        gone = 0
+        for key in [k for k in keys if k is not None and k in erased]:
+            result = await session.exec(
+                delete(OutboxRecord)
+                .where(col(OutboxRecord.key) == key)
+                .where(col(OutboxRecord.created_at) <= erased[key])
+                .where(col(OutboxRecord.delivered_at).is_not(None))
+            )
+            gone += int(getattr(result, "rowcount", 0) or 0)
+        return gone
 
     def _unnumbered(self) -> Any:
         return (
@@ -432,9 +477,11 @@ class OutboxRelay:
             log.warning("outbox partly published", extra={"relay": self.name, "acked": len(acked)})
         return acked
 
-    async def _mark(self, session: AsyncSession, acked: list[tuple[int, int, int]]) -> None:
+    async def _mark(self, session: AsyncSession, acked: list[tuple[int, int, int]]) -> int:
+        """Record where the broker put each row; returns how many rows of erased referrals
+        went with it (delivered at once when no delivery is tracked)."""
         if not acked:
-            return
+            return 0
         now = utcnow()
         delivered = None if self.tracks_delivery else now
         conn = await session.connection()
@@ -453,6 +500,7 @@ class OutboxRelay:
             ],
         )
         PUBLISHED.labels(self.name).inc(len(acked))
+        return 0 if delivered is None else await self._forget_erased(session, delivered_at=now)
 
     async def confirm_delivery(self) -> int:
         """Mark delivered the published rows every consumer group of their topic has committed
@@ -521,6 +569,9 @@ class OutboxRelay:
                     .values(delivered_at=now)
                 )
                 marked += int(getattr(result, "rowcount", 0) or 0)
+            forgotten = await self._forget_erased(session, delivered_at=now)
+        if forgotten and is_sqlite(self._engine):
+            await truncate_wal(self._engine, background=True)
         return marked
 
     async def purge(self) -> int:

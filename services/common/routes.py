@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 ROUTES: dict[str, Sequence[str]] = {
     "identity": ("/oauth", "/.well-known", "/v1/admin"),
-    "intake": ("/v1/referrals", "/v1/identification"),
+    "intake": ("/v1/referrals", "/v1/identification", "/v1/retention"),
     "router": ("/v1/routing",),
     "notify": ("/v1/inbox", "/v1/deliveries", "/v1/agencies"),
     "audit": ("/v1/audit",),

@@ -23,6 +23,7 @@ from services.common.bus import (
     create_producer,
 )
 from services.common.db import create_all, session_factory
+from services.common.erasure import ErasureLedger
 from services.common.models import runtime_metadata
 from services.common.outbox import OutboxRelay
 from services.common.revocation import TYPES as REVOCATION_TYPES
@@ -91,6 +92,7 @@ class ServiceRuntime:
             replay_window=timedelta(seconds=s.replay_window_seconds),
             processed_retention=timedelta(seconds=s.processed_retention_seconds),
             source=s.event_source_for(self.service),
+            erased=ErasureLedger(s.erasure_ledger_path()).recorded_at,
         )
         if s.replay_on_start:
             # Before any consumer or request: the broker may have lost what was not yet read.

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     active_master_key: str | None = None
     """The master key new records are sealed with (default: the newest id in numeric-aware
     order, so `k10` after `k9`); older ids keep opening their records."""
+    country: str | None = None
+    """ISO 3166-1 alpha-2 code of the country the exchange serves: a referral's region must be
+    one of its ISO 3166-2 subdivisions. Default: `country` in `agencies.yaml` (the example sets
+    KZ); with neither, any country's subdivisions are accepted."""
     erasure_ledger: Path | None = None
     """The append-only list of erased referrals (default `<data_dir>/<service>-erasure-ledger.
     jsonl`). Keep it where a restore of the database does not overwrite it: on start the service
@@ -199,6 +203,16 @@ class Settings(BaseSettings):
             return frozenset()
         data = yaml.safe_load(path.read_text()) or {}
         return frozenset(str(a["id"]) for a in data.get("agencies", []))
+
+    def served_country(self) -> str | None:
+        if self.country:
+            return self.country
+        path = self.config_dir / "agencies.yaml"
+        if not path.is_file():
+            return None
+        data = yaml.safe_load(path.read_text()) or {}
+        country = data.get("country")
+        return str(country) if country else None
 
     def erasure_ledger_path(self) -> Path:
         return self.erasure_ledger or self.data_dir / f"{self.service}-erasure-ledger.jsonl"

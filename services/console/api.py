@@ -5,6 +5,7 @@ import csv
 import hmac
 import io
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from contracts.topics import CATALOGUE
-from contracts.vocabulary import IdentificationBasis
+from contracts.vocabulary import ErasureBasis, IdentificationBasis
 from services.console import charts, forms, pages
 from services.console.service import LANGUAGES, Backend, SignedOut
 
@@ -107,6 +108,8 @@ def landing(user: dict[str, Any]) -> str:
         return "/console/admin/agencies"
     if "analyst" in roles:
         return "/console/statistics"
+    if "dpo" in roles:
+        return "/console/erasure"
     return "/console/"
 
 
@@ -256,7 +259,13 @@ async def inbox(
 ) -> Response:
     needs(user, "caseworker", "supervisor")
     rows, chosen = await _inbox_rows(request, api, status or None, urgency or None, overdue)
-    return pages.render(request, "inbox.html.j2", rows=rows, chosen=chosen)
+    return pages.render(
+        request,
+        "inbox.html.j2",
+        rows=rows,
+        chosen=chosen,
+        flash=request.session.pop("flash", None),
+    )
 
 
 @router.get("/inbox/items", include_in_schema=False)
@@ -463,7 +472,10 @@ async def submitted(request: Request, referral_id: str, user: Person, api: API) 
 async def referral(request: Request, referral_id: str, user: Person, api: API) -> Response:
     r = await api.call(request.session, "GET", f"/v1/referrals/{referral_id[:64]}")
     if r.status_code != 200:
-        raise NotFound
+        erased = await _erased_delivery(request, api, user, referral_id[:64])
+        if erased is None:
+            raise NotFound
+        return pages.render(request, "referral_erased.html.j2", status=410, item=erased)
     shown = r.json()
     t = pages.TEXT[pages.language(request)]
     delivery = None
@@ -479,6 +491,7 @@ async def referral(request: Request, referral_id: str, user: Person, api: API) -
                 "actions": ALLOWED.get(item["status"], ()),
             }
     recipients = None
+    holds = None
     if shown.get("disclosure") == "full" and "referrer" in user["roles"]:
         s = await api.call(request.session, "GET", f"/v1/referrals/{shown['id']}/status")
         if s.status_code == 200:
@@ -486,6 +499,7 @@ async def referral(request: Request, referral_id: str, user: Person, api: API) -
                 {**x, "time_left": time_left(x.get("deadline"), x["status"], t)[0]}
                 for x in s.json()["recipients"]
             ]
+            holds = s.json().get("holds")
     return pages.render(
         request,
         "referral.html.j2",
@@ -494,7 +508,69 @@ async def referral(request: Request, referral_id: str, user: Person, api: API) -
         recipients=recipients,
         flash=request.session.pop("flash", None),
         **identification_form(user, shown),
+        **await retention_panel(request, api, user, shown, holds),
     )
+
+
+async def _erased_delivery(
+    request: Request, api: Backend, user: dict[str, Any], referral_id: str
+) -> dict[str, Any] | None:
+    """The agency's delivery of an erased referral (intake answers 404 for it, like for any
+    referral it does not show): what the page can say about it is that it was erased."""
+    if not set(user["roles"]) & {"caseworker", "supervisor"} or not ID.fullmatch(referral_id):
+        return None
+    d = await api.call(request.session, "GET", "/v1/inbox", params=[("referral", referral_id)])
+    items = d.json()["items"] if d.status_code == 200 else []
+    erased: dict[str, Any] | None = next((i for i in items if i["status"] == "erased"), None)
+    return erased
+
+
+# Legal holds and erasure on the referral page (the actions are in erasure.py).
+
+ERASURE_BASES = [b.value for b in ErasureBasis]
+# Agency types that place legal holds (intake's law-enforcement types; intake decides).
+INVESTIGATOR_TYPES = frozenset({"police", "prosecutor", "anti_corruption"})
+ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+async def retention_panel(
+    request: Request,
+    api: Backend,
+    user: dict[str, Any],
+    shown: dict[str, Any],
+    holds: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """What the referral page shows of legal holds and erasure, to whom: the coordinator's
+    supervisors ask for an erasure (and see a pending one, and the holds); a law-enforcement
+    or prosecutor recipient places or lifts its agency's hold; the submitter sees the holds."""
+    rid = shown["id"]
+    panel: dict[str, Any] = {
+        "may_request_erasure": False,
+        "pending_erasure": None,
+        "erasure_bases": ERASURE_BASES,
+        "may_hold": False,
+        "held_by_us": False,
+        "investigation_open": bool((shown.get("investigation") or {}).get("opened")),
+    }
+    if pages.coordinator(request, user):
+        e = await api.call(
+            request.session, "GET", "/v1/retention/erasures", params=[("referral", rid)]
+        )
+        if e.status_code == 200:
+            panel["may_request_erasure"] = True
+            panel["pending_erasure"] = next(iter(e.json()["items"]), None)
+    investigator = bool(
+        set(user["roles"]) & {"caseworker", "supervisor"}
+        and request.app.state.agency_types.get(user["agency"]) in INVESTIGATOR_TYPES
+    )
+    if panel["may_request_erasure"] or investigator:
+        h = await api.call(request.session, "GET", f"/v1/referrals/{rid}/hold")
+        if h.status_code == 200:
+            holds = h.json()["holds"]
+            panel["may_hold"] = investigator
+    panel["holds"] = holds
+    panel["held_by_us"] = any(h["agency"] == user["agency"] for h in holds or [])
+    return panel
 
 
 # Identification: the competent authority's supervisors decide on the referral page.
@@ -564,7 +640,9 @@ async def act(
     api: API,
     referral: Annotated[str, Form(max_length=64)],
     reason: Annotated[str, Form(max_length=500)] = "",
+    back: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
+    """`back`: the inbox (acknowledging an erasure there), else the referral's page."""
     needs(user, "caseworker", "supervisor")
     if action not in ACTIONS:
         raise NotFound
@@ -576,6 +654,8 @@ async def act(
         raise NotFound
     if r.status_code >= 400:  # 409 (the state moved on), 422 (no reason): said on the page
         request.session["flash"] = str(r.json().get("detail") or r.json().get("title", ""))
+    if back == "inbox":
+        return RedirectResponse("/console/inbox", status_code=303)
     return RedirectResponse(f"/console/referrals/{referral}", status_code=303)
 
 

@@ -12,13 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from services.console import admin, api, pages
+from services.console import admin, api, erasure, pages
 from services.console.service import (
     Backend,
     SessionMiddleware,
     SessionStore,
     SignedOut,
     agency_languages,
+    agency_types,
     client_secret,
 )
 from services.console.settings import ConsoleSettings
@@ -58,6 +59,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     app.state.settings = settings
     app.state.oauth = _oauth_factory(settings)
     app.state.languages = agency_languages(settings.config_dir)
+    app.state.agency_types = agency_types(settings.config_dir)
     app.add_middleware(
         SessionMiddleware,
         store=SessionStore(idle_seconds=settings.idle_timeout_seconds),
@@ -65,6 +67,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     )
     app.include_router(api.router)
     app.include_router(admin.router)
+    app.include_router(erasure.router)
 
     @app.get("/healthz", include_in_schema=False)
     @app.get("/readyz", include_in_schema=False)

@@ -494,12 +494,28 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
         lang=lang,
         t=TEXT[lang],
         user=user,
+        erasure_nav=erasure_nav(request, user),
         csrf=request.session.get("csrf", ""),
         path=request.url.path,
         languages=LANGUAGES,
         **context,
     )
     return HTMLResponse(body, status_code=status, headers=page_headers(request))
+
+
+def coordinator(request: Request, user: dict[str, Any] | None) -> bool:
+    """A supervisor of the national coordinator (by its agency's configured type)."""
+    types: dict[str, str] = getattr(request.app.state, "agency_types", {})
+    return bool(
+        user
+        and "supervisor" in user.get("roles", [])
+        and types.get(user["agency"]) == "coordinator"
+    )
+
+
+def erasure_nav(request: Request, user: dict[str, Any] | None) -> bool:
+    """The erasure page is the `dpo`'s and the coordinator's supervisors'."""
+    return bool(user and "dpo" in user.get("roles", [])) or coordinator(request, user)
 
 
 def page_headers(request: Request) -> dict[str, str]:
@@ -706,3 +722,199 @@ STATISTICS_TEXT: dict[str, dict[str, str]] = {
     },
 }
 _env.globals["ST"] = STATISTICS_TEXT
+
+
+# Retention and erasure (issue 23): the erasure page, the subject-access document, legal holds
+# and erasure requests on the referral page, erased deliveries in the inbox.
+ERASURE_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "erasure": "Erasure",
+        "pending": "Pending erasure requests",
+        "due": "Due for erasure",
+        "due_hint": "Referrals whose retention period ends within {days} days, soonest first. "
+        "The retention sweep erases them when due unless a legal hold stands.",
+        "basis": "Basis",
+        "requested_at": "Requested at",
+        "requested_by": "Requested by",
+        "held": "Legal hold",
+        "approve": "Approve erasure",
+        "refuse": "Refuse",
+        "withdraw": "Withdraw request",
+        "confirm": "I understand this cannot be undone",
+        "irreversible": "Approving erases the referral at once and for good: its data and keys "
+        "are destroyed, every recipient is told, and nothing can bring it back. Refusing keeps "
+        "the referral and ends the request.",
+        "confirm_needed": "Tick the confirmation first: an erasure cannot be undone.",
+        "approved": "The referral {reference} was erased.",
+        "refused": "The erasure request for {reference} was refused.",
+        "withdrawn": "The erasure request was withdrawn.",
+        "requested": "Erasure requested: a data protection officer must approve it.",
+        "subject_access": "Subject access document",
+        "subject_access_of": "Subject access: referral {reference}",
+        "download_html": "Download (HTML)",
+        "download_md": "Download (Markdown)",
+        "print_hint": "Print it with the browser's print command: the page prints without "
+        "the navigation and buttons.",
+        "produced": "Produced at {at} by {by} (data protection officer).",
+        "data_held": "Data held",
+        "field": "Field",
+        "value": "Value",
+        "accesses": "Accesses",
+        "placed_at": "Placed at",
+        "none": "none",
+        "gone": "The referral was erased: nothing is held about it any more.",
+        "outcome": "Outcome",
+        "reached_at": "Reached",
+        "due_at": "Due",
+        "minor": "Minor",
+        "retention_expired": "Retention period ended",
+        "victim_request": "The victim's request",
+        "unlawful_processing": "Unlawful processing",
+        "court_order": "Court order",
+        "request_erasure": "Request erasure",
+        "request_hint": "A data protection officer must approve the request; until then "
+        "nothing is erased.",
+        "erasure_requested": "Erasure requested",
+        "holds": "Legal holds",
+        "no_holds": "No legal hold stands.",
+        "place_hold": "Place legal hold",
+        "lift_hold": "Lift legal hold",
+        "hold_hint": "A legal hold keeps the referral from being erased while your "
+        "investigation is open.",
+        "erased": "Erased",
+        "acknowledge_erasure": "Acknowledge erasure",
+        "erasure_acknowledged": "Erasure acknowledged",
+        "erased_heading": "Referral {reference} erased",
+        "erased_text": "This referral was erased: the exchange holds none of its data any "
+        "more. Delete any copy your agency keeps outside NRM Exchange, then acknowledge the "
+        "erasure.",
+        "erased_at": "Erased at",
+    },
+    "ru": {
+        "erasure": "Удаление данных",
+        "pending": "Запросы на удаление",
+        "due": "Подлежат удалению",
+        "due_hint": "Направления, срок хранения которых истекает в ближайшие {days} дн., "
+        "начиная с ближайших. По истечении срока они удаляются автоматически, если нет "
+        "запрета на удаление.",
+        "basis": "Основание",
+        "requested_at": "Дата запроса",
+        "requested_by": "Запросило",
+        "held": "Запрет на удаление",
+        "approve": "Утвердить удаление",
+        "refuse": "Отказать",
+        "withdraw": "Отозвать запрос",
+        "confirm": "Я понимаю, что это необратимо",
+        "irreversible": "Утверждение сразу и навсегда удаляет направление: его данные и "
+        "ключи уничтожаются, все получатели уведомляются, восстановить его нельзя. Отказ "
+        "сохраняет направление и закрывает запрос.",
+        "confirm_needed": "Сначала отметьте подтверждение: удаление необратимо.",
+        "approved": "Направление {reference} удалено.",
+        "refused": "В запросе на удаление {reference} отказано.",
+        "withdrawn": "Запрос на удаление отозван.",
+        "requested": "Удаление запрошено: его должен утвердить сотрудник по защите данных.",
+        "subject_access": "Сведения для субъекта данных",
+        "subject_access_of": "Сведения для субъекта данных: направление {reference}",
+        "download_html": "Скачать (HTML)",
+        "download_md": "Скачать (Markdown)",
+        "print_hint": "Распечатайте страницу командой печати браузера: навигация и кнопки "
+        "не печатаются.",
+        "produced": "Составлено {at}, {by} (сотрудник по защите данных).",
+        "data_held": "Хранимые данные",
+        "field": "Поле",
+        "value": "Значение",
+        "accesses": "Обращения",
+        "placed_at": "Дата установки",
+        "none": "нет",
+        "gone": "Направление удалено: о нём больше ничего не хранится.",
+        "outcome": "Исход",
+        "reached_at": "Дата",
+        "due_at": "Срок",
+        "minor": "Несовершеннолетний",
+        "retention_expired": "Истёк срок хранения",
+        "victim_request": "Просьба пострадавшего",
+        "unlawful_processing": "Незаконная обработка",
+        "court_order": "Решение суда",
+        "request_erasure": "Запросить удаление",
+        "request_hint": "Запрос должен утвердить сотрудник по защите данных; до этого ничего "
+        "не удаляется.",
+        "erasure_requested": "Запрошено удаление",
+        "holds": "Запреты на удаление",
+        "no_holds": "Запретов на удаление нет.",
+        "place_hold": "Установить запрет на удаление",
+        "lift_hold": "Снять запрет на удаление",
+        "hold_hint": "Запрет на удаление не даёт удалить направление, пока ваше "
+        "расследование открыто.",
+        "erased": "Удалено",
+        "acknowledge_erasure": "Подтвердить удаление",
+        "erasure_acknowledged": "Удаление подтверждено",
+        "erased_heading": "Направление {reference} удалено",
+        "erased_text": "Это направление удалено: в системе не осталось никаких его данных. "
+        "Удалите копии, которые ваше ведомство хранит вне NRM Exchange, затем подтвердите "
+        "удаление.",
+        "erased_at": "Дата удаления",
+    },
+    "kk": {
+        "erasure": "Деректерді жою",
+        "pending": "Жоюға сұраулар",
+        "due": "Жойылуға тиіс",
+        "due_hint": "Сақтау мерзімі алдағы {days} күн ішінде аяқталатын жолдамалар, ең "
+        "жақынынан бастап. Мерзімі өткенде, жоюға тыйым болмаса, олар автоматты түрде жойылады.",
+        "basis": "Негіздеме",
+        "requested_at": "Сұрау күні",
+        "requested_by": "Сұраған",
+        "held": "Жоюға тыйым",
+        "approve": "Жоюды бекіту",
+        "refuse": "Бас тарту",
+        "withdraw": "Сұрауды кері қайтару",
+        "confirm": "Мұны кері қайтаруға болмайтынын түсінемін",
+        "irreversible": "Бекіту жолдаманы бірден әрі біржола жояды: оның деректері мен "
+        "кілттері жойылады, барлық алушыларға хабарланады, оны қалпына келтіру мүмкін емес. "
+        "Бас тарту жолдаманы сақтап, сұрауды жабады.",
+        "confirm_needed": "Алдымен растауды белгілеңіз: жоюды кері қайтаруға болмайды.",
+        "approved": "{reference} жолдамасы жойылды.",
+        "refused": "{reference} жолдамасын жою сұрауынан бас тартылды.",
+        "withdrawn": "Жою сұрауы кері қайтарылды.",
+        "requested": "Жою сұралды: оны деректерді қорғау жөніндегі қызметкер бекітуі тиіс.",
+        "subject_access": "Деректер субъектісіне арналған мәліметтер",
+        "subject_access_of": "Деректер субъектісіне арналған мәліметтер: {reference} жолдамасы",
+        "download_html": "Жүктеп алу (HTML)",
+        "download_md": "Жүктеп алу (Markdown)",
+        "print_hint": "Браузердің басып шығару пәрменімен басып шығарыңыз: навигация мен "
+        "батырмалар басылмайды.",
+        "produced": "Жасалған уақыты {at}, {by} (деректерді қорғау жөніндегі қызметкер).",
+        "data_held": "Сақталған деректер",
+        "field": "Өріс",
+        "value": "Мәні",
+        "accesses": "Қол жеткізулер",
+        "placed_at": "Орнатылған күні",
+        "none": "жоқ",
+        "gone": "Жолдама жойылды: ол туралы енді ештеңе сақталмайды.",
+        "outcome": "Нәтиже",
+        "reached_at": "Күні",
+        "due_at": "Мерзімі",
+        "minor": "Кәмелетке толмаған",
+        "retention_expired": "Сақтау мерзімі аяқталды",
+        "victim_request": "Жәбірленушінің өтініші",
+        "unlawful_processing": "Заңсыз өңдеу",
+        "court_order": "Сот шешімі",
+        "request_erasure": "Жоюды сұрау",
+        "request_hint": "Сұрауды деректерді қорғау жөніндегі қызметкер бекітуі тиіс; оған "
+        "дейін ештеңе жойылмайды.",
+        "erasure_requested": "Жою сұралды",
+        "holds": "Жоюға тыйымдар",
+        "no_holds": "Жоюға тыйым жоқ.",
+        "place_hold": "Жоюға тыйым салу",
+        "lift_hold": "Жоюға тыйымды алу",
+        "hold_hint": "Жоюға тыйым тергеуіңіз ашық тұрғанда жолдаманың жойылуына жол бермейді.",
+        "erased": "Жойылды",
+        "acknowledge_erasure": "Жоюды растау",
+        "erasure_acknowledged": "Жою расталды",
+        "erased_heading": "{reference} жолдамасы жойылды",
+        "erased_text": "Бұл жолдама жойылды: жүйеде оның ешбір деректері қалмады. "
+        "Ведомствоңыз NRM Exchange-тен тыс сақтайтын көшірмелерді жойыңыз, содан кейін жоюды "
+        "растаңыз.",
+        "erased_at": "Жойылған күні",
+    },
+}
+_env.globals["ET"] = ERASURE_TEXT

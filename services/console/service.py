@@ -116,6 +116,16 @@ def agency_languages(config_dir: Path) -> dict[str, str]:
     return {a["id"]: a.get("language", "en") for a in data.get("agencies", []) if "id" in a}
 
 
+def agency_types(config_dir: Path) -> dict[str, str]:
+    """Each agency's type from the configuration: which pages and forms a person is offered
+    (the services decide what they may do; the console only leaves out forms they would refuse)."""
+    path = config_dir / "agencies.yaml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    return {a["id"]: str(a.get("type", "")) for a in data.get("agencies", []) if "id" in a}
+
+
 def client_secret(settings: ConsoleSettings) -> str:
     if settings.client_secret is not None:
         return settings.client_secret.get_secret_value()

@@ -9,6 +9,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -68,7 +69,16 @@ def password_problem(password: str, *, username: str, min_length: int) -> str | 
         return "The password is too common; choose another."
     # zxcvbn's estimate catches what a list cannot: repeats, keyboard walks, the username padded
     # with digits. Score 3: "safely unguessable" online (NIST SP 800-63B 5.1.1.2 asks for a check).
-    if zxcvbn(password, user_inputs=[username, *username.split(".")])["score"] < 3:
+    context = {w for w in re.split(r"[.@_-]", username.lower()) if len(w) >= 3}
+    context |= {username.lower(), username.lower().split(".")[0], "nrm", "exchange"}
+    if zxcvbn(password, user_inputs=sorted(context))["score"] < 3:
+        return "The password is too easy to guess; use a longer phrase of unrelated words."
+    # What is left once the context (the username, its agency, the service) is taken out must be
+    # hard to guess on its own: `ngo-south-2026!` is the agency's name and a year.
+    rest = lowered
+    for word in sorted(context, key=len, reverse=True):
+        rest = rest.replace(word, "")
+    if rest != lowered and zxcvbn(rest)["score"] < 3:
         return "The password is too easy to guess; use a longer phrase of unrelated words."
     return None
 
@@ -116,6 +126,7 @@ async def create_person(
 ) -> tuple[PersonRow, str | None]:
     """Returns the person and, when none was given, the generated password (shown once)."""
     _check_may_manage(caller, agency=agency, roles=roles)
+    service.check_roles_apart(roles)
     existing = await session.exec(select(PersonRow).where(PersonRow.username == username))
     if existing.first() is not None:
         raise Conflict(f"Person {username!r} already exists.")

@@ -124,6 +124,22 @@ def check_redirect_uri(uri: str) -> str:
     return uri
 
 
+def check_roles_apart(roles: list[Role]) -> None:
+    """The `dpo` role stands alone: it approves erasures that a supervisor asks for, and one
+    account holding both would make the two-person rule one person's."""
+    if Role.DPO in roles and len(set(roles)) > 1:
+        raise UnprocessableContent(
+            "The dpo role cannot be combined with other roles.",
+            errors=[
+                {
+                    "path": "roles",
+                    "type": "roles_combined",
+                    "message": "dpo approves what others request: give it an account of its own",
+                }
+            ],
+        )
+
+
 async def create_client(
     session: AsyncSession,
     *,
@@ -135,6 +151,7 @@ async def create_client(
     post_logout_redirect_uris: list[str] | None = None,
 ) -> tuple[ClientRow, str]:
     """Returns the client and its secret: the only time the secret exists in clear."""
+    check_roles_apart(roles)
     if await session.get(ClientRow, client_id) is not None:
         raise Conflict(f"Client {client_id!r} already exists.")
     system = set(roles) <= {Role.AUDITOR, Role.ADMIN, Role.ANALYST, Role.DPO}

@@ -11,9 +11,11 @@ from contracts.topics import CASE_EVENTS, REFERRALS, ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.db import create_engine
+from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
 from services.common.runtime import ServiceRuntime
+from services.insights import service
 from services.insights.api import open_data, router, state_periods
-from services.insights.consumer import TYPES, on_event
+from services.insights.consumer import TYPES, erasing
 from services.insights.models import insights_metadata
 from services.insights.settings import InsightsSettings
 
@@ -38,19 +40,27 @@ def create_app(
         metadata=[insights_metadata],
         create_tables=create_tables,
     )
+    ledger = ErasureLedger(settings.erasure_ledger_path())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        # A restored backup loses its link to erased referrals again before it answers.
+        await replay_ledger(
+            ledger,
+            runtime.sessions,
+            lambda session, e: service.apply_erased(session, referral_id=e.referral_id),
+        )
         try:
             await asyncio.gather(
                 runtime.watch_access(settings),
                 runtime.consume(
                     "insights",
                     [REFERRALS.name, ROUTING.name, CASE_EVENTS.name],
-                    on_event,
+                    erasing(ledger),
                     settings=settings,
                     types=TYPES,
+                    after_apply=after_erasure(runtime.engine),
                 ),
             )
             yield

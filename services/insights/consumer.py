@@ -8,10 +8,13 @@ from contracts.events import (
     IdentificationDecided,
     InvestigationRecorded,
     ReferralConsentChanged,
+    ReferralErased,
     ReferralRouted,
     ReferralSubmitted,
     ReferralWithdrawn,
 )
+from services.common.bus import Handler
+from services.common.erasure import ERASED, ErasureLedger
 from services.insights import service
 
 REFERRAL_TYPES = (
@@ -20,6 +23,7 @@ REFERRAL_TYPES = (
     "referral.withdrawn",
     "referral.identification_decided",
     "referral.investigation_recorded",
+    ERASED,
 )
 ROUTING_TYPES = ("referral.routed",)
 CASE_TYPES = ("referral.acknowledged", "referral.accepted", "referral.declined")
@@ -37,9 +41,26 @@ async def on_event(session: AsyncSession, event: CloudEvent) -> None:
         await on_case_event(session, event)
 
 
+def erasing(ledger: ErasureLedger) -> Handler:
+    """`on_event`, with each erasure written to the ledger before its transaction commits."""
+
+    async def handle(session: AsyncSession, event: CloudEvent) -> None:
+        if event.type == ERASED:
+            payload = event.payload()
+            assert isinstance(payload, ReferralErased)
+            ledger.record(
+                referral_id=payload.referral_id, basis=payload.basis, erased_at=event.time
+            )
+        await on_event(session, event)
+
+    return handle
+
+
 async def on_referral(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
-    if isinstance(payload, ReferralSubmitted):
+    if isinstance(payload, ReferralErased):
+        await service.apply_erased(session, referral_id=payload.referral_id)
+    elif isinstance(payload, ReferralSubmitted):
         await service.apply_submitted(session, submitted=payload)
     elif isinstance(payload, ReferralConsentChanged):
         await service.apply_consent_changed(session, changed=payload)

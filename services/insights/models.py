@@ -64,6 +64,16 @@ class StatDelivery(InsightsTable, table=True):
     declined_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
+class StatErased(InsightsTable, table=True):
+    """A referral erased: its rows above were moved to a random id (no link back), and events
+    of it that arrive later are dropped. The id and the time only."""
+
+    __tablename__ = "stat_erased"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    erased_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
 class Release(InsightsTable, table=True):
     """An open-data release and the privacy budget it spent (the ledger)."""
 

@@ -5,12 +5,15 @@ from the topics in any interleaving gives the same projection.
 """
 
 import math
+import secrets
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,9 +40,12 @@ from contracts.vocabulary import (
     Sex,
 )
 from services.common.auth import Principal
+from services.common.db import insert_ignore
 from services.common.errors import NotFound, UnprocessableContent
+from services.common.models import utcnow
+from services.common.outbox import forget_delivered
 from services.insights.disclosure import ALL, Key, protect, published, with_margins
-from services.insights.models import StatDelivery, StatReferral
+from services.insights.models import StatDelivery, StatErased, StatReferral
 
 # Projection
 
@@ -61,6 +67,8 @@ async def apply_submitted(session: AsyncSession, *, submitted: ReferralSubmitted
     facts = submitted.facts
     row = await session.get(StatReferral, submitted.referral_id)
     if row is None:
+        if await session.get(StatErased, submitted.referral_id) is not None:
+            return  # erased: counted under another id already
         row = StatReferral(
             referral_id=submitted.referral_id,
             submitted_at=submitted.submitted_at,
@@ -123,9 +131,14 @@ async def apply_investigation(session: AsyncSession, *, recorded: InvestigationR
         session.add(row)
 
 
-async def _delivery(session: AsyncSession, referral_id: str, agency: str) -> StatDelivery:
+async def _delivery(session: AsyncSession, referral_id: str, agency: str) -> StatDelivery | None:
+    """The recipient's row, new if need be; None for an erased referral (not counted again)."""
     row = await session.get(StatDelivery, (referral_id, agency))
-    return row or StatDelivery(referral_id=referral_id, agency=agency)
+    if row is not None:
+        return row
+    if await session.get(StatErased, referral_id) is not None:
+        return None
+    return StatDelivery(referral_id=referral_id, agency=agency)
 
 
 def _earliest(current: datetime | None, new: datetime) -> datetime:
@@ -136,6 +149,8 @@ async def apply_routed(session: AsyncSession, *, routed: ReferralRouted, at: dat
     """Each recipient's first routing: its time and its acknowledgement deadline."""
     for recipient in routed.recipients:
         row = await _delivery(session, routed.referral_id, recipient.agency)
+        if row is None:
+            return
         if row.routed_at is None or at < row.routed_at:
             row.routed_at = at
             row.deadline = recipient.deadline
@@ -144,6 +159,8 @@ async def apply_routed(session: AsyncSession, *, routed: ReferralRouted, at: dat
 
 async def apply_action(session: AsyncSession, *, action: DeliveryAction) -> None:
     row = await _delivery(session, action.referral_id, action.agency)
+    if row is None:
+        return
     if isinstance(action, ReferralAcknowledged):
         row.acknowledged_at = _earliest(row.acknowledged_at, action.at)
     elif isinstance(action, ReferralAccepted):
@@ -153,6 +170,87 @@ async def apply_action(session: AsyncSession, *, action: DeliveryAction) -> None
     else:
         return
     session.add(row)
+
+
+# Erasure
+
+
+def _month_bounds(at: datetime) -> tuple[datetime, datetime]:
+    start = datetime.fromisoformat(f"{_month(at)}-01T00:00:00+00:00")
+    return start, datetime.fromisoformat(f"{_shift(_month(at), 1)}-01T00:00:00+00:00")
+
+
+def _blur(anchors: Iterable[datetime]) -> timedelta:
+    """A random shift that keeps every anchor in its month (what the statistics group by)."""
+    lowest, highest = timedelta.min, timedelta.max
+    for at in anchors:
+        start, end = _month_bounds(at)
+        lowest = max(lowest, start - at)
+        highest = min(highest, end - at - timedelta(microseconds=1))
+    if lowest > highest:  # no anchors
+        return timedelta(0)
+    span = (highest - lowest) // timedelta(microseconds=1)
+    return lowest + timedelta(microseconds=secrets.randbelow(span + 1))
+
+
+async def apply_erased(session: AsyncSession, *, referral_id: str) -> bool:
+    """Cut the link between an erased referral and what it contributes (`referral.erased`).
+
+    The counts stay: the referral's row and its recipients' rows are kept, with the facts the
+    statistics group by, but under a new random id (the old one is what every other service and
+    the audit log still know), and every time in them moves by one random shift that keeps the
+    months they are counted in and every duration (time to acknowledge, to a decision, in time
+    or not), so they cannot be matched by time either. Later events of the old id are dropped.
+    False when it was erased before (idempotent)."""
+    dialect = session.get_bind().dialect.name
+    claimed = await session.exec(
+        insert_ignore(dialect, StatErased).values(referral_id=referral_id, erased_at=utcnow())
+    )
+    if claimed.rowcount == 0:
+        return False
+    row = await session.get(StatReferral, referral_id)
+    deliveries = list(
+        await session.exec(select(StatDelivery).where(StatDelivery.referral_id == referral_id))
+    )
+    anchors = [row.submitted_at] if row is not None else []
+    anchors += [d.routed_at for d in deliveries if d.routed_at is not None]
+    shift = _blur(anchors)
+
+    def moved(at: datetime | None) -> datetime | None:
+        return None if at is None else at + shift
+
+    new_id = str(uuid.uuid4())
+    # Out of the session: a later event of the old id in this transaction must find nothing.
+    for loaded in [row, *deliveries]:
+        if loaded is not None:
+            session.expunge(loaded)
+    if row is not None:
+        await session.exec(
+            update(StatReferral)
+            .where(col(StatReferral.referral_id) == referral_id)
+            .values(
+                referral_id=new_id,
+                submitted_at=moved(row.submitted_at),
+                decided_at=moved(row.decided_at),
+            )
+        )
+    for d in deliveries:
+        await session.exec(
+            update(StatDelivery)
+            .where(
+                col(StatDelivery.referral_id) == referral_id, col(StatDelivery.agency) == d.agency
+            )
+            .values(
+                referral_id=new_id,
+                routed_at=moved(d.routed_at),
+                deadline=moved(d.deadline),
+                acknowledged_at=moved(d.acknowledged_at),
+                accepted_at=moved(d.accepted_at),
+                declined_at=moved(d.declined_at),
+            )
+        )
+    await forget_delivered(session, key=referral_id)
+    return True
 
 
 # Questions

@@ -1,9 +1,10 @@
 """Intake endpoints (thin: parse, authorise, call the service, audit the read)."""
 
 import hashlib
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
 
+import httpx
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
@@ -13,6 +14,7 @@ from contracts.referrals import Consent, ReferralIn, Safety, TipIn, VictimReferr
 from contracts.vocabulary import (
     ConfiguredAgencyId,
     Disclosure,
+    ErasureBasis,
     IdentificationBasis,
     IdentificationDecision,
     Role,
@@ -23,11 +25,13 @@ from services.common.auth import Principal, require, require_any
 from services.common.body import body_schema, parse, read_json
 from services.common.crypto import Vault
 from services.common.db import transaction
+from services.common.erasure import ErasureLedger
 from services.common.errors import NotFound
-from services.common.params import IdCursor, Timestamp
+from services.common.params import UUID_PATTERN, IdCursor, Timestamp
 from services.common.permissions import Action
+from services.common.retention import load_retention
 from services.common.runtime import Runtime
-from services.intake import service
+from services.intake import retention, service
 from services.intake.batch import SubmissionQueue
 from services.intake.settings import IntakeSettings
 
@@ -129,6 +133,9 @@ async def submit(
 ) -> Response:
     raw = await read_json(request, limit=settings.max_body_bytes)
     body = parse(_referral_in, raw)
+    service.check_region(
+        body.region, country=settings.served_country(), path=f"{body.kind.value}/region"
+    )
     service.check_implicated(
         body.implicated, known=settings.agencies(), path=f"{body.kind.value}/implicated"
     )
@@ -432,12 +439,20 @@ class InvestigationStatus(BaseModel):
     agency: str
 
 
+class HoldOut(BaseModel):
+    agency: str
+    placed_at: datetime
+
+
 class ReferralStatus(BaseModel):
     id: str
     reference: str
     recipients: list[RecipientStatus]
     identification: IdentificationStatus | None = None
     investigation: InvestigationStatus | None = None
+    holds: list[HoldOut] = Field(
+        default=[], description="Legal holds standing: nothing is erased while there is one"
+    )
 
 
 @router.get("/{referral_id}/status", summary="Who was sent the referral and what they did")
@@ -447,6 +462,7 @@ async def get_status(referral_id: str, principal: OwnReader, runtime: Runtime) -
             session, referral_id=referral_id, agency=principal.agency
         )
         ident, inv = await service.progress(session, referral_id)
+        held = await retention.holds(session, referral_id)
     identification = service.identification_view(ident)
     investigation = service.investigation_view(inv, None, disclosure=Disclosure.SUPPORT)
     return ReferralStatus(
@@ -466,6 +482,7 @@ async def get_status(referral_id: str, principal: OwnReader, runtime: Runtime) -
         if identification
         else None,
         investigation=InvestigationStatus.model_validate(investigation) if investigation else None,
+        holds=[HoldOut(agency=h.agency, placed_at=h.placed_at) for h in held],
     )
 
 
@@ -561,4 +578,397 @@ async def list_clocks(
             )
             for ident, reference in rows
         ]
+    )
+
+
+# Retention and erasure (issue 23)
+
+HoldPlacer = Annotated[Principal, Depends(require(Action.LEGAL_HOLD))]
+ErasureRequester = Annotated[Principal, Depends(require(Action.ERASURE_REQUEST))]
+ErasureApprover = Annotated[Principal, Depends(require(Action.ERASURE_APPROVE))]
+ErasureCanceller = Annotated[
+    Principal, Depends(require_any(Action.ERASURE_REQUEST, Action.ERASURE_APPROVE))
+]
+SubjectAccess = Annotated[Principal, Depends(require(Action.SUBJECT_ACCESS))]
+Ledger = Annotated[ErasureLedger, Depends(from_state("ledger"))]
+AuditHttp = Annotated[httpx.AsyncClient, Depends(from_state("audit_http"))]
+
+retention_router = APIRouter(prefix="/v1/retention", tags=["retention"])
+
+
+class ErasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    basis: ErasureBasis
+
+
+_erasure_in: TypeAdapter[ErasureIn] = TypeAdapter(ErasureIn)
+
+
+class Holds(BaseModel):
+    id: str
+    reference: str
+    holds: list[HoldOut]
+
+
+async def _holds_of(session: Any, row_id: str, reference: str) -> Holds:
+    held = await retention.holds(session, row_id)
+    return Holds(
+        id=row_id,
+        reference=reference,
+        holds=[HoldOut(agency=h.agency, placed_at=h.placed_at) for h in held],
+    )
+
+
+HoldReader = Annotated[Principal, Depends(require_any(Action.LEGAL_HOLD, Action.ERASURE_REQUEST))]
+
+
+@router.get(
+    "/{referral_id}/hold",
+    summary="The legal holds standing on the referral (a law-enforcement or prosecutor agency "
+    "the referral was sent to, or a supervisor of the national coordinator)",
+)
+async def get_hold(
+    referral_id: str, principal: HoldReader, runtime: Runtime, settings: Config
+) -> Holds:
+    async with runtime.sessions() as session:
+        row, held = await retention.visible_holds(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            investigators=settings.investigators(),
+            coordinators=settings.coordinators(),
+            may_request_erasure=Role.SUPERVISOR in principal.roles,
+            person=person_of(principal),
+        )
+    return Holds(
+        id=row.id,
+        reference=row.reference,
+        holds=[HoldOut(agency=h.agency, placed_at=h.placed_at) for h in held],
+    )
+
+
+@router.post(
+    "/{referral_id}/hold",
+    summary="Place the caller's agency's legal hold (a law-enforcement or prosecutor agency the "
+    "referral was sent to, while an investigation is open): nothing is erased while it stands",
+    responses={409: {"description": "No investigation is open on the referral"}},
+)
+async def post_hold(
+    referral_id: str, principal: HoldPlacer, runtime: Runtime, settings: Config
+) -> Holds:
+    async with transaction(runtime.sessions) as session:
+        row = await retention.place_hold(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            investigators=settings.investigators(),
+            person=person_of(principal),
+            actor=principal.actor,
+        )
+        return await _holds_of(session, row.id, row.reference)
+
+
+@router.delete(
+    "/{referral_id}/hold",
+    status_code=204,
+    summary="Lift the legal hold the caller's agency placed",
+    responses={409: {"description": "The caller's agency has placed no hold on the referral"}},
+)
+async def delete_hold(
+    referral_id: str, principal: HoldPlacer, runtime: Runtime, settings: Config
+) -> Response:
+    async with transaction(runtime.sessions) as session:
+        await retention.lift_hold(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            investigators=settings.investigators(),
+            person=person_of(principal),
+            actor=principal.actor,
+        )
+    return Response(status_code=204)
+
+
+class ErasureOut(BaseModel):
+    id: str
+    status: Literal["erasure_requested", "erased"]
+    basis: ErasureBasis
+    requested_by: str | None = None
+    requested_at: datetime | None = None
+    erased_at: datetime | None = None
+
+
+@router.post(
+    "/{referral_id}/erasure",
+    status_code=202,
+    summary="Ask for the referral's erasure, with its legal basis (a supervisor of the national "
+    "coordinator); a `dpo` approves it (POST .../erasure/approve)",
+    openapi_extra=body_schema(_erasure_in),
+    responses={
+        409: {
+            "description": "A legal hold stands, another basis is pending, or it was erased",
+        }
+    },
+)
+async def post_erasure(
+    referral_id: str,
+    request: Request,
+    principal: ErasureRequester,
+    runtime: Runtime,
+    settings: Config,
+) -> ErasureOut:
+    body = parse(_erasure_in, await read_json(request, limit=settings.max_body_bytes))
+    async with transaction(runtime.sessions) as session:
+        pending = await retention.request_erasure(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            coordinators=settings.coordinators(),
+            basis=body.basis,
+            actor=principal.actor,
+        )
+    return ErasureOut(
+        id=referral_id,
+        status="erasure_requested",
+        basis=ErasureBasis(pending.basis),
+        requested_by=pending.requested_by,
+        requested_at=pending.requested_at,
+    )
+
+
+@router.delete(
+    "/{referral_id}/erasure",
+    status_code=204,
+    summary="Cancel a pending erasure (the national coordinator's supervisor) or refuse it "
+    "(a `dpo`)",
+    responses={409: {"description": "No erasure is pending, or the referral was erased"}},
+)
+async def delete_erasure(
+    referral_id: str, principal: ErasureCanceller, runtime: Runtime, settings: Config
+) -> Response:
+    if Role.DPO not in principal.roles and principal.agency not in settings.coordinators():
+        raise NotFound("No such referral.")
+    async with transaction(runtime.sessions) as session:
+        await retention.cancel_erasure(
+            session, referral_id=referral_id, agency=principal.agency, actor=principal.actor
+        )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{referral_id}/erasure/approve",
+    summary="Approve a pending erasure (a `dpo`, not the person who asked): the referral's "
+    "keys and data are destroyed at once",
+    responses={
+        409: {
+            "description": "Nothing pending, a legal hold stands, the approver asked for it, "
+            "or it was already erased"
+        }
+    },
+)
+async def post_erasure_approve(
+    referral_id: str, principal: ErasureApprover, runtime: Runtime, ledger: Ledger
+) -> ErasureOut:
+    async with transaction(runtime.sessions) as session:
+        row = await retention.approve_erasure(
+            session,
+            referral_id=referral_id,
+            agency=principal.agency,
+            actor=principal.actor,
+            ledger=ledger,
+            now=datetime.now(UTC),
+        )
+        basis, erased_at = ErasureBasis(row.erasure_basis or ""), row.erased_at
+    await retention.settle(runtime.engine)
+    return ErasureOut(id=referral_id, status="erased", basis=basis, erased_at=erased_at)
+
+
+SUBJECT_ACCESS_TYPES = {
+    "application/json": "application/json",
+    "text/html": "text/html; charset=utf-8",
+    "text/markdown": "text/markdown; charset=utf-8",
+}
+
+
+@router.get(
+    "/{referral_id}/subject-access",
+    summary="Everything held on one referral, for its subject (a `dpo`): the data at `full`, "
+    "its recipients and their disclosure levels, and every access recorded by audit; JSON, "
+    "or a printable document (`Accept: text/html` or `text/markdown`)",
+    responses={
+        200: {
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "text/markdown": {"schema": {"type": "string"}},
+            }
+        },
+        410: {"description": "The referral was erased: nothing is held"},
+        503: {"description": "The audit service could not be read"},
+    },
+)
+async def get_subject_access(
+    referral_id: str,
+    request: Request,
+    principal: SubjectAccess,
+    runtime: Runtime,
+    vault: Secrets,
+    audit: AuditHttp,
+    purpose: Purpose = None,
+) -> Response:
+    async with runtime.sessions() as session:
+        held = await retention.subject_access(session, referral_id=referral_id, vault=vault)
+    accesses = await retention.access_records(
+        audit,
+        referral_id=referral_id,
+        authorization=request.headers.get("authorization", ""),
+    )
+    await runtime.access_audit.emit(
+        AccessGranted(
+            action="subject_access.read",
+            resource_type="referral",
+            resource_id=referral_id,
+            agency=principal.agency,
+            client_id=principal.client_id,
+            actor=principal.actor,
+            disclosure=Disclosure.FULL,
+            purpose=purpose,
+        ),
+        subject=referral_id,
+        agency=principal.agency,
+    )
+    document = retention.subject_access_document(
+        held, accesses=accesses, produced_by=principal.actor, produced_at=datetime.now(UTC)
+    )
+    media = _preferred(request.headers.get("accept", ""))
+    if media == "text/html":
+        body = retention.as_html(document).encode()
+    elif media == "text/markdown":
+        body = retention.as_markdown(document).encode()
+    else:
+        body = orjson.dumps(document)
+    return Response(body, media_type=SUBJECT_ACCESS_TYPES[media])
+
+
+def _preferred(accept: str) -> str:
+    """The first of the document's types the Accept header names (JSON by default)."""
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in SUBJECT_ACCESS_TYPES:
+            return media
+    return "application/json"
+
+
+class PendingErasure(BaseModel):
+    referral_id: str
+    reference: str
+    basis: ErasureBasis
+    requested_at: datetime
+    requested_by: str = Field(description="The requesting agency")
+    requested_by_actor: str = Field(
+        description="Who asked: the person's username, or the client id of a system"
+    )
+    held: bool = Field(description="A legal hold stands: the approval is refused until lifted")
+
+
+class PendingErasures(BaseModel):
+    items: list[PendingErasure]
+    next_cursor: str | None
+
+
+@retention_router.get(
+    "/erasures",
+    summary="Erasures waiting for a `dpo`'s approval, oldest referral first: the national "
+    "coordinator's supervisors and the `dpo`",
+)
+async def get_erasures(
+    principal: ErasureCanceller,
+    runtime: Runtime,
+    settings: Config,
+    referral: Annotated[
+        str | None, Query(pattern=UUID_PATTERN, description="One referral's request only")
+    ] = None,
+    cursor: Annotated[IdCursor | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> PendingErasures:
+    if Role.DPO not in principal.roles and principal.agency not in settings.coordinators():
+        raise NotFound("Not found.")
+    async with runtime.sessions() as session:
+        found, next_cursor = await retention.pending_erasures(
+            session,
+            referral_id=referral,
+            cursor=cursor,
+            limit=min(limit, settings.page_size_max),
+        )
+    return PendingErasures(
+        items=[
+            PendingErasure(
+                referral_id=p.request.referral_id,
+                reference=p.reference,
+                basis=ErasureBasis(p.request.basis),
+                requested_at=p.request.requested_at,
+                requested_by=p.request.requested_by,
+                requested_by_actor=p.request.requested_by_actor,
+                held=p.held,
+            )
+            for p in found
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+class DueItem(BaseModel):
+    referral_id: str
+    reference: str
+    outcome: str = Field(description="The outcome whose period decides the due date")
+    reached_at: datetime
+    due: datetime
+    held: bool = Field(description="A legal hold stands: the sweep leaves it")
+    minor: bool
+
+
+class DueList(BaseModel):
+    now: datetime = Field(description="The retention clock (moved by its configured offset)")
+    until: datetime
+    items: list[DueItem]
+
+
+@retention_router.get(
+    "/due",
+    summary="Referrals whose retention period ends within `within_days` (or has ended), soonest "
+    "first: the national coordinator's supervisors and the `dpo`",
+)
+async def get_due(
+    principal: ErasureCanceller,
+    runtime: Runtime,
+    settings: Config,
+    within_days: Annotated[int, Query(ge=0, le=3650)] = 30,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> DueList:
+    if Role.DPO not in principal.roles and principal.agency not in settings.coordinators():
+        raise NotFound("Not found.")
+    schedule = load_retention(settings.policy_path)
+    now = retention.clock(settings)
+    until = now + timedelta(days=within_days)
+    items: list[retention.Due] = []
+    if schedule is not None:
+        async with runtime.sessions() as session:
+            items = await retention.retention_due(
+                session, retention=schedule, until=until, limit=limit
+            )
+    return DueList(
+        now=now,
+        until=until,
+        items=[
+            DueItem(
+                referral_id=d.referral_id,
+                reference=d.reference,
+                outcome=d.outcome.value,
+                reached_at=d.reached,
+                due=d.due,
+                held=d.held,
+                minor=d.minor,
+            )
+            for d in items
+        ],
     )

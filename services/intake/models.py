@@ -38,6 +38,14 @@ class ReferralRow(IntakeTable, table=True):
     sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     master_key_id: str = Field(max_length=64)
+    # Retention (services/common/retention.py). The date of birth stays sealed: a minor's
+    # majority is kept as the first day of the month after the 18th birthday (all the sweep
+    # needs, never earlier than the real one); None for an adult.
+    majority_on: date_ | None = Field(default=None, sa_type=Date())
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # Erased (crypto-shredded): status `erased`, the basis code and when; nothing else is kept.
+    erasure_basis: str | None = Field(default=None, max_length=30)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
 class ReferenceCounter(IntakeTable, table=True):
@@ -122,3 +130,28 @@ class InvestigationRow(IntakeTable, table=True):
     master_key_id: str = Field(max_length=64)
     recorded_by: str | None = Field(default=None, max_length=100)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class LegalHold(IntakeTable, table=True):
+    """A legal hold placed by a law-enforcement or prosecutor recipient while an investigation
+    is open: nothing about the referral is erased while one stands. Lifted by its agency."""
+
+    __tablename__ = "legal_hold"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    agency: str = Field(primary_key=True, max_length=63)
+    placed_by: str = Field(max_length=100)
+    placed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class ErasureRequest(IntakeTable, table=True):
+    """A pending erasure: requested by the national coordinator's supervisor, waiting for a
+    `dpo`'s approval (two-person rule). Gone once approved or cancelled."""
+
+    __tablename__ = "erasure_request"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    basis: str = Field(max_length=30)
+    requested_by: str = Field(max_length=63)  # the agency
+    requested_by_actor: str = Field(max_length=100)  # the person (or client)
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())

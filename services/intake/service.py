@@ -52,6 +52,7 @@ from services.common.db import insert_ignore, insert_many
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events
+from services.common.retention import majority_on
 from services.intake.models import (
     IdempotencyRecord,
     IdentificationRow,
@@ -163,6 +164,9 @@ async def submit_referrals(
             if seen is not None:
                 row = await session.get(ReferralRow, seen.referral_id)
                 assert row is not None
+                if row.status == "erased":  # its body hash is gone with it: never resubmitted
+                    outcomes[i] = Conflict("The referral this Idempotency-Key created was erased.")
+                    continue
                 claimed[slot] = (
                     seen.body_hash,
                     Submitted(row.id, row.reference, row.status, False),
@@ -190,6 +194,16 @@ async def submit_referrals(
         consent = (
             body.consent.model_dump(mode="json") if isinstance(body, VictimReferralIn) else None
         )
+        majority = (
+            majority_on(
+                born=body.victim.born,
+                age=body.victim.age,
+                recorded=now.date(),
+                minor=body.victim.minor,
+            )
+            if isinstance(body, VictimReferralIn)
+            else None
+        )
         rows.append(
             {
                 "id": referral_id,
@@ -208,6 +222,7 @@ async def submit_referrals(
                 "sealed": sealed.ciphertext,
                 "wrapped_key": sealed.wrapped_key,
                 "master_key_id": sealed.master_key_id,
+                "majority_on": majority,
             }
         )
         outcome = Submitted(referral_id, reference, "submitted", True)
@@ -269,6 +284,22 @@ def check_implicated(named: list[str], *, known: frozenset[str], path: str) -> N
         raise UnprocessableContent("An agency named implicated is not known.", errors=unknown)
 
 
+def check_region(region: str, *, country: str | None, path: str) -> None:
+    """422 for a region outside the country the exchange serves (`RU-MOW` in Kazakhstan's):
+    no rule would cover it, and it is more likely a mistake than a case."""
+    if country is not None and not region.startswith(f"{country}-"):
+        raise UnprocessableContent(
+            "The region is not in the country this exchange serves.",
+            errors=[
+                {
+                    "path": path,
+                    "type": "region_outside_country",
+                    "message": f"a region of {country} (ISO 3166-2 {country}-…) is required",
+                }
+            ],
+        )
+
+
 def implicated(row: ReferralRow) -> list[str]:
     return list(row.facts.get("implicated", []))
 
@@ -313,8 +344,10 @@ async def visible(
     """As `visible_referral`, saying whether the caller is the submitter. An agency named as
     implicated, and a person who recused themselves, get NotFound like any stranger."""
     row = await session.get(ReferralRow, referral_id)
-    if row is not None and not (
-        person and await session.get(Recusal, (referral_id, person)) is not None
+    if (
+        row is not None
+        and row.status != "erased"
+        and not (person and await session.get(Recusal, (referral_id, person)) is not None)
     ):
         if as_submitter and row.submitted_by == agency:
             return Visible(row, Disclosure.FULL, True)
@@ -423,7 +456,11 @@ async def list_referrals(
     if as_recipient:
         routed = select(col(RecipientRow.referral_id)).where(col(RecipientRow.agency) == agency)
         scopes.append(col(ReferralRow.id).in_(routed))
-    query = select(ReferralRow).where(or_(*scopes)).order_by(col(ReferralRow.id).desc())
+    query = (
+        select(ReferralRow)
+        .where(or_(*scopes), col(ReferralRow.status) != "erased")
+        .order_by(col(ReferralRow.id).desc())
+    )
     if status:
         query = query.where(col(ReferralRow.status) == status)
     if urgency:
@@ -458,7 +495,7 @@ def decode_cursor(cursor: str) -> str:
 
 async def _own(session: AsyncSession, referral_id: str, agency: str) -> ReferralRow:
     row = await session.get(ReferralRow, referral_id)
-    if row is None or row.submitted_by != agency:
+    if row is None or row.submitted_by != agency or row.status == "erased":
         raise NotFound("No such referral.")
     return row
 
@@ -650,6 +687,7 @@ async def withdraw(
     if row.status == "withdrawn":
         return row
     row.status = "withdrawn"
+    row.withdrawn_at = utcnow()  # the withdrawn referral's retention period runs from here
     session.add(row)
     payload = ReferralWithdrawn(referral_id=row.id, reference=row.reference, withdrawn_by=agency)
     await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
@@ -672,7 +710,15 @@ async def recipients(
 # Consumed events
 
 
+async def erased(session: AsyncSession, referral_id: str) -> bool:
+    """Events about an erased referral (late or replayed) leave nothing behind."""
+    row = await session.get(ReferralRow, referral_id)
+    return row is not None and row.status == "erased"
+
+
 async def apply_routed(session: AsyncSession, *, routed: ReferralRouted) -> None:
+    if await erased(session, routed.referral_id):
+        return
     for agency in routed.removed:  # named as implicated: no longer a recipient at all
         gone = await session.get(RecipientRow, (routed.referral_id, agency))
         if gone is not None:
@@ -715,6 +761,8 @@ CASE_STATUS: dict[type[DeliveryRef], str] = {
 
 async def apply_case_event(session: AsyncSession, *, event: DeliveryRef, status: str) -> None:
     """Move a recipient's status forward (case events may overtake the routing decision)."""
+    if await erased(session, event.referral_id):
+        return
     row = await session.get(RecipientRow, (event.referral_id, event.agency))
     if row is None:
         row = RecipientRow(
@@ -848,6 +896,7 @@ async def decide_identification(
     ident = await session.get(IdentificationRow, referral_id)
     if (
         row is None
+        or row.status == "erased"
         or ident is None
         or ident.authority != agency
         or agency in implicated(row)

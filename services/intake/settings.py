@@ -35,6 +35,32 @@ class IntakeSettings(Settings):
     """How often the identification clock looks for missed reasonable-grounds deadlines and
     ended reflection periods."""
 
+    policy_file: Path | None = None
+    """The policy file whose `retention:` section schedules erasure (default: `routing.yaml` in
+    the configuration directory, the router's policy: `NRM_POLICY_FILE` sets both)."""
+
+    retention_sweep_seconds: float = 86_400.0
+    """How often the retention sweep erases the referrals past their retention period (daily)."""
+
+    retention_clock_offset_days: float = 0.0
+    """Days added to the clock the retention sweep and `GET /v1/retention/due` read: drills and
+    tests see what a later date would erase. Keep 0 in production."""
+
+    audit_url: str | None = None
+    """Where intake reads the audit service's API (a subject-access request lists every access
+    to the referral; default: `auth_issuer`, the stack or a proxy routing by path)."""
+
+    audit_timeout_seconds: float = 15.0
+    """How long a subject-access request waits for the audit service."""
+
+    @property
+    def policy_path(self) -> Path:
+        return self.policy_file or self.config_dir / "routing.yaml"
+
+    @property
+    def audit_base(self) -> str:
+        return (self.audit_url or self.auth_issuer).rstrip("/")
+
     def investigators(self) -> frozenset[str]:
         """Law-enforcement agencies (by type in `agencies.yaml`): they record investigations."""
         path = self.config_dir / "agencies.yaml"

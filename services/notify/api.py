@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from contracts.vocabulary import (
-    NOT_ONLY_SPACE,
+    PLAIN_TEXT_NOT_BLANK,
     SPACE,
     AgencyId,
     DeliveryStatus,
@@ -21,7 +21,7 @@ from contracts.vocabulary import (
     Urgency,
 )
 from services.common.app import from_state
-from services.common.auth import Principal, require, require_any
+from services.common.auth import Principal, require, require_any, still_authorised
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.errors import NotFound
@@ -54,13 +54,23 @@ class InboxItem(BaseModel):
     disclosure: str
     deadline: datetime | None
     rule: str
-    urgency: Urgency
-    exploitation: list[str]
-    region: str
-    kind: str
-    minor: bool
+    urgency: Urgency | None = Field(description="null once the referral is erased")
+    exploitation: list[str] = Field(description="empty once the referral is erased")
+    region: str | None = Field(description="null once the referral is erased")
+    kind: str | None = Field(description="null once the referral is erased")
+    minor: bool | None = Field(description="null once the referral is erased")
     decline_reason: str | None
     updated_at: datetime
+    erased_at: datetime | None = Field(
+        default=None,
+        description="When the referral was erased (status `erased`): the delivery keeps its "
+        "routing facts only",
+    )
+    erasure_acknowledged_at: datetime | None = Field(
+        default=None,
+        description="When the agency acknowledged the erasure notice; null on an erased "
+        "delivery: it needs the agency's acknowledgement (`POST …/acknowledge`)",
+    )
 
 
 class InboxPage(BaseModel):
@@ -169,7 +179,9 @@ async def stream_inbox(
         idle = 0.0
         try:
             yield b"retry: 2000\n\n"
-            while not await request.is_disconnected():
+            # Ends when the caller's token expires or its client, agency or person is disabled:
+            # revocation bites on an open stream too, not only on the next request.
+            while not await request.is_disconnected() and still_authorised(request, principal):
                 waiter.clear()
                 async with runtime.sessions() as session:
                     changes = await service.changes_since(
@@ -201,11 +213,14 @@ async def stream_inbox(
 
 class Decline(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_ONLY_SPACE)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=PLAIN_TEXT_NOT_BLANK)]
 
 
 CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "The delivery's status does not allow the action"}
+    409: {
+        "description": "The delivery's status does not allow the action (an erased delivery "
+        "allows only the acknowledgement of its erasure notice)"
+    }
 }
 
 
@@ -226,7 +241,11 @@ async def _act(
 
 
 @inbox_router.post(
-    "/deliveries/{delivery_id}/acknowledge", responses=CONFLICT, summary="Acknowledge a delivery"
+    "/deliveries/{delivery_id}/acknowledge",
+    responses=CONFLICT,
+    summary="Acknowledge a delivery, or the notice that its referral was erased",
+    description="On an erased delivery this records the acknowledgement of the erasure notice "
+    "(`erasure_acknowledged_at`) once; acknowledging it again answers the same, records nothing.",
 )
 async def acknowledge(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
     return await _act(runtime, principal, delivery_id, "acknowledge")

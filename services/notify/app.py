@@ -12,10 +12,11 @@ from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.crypto import vault_from_settings
 from services.common.db import create_engine
+from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
 from services.common.runtime import ServiceRuntime
 from services.notify import service
 from services.notify.api import agency_router, inbox_router
-from services.notify.consumer import on_access, on_referral, on_routing
+from services.notify.consumer import REFERRAL_TYPES, on_access, on_routing, referral_handler
 from services.notify.models import notify_metadata
 from services.notify.settings import NotifySettings
 from services.notify.workers import DeadlineClock, Dispatcher
@@ -45,10 +46,17 @@ def create_app(
     vault = vault_from_settings(settings)
     dispatcher = Dispatcher(sessions=runtime.sessions, settings=settings, vault=vault)
     clock = DeadlineClock(sessions=runtime.sessions, settings=settings)
+    ledger = ErasureLedger(settings.erasure_ledger_path())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        # A restored backup is erased again before anything is served or sent.
+        await replay_ledger(
+            ledger,
+            runtime.sessions,
+            lambda session, e: service.apply_erased(session, referral_id=e.referral_id),
+        )
         service.QUEUED.subscribe(runtime.engine, dispatcher.wake)
         await dispatcher.start()
         await clock.start()
@@ -60,9 +68,10 @@ def create_app(
                 runtime.consume(
                     "notify.referrals",
                     [REFERRALS.name],
-                    on_referral,
+                    referral_handler(ledger),
                     settings=settings,
-                    types=service.PROGRESS_TYPES,
+                    types=REFERRAL_TYPES,
+                    after_apply=after_erasure(runtime.engine),
                 ),
             )
             yield

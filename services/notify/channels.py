@@ -318,14 +318,18 @@ def render_email(dispatch: Dispatch, *, settings: NotifySettings) -> tuple[str, 
     language = dispatch.payload.get("language", "en")
     if language not in LANGUAGES:
         language = "en"
-    template = _templates.get_template(f"{language}/delivery.txt.j2")
+    kind = dispatch.payload["type"]
+    # An erasure notice names the reference and that it was erased, nothing else.
+    name = "erased" if kind == "delivery.erased" else "delivery"
+    template = _templates.get_template(f"{language}/{name}.txt.j2")
     data = dispatch.payload["data"]
     # An address configured the old way (ending in the inbox API) still gives the console.
     base = settings.public_url.rstrip("/").removesuffix("/v1/inbox")
     text = template.render(
-        kind=dispatch.payload["type"],
+        kind=kind,
         d=data,
         referral_url=f"{base}/console/referrals/{data['referral_id']}",
+        inbox_url=f"{base}/console/inbox",
     )
     subject, _, body = text.partition("\n")
     return subject.removeprefix("Subject: ").strip(), body.lstrip("\n")

@@ -1,6 +1,7 @@
 """Notify's tables: deliveries, the change feed behind the live stream, webhooks and dispatches.
 
-No victim identity anywhere: deliveries hold the routing facts the bus carried, nothing more.
+No victim identity anywhere: deliveries hold the routing facts the bus carried, nothing more,
+and after an erasure not even those (`service.apply_erased`).
 """
 
 from datetime import datetime
@@ -37,15 +38,20 @@ class Delivery(NotifyTable, table=True):
     rule: str = Field(max_length=100)
     deadline: datetime | None = Field(default=None, sa_type=TIMESTAMP, index=True)
     deadline_missed_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    urgency: str = Field(max_length=20)
-    region: str = Field(max_length=10)
-    kind: str = Field(max_length=20)
+    # The referral's facts: null (and no exploitation) once the referral is erased.
+    urgency: str | None = Field(default=None, max_length=20)
+    region: str | None = Field(default=None, max_length=10)
+    kind: str | None = Field(default=None, max_length=20)
     exploitation: list[str] = Field(default_factory=empty_list, sa_type=JSON)
-    minor: bool = False
+    minor: bool | None = False
     decision_id: str = Field(max_length=36)
     decline_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+    erased_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    """When the referral was erased: the delivery keeps routing facts only (agency, level,
+    rule, deadline, statuses and their times) and the recipient must acknowledge the notice."""
+    erasure_acknowledged_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
 
 
 class Recusal(NotifyTable, table=True):
@@ -57,6 +63,16 @@ class Recusal(NotifyTable, table=True):
     referral_id: str = Field(primary_key=True, max_length=36)
     subject: str = Field(primary_key=True, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+class ErasedReferral(NotifyTable, table=True):
+    """A referral erased (`referral.erased`): a routing decision that crosses the erasure on
+    another topic creates no delivery of it. Its id and the time only."""
+
+    __tablename__ = "erased_referral"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    erased_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 
 
 class DeliveryChange(NotifyTable, table=True):

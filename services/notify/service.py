@@ -26,6 +26,7 @@ from contracts.events import (
     ReferralCompleted,
     ReferralDeadlineMissed,
     ReferralDeclined,
+    ReferralErasureAcknowledged,
     ReferralRouted,
     RoutingReason,
 )
@@ -33,12 +34,13 @@ from contracts.vocabulary import DeliveryStatus
 from services.common.db import CommitSignal, insert_ignore, insert_many
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
-from services.common.outbox import add_event, add_events
+from services.common.outbox import add_event, add_events, forget_delivered
 from services.notify.models import (
     Delivery,
     DeliveryChange,
     Dispatch,
     EmailRecipients,
+    ErasedReferral,
     Recusal,
     Webhook,
 )
@@ -74,6 +76,7 @@ def item(d: Delivery | Mapping[str, Any]) -> dict[str, Any]:
     e-mail show it: no victim identity."""
     v: Any = d if isinstance(d, Mapping) else _Columns(d)
     deadline = v["deadline"]
+    erased, acknowledged = v["erased_at"], v["erasure_acknowledged_at"]
     return {
         "delivery_id": v["id"],
         "referral_id": v["referral_id"],
@@ -90,6 +93,24 @@ def item(d: Delivery | Mapping[str, Any]) -> dict[str, Any]:
         "minor": v["minor"],
         "decline_reason": v["decline_reason"],
         "updated_at": v["updated_at"].isoformat(),
+        "erased_at": erased.isoformat() if erased else None,
+        "erasure_acknowledged_at": acknowledged.isoformat() if acknowledged else None,
+    }
+
+
+def erasure_notice(d: Delivery) -> dict[str, Any]:
+    """What the stream and webhooks carry about an erased delivery: the reference and that it
+    was erased (and when its notice was acknowledged), nothing else."""
+    return {
+        "delivery_id": d.id,
+        "referral_id": d.referral_id,
+        "reference": d.reference,
+        "agency": d.agency,
+        "status": d.status,
+        "erased_at": d.erased_at.isoformat() if d.erased_at else None,
+        "erasure_acknowledged_at": (
+            d.erasure_acknowledged_at.isoformat() if d.erasure_acknowledged_at else None
+        ),
     }
 
 
@@ -173,7 +194,8 @@ async def _changed(
     d.updated_at = now
     session.add(d)
     channels = channels or await Channels.of(session, [d.agency])
-    change, dispatches = _fanout(item(d), kind=kind, now=now, channels=channels)
+    view = erasure_notice(d) if d.erased_at else item(d)
+    change, dispatches = _fanout(view, kind=kind, now=now, channels=channels)
     await _feed(session, [change], dispatches)
 
 
@@ -188,7 +210,8 @@ async def _feed(
 
 
 # Only what staff must act on is e-mailed; every change goes to webhooks and the stream.
-EMAILED = {"delivery.created", "delivery.escalated_to_you"}
+EMAILED = {"delivery.created", "delivery.escalated_to_you", "delivery.erased"}
+ERASURE_KINDS = ("delivery.erased", "delivery.erasure_acknowledged")
 
 
 async def apply_routed(
@@ -203,6 +226,11 @@ async def apply_routed(
             select(Delivery).where(Delivery.referral_id == routed.referral_id)
         )
     }
+    if any(d.erased_at for d in existing.values()) or (
+        not existing and await session.get(ErasedReferral, routed.referral_id) is not None
+    ):
+        # A decision that crossed the erasure on another topic: nothing of it is kept.
+        return touched
     for agency in routed.removed:
         # Named as implicated after it was sent the referral: the delivery disappears from its
         # inbox without a trace it could read (no change record, no webhook, no e-mail).
@@ -250,6 +278,8 @@ async def apply_routed(
                 "decline_reason": None,
                 "created_at": now,
                 "updated_at": now,
+                "erased_at": None,
+                "erasure_acknowledged_at": None,
             }
             fresh.append(row)
             change, sends = _fanout(item(row), kind=first_kind, now=now, channels=channels)
@@ -335,7 +365,9 @@ async def apply_progress(
         await session.exec(
             select(Delivery).where(
                 Delivery.referral_id == referral_id,
-                col(Delivery.status) != DeliveryStatus.WITHDRAWN.value,
+                col(Delivery.status).not_in(
+                    [DeliveryStatus.WITHDRAWN.value, DeliveryStatus.ERASED.value]
+                ),
             )
         )
     )
@@ -388,6 +420,14 @@ async def own_delivery(
     return d
 
 
+DONE = {
+    "acknowledge": "acknowledged",
+    "accept": "accepted",
+    "decline": "declined",
+    "complete": "completed",
+}
+
+
 async def act(
     session: AsyncSession,
     *,
@@ -405,10 +445,18 @@ async def act(
     d = await own_delivery(
         session, delivery_id=delivery_id, agency=agency, person=person, for_update=True
     )
+    if d.status == DeliveryStatus.ERASED:
+        if action != "acknowledge":
+            raise Conflict(
+                f"The referral was erased: a delivery that is erased cannot be {DONE[action]}; "
+                "only its erasure notice can be acknowledged."
+            )
+        await acknowledge_erasure(session, d, actor=actor, now=now)
+        return d
     allowed_from, to, event_type = TRANSITIONS[action]
     if d.status not in allowed_from:
         raise Conflict(
-            f"A delivery that is {d.status} cannot be {action}d; "
+            f"A delivery that is {d.status} cannot be {DONE[action]}; "
             f"{action} needs {' or '.join(allowed_from)}."
         )
     if event_type is ReferralDeclined:
@@ -434,6 +482,104 @@ async def act(
     await _changed(session, d, kind=f"delivery.{to.value}", now=now)
     await add_event(session, _event(payload, d))
     return d
+
+
+# Erasure: a delivery keeps routing facts only, and its recipient must acknowledge the notice.
+
+
+async def apply_erased(
+    session: AsyncSession, *, referral_id: str, now: datetime | None = None
+) -> list[str]:
+    """Erase what notify holds about a referral (`referral.erased`); returns the ids of the
+    deliveries erased now (none when redelivered: idempotent).
+
+    Each delivery keeps its routing facts (agency, disclosure level, rule, deadline, status and
+    times) and loses the referral's facts (urgency, region, kind, exploitation, minor) and the
+    decline reason; its earlier change records keep their kind (the status history) but their
+    snapshot becomes the erasure notice; its queued webhook and e-mail messages are cancelled
+    and every message body of it is emptied; the outbox rows of the referral that every consumer
+    has are deleted. Then each recipient is told through its channels (inbox, stream, webhook,
+    e-mail) and must acknowledge."""
+    now = now or utcnow()
+    dialect = session.get_bind().dialect.name
+    await session.exec(
+        insert_ignore(dialect, ErasedReferral).values(referral_id=referral_id, erased_at=now)
+    )
+    deliveries = list(
+        await session.exec(
+            select(Delivery)
+            .where(Delivery.referral_id == referral_id)
+            .order_by(col(Delivery.created_at), col(Delivery.id))
+        )
+    )
+    fresh = [d for d in deliveries if d.erased_at is None]
+    for d in fresh:
+        d.status = DeliveryStatus.ERASED.value
+        d.urgency = d.region = d.kind = d.minor = d.decline_reason = None
+        d.exploitation = []
+        d.erased_at = d.updated_at = now
+        d.erasure_acknowledged_at = None
+        session.add(d)
+    for d in deliveries:
+        # Rewritten rather than deleted: SQLite would give a deleted tail's ids to new changes,
+        # which live streams resuming past them would never see.
+        await session.exec(
+            update(DeliveryChange)
+            .where(
+                col(DeliveryChange.delivery_id) == d.id,
+                col(DeliveryChange.kind).not_in(ERASURE_KINDS),
+            )
+            .values(
+                item={k: v for k, v in erasure_notice(d).items() if k != "erasure_acknowledged_at"}
+            )
+        )
+    old_messages = and_(
+        col(Dispatch.delivery_id).in_([d.id for d in deliveries]),
+        col(Dispatch.kind).not_in(ERASURE_KINDS),
+    )
+    # A retry queued before the erasure must not send the old data.
+    await session.exec(
+        update(Dispatch)
+        .where(old_messages, col(Dispatch.status) == "pending")
+        .values(status="cancelled", last_error="cancelled: the referral was erased", done_at=now)
+    )
+    await session.exec(update(Dispatch).where(old_messages).values(payload={}))
+    await forget_delivered(session, key=referral_id)
+    if not fresh:
+        return []
+    channels = await Channels.of(session, [d.agency for d in fresh])
+    changes: list[dict[str, Any]] = []
+    dispatches: list[dict[str, Any]] = []
+    events: list[CloudEvent] = []
+    for d in fresh:
+        change, sends = _fanout(
+            erasure_notice(d), kind="delivery.erased", now=now, channels=channels
+        )
+        changes.append(change)
+        dispatches += sends
+        told = DeliveryNotified(
+            delivery_id=d.id, referral_id=d.referral_id, agency=d.agency, channel="inbox"
+        )
+        events.append(_event(told, d))
+    await _feed(session, changes, dispatches)
+    await add_events(session, events)
+    return [d.id for d in fresh]
+
+
+async def acknowledge_erasure(
+    session: AsyncSession, d: Delivery, *, actor: str, now: datetime
+) -> bool:
+    """Record that the recipient acknowledged the erasure notice: once (False when it already
+    was; the same answer, no second event)."""
+    if d.erasure_acknowledged_at is not None:
+        return False
+    d.erasure_acknowledged_at = now
+    await _changed(session, d, kind="delivery.erasure_acknowledged", now=now)
+    payload = ReferralErasureAcknowledged(
+        delivery_id=d.id, referral_id=d.referral_id, agency=d.agency, actor=actor, at=now
+    )
+    await add_event(session, _event(payload, d))
+    return True
 
 
 async def miss_deadlines(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:

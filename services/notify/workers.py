@@ -111,6 +111,9 @@ class Dispatcher(Loop):
         async with self._sessions() as session:
             hook = await session.get(Webhook, dispatch.agency)
             email = await session.get(EmailRecipients, dispatch.agency)
+            current = await session.get(Dispatch, dispatch.id)
+        if current is None or current.status != "pending":
+            return  # cancelled since it was leased (its referral was erased): nothing is sent
         if dispatch.channel == "webhook":
             if hook is None or not hook.enabled:
                 await self._finish(
@@ -165,6 +168,10 @@ class Dispatcher(Loop):
                 else None
             )
             delivery = await session.get(Delivery, row.delivery_id)
+            if row.status != "pending":
+                # Cancelled while it was being sent (its referral was erased): it stays so.
+                session.add(row)
+                return
             if outcome.ok:
                 row.status, row.done_at = "delivered", now
                 if hook is not None:

@@ -197,7 +197,11 @@ async def get_escalations(
 ) -> list[EscalationOut]:
     async with runtime.sessions() as session:
         referral = await session.get(RoutedReferral, referral_id)
-        if referral is None or referral.submitted_by != principal.agency:
+        if (
+            referral is None
+            or referral.submitted_by != principal.agency
+            or referral.erased_at is not None
+        ):
             raise NotFound("No such referral.")
         rows = await session.exec(
             select(Escalation)

@@ -11,7 +11,9 @@ from contracts.topics import CASE_EVENTS, REFERRALS
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.db import create_engine
+from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
 from services.common.runtime import ServiceRuntime
+from services.router import service
 from services.router.api import router
 from services.router.consumer import RouterHandlers
 from services.router.models import router_metadata
@@ -47,16 +49,27 @@ def create_app(
         settings=settings,
         create_tables=create_tables,
     )
-    handlers = RouterHandlers(policy, lambda: runtime.revocations.disabled("agency"))
+    ledger = ErasureLedger(settings.erasure_ledger_path())
+    handlers = RouterHandlers(policy, lambda: runtime.revocations.disabled("agency"), ledger)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        # A restored backup is erased again before anything is routed or served.
+        await replay_ledger(
+            ledger,
+            runtime.sessions,
+            lambda session, e: service.apply_erased(session, referral_id=e.referral_id),
+        )
         try:
             await asyncio.gather(
                 runtime.watch_access(settings),
                 runtime.consume(
-                    "router.referrals", [REFERRALS.name], handlers.on_referral, settings=settings
+                    "router.referrals",
+                    [REFERRALS.name],
+                    handlers.on_referral,
+                    settings=settings,
+                    after_apply=after_erasure(runtime.engine),
                 ),
                 runtime.consume(
                     "router.case-events",

@@ -11,12 +11,14 @@ from contracts.events import (
     ReferralConsentChanged,
     ReferralDeadlineMissed,
     ReferralDeclined,
+    ReferralErased,
     ReferralImplicatedChanged,
     ReferralRiskChanged,
     ReferralSubmitted,
     ReferralWithdrawn,
     RoutingReason,
 )
+from services.common.erasure import ErasureLedger
 from services.router import service
 from services.router.policy import Policy
 
@@ -26,10 +28,14 @@ class RouterHandlers:
     agencies disabled now (`unavailable()`), which routing leaves out."""
 
     def __init__(
-        self, policy: Policy, unavailable: Callable[[], frozenset[str]] = frozenset
+        self,
+        policy: Policy,
+        unavailable: Callable[[], frozenset[str]] = frozenset,
+        ledger: ErasureLedger | None = None,
     ) -> None:
         self.current = policy
         self.unavailable = unavailable
+        self.ledger = ledger
 
     async def on_referral(self, session: AsyncSession, event: CloudEvent) -> None:
         payload = event.payload()
@@ -71,6 +77,12 @@ class RouterHandlers:
             await service.identification_decided(
                 session, policy=policy, decided=payload, cause=event, unavailable=self.unavailable()
             )
+        elif isinstance(payload, ReferralErased):
+            if self.ledger is not None:  # before the transaction commits
+                self.ledger.record(
+                    referral_id=payload.referral_id, basis=payload.basis, erased_at=event.time
+                )
+            await service.apply_erased(session, referral_id=payload.referral_id)
         elif isinstance(payload, IdentificationOverdue):
             await service.identification_overdue(
                 session, policy=policy, overdue=payload, cause=event, unavailable=self.unavailable()

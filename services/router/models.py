@@ -28,6 +28,9 @@ class RoutedReferral(RouterTable, table=True):
     withdrawn: bool = False
     policy_version: str = Field(max_length=40)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    """When the referral was erased: `facts` is emptied (the victim's profile goes; recipients,
+    levels, rules, escalations and the policy version stay) and nothing is routed again."""
 
 
 class Recipient(RouterTable, table=True):

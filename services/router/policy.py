@@ -31,6 +31,7 @@ from contracts.vocabulary import (
     Urgency,
     VictimStatus,
 )
+from services.common.retention import Retention
 
 ConsentScope = Literal["services", "law_enforcement", "statistics"]
 # Legal bases for disclosing above `anonymous` without the victim's consent, and the condition
@@ -227,6 +228,8 @@ class PolicyFile(Strict):
     escalation: Escalation
     default: Default
     identification: Identification | None = None
+    # Read by intake (its retention sweep); validated here so a bad file is refused on load.
+    retention: Retention | None = None
 
 
 # Errors that name the line

@@ -31,7 +31,7 @@ from contracts.referrals import RoutingFacts
 from contracts.vocabulary import Disclosure, RiskLevel, Urgency
 from services.common.db import insert_ignore, insert_many
 from services.common.models import utcnow
-from services.common.outbox import add_event
+from services.common.outbox import add_event, forget_delivered
 from services.router.models import Escalation, Recipient, RoutedReferral
 from services.router.policy import LEVEL_RANK, ConsentScope, Pick, Policy
 
@@ -250,7 +250,7 @@ async def route_facts_changed(
             now=now,
             unavailable=unavailable,
         )
-    if referral.withdrawn:
+    if referral.withdrawn or referral.erased_at:
         return None
     # A raised urgency (high risk) shortens every open deadline: all recipients are re-announced.
     hurried = referral.facts.get("urgency") != facts.urgency.value
@@ -301,7 +301,7 @@ async def route_risk_changed(
     re-decide. The event follows the submission on the same partition, so the referral is known;
     if not, there is nothing to re-decide."""
     referral = await session.get(RoutedReferral, changed.referral_id)
-    if referral is None:
+    if referral is None or referral.erased_at:
         return None
     update: dict[str, object] = {"risk_level": changed.risk_level}
     if changed.risk_level == RiskLevel.HIGH:
@@ -329,7 +329,7 @@ async def route_withdrawn(
 ) -> str | None:
     """A withdrawn referral: every recipient drops to `anonymous`, with nothing left to do."""
     referral = await session.get(RoutedReferral, withdrawn.referral_id)
-    if referral is None or referral.withdrawn:
+    if referral is None or referral.withdrawn or referral.erased_at:
         return None
     referral.withdrawn = True
     referral.updated_at = utcnow()
@@ -394,6 +394,8 @@ async def escalate(
     target = policy.file.escalation.to
     if referral is None:
         row.outcome = "not escalated: referral unknown to the router"
+    elif referral.erased_at:
+        row.outcome = "not escalated: referral erased"
     elif referral.withdrawn:
         row.outcome = "not escalated: referral withdrawn"
     elif delivery.agency == target:
@@ -455,7 +457,7 @@ async def identification_decided(
     follow-up rules now choose (an agency already a recipient at that level or above is left
     as it is). None when nobody new is chosen."""
     referral = await session.get(RoutedReferral, decided.referral_id)
-    if referral is None or referral.withdrawn:
+    if referral is None or referral.withdrawn or referral.erased_at:
         return None
     facts = RoutingFacts.model_validate(
         {**referral.facts, "victim_status": decided.facts.victim_status}
@@ -517,6 +519,8 @@ async def identification_overdue(
     referral = await session.get(RoutedReferral, overdue.referral_id)
     if referral is None:
         row.outcome = "not escalated: referral unknown to the router"
+    elif referral.erased_at:
+        row.outcome = "not escalated: referral erased"
     elif referral.withdrawn:
         row.outcome = "not escalated: referral withdrawn"
     else:
@@ -540,3 +544,41 @@ async def identification_overdue(
             row.outcome = f"escalated to {pick.agency} ({pick.disclosure.value})"
     session.add(row)
     return row.decision_id
+
+
+# Erasure
+
+
+async def apply_erased(
+    session: AsyncSession, *, referral_id: str, now: datetime | None = None
+) -> bool:
+    """Drop the victim's profile from what the router keeps of a referral (`referral.erased`):
+    the facts it routed on (age group, needs, consent, region, exploitation, countries…) are
+    emptied and the delivered outbox rows of the referral (`referral.routed` carries the facts)
+    deleted. What explains its decisions stays: recipients with their levels, rules and the
+    consent scopes a level rests on, escalations and their outcomes, the policy version, times.
+    A referral the router never saw is recorded erased, so a late submission is not routed.
+    False when it was erased before (idempotent)."""
+    now = now or utcnow()
+    await forget_delivered(session, key=referral_id)
+    referral = await session.get(RoutedReferral, referral_id)
+    if referral is None:
+        await session.exec(
+            insert_ignore(session.get_bind().dialect.name, RoutedReferral).values(
+                referral_id=referral_id,
+                reference="",
+                submitted_by="",
+                facts={},
+                withdrawn=False,
+                policy_version="",
+                updated_at=now,
+                erased_at=now,
+            )
+        )
+        return True
+    if referral.erased_at is not None:
+        return False
+    referral.facts = {}
+    referral.erased_at = referral.updated_at = now
+    session.add(referral)
+    return True

@@ -24,8 +24,20 @@ UNSTATABLE: dict[str, tuple[str, ...]] = {
     # `victim.age` must equal the age that `victim.identity.date_of_birth` gives on the day
     # `consent.recorded_at` (two fields compared: contracts.referrals.VictimReferralIn).
     # tests/integration/test_intake.py covers it. The router explains the same bodies.
-    "POST /v1/referrals": ("disagrees with `victim.identity.date_of_birth`",),
-    "POST /v1/routing/explain": ("disagrees with `victim.identity.date_of_birth`",),
+    # Consent and risk assessments are not recorded in the future (a value against the clock:
+    # contracts.vocabulary.NotFuture), and a region is one of the served country's
+    # (configuration: services.intake.service.check_region). tests/integration/test_intake.py.
+    "POST /v1/referrals": (
+        "disagrees with `victim.identity.date_of_birth`",
+        "lies in the future",
+        "The region is not in the country this exchange serves.",
+    ),
+    "POST /v1/routing/explain": (
+        "disagrees with `victim.identity.date_of_birth`",
+        "lies in the future",
+    ),
+    "PUT /v1/referrals/{referral_id}/consent": ("lies in the future",),
+    "PUT /v1/referrals/{referral_id}/safety": ("lies in the future",),
     # The caller's own agency cannot be named implicated (the request against the token).
     "PUT /v1/referrals/{referral_id}/implicated": (
         "cannot be named implicated in its own referral",

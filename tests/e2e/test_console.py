@@ -46,10 +46,16 @@ OUTSIDE: list[str] = []  # requests the console's pages made anywhere but the ex
 
 
 async def sign_in(
-    browser: Any, exchange: Exchange, username: str, next_path: str, console: str = ""
+    browser: Any,
+    exchange: Exchange,
+    username: str,
+    next_path: str,
+    console: str = "",
+    lands: str = "",
 ) -> Any:
     """A new browser context for the person, signed in through identity's pages; the page.
-    `console`: a console served apart from the stack (`nrm serve console`), at this address."""
+    `console`: a console served apart from the stack (`nrm serve console`), at this address.
+    `lands`: where the person lands when `next_path` is empty (their role's landing page)."""
     person = people_of(exchange)[username]
     base = console or exchange.base_url
     context = await browser.new_context(base_url=base, viewport={"width": 1200, "height": 800})
@@ -65,7 +71,7 @@ async def sign_in(
     await page.get_by_role("button", name="Sign in").click()
     await page.get_by_label("One-time code", exact=True).fill(code_for(person))
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{base}{next_path}")
+    await page.wait_for_url(f"{base}{next_path or lands}")
     return page
 
 
@@ -460,6 +466,97 @@ async def test_the_competent_authority_decides_on_the_referral_page(exchange: Ex
                 await expect(row.get_by_role("link", name=reference)).to_be_visible()
                 await expect(row.locator("td").nth(1)).to_have_text("mvd-ctu")
                 await expect(row.locator("td").nth(2)).to_have_text("Reasonable grounds")
+        finally:
+            await browser.close()
+
+
+async def test_erasure_requested_approved_and_acknowledged_in_the_browser(
+    exchange: Exchange,
+) -> None:
+    """Issue 23 through the console: the coordinator's supervisor asks for an erasure on the
+    referral page; the DPO lands on the erasure page, reads the subject-access document and
+    approves; the police's inbox shows the erased item until it acknowledges it, and the
+    referral's link says it was erased."""
+    import json
+
+    from playwright.async_api import async_playwright, expect
+
+    from tests.unit.test_contracts import REFERRAL_EXAMPLE
+
+    body = json.loads(REFERRAL_EXAMPLE)
+    body["region"] = "KZ-15"  # no shelter covers it: the coordinator receives it (and police)
+    async with httpx.AsyncClient(base_url=exchange.base_url) as api:
+        r = await api.post("/v1/referrals", json=body, headers=exchange.headers("labour-insp"))
+        assert r.status_code == 201, r.text
+        rid, reference = r.json()["id"], r.json()["reference"]
+
+        async def delivered() -> bool:
+            for agency in ("nrm-coordinator", "mvd-ctu"):
+                inbox = await api.get(
+                    "/v1/inbox", params={"referral": rid}, headers=exchange.headers(agency)
+                )
+                if not inbox.json()["items"]:
+                    return False
+            return True
+
+        await wait_for(delivered, timeout=60)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            coordinator = await sign_in(
+                browser, exchange, "nrm-coordinator.supervisor", f"/console/referrals/{rid}"
+            )
+            await expect(coordinator.locator("#holds")).to_have_text("No legal hold stands.")
+            await coordinator.locator("#erasure-basis").select_option("victim_request")
+            await coordinator.get_by_role("button", name="Request erasure").click()
+            await expect(coordinator.locator("#pending-erasure")).to_contain_text(
+                "The victim's request"
+            )
+
+            # The DPO's landing page: the request, no link to the referral itself.
+            dpo = await sign_in(browser, exchange, "dpo", "", lands="/console/erasure")
+            row = dpo.locator(f"#pending tr[data-referral='{rid}']")
+            await expect(row).to_contain_text(reference)
+            await expect(row).to_contain_text("The victim's request")
+            await expect(dpo.get_by_role("link", name=reference, exact=True)).to_have_count(0)
+            await accessible(dpo)
+            await row.get_by_role("link", name=re.compile("Subject access document")).click()
+            await expect(
+                dpo.get_by_role("heading", name=f"Subject access: referral {reference}")
+            ).to_be_visible()
+            await expect(dpo.locator("#data-held")).to_contain_text("Aigerim Example")
+            download = await dpo.request.get(f"/console/erasure/{rid}/subject-access.md")
+            assert download.status == 200
+            assert download.headers["content-disposition"].startswith("attachment;")
+            assert "| victim.identity.full_name | Aigerim Example |" in await download.text()
+            await dpo.goto("/console/erasure")
+            # Irreversible: not without ticking the confirmation.
+            await row.get_by_label("I understand this cannot be undone").check()
+            await row.get_by_role("button", name="Approve erasure").click()
+            await expect(dpo.get_by_role("status")).to_have_text(
+                f"The referral {reference} was erased."
+            )
+            await expect(dpo.locator(f"#pending tr[data-referral='{rid}']")).to_have_count(0)
+
+            # The police's inbox: the erased item and its one action (notify learns of the
+            # erasure over the bus: reload until it has).
+            police = await sign_in(browser, exchange, "mvd-ctu.caseworker", "/console/inbox")
+            item = police.locator("#inbox-rows tr", has_text=reference)
+            for _ in range(60):
+                if "Erased" in await item.inner_text():
+                    break
+                await police.wait_for_timeout(500)
+                await police.reload()
+            await expect(item.locator("td").nth(1)).to_have_text("Erased")
+            assert "None" not in await police.locator("#inbox-rows").inner_text()
+            await item.get_by_role("button", name=re.compile("Acknowledge erasure")).click()
+            await expect(item).to_contain_text("Erasure acknowledged")
+            await item.get_by_role("link", name=reference).click()
+            await expect(
+                police.get_by_role("heading", name=f"Referral {reference} erased")
+            ).to_be_visible()
+            await expect(police.locator("#erasure-acknowledged")).not_to_have_text("no")
+            await expect(police.get_by_text("Aigerim Example")).to_have_count(0)
         finally:
             await browser.close()
 

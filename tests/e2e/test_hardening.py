@@ -3,6 +3,7 @@ revocation that bites on every service at once, a disabled agency routed around,
 object-level refusal on the audit record, webhook host tricks refused at registration, and the
 security headers and API documents on every response."""
 
+import asyncio
 import base64
 from typing import Any
 
@@ -59,8 +60,23 @@ async def test_a_disabled_clients_old_token_is_refused_everywhere_within_5s(
         old = bearer(await token(c, client_id, secret))
         assert await statuses(c, old) == dict.fromkeys(EVERY_SERVICE, 200)
 
-        r = await c.post(f"/v1/admin/clients/{client_id}/disable", headers=admin)
-        assert r.status_code == 200 and r.json()["disabled"] is True
+        # An inbox stream opened before the disable must end too, not go on delivering.
+        async with (
+            exchange.client() as streamer,
+            streamer.stream("GET", "/v1/inbox/stream", headers=old) as stream,
+        ):
+            assert stream.status_code == 200
+            chunks = stream.aiter_bytes()
+            assert (await anext(chunks)).startswith(b"retry:")
+
+            r = await c.post(f"/v1/admin/clients/{client_id}/disable", headers=admin)
+            assert r.status_code == 200 and r.json()["disabled"] is True
+
+            async def drained() -> None:
+                async for _ in chunks:
+                    pass
+
+            await asyncio.wait_for(drained(), timeout=5)
 
         async def refused_everywhere() -> bool:
             return await statuses(c, old) == dict.fromkeys(EVERY_SERVICE, 401)

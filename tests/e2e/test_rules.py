@@ -53,6 +53,13 @@ def victim(
     return body
 
 
+def born(date_of_birth: str, **changes: Any) -> dict[str, Any]:
+    """A victim whose age is given only by the date of birth."""
+    body = victim(age=None, **changes)
+    body["victim"]["identity"]["date_of_birth"] = date_of_birth
+    return body
+
+
 def tip(**changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {**TIP, **changes}
     return body
@@ -109,6 +116,11 @@ CASES = {
     "4-no-age-appears-minor-presumed-a-child": Case(
         "ngo-north",
         victim(region="KZ-71", age=None, appears_minor=True, services=False, law_enforcement=False),
+        {"child-rights": ("full", "minor"), "mvd-ctu": ("full", "police")},
+    ),
+    "4-birth-date-without-age-a-child": Case(
+        "ngo-north",
+        born("2012-05-01", region="KZ-71", services=False, law_enforcement=False),
         {"child-rights": ("full", "minor"), "mvd-ctu": ("full", "police")},
     ),
     "5-tip-naming-the-police-implicated": Case(

@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import col, select
 
 from contracts.topics import CASE_EVENTS, CATALOGUE, DEADLETTER, REFERRALS, ROUTING
+from services.audit import service as audit_service
 from services.audit.models import AuditRecord
 from services.common.broker import EmbeddedBroker, free_port
 from services.common.bus import ensure_topics
@@ -155,6 +156,22 @@ class Cluster:
         finally:
             await engine.dispose()
 
+    async def audit_payloads(self, ids: list[str]) -> list[tuple[str, str, Any]]:
+        """(subject, type, opened payload) of audit's records of these referrals: payloads are
+        sealed under each referral's key, opened with audit's master keys."""
+        vault = Vault.from_config(json.loads(self.env["NRM_MASTER_KEYS"]), "k1")
+        url = self.database_url.format(service="audit")
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with session_factory(engine)() as session:
+                found = await session.exec(
+                    select(AuditRecord).where(col(AuditRecord.subject).in_(ids))
+                )
+                payloads = audit_service.Payloads(session, vault)
+                return [(r.subject or "", r.type, await payloads.of(r)) for r in found]
+        finally:
+            await engine.dispose()
+
     async def scalar(self, service: str, query: Any) -> Any:
         (value,) = await self.rows(service, query)
         return value
@@ -222,12 +239,8 @@ async def every_effect_once(cluster: Cluster, ids: list[str], *, timeout: float)
     await wait_for(done, timeout=timeout, interval=0.5)
 
     audited: Counter[tuple[str, ...]] = Counter()
-    query = select(AuditRecord.subject, AuditRecord.type, AuditRecord.payload)
-    for subject, kind, payload in await cluster.rows(
-        "audit", query.where(col(AuditRecord.subject).in_(ids))
-    ):
+    for subject, kind, data in await cluster.audit_payloads(ids):
         if kind == "delivery.notified":  # one per channel a delivery reached
-            data = json.loads(payload)
             audited[subject, kind, data["channel"], data["agency"]] += 1
         audited[subject, kind] += 1
     for rid in ids:

@@ -24,11 +24,11 @@ from contracts.events import (
 )
 from services.audit import chain, service
 from services.audit.app import create_app
-from services.audit.models import AuditCheckpoint, AuditRecord, audit_metadata
+from services.audit.models import AuditCheckpoint, AuditRecord, AuditReferralKey, audit_metadata
 from services.audit.settings import AuditSettings
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
-from services.common.crypto import Vault, vault_from_settings
+from services.common.crypto import Vault, open_bytes, seal_bytes, vault_from_settings
 from services.common.db import create_all, transaction
 from services.common.models import runtime_metadata
 from services.common.settings import Settings
@@ -210,7 +210,9 @@ async def build_chain(db: Database, tmp_path: Path, n: int = 12) -> tuple[str, A
         )
         e = CloudEvent.new(source="intake", payload=payload, subject=f"r{i}", agency="gp")
         async with transaction(db.sessions) as session:
-            await service.append(session, event=e, topic="nrm.referrals.v1", partition=0, offset=i)
+            await service.append(
+                session, event=e, topic="nrm.referrals.v1", partition=0, offset=i, vault=vault
+            )
         if i == 7:  # a checkpoint at size 8
             async with transaction(db.sessions) as session:
                 await service.checkpoint(
@@ -245,12 +247,21 @@ INSERT = [  # make room at 3 (two steps: a primary key cannot pass through itsel
     f"INSERT INTO audit_record ({COLUMNS}) SELECT {FORGED} FROM audit_record WHERE sequence = 4",
 ]
 
+ZEROS = "0" * 64
 DB_TAMPERING = [
     ("changed-field", ["UPDATE audit_record SET agency = 'mvd-ctu' WHERE sequence = 4"], 4),
     ("deleted-record", ["DELETE FROM audit_record WHERE sequence = 6"], 6),
     ("inserted-record", INSERT, 3),
     ("swapped-records", SWAP, 5),
     ("truncated-after-checkpoint", ["DELETE FROM audit_record WHERE sequence >= 8"], 8),
+    (
+        "changed-commitment",
+        [f"UPDATE audit_record SET commitment = '{'0' * 64}' WHERE sequence = 4"],
+        4,
+    ),
+    ("downgraded-version", ["UPDATE audit_record SET version = 1 WHERE sequence = 6"], 6),
+    # The first v2 record passed off as an erased v1 one: its referral was never erased.
+    ("downgraded-first-record", ["UPDATE audit_record SET version = 1 WHERE sequence = 1"], 1),
 ]
 
 
@@ -271,6 +282,48 @@ async def test_tampering_in_the_database_is_found(
     assert result["first_bad_sequence"] == first_bad, result
 
 
+async def test_a_salt_swapped_between_records_is_found_online_and_offline(
+    db: Database, tmp_path: Path
+) -> None:
+    """Someone with the master key re-seals records 4 and 5 with each other's salt: the chain
+    (over commitments) still verifies, opening the payloads does not."""
+    vkey, settings = await build_chain(db, tmp_path)
+    vault = vault_from_settings(settings)
+    opened: dict[int, bytes] = {}
+    async with transaction(db.sessions) as session:
+        records = {r.sequence: r for r in await session.exec(select(AuditRecord))}
+        keys = {}
+        for seq in (4, 5):
+            row = await session.get(AuditReferralKey, records[seq].key_ref)
+            assert row is not None
+            keys[seq] = vault.unwrap(
+                row.wrapped_key,
+                row.master_key_id,
+                record_id=f"audit-referral-key:{row.referral_id}",
+            )
+            opened[seq] = open_bytes(
+                keys[seq], records[seq].sealed or b"", aad=f"nrm-audit:{seq}".encode()
+            )
+    swapped = {4: opened[5][:32] + opened[4][32:], 5: opened[4][:32] + opened[5][32:]}
+    for seq in (4, 5):
+        blob = seal_bytes(keys[seq], swapped[seq], aad=f"nrm-audit:{seq}".encode())
+        await tamper_sql(
+            db, f"UPDATE audit_record SET sealed = {_blob(db, blob)} WHERE sequence = {seq}"
+        )
+    async with db.sessions() as session:
+        chain_only = await service.verify(session, vkey=vkey)
+        deep = await service.verify(session, vkey=vkey, vault=vault)
+    assert chain_only["ok"] is True
+    assert (deep["ok"], deep["first_bad_sequence"]) == (False, 4)
+    assert deep["payloads"] == {"checked": 3, "erased": 0, "first_bad_sequence": 4}
+    offline = chain.verify_export(await export(db, vkey, settings), vkey)
+    assert (offline["ok"], offline["first_bad_sequence"]) == (False, 4)
+
+
+def _blob(db: Database, blob: bytes) -> str:
+    return f"X'{blob.hex()}'" if db.kind == "sqlite" else f"'\\x{blob.hex()}'::bytea"
+
+
 async def test_forged_checkpoint_signature_is_found(db: Database, tmp_path: Path) -> None:
     vkey, _settings = await build_chain(db, tmp_path)
     async with db.sessions() as session:
@@ -285,11 +338,10 @@ async def test_forged_checkpoint_signature_is_found(db: Database, tmp_path: Path
 
 
 async def export(db: Database, vkey: str, settings: Settings) -> list[bytes]:
+    vault = vault_from_settings(settings)
     async with db.sessions() as session:
-        return [
-            line
-            async for line in service.export_lines(session, origin="nrm-exchange/audit", vkey=vkey)
-        ]
+        lines = service.export_lines(session, origin="nrm-exchange/audit", vkey=vkey, vault=vault)
+        return [line async for line in lines]
 
 
 def record_lines(lines: list[bytes]) -> list[int]:
@@ -424,6 +476,7 @@ async def test_a_gap_in_a_sources_numbers_is_missing_online_and_offline(
                 topic="nrm.referrals.v1",
                 partition=0,
                 offset=i,
+                vault=vault,
             )
     async with transaction(db.sessions) as session:
         vkey = await service.public_key(session, name=settings.key_name, vault=vault)

@@ -424,6 +424,20 @@ async def test_admin_creates_client_that_can_get_a_token(identity: Identity) -> 
     )
     assert invalid.status_code == 422
     assert invalid.json()["errors"][0]["path"] == "roles/0"
+    # The dpo approves what a supervisor asks for: one account may not hold both.
+    both = await identity.client.post(
+        "/v1/admin/clients",
+        json={"client_id": "x", "agency": "nrm-coordinator", "roles": ["supervisor", "dpo"]},
+        headers=admin,
+    )
+    assert both.status_code == 422
+    assert both.json()["errors"] == [
+        {
+            "path": "roles",
+            "type": "roles_combined",
+            "message": "dpo approves what others request: give it an account of its own",
+        }
+    ]
     rotated = await identity.client.post("/v1/admin/clients/gp-desk-2/rotate", headers=admin)
     new_secret = rotated.json()["client_secret"]
     assert new_secret != secret

@@ -21,18 +21,19 @@ from contracts.events import (
     RecipientDecision,
     ReferralAcknowledged,
     ReferralConsentChanged,
+    ReferralErased,
     ReferralRouted,
     ReferralSubmitted,
     RoutingReason,
 )
 from contracts.referrals import ConsentScopes, RoutingFacts, VictimStatistics
 from contracts.topics import CASE_EVENTS, REFERRALS, ROUTING, topic_for_type
-from contracts.vocabulary import AgeBand, IdentificationDecision, Sex, VictimStatus
+from contracts.vocabulary import AgeBand, ErasureBasis, IdentificationDecision, Sex, VictimStatus
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
 from services.common.models import ProcessedEvent
 from services.insights.app import create_app
-from services.insights.models import StatDelivery, StatReferral
+from services.insights.models import StatDelivery, StatErased, StatReferral
 from services.insights.settings import InsightsSettings
 from tests.conftest import open_database
 from tests.support import SESSION_TIMEOUT_MS, Database, wait_for
@@ -448,3 +449,82 @@ async def test_statistics_from_the_topics_and_rebuilt_from_scratch(
         for question in QUESTIONS:
             r = await client.get(f"/v1/statistics?{question}", headers=analyst)
             assert r.json() == answers[question], question
+
+
+async def test_erasure_keeps_every_answer_and_cuts_the_link(
+    db: Database, own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    mint = TokenMint()
+    analyst = mint.headers("analyst", "analyst")
+    producer = create_producer(own_broker.bootstrap)
+    await producer.start()
+    try:
+        await feed(producer)
+        async with insights(db, own_broker.bootstrap, mint, tmp_path) as client:
+            await wait_for(lambda: projected(db), timeout=60)
+            before = {}
+            for question in QUESTIONS:
+                r = await client.get("/v1/statistics?" + question, headers=analyst)
+                assert r.status_code == 200, r.text
+                before[question] = r.json()
+            async with db.sessions() as session:
+                kz39 = list(
+                    await session.exec(
+                        select(StatReferral.referral_id).where(StatReferral.region == "KZ-39")
+                    )
+                )
+            assert len(kz39) == 4
+            for rid in kz39:  # every event twice: the erasure redelivered
+                await publish(
+                    producer,
+                    ReferralErased(referral_id=rid, basis=ErasureBasis.COURT_ORDER),
+                    rid,
+                    ROUTED_AT + timedelta(days=30),
+                )
+            # A late acknowledgement of an erased referral is not counted again.
+            late = ReferralAcknowledged(
+                delivery_id="d-late", referral_id=kz39[0], agency="gp", actor="gp", at=ROUTED_AT
+            )
+            await publish(producer, late, kz39[0], ROUTED_AT)
+
+            async def erased() -> bool:
+                async with db.sessions() as session:
+                    done = await session.exec(select(func.count()).select_from(StatErased))
+                    applied = await session.exec(
+                        select(func.count()).where(col(ProcessedEvent.consumer) == "insights")
+                    )
+                    return (int(done.one()), int(applied.one())) == (4, EVENTS + 5)
+
+            await wait_for(erased, timeout=30)
+            for question in QUESTIONS:
+                r = await client.get("/v1/statistics?" + question, headers=analyst)
+                assert r.json() == before[question], question
+            r = await client.get("/v1/statistics?" + QUESTIONS[0], headers=analyst)
+            assert r.json()["cells"] == [
+                {"region": "KZ-11", "value": None, "suppressed": True},
+                {"region": "KZ-39", "value": None, "suppressed": True},
+                {"region": "KZ-79", "value": 6, "suppressed": False},
+            ]
+            assert r.json()["total"] == {"value": 11, "suppressed": False}
+            async with db.sessions() as session:
+                referrals = list(await session.exec(select(StatReferral)))
+                deliveries = list(await session.exec(select(StatDelivery)))
+            assert (len(referrals), len(deliveries)) == (11, 10)
+            ids = {r.referral_id for r in referrals} | {d.referral_id for d in deliveries}
+            assert not ids & set(kz39)  # the facts are no longer linked to the referral ids
+            moved = [r for r in referrals if r.region == "KZ-39"]
+            assert len(moved) == 4 and all(r.month == "2025-02" for r in moved)
+            # Shifted in time, the same month and the same durations: 2 h to acknowledge.
+            police = [d for d in deliveries if d.agency == "mvd-ctu"]
+            assert len(police) == 4
+            assert all(
+                d.acknowledged_at is not None
+                and d.routed_at is not None
+                and d.acknowledged_at - d.routed_at == timedelta(hours=2)
+                and d.routed_at.strftime("%Y-%m") == "2026-11"
+                for d in police
+            )
+            ledger = (tmp_path / "insights-erasure-ledger.jsonl").read_text()
+            assert all(rid in ledger for rid in kz39)
+    finally:
+        await producer.stop()

@@ -192,6 +192,39 @@ INVALID = [
     (_mutate("victim.age", 150), "application/json", 422, "victim_referral/victim/age"),
     (_mutate("consent", ...), "application/json", 422, "victim_referral/consent"),
     (_mutate("surprise", True), "application/json", 422, "victim_referral/surprise"),
+    # Strict types: no booleans or strings for numbers, no age that the birth date denies.
+    (_mutate("victim.age", True), "application/json", 422, "victim_referral/victim/age"),
+    (_mutate("victim.age", "30"), "application/json", 422, "victim_referral/victim/age"),
+    (_mutate("victim.age", 30), "application/json", 422, "victim_referral"),  # born 2002
+    (_mutate("region", "RU-MOW"), "application/json", 422, "victim_referral/region"),
+    (_mutate("region", "US-CA"), "application/json", 422, "victim_referral/region"),
+    # Control and bidirectional formatting characters in names and text.
+    (
+        _mutate("victim.identity.full_name", "Ai\u0000gerim"),
+        "application/json",
+        422,
+        "victim_referral/victim/identity/full_name",
+    ),
+    (
+        _mutate("victim.identity.full_name", "Evil\u202eeman"),
+        "application/json",
+        422,
+        "victim_referral/victim/identity/full_name",
+    ),
+    (
+        _mutate("victim.identity.document_number", "N12\u2066345"),
+        "application/json",
+        422,
+        "victim_referral/victim/identity/document_number",
+    ),
+    (_mutate("external_ref", "LI\u0000"), "application/json", 422, "victim_referral/external_ref"),
+    (_mutate("narrative", "a\u0000b"), "application/json", 422, "victim_referral/narrative"),
+    (
+        _mutate("consent.recorded_at", "2099-11-20T10:00:00Z"),
+        "application/json",
+        422,
+        "victim_referral/consent/recorded_at",
+    ),
     ("{not json", "application/json", 422, None),
     ("[]", "application/json", 422, None),
     (_mutate("narrative", "x" * 20_000), "application/json", 413, None),
@@ -534,6 +567,9 @@ INTAKE_ENDPOINTS = [
     ("POST", "/v1/referrals/{id}/identification", {Role.SUPERVISOR}),
     ("POST", "/v1/referrals/{id}/investigation", {Role.CASEWORKER, Role.SUPERVISOR}),
     ("GET", "/v1/identification", {Role.SUPERVISOR}),
+    ("GET", "/v1/referrals/{id}/hold", {Role.CASEWORKER, Role.SUPERVISOR}),
+    # Supervisors: the national coordinator's only (the matrix asks as labour-insp).
+    ("GET", "/v1/retention/erasures", {Role.DPO}),
 ]
 
 

@@ -15,10 +15,17 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
 
-from contracts.events import AdminChanged, RecipientDecision, ReferralRouted, RoutingReason
+from contracts.events import (
+    AdminChanged,
+    RecipientDecision,
+    ReferralErased,
+    ReferralRouted,
+    RoutingReason,
+)
 from contracts.referrals import RoutingFacts
-from contracts.vocabulary import Disclosure, ReferralKind, Urgency
+from contracts.vocabulary import Disclosure, ErasureBasis, ReferralKind, Urgency
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
 from services.common.crypto import Vault
@@ -591,3 +598,224 @@ async def test_overdue_everywhere_for_the_coordinators_supervisors_only(notify: 
     for agency, role in (("ngo-north", "supervisor"), ("nrm-coordinator", "caseworker")):
         r = await notify.client.get("/v1/deliveries/overdue", headers=notify.as_(agency, role))
         assert r.status_code == 404, (agency, role, r.text)
+
+
+# Erasure (issue 23)
+
+CANARY = "CANARY-ab12cd: she moved in with her cousin in Semey"
+
+
+def _database_files(db: Database) -> list[Path]:
+    path = Path(db.url.split("///", 1)[1])
+    return [f for f in (path, path.with_name(path.name + "-wal")) if f.exists()]
+
+
+async def _stored_text(db: Database) -> str:
+    """Every row of every notify and runtime table, as text (both databases)."""
+    from services.common.models import runtime_metadata
+    from services.notify.models import notify_metadata
+
+    out = []
+    async with db.engine.connect() as conn:
+        for metadata in (notify_metadata, runtime_metadata):
+            for table in metadata.sorted_tables:
+                rows = (await conn.execute(table.select())).all()
+                out += [repr(tuple(row)) for row in rows]
+    return "\n".join(out)
+
+
+async def test_erasure_empties_deliveries_and_tells_every_recipient(
+    notify: Notify, receiver: Receiver, mailbox: Any, tmp_path: Path
+) -> None:
+    box, _ = mailbox
+    await receiver.start()
+    north = notify.as_("ngo-north", "supervisor")
+    r = await notify.client.put(
+        "/v1/agencies/ngo-north/webhook", json={"url": receiver.url}, headers=north
+    )
+    secret = r.json()["secret"]
+    r = await notify.client.put(
+        "/v1/agencies/ngo-north/email",
+        json={"addresses": ["duty@ngo-north.example"], "language": "en"},
+        headers=north,
+    )
+    assert r.status_code == 200
+    stream = Stream(notify, "ngo-north")
+    await asyncio.wait_for(stream.connected.wait(), 10)
+    routed = await notify.route(("ngo-north", Disclosure.SUPPORT), ("mvd-ctu", Disclosure.FULL))
+    referral_id = routed.referral_id
+    north_id = (await notify.delivery("ngo-north", referral_id))["delivery_id"]
+    police_id = (await notify.delivery("mvd-ctu", referral_id))["delivery_id"]
+
+    # The free text that reaches notify: a decline reason (stored, streamed, sent by webhook,
+    # and in the outbox's `referral.declined`).
+    for action, body in (("acknowledge", None), ("decline", {"reason": CANARY})):
+        r = await notify.client.post(
+            f"/v1/deliveries/{north_id}/{action}", json=body, headers=notify.as_("ngo-north")
+        )
+        assert r.status_code == 200, r.text
+
+    async def declined_sent() -> bool:
+        kinds = [p["type"] for p in receiver.unique(secret).values()]
+        return "delivery.declined" in kinds
+
+    await wait_for(declined_sent, timeout=15)
+
+    async def outbox_delivered() -> bool:
+        async with notify.db.engine.connect() as conn:
+            pending = await conn.execute(
+                text("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
+            )
+            return bool(pending.scalar_one() == 0)
+
+    await wait_for(outbox_delivered, timeout=15)
+    assert CANARY in await _stored_text(notify.db)
+    if notify.db.kind == "sqlite":
+        assert any(CANARY.encode() in f.read_bytes() for f in _database_files(notify.db))
+    before_mail = len(box.messages)
+
+    erased = await publish_event(
+        notify.producer,
+        ReferralErased(referral_id=referral_id, basis=ErasureBasis.VICTIM_REQUEST),
+        referral_id,
+        source="intake",
+    )
+
+    async def is_erased() -> bool:
+        item = await notify.delivery("ngo-north", referral_id)
+        return bool(item["status"] == "erased")
+
+    await wait_for(is_erased, timeout=15)
+    item = await notify.delivery("ngo-north", referral_id)
+    erased_at = item["erased_at"]
+    assert erased_at is not None
+    assert {k: v for k, v in item.items() if k not in ("deadline", "updated_at", "erased_at")} == {
+        "delivery_id": north_id,
+        "referral_id": referral_id,
+        "reference": routed.reference,
+        "agency": "ngo-north",
+        "status": "erased",
+        "disclosure": "support",
+        "rule": "test-rule",
+        "urgency": None,
+        "exploitation": [],
+        "region": None,
+        "kind": None,
+        "minor": None,
+        "decline_reason": None,
+        "erasure_acknowledged_at": None,
+    }
+    # Needing action: listed among the erased, not yet acknowledged.
+    assert [i["delivery_id"] for i in await notify.inbox("ngo-north", status="erased")] == [
+        north_id
+    ]
+    police = await notify.delivery("mvd-ctu", referral_id)
+    assert (police["status"], police["region"], police["disclosure"]) == ("erased", None, "full")
+
+    # The live stream: the notice, and nothing older of the delivery is replayed.
+    notice = {
+        "delivery_id": north_id,
+        "referral_id": referral_id,
+        "reference": routed.reference,
+        "agency": "ngo-north",
+        "status": "erased",
+        "erased_at": datetime.fromisoformat(erased_at).isoformat(),  # as the stream writes it
+        "erasure_acknowledged_at": None,
+    }
+    seen = await stream.wait(lambda d: d["change"] == "delivery.erased")
+    assert seen["data"] == {"change": "delivery.erased", **notice}
+    await stream.close()
+    replayed = Stream(notify, "ngo-north", last_event_id="0")
+    await replayed.wait(lambda d: d["change"] == "delivery.erased")
+    # Earlier changes keep their kind (the status history) but show the notice's facts only.
+    assert [e["data"]["change"] for e in replayed.events] == [
+        "delivery.created",
+        "delivery.acknowledged",
+        "delivery.declined",
+        "delivery.erased",
+    ]
+    earlier = {k: v for k, v in notice.items() if k != "erasure_acknowledged_at"}
+    assert [{k: v for k, v in e["data"].items() if k != "change"} for e in replayed.events[:3]] == [
+        earlier
+    ] * 3
+    await replayed.close()
+
+    # The webhook: the notice only.
+    async def webhook_told() -> bool:
+        return any(p["type"] == "delivery.erased" for p in receiver.unique(secret).values())
+
+    await wait_for(webhook_told, timeout=15)
+    (sent,) = [p for p in receiver.unique(secret).values() if p["type"] == "delivery.erased"]
+    assert sent["data"] == notice
+    assert set(sent) == {"type", "timestamp", "data"}
+
+    # The e-mail: the reference and that it was erased.
+    await wait_for(lambda: _true(len(box.messages) > before_mail), timeout=15)
+    (mail,) = box.messages[before_mail:]
+    assert mail["Subject"] == f"[NRM {routed.reference}] Referral erased: acknowledge this notice"
+    body = mail.get_payload(decode=True).decode().replace("\r\n", "\n")
+    assert body == (
+        f"The referral {routed.reference}, sent to your agency through NRM Exchange, has been "
+        "erased.\n\nDelete any copy of it your agency keeps outside NRM Exchange, then "
+        "acknowledge this notice in the console's inbox: http://127.0.0.1:8000/console/inbox\n"
+        "\nThis message contains no personal data.\n"
+    )
+
+    # Every other action is refused; the acknowledgement is recorded once.
+    for action, body in (("accept", None), ("decline", {"reason": "x"}), ("complete", None)):
+        r = await notify.client.post(
+            f"/v1/deliveries/{police_id}/{action}", json=body, headers=notify.as_("mvd-ctu")
+        )
+        assert r.status_code == 409
+        assert r.headers["content-type"] == "application/problem+json"
+    first = await notify.client.post(
+        f"/v1/deliveries/{police_id}/acknowledge", headers=notify.as_("mvd-ctu")
+    )
+    again = await notify.client.post(
+        f"/v1/deliveries/{police_id}/acknowledge", headers=notify.as_("mvd-ctu")
+    )
+    assert first.status_code == again.status_code == 200
+    assert first.json()["erasure_acknowledged_at"] is not None
+    assert again.json() == first.json()
+    acknowledged = await outbox_payloads(notify.db, "referral.erasure_acknowledged")
+    assert [(a["delivery_id"], a["agency"]) for a in acknowledged] == [(police_id, "mvd-ctu")]
+    assert (await notify.delivery("ngo-north", referral_id))["erasure_acknowledged_at"] is None
+
+    # A redelivered erasure changes nothing and tells nobody again.
+    again_erased = await publish_event(
+        notify.producer,
+        ReferralErased(referral_id=referral_id, basis=ErasureBasis.VICTIM_REQUEST),
+        referral_id,
+        source="intake",
+    )
+
+    async def processed(event_id: str) -> bool:
+        async with notify.db.engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT count(*) FROM processed_event WHERE event_id = :id"), {"id": event_id}
+            )
+            return bool(found.scalar_one() == 1)
+
+    assert await processed(erased.id)
+    await wait_for(lambda: processed(again_erased.id), timeout=15)
+    async with notify.db.engine.connect() as conn:
+        notices = await conn.execute(
+            text(
+                "SELECT channel, count(*) FROM dispatch WHERE kind = 'delivery.erased' "
+                "GROUP BY channel ORDER BY channel"
+            )
+        )
+        assert [tuple(r) for r in notices] == [("email", 1), ("webhook", 1)]
+    police = await notify.delivery("mvd-ctu", referral_id)
+    assert police["erasure_acknowledged_at"] == first.json()["erasure_acknowledged_at"]
+
+    # Nothing of the decline reason is left in any table, nor in the database's files.
+    assert CANARY not in await _stored_text(notify.db)
+    if notify.db.kind == "sqlite":
+
+        async def files_clean() -> bool:
+            return not any(CANARY.encode() in f.read_bytes() for f in _database_files(notify.db))
+
+        await wait_for(files_clean, timeout=15)
+    ledger = (tmp_path / "notify-erasure-ledger.jsonl").read_text()
+    assert referral_id in ledger and CANARY not in ledger

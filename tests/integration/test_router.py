@@ -18,24 +18,26 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
     ReferralConsentChanged,
     ReferralDeadlineMissed,
     ReferralDeclined,
+    ReferralErased,
     ReferralRouted,
     ReferralSubmitted,
     ReferralWithdrawn,
 )
 from contracts.referrals import ConsentScopes
+from contracts.vocabulary import ErasureBasis
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
 from services.common.db import create_all
-from services.common.models import OutboxRecord
+from services.common.models import OutboxRecord, ProcessedEvent, runtime_metadata
 from services.router.app import create_app
-from services.router.models import Escalation, RoutedReferral, router_metadata
+from services.router.models import Escalation, Recipient, RoutedReferral, router_metadata
 from services.router.policy import PolicyError
 from services.router.settings import EXAMPLE_POLICY, RouterSettings
 from tests.support import Database, outbox_payloads, publish_event, read_topic, wait_for
@@ -434,3 +436,149 @@ async def _router_child(db: Database, broker: EmbeddedBroker, data: Path) -> Any
     line = await asyncio.wait_for(child.stdout.readline(), timeout=60)
     assert line.strip() == b"ready"
     return child
+
+
+# Erasure (issue 23)
+
+# A key of the facts object alone: nothing else the router stores spells it.
+PROFILE = "foreign_citizen"
+
+
+def _database_files(db: Database) -> list[Path]:
+    path = Path(db.url.split("///", 1)[1])
+    return [f for f in (path, path.with_name(path.name + "-wal")) if f.exists()]
+
+
+async def _stored_text(db: Database) -> str:
+    """Every row of every router and runtime table, as text (both databases)."""
+    out = []
+    async with db.engine.connect() as conn:
+        for metadata in (router_metadata, runtime_metadata):
+            for table in metadata.sorted_tables:
+                out += [repr(tuple(row)) for row in (await conn.execute(table.select())).all()]
+    return "\n".join(out)
+
+
+async def _processed(db: Database, event_id: str) -> bool:
+    async with db.sessions() as session:
+        found = await session.exec(
+            select(func.count())
+            .select_from(ProcessedEvent)
+            .where(ProcessedEvent.event_id == event_id)
+        )
+        return int(found.one()) == 1
+
+
+async def test_erasure_keeps_the_decisions_and_drops_the_profile(router: Router) -> None:
+    event = submitted(victim(victim={"citizenship": "UZ"}), "labour-insp")
+    rid = event.referral_id
+    await publish_event(router.producer, event, rid)
+    await routed(router.broker.bootstrap, lambda ds: len(of(rid)(ds)) == 1)
+    now = datetime.now(UTC)
+    declined = ReferralDeclined(
+        delivery_id="d-shelter", referral_id=rid, agency="ngo-south", actor="x", at=now, reason="-"
+    )
+    await publish_event(router.producer, declined, rid)
+    await routed(router.broker.bootstrap, lambda ds: len(of(rid)(ds)) == 2)
+    submitter = router.mint.headers("labour-insp", "referrer")
+    r = await router.client.get(f"/v1/routing/referrals/{rid}/escalations", headers=submitter)
+    assert [(e["agency"], e["outcome"]) for e in r.json()] == [
+        ("ngo-south", "escalated to nrm-coordinator (support)")
+    ]
+
+    async def outbox_delivered() -> bool:
+        async with router.db.sessions() as session:
+            pending = await session.exec(
+                select(func.count())
+                .select_from(OutboxRecord)
+                .where(col(OutboxRecord.delivered_at).is_(None))
+            )
+            return int(pending.one()) == 0
+
+    await wait_for(outbox_delivered, timeout=15)
+    assert PROFILE in await _stored_text(router.db)
+    if router.db.kind == "sqlite":
+        assert any(PROFILE.encode() in f.read_bytes() for f in _database_files(router.db))
+
+    erased = await publish_event(
+        router.producer,
+        ReferralErased(referral_id=rid, basis=ErasureBasis.RETENTION_EXPIRED),
+        rid,
+        source="intake",
+    )
+
+    async def is_erased() -> bool:
+        async with router.db.sessions() as session:
+            row = await session.get(RoutedReferral, rid)
+            return row is not None and row.erased_at is not None
+
+    await wait_for(is_erased, timeout=15)
+    async with router.db.sessions() as session:
+        row = await session.get(RoutedReferral, rid)
+        assert row is not None
+        assert (row.reference, row.submitted_by, row.facts, row.withdrawn) == (
+            event.reference,
+            "labour-insp",
+            {},
+            False,
+        )
+        assert row.policy_version.startswith("sha256:")
+        erased_at = row.erased_at
+        kept = await session.exec(
+            select(Recipient).where(Recipient.referral_id == rid).order_by(col(Recipient.agency))
+        )
+        assert [(k.agency, k.disclosure, k.rule, k.requires_consent) for k in kept] == [
+            ("mvd-ctu", "full", "police", ["law_enforcement"]),
+            ("ngo-south", "support", "services-shelter", ["services"]),
+            ("nrm-coordinator", "support", "escalation", ["services"]),
+        ]
+    # The submitter's view of the referral's escalations is gone.
+    r = await router.client.get(f"/v1/routing/referrals/{rid}/escalations", headers=submitter)
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+
+    # Later events decide nothing: a missed deadline is recorded as not escalated, a consent
+    # change and a redelivered erasure change nothing.
+    missed = ReferralDeadlineMissed(
+        delivery_id="d-police", referral_id=rid, agency="mvd-ctu", deadline=now, rule="x"
+    )
+    consent = ReferralConsentChanged(
+        referral_id=rid,
+        reference=event.reference,
+        changed_by="labour-insp",
+        previous=ConsentScopes(services=True, law_enforcement=True, statistics=True),
+        consent=ConsentScopes(services=True, law_enforcement=False, statistics=True),
+        facts=event.facts,
+    )
+    late = [
+        await publish_event(router.producer, missed, rid),
+        await publish_event(router.producer, consent, rid),
+        await publish_event(
+            router.producer,
+            ReferralErased(referral_id=rid, basis=ErasureBasis.RETENTION_EXPIRED),
+            rid,
+            source="intake",
+        ),
+    ]
+    assert await _processed(router.db, erased.id)
+    for e in late:
+        await wait_for(lambda e=e: _processed(router.db, e.id), timeout=15)  # type: ignore[misc]
+    async with router.db.sessions() as session:
+        police = await session.get(Escalation, "d-police")
+        assert police is not None and police.outcome == "not escalated: referral erased"
+        row = await session.get(RoutedReferral, rid)
+        assert row is not None and (row.erased_at, row.facts) == (erased_at, {})
+        staged = await session.exec(select(func.count()).select_from(OutboxRecord))
+        assert int(staged.one()) == 0  # no decision staged since, and the delivered ones gone
+    decisions = await routed(router.broker.bootstrap, lambda ds: len(of(rid)(ds)) >= 2)
+    assert len(of(rid)(decisions)) == 2
+
+    assert PROFILE not in await _stored_text(router.db)
+    if router.db.kind == "sqlite":
+
+        async def files_clean() -> bool:
+            return not any(PROFILE.encode() in f.read_bytes() for f in _database_files(router.db))
+
+        await wait_for(files_clean, timeout=15)
+    ledger = (router.settings.data_dir / "router-erasure-ledger.jsonl").read_text()
+    assert rid in ledger and "retention_expired" in ledger

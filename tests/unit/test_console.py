@@ -338,3 +338,83 @@ def test_the_statistics_page_draws_published_cells_and_says_suppressed_for_the_o
             plot=charts.PLOT,
         )
         assert text["funnel"] in html and text["suppressed"] in html
+
+
+def test_holds_and_erasure_on_the_referral_page_and_an_erased_inbox_item() -> None:
+    """The hold form follows the agency's own hold; the coordinator's supervisor's erasure
+    form, or the pending request; an erased delivery says "Erased" and offers its one action
+    until acknowledged, and no empty field reads "None"."""
+    from services.console.api import ERASURE_BASES
+    from services.console.pages import ERASURE_TEXT, TEXT, _env
+
+    shown = {"id": "r1", "reference": "NRM-2026-000001"}
+    base = {
+        "may_request_erasure": False,
+        "pending_erasure": None,
+        "erasure_bases": ERASURE_BASES,
+        "may_hold": True,
+        "held_by_us": False,
+        "investigation_open": True,
+        "holds": [],
+    }
+
+    def page(**panel: object) -> str:
+        return _env.get_template("referral_retention.html.j2").render(
+            lang="en", t=TEXT["en"], ET=ERASURE_TEXT, csrf="x", r=shown, **{**base, **panel}
+        )
+
+    police = page()
+    assert '<p id="holds">No legal hold stands.</p>' in police
+    assert ">Place legal hold</button>" in police and "Lift legal hold" not in police
+    held = page(holds=[{"agency": "mvd-ctu", "placed_at": "2026-12-01T10:00:00Z"}], held_by_us=True)
+    assert "<li>mvd-ctu (Placed at 2026-12-01T10:00:00Z)</li>" in held
+    assert ">Lift legal hold</button>" in held and "Place legal hold" not in held
+    assert "Place legal hold" not in page(investigation_open=False)  # intake would refuse it
+    assert "legal hold" not in page(may_hold=False, holds=None).lower()
+
+    coordinator = page(may_hold=False, may_request_erasure=True)
+    assert '<option value="victim_request">The victim&#39;s request</option>' in coordinator
+    assert ">Request erasure</button>" in coordinator
+    pending = {
+        "basis": "court_order",
+        "requested_at": "2026-12-02T09:00:00Z",
+        "requested_by": "nrm-coordinator",
+    }
+    asked = page(may_hold=False, may_request_erasure=True, pending_erasure=pending)
+    assert "Court order (2026-12-02T09:00:00Z, nrm-coordinator)" in asked
+    assert ">Withdraw request</button>" in asked and "Request erasure" not in asked
+
+    erased: dict[str, object] = {
+        "delivery_id": "d1",
+        "referral_id": "r1",
+        "reference": "NRM-2026-000001",
+        "status": "erased",
+        "disclosure": "full",
+        "deadline": "2026-12-01T10:00:00Z",
+        "rule": "police",
+        "urgency": None,
+        "region": None,
+        "exploitation": [],
+        "erased_at": "2026-12-03T10:00:00Z",
+        "erasure_acknowledged_at": None,
+        "time_left": "",
+        "overdue": False,
+    }
+    for lang in ("en", "ru", "kk"):
+        assert ERASURE_TEXT[lang].keys() == ERASURE_TEXT["en"].keys()
+        rows = _env.get_template("inbox_rows.html.j2").render(
+            lang=lang, t=TEXT[lang], ET=ERASURE_TEXT, csrf="x", rows=[erased]
+        )
+        assert "None" not in rows
+        assert (
+            f'<td data-label="{TEXT[lang]["status"]}">{ERASURE_TEXT[lang]["erased"]}</td>' in rows
+        )
+        assert ERASURE_TEXT[lang]["acknowledge_erasure"] in rows
+    done = _env.get_template("inbox_rows.html.j2").render(
+        lang="en",
+        t=TEXT["en"],
+        ET=ERASURE_TEXT,
+        csrf="x",
+        rows=[{**erased, "erasure_acknowledged_at": "2026-12-03T11:00:00Z"}],
+    )
+    assert "Erasure acknowledged" in done and "<button" not in done

@@ -35,6 +35,14 @@ def test_password_policy() -> None:
     assert problem("aigul.saparova1234") == guessable
     assert problem("saparovasaparova") == guessable
     assert problem("steppe-horse-kettle-9") is None
+    # The agency's name and a year: what is left besides the context is guessable.
+    agency = "ngo-south.caseworker"
+    assert people.password_problem("ngo-south-2026!", username=agency, min_length=12) == guessable
+    assert people.password_problem("NRM-exchange-2026", username=agency, min_length=12) == guessable
+    assert (
+        people.password_problem("steppe-horse-kettle-ngo-south", username=agency, min_length=12)
+        is None
+    )
 
 
 def test_totp_each_code_once_within_one_step_of_drift() -> None:
