@@ -265,7 +265,8 @@ async def test_holds_erasure_and_subject_access(
         )
         assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
         assert f"<h1>Subject access: referral {reference}</h1>" in r.text
-        assert '<th scope="row">Victim &gt; identity &gt; full name</th><td>Aigerim Example</td>' in r.text
+        name_row = '<th scope="row">Victim &gt; identity &gt; full name</th>'
+        assert name_row + "<td>Aigerim Example</td>" in r.text
         assert (
             "<tr><td>ngo-south</td><td>support</td><td>notified</td><td>services-shelter</td></tr>"
             in r.text
@@ -276,9 +277,8 @@ async def test_holds_erasure_and_subject_access(
         assert r.headers["content-type"] == "text/markdown; charset=utf-8"
         assert "| Victim > identity > document number | N1234567 |" in r.text
         purpose = f"sha256:{sha256(b'shelter intake').hexdigest()} (14 characters)"
-        assert (
-            f"| granted | ngo-south | ngo-south | read the referral | support | {purpose} |" in r.text
-        )
+        granted = "| granted | ngo-south | ngo-south | read the referral | support |"
+        assert f"{granted} {purpose} |" in r.text
 
         # The subject-access read is itself audited, the dpo as actor.
         async def dpo_read_recorded() -> bool:
