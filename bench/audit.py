@@ -73,7 +73,9 @@ def sample(i: int) -> CloudEvent:
     return CloudEvent.new(source="bench", payload=payload, subject=rid, agency="gp")
 
 
-async def ingest(url: str, schema: str | None, args: argparse.Namespace, tmp: str) -> float:
+async def ingest(
+    url: str, schema: str | None, args: argparse.Namespace, tmp: str, *, batch_size: int = 100
+) -> float:
     async with EmbeddedBroker() as broker:
         await ensure_topics(broker.bootstrap, partitions=6)
         producer = create_producer(broker.bootstrap)
@@ -91,6 +93,7 @@ async def ingest(url: str, schema: str | None, args: argparse.Namespace, tmp: st
             master_keys={"k1": Vault.generate_key()},
             kafka_session_timeout_ms=2000,
             checkpoint_interval_seconds=3600,
+            consumer_batch_size=batch_size,
         )
         engine = create_engine(url, search_path=schema)
         app = create_app(settings, bootstrap=broker.bootstrap, engine=engine)
@@ -185,17 +188,26 @@ async def verification(
 
 
 async def run(
-    kind: str, url: str, schemas: tuple[str | None, str | None], args: argparse.Namespace
+    kind: str,
+    url: str,
+    schemas: tuple[str | None, str | None, str | None],
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
-    """Ingest and verification each get a database of their own (file or schema)."""
+    """Ingest (batched, then a transaction per event) and verification each get a database
+    of their own (file or schema)."""
     with tempfile.TemporaryDirectory() as tmp:
         ingest_rate = await ingest(url.replace("{db}", "ingest"), schemas[0], args, tmp)
+    # The same consumer with a transaction per event: the naive way, in the same run.
+    with tempfile.TemporaryDirectory() as tmp:
+        naive_db = url.replace("{db}", "naive") if schemas[0] is None else url
+        naive_rate = await ingest(naive_db, schemas[2], args, tmp, batch_size=1)
     with tempfile.TemporaryDirectory() as tmp:
         rates = await verification(url.replace("{db}", "verify"), schemas[1], args, tmp)
     return {
         "database": kind,
         "events": args.events,
         "ingest_events_per_s": round(ingest_rate),
+        "ingest_per_event_tx_per_s": round(naive_rate),
         "records": args.records,
         "verify_records_per_s": round(rates["online"]),
         "offline_verify_records_per_s": round(rates["offline"]),
@@ -213,11 +225,15 @@ async def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/" + "{db}.db"
-        results.append(await run("sqlite", url, (None, None), args))
+        results.append(await run("sqlite", url, (None, None, None), args))
     pg = postgres_url()
     if pg:
-        async with scratch_schema(pg) as first, scratch_schema(pg) as second:
-            results.append(await run("postgresql", pg, (first, second), args))
+        async with (
+            scratch_schema(pg) as first,
+            scratch_schema(pg) as second,
+            scratch_schema(pg) as third,
+        ):
+            results.append(await run("postgresql", pg, (first, second, third), args))
     report("audit", results, args.out)
 
 

@@ -60,7 +60,9 @@ def submitted(i: int) -> ReferralSubmitted:
     )
 
 
-async def run(kind: str, url: str, schema: str | None, args: argparse.Namespace) -> dict[str, Any]:
+async def run(
+    kind: str, url: str, schema: str | None, args: argparse.Namespace, *, batch_size: int = 100
+) -> dict[str, Any]:
     async with EmbeddedBroker() as broker:
         await ensure_topics(broker.bootstrap, partitions=6)
         producer = create_producer(broker.bootstrap)
@@ -77,7 +79,9 @@ async def run(kind: str, url: str, schema: str | None, args: argparse.Namespace)
         await producer.stop()
 
         with tempfile.TemporaryDirectory() as tmp:
-            settings = RouterSettings(data_dir=Path(tmp), kafka_session_timeout_ms=2000)
+            settings = RouterSettings(
+                data_dir=Path(tmp), kafka_session_timeout_ms=2000, consumer_batch_size=batch_size
+            )
             engine = create_engine(url, search_path=schema)
             app = create_app(settings, bootstrap=broker.bootstrap, engine=engine)
             runtime: ServiceRuntime = app.state.runtime
@@ -104,6 +108,7 @@ async def run(kind: str, url: str, schema: str | None, args: argparse.Namespace)
     return {
         "database": kind,
         "referrals": args.referrals,
+        "events_per_transaction": f"up to {batch_size}" if batch_size > 1 else "1",
         "startup_s": round(started, 2),
         "first_decision_s": round(first_at, 2),
         # From the first decision on: group formation is a one-off, not throughput.
@@ -118,12 +123,15 @@ async def main() -> None:
     parser.add_argument("--out", default="bench/results-router.json")
     args = parser.parse_args()
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(await run("sqlite", f"sqlite+aiosqlite:///{tmp}/router.db", None, args))
-    pg = postgres_url()
-    if pg:
-        async with scratch_schema(pg) as schema:
-            results.append(await run("postgresql", pg, schema, args))
+    # Batched as the service runs, then a transaction per event (the naive way), in one run.
+    for batch_size in (100, 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite+aiosqlite:///{tmp}/router.db"
+            results.append(await run("sqlite", url, None, args, batch_size=batch_size))
+        pg = postgres_url()
+        if pg:
+            async with scratch_schema(pg) as schema:
+                results.append(await run("postgresql", pg, schema, args, batch_size=batch_size))
     report("router", results, args.out)
 
 

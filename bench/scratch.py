@@ -36,5 +36,5 @@ def report(name: str, results: list[dict[str, Any]], out: str) -> None:
     cols = list(results[0])
     print(" | ".join(cols))
     for r in results:
-        print(" | ".join(str(r[c]) for c in cols))
+        print(" | ".join(str(r.get(c, "")) for c in cols))
     Path(out).write_text(json.dumps({name: results}, indent=2) + "\n")

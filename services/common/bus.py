@@ -141,12 +141,14 @@ CURRENT_RECORD: ContextVar["ConsumerRecord[bytes, bytes] | None"] = ContextVar(
 class ConsumerRunner:
     """Consumes `topics` in consumer group `name` and applies each event once.
 
-    Per record: decode → in a DB transaction {skip if already processed; handler; record the
-    event id} → after the batch, commit offsets. Up to `batch_size` records of a partition share
-    one transaction; if any of them fails, that chunk is rolled back and redone one record per
-    transaction, so one bad record affects only itself. A record that cannot be decoded or
-    validated goes straight to the dead-letter topic; one whose handler fails `max_attempts`
-    times goes there too; transient database/network errors are retried until they pass.
+    Per fetch: decode → in a DB transaction {record the event ids, skipping those already
+    processed; the handler for each new one} → after the batch, commit every partition's offset
+    at once. Up to `batch_size` records, across the partitions of one fetch (each partition's
+    in order), share one transaction; if one of them fails, the ones before it are applied
+    without it and it is then applied on its own, so one bad record affects only itself. A
+    record that cannot be decoded or validated goes straight to the dead-letter topic; one whose
+    handler fails `max_attempts` times goes there too; transient database/network errors are
+    retried until they pass.
 
     `fetch_max_wait_ms` bounds how long a fetch waits for data: it sets the idle delivery delay
     on brokers that answer a fetch only when the wait expires (Tansu does).
@@ -196,6 +198,7 @@ class ConsumerRunner:
             heartbeat_interval_ms=max(100, session_timeout_ms // 3),
         )
         self._claim = insert_ignore(sessions.kw["bind"].dialect.name, ProcessedEvent)
+        self._claim_many = self._claim.returning(ProcessedEvent.__table__.c.event_id)  # type: ignore[attr-defined]
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -221,70 +224,110 @@ class ConsumerRunner:
             batch = await self._consumer.getmany(timeout_ms=200)
             if self._consumer.assignment():
                 self.ready.set()
-            for tp, records in batch.items():
-                done = await self._process_partition(tp, records)
-                if done is not None:
-                    await self._commit(tp, done + 1)
-                if self._stopping.is_set():
-                    return
+            if batch:
+                offsets = await self._process_batch(batch)
+                if offsets:
+                    await self._commit(offsets)
 
-    async def _process_partition(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> int | None:
-        """Apply records in order; returns the offset of the last one done with."""
-        if self._types is None:
-            return await self._apply_records(records)
-        wanted = [r for r in records if _header(r, "ce_type") in self._types]
-        done = await self._apply_records(wanted) if wanted else None
-        if not wanted or done == wanted[-1].offset:
-            return records[-1].offset if records else None  # the skipped ones are done too
+    async def _process_batch(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> dict[TopicPartition, int]:
+        """Apply what one fetch returned, each partition's records in order, every partition in
+        the same transactions; returns the offsets to commit (the next one to read)."""
+        types = self._types
+        wanted = [
+            r
+            for records in batch.values()
+            for r in records
+            if types is None or _header(r, "ce_type") in types
+        ]
+        done = await self._apply_records(wanted)
+        last_done = {TopicPartition(r.topic, r.partition): r.offset for r in wanted[:done]}
+        unfinished = {TopicPartition(r.topic, r.partition) for r in wanted[done:]}
+        offsets: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            if records and tp not in unfinished:
+                offsets[tp] = records[-1].offset + 1  # the skipped ones are done too
+            elif tp in last_done:
+                offsets[tp] = last_done[tp] + 1
+        return offsets
+
+    async def _apply_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> int:
+        """Apply records in order, `batch_size` per transaction; returns how many (from the
+        first) were done with. A record that cannot go in with the others is applied on its own
+        (retried, or dead-lettered), and batching resumes after it."""
+        done = 0
+        while done < len(records):
+            if self._stopping.is_set() and done:
+                break
+            chunk = records[done : done + self._batch_size]
+            applied = await self._apply_chunk(chunk) if len(chunk) > 1 else 0
+            done += applied
+            if applied == len(chunk):
+                continue
+            if self._stopping.is_set() and done:
+                break
+            if not await self._process(records[done]):
+                break
+            done += 1
         return done
 
-    async def _apply_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> int | None:
-        last: int | None = None
-        for start in range(0, len(records), self._batch_size):
-            chunk = records[start : start + self._batch_size]
-            if self._stopping.is_set() and last is not None:
+    async def _apply_chunk(self, records: list[ConsumerRecord[bytes, bytes]]) -> int:
+        """Apply records in one transaction; returns how many, from the first, were applied.
+
+        The event ids are claimed with one statement. If a handler fails, the transaction is
+        rolled back and the records before the failing one are applied again without it (no
+        savepoint per record on the hot path: failures are rare); the caller takes the failing
+        one on its own. A record that does not decode ends the chunk before it."""
+        events: list[CloudEvent] = []
+        for record in records:
+            try:
+                events.append(CloudEvent.from_kafka(headers=record.headers, value=record.value))
+            except InvalidEvent:
                 break
-            if len(chunk) > 1 and await self._apply_chunk(chunk):
-                last = chunk[-1].offset
+        while events:
+            outcomes: list[tuple[CloudEvent, bool]] = []
+            try:
+                async with transaction(self._sessions, background=True) as session:
+                    claimed = await self._claim_all(session, events)
+                    for event, record in zip(events, records, strict=False):
+                        applied = event.id in claimed
+                        if applied:
+                            claimed.discard(event.id)  # a second copy in the chunk is a duplicate
+                            await self._handle(session, event, record)
+                        outcomes.append((event, applied))
+            except Exception as exc:
+                failed = len(outcomes)  # the record in hand; all of them if the commit failed
+                log.info(
+                    "chunk not applied whole",
+                    extra={
+                        "consumer": self.name,
+                        "size": len(events),
+                        "failed_at": failed,
+                        "error": describe_error(exc),
+                    },
+                )
+                if failed == 0 or failed >= len(events) or _is_transient(exc):
+                    return 0
+                events = events[:failed]
                 continue
-            # One by one, with retries and dead-lettering, when a chunk could not go in whole.
-            for record in chunk:
-                if self._stopping.is_set() and last is not None:
-                    return last
-                if not await self._process(record):
-                    return last
-                last = record.offset
-        return last
+            for event, applied in outcomes:
+                CONSUMED.labels(self.name, "applied" if applied else "duplicate").inc()
+                if applied and self._after_apply is not None:
+                    await self._after_apply(event)
+            return len(events)
+        return 0
 
-    async def _apply_chunk(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
-        """Apply several records in one transaction (one commit instead of one each); False,
-        with nothing applied, if any record does not decode or any handler fails."""
-        try:
-            events = [CloudEvent.from_kafka(headers=r.headers, value=r.value) for r in records]
-        except InvalidEvent:
-            return False
-        outcomes: list[tuple[CloudEvent, bool]] = []
-        try:
-            async with transaction(self._sessions) as session:
-                for event, record in zip(events, records, strict=True):
-                    outcomes.append((event, await self._claim_and_handle(session, event, record)))
-        except Exception as exc:
-            log.info(
-                "chunk not applied whole, going one by one",
-                extra={"consumer": self.name, "size": len(records), "error": describe_error(exc)},
-            )
-            return False
-        for event, applied in outcomes:
-            CONSUMED.labels(self.name, "applied" if applied else "duplicate").inc()
-            if applied and self._after_apply is not None:
-                await self._after_apply(event)
-        return True
+    async def _claim_all(self, session: AsyncSession, events: list[CloudEvent]) -> set[str]:
+        """Record the events as processed, in one statement; the ids that were not yet."""
+        now = utcnow()
+        rows = [{"consumer": self.name, "event_id": e.id, "processed_at": now} for e in events]
+        result = await (await session.connection()).execute(self._claim_many.values(rows))
+        return set(result.scalars())
 
-    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await self._consumer.commit({tp: offset})
+            await self._consumer.commit(offsets)
         except CommitFailedError:
             # Partition moved to another member; it re-reads from the last committed offset and
             # the processed-event ledger drops what was already applied.
@@ -338,7 +381,7 @@ class ConsumerRunner:
             return True
 
     async def _apply(self, event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> bool:
-        async with transaction(self._sessions) as session:
+        async with transaction(self._sessions, background=True) as session:
             return await self._claim_and_handle(session, event, record)
 
     async def _claim_and_handle(
@@ -351,12 +394,17 @@ class ConsumerRunner:
         )
         if not claimed.rowcount:
             return False
+        await self._handle(session, event, record)
+        return True
+
+    async def _handle(
+        self, session: AsyncSession, event: CloudEvent, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
         token = CURRENT_RECORD.set(record)
         try:
             await self._handler(session, event)
         finally:
             CURRENT_RECORD.reset(token)
-        return True
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException) -> None:
         error = describe_error(exc)

@@ -2,12 +2,16 @@
 
 import asyncio
 import os
+import sqlite3
 import weakref
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import orjson
 from sqlalchemy import Engine, MetaData, Table, event, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -55,7 +59,14 @@ def create_engine(
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
             private_database_file(Path(path))
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **_JSON_CODEC)
+        sqlite_args: dict[str, Any] = {
+            "timeout": _BUSY_TIMEOUT_MS / 1000,
+            # Statements of a write transaction run on the event loop's thread (see
+            # `_SqliteConnection`); the connection is never used by two threads at once.
+            "check_same_thread": False,
+            "async_creator_fn": _SqliteConnection.connect,
+        }
+        engine = create_async_engine(url, echo=echo, connect_args=sqlite_args, **_JSON_CODEC)
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
@@ -84,6 +95,63 @@ def private_database_file(path: Path) -> None:
             file.chmod(0o600)
 
 
+_BUSY_TIMEOUT_MS = 30_000
+
+
+class _SqliteConnection(aiosqlite.Connection):
+    """aiosqlite's connection, except inside a write transaction (`transaction()`), whose
+    statements run on the event loop's thread instead of the connection's worker thread.
+
+    aiosqlite hands every call to its thread and back: a statement costs three or four such
+    hops (cursor, execute, fetch, close), each waiting for a turn of the event loop. In the
+    embedded stack, where one loop serves every service, a consumer's transaction of a few
+    dozen statements held a database's single write lock for ~100 ms at 25 referrals/s, and
+    intake's submissions queued behind it (POST p50 130-220 ms on SQLite). Once `BEGIN
+    IMMEDIATE` holds the write lock, nothing in the transaction waits for another writer (WAL
+    readers never block), so its statements are short CPU work: run inline they take
+    microseconds, and the lock is released as soon as the work is done. The commit, which may
+    checkpoint the WAL to disk, stays on the worker thread, as do reads outside a write
+    transaction and a `BEGIN IMMEDIATE` that has to wait for another process.
+    """
+
+    inline = False
+
+    @classmethod
+    def connect(cls, database: str, **kwargs: Any) -> "_SqliteConnection":
+        connection = cls(partial(sqlite3.connect, database, **kwargs), iter_chunk_size=64)
+        connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+        return connection
+
+    def begin_immediate(self) -> bool:
+        """Take the write lock at once, on the calling thread; False, with nothing begun, if
+        another connection holds it (the caller then waits for it on the worker thread)."""
+        conn = self._conn
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        self.inline = True
+        return True
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.inline and self._connection is not None:
+            return fn(*args, **kwargs)
+        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def commit(self) -> None:
+        self.inline = False
+        await super().commit()
+
+    async def rollback(self) -> None:
+        self.inline = False
+        if self._connection is not None and not self._connection.in_transaction:
+            return  # nothing to undo (the pool's reset after a commit): no hop to the thread
+        await super().rollback()
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -93,7 +161,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         for pragma in (
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",
-            "PRAGMA busy_timeout=30000",
+            f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
             "PRAGMA foreign_keys=ON",
             # Deleted and overwritten content is zeroed, not left in free space: what an
             # erasure removes cannot be read back from the file (`truncate_wal` does the log).
@@ -107,39 +175,117 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Writers (see `transaction`) take the write lock up front; readers stay deferred, which
         # in WAL mode never blocks and is never blocked.
         write = conn.get_execution_options().get(_WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        driver = conn.connection.driver_connection
+        if not write or not isinstance(driver, _SqliteConnection):
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        elif not driver.begin_immediate():
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # another process writes: wait off the loop
+            driver.inline = True
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-# SQLite allows one writer; queueing writers here is cheaper and fairer than SQLite's busy
-# handler, which sleeps in growing steps while another connection of this process holds the lock.
-_sqlite_writers: "weakref.WeakKeyDictionary[Engine, asyncio.Lock]" = weakref.WeakKeyDictionary()
+class _WriteLock:
+    """SQLite's one writer, queued in process: cheaper and fairer than SQLite's busy handler,
+    which sleeps in growing steps while another connection of this process holds the lock.
+
+    Writers on a request's path go first: a submission waits for the transaction in progress,
+    not for every consumer batch and outbox round queued before it. Background writers
+    (consumers, the outbox relay) still get a turn after `_FOREGROUND_RUN` foreground writers
+    in a row, so a steady stream of requests cannot starve them.
+    """
+
+    _FOREGROUND_RUN = 4
+
+    def __init__(self) -> None:
+        self._held = False
+        self._queues: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
+            deque(),  # foreground
+            deque(),  # background
+        )
+        self._run = 0
+
+    async def acquire(self, *, background: bool) -> None:
+        if not self._held and not any(self._queues):
+            self._held = True
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        queue = self._queues[background]
+        queue.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # granted as we were cancelled: pass it on
+            else:
+                queue.remove(waiter)
+            raise
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(q) for q in self._queues)
+
+    def release(self) -> None:
+        foreground, background = self._queues
+        if foreground and not (background and self._run >= self._FOREGROUND_RUN):
+            self._run += 1
+            foreground.popleft().set_result(None)
+        elif background:
+            self._run = 0
+            background.popleft().set_result(None)
+        else:
+            self._run = 0
+            self._held = False
+
+
+_sqlite_writers: "weakref.WeakKeyDictionary[Engine, _WriteLock]" = weakref.WeakKeyDictionary()
+
+
+def _write_lock(engine: AsyncEngine) -> _WriteLock:
+    lock = _sqlite_writers.get(engine.sync_engine)
+    if lock is None:
+        lock = _sqlite_writers[engine.sync_engine] = _WriteLock()
+    return lock
+
+
+def sqlite_writers_waiting(engine: AsyncEngine) -> int:
+    """Writers queued for this SQLite database's write lock (in this process)."""
+    lock = _sqlite_writers.get(engine.sync_engine)
+    return lock.waiting if lock is not None else 0
 
 
 @asynccontextmanager
-async def transaction(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
+async def transaction(
+    sessions: SessionFactory, *, background: bool = False
+) -> AsyncIterator[AsyncSession]:
     """A session inside one write transaction: committed on success, rolled back on error.
 
-    For reads, use the session factory directly: `async with sessions() as session`."""
+    `background`: the writer is not on a request's path (consumers, the outbox relay); on
+    SQLite it lets writers that are go first. For reads, use the session factory directly:
+    `async with sessions() as session`."""
     engine: AsyncEngine | None = sessions.kw.get("bind")
     if engine is not None and is_sqlite(engine):
-        lock = _sqlite_writers.setdefault(engine.sync_engine, asyncio.Lock())
-        async with lock, sessions() as session, session.begin():
-            await session.connection(execution_options={_WRITE_OPTION: True})
-            yield session
+        lock = _write_lock(engine)
+        await lock.acquire(background=background)
+        try:
+            async with sessions() as session, session.begin():
+                await session.connection(execution_options={_WRITE_OPTION: True})
+                yield session
+        finally:
+            lock.release()
         return
     async with sessions() as session, session.begin():
         yield session
 
 
-async def truncate_wal(engine: AsyncEngine) -> bool:
+async def truncate_wal(engine: AsyncEngine, *, background: bool = False) -> bool:
     """SQLite: copy the write-ahead log into the database file and truncate the log to nothing,
     so page images written before an erasure do not linger in the `-wal` file (with
     `secure_delete` the database file keeps nothing deleted). True when done; False when a
-    reader kept it from finishing (the next call does it), and for other databases."""
+    reader kept it from finishing (the next call does it), and for other databases.
+    `background` as for `transaction`."""
     if not is_sqlite(engine):
         return False
 
@@ -153,9 +299,13 @@ async def truncate_wal(engine: AsyncEngine) -> bool:
             cursor.close()
         return bool(row) and row[0] == 0
 
-    lock = _sqlite_writers.setdefault(engine.sync_engine, asyncio.Lock())
-    async with lock, engine.connect() as conn:
-        return bool(await conn.run_sync(run))
+    lock = _write_lock(engine)
+    await lock.acquire(background=background)
+    try:
+        async with engine.connect() as conn:
+            return bool(await conn.run_sync(run))
+    finally:
+        lock.release()
 
 
 async def create_all(engine: AsyncEngine, *metadata: MetaData) -> None:

@@ -199,7 +199,7 @@ class OutboxRelay:
         """Publish again every row no consumer group is known to have read (the broker may have
         lost it), then everything pending, before the caller serves. Returns how many rows were
         replayed; gives up waiting after `timeout` seconds (the relay carries on afterwards)."""
-        async with transaction(self._sessions) as session:
+        async with transaction(self._sessions, background=True) as session:
             result = await session.exec(
                 update(OutboxRecord)
                 .where(col(OutboxRecord.delivered_at).is_(None))
@@ -292,28 +292,29 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Number what committed, then publish up to one batch; returns how many rows the
         broker acknowledged."""
-        async with self._sessions() as session:
-            unnumbered = (await session.exec(self._unnumbered().limit(1))).first()
         if is_sqlite(self._engine):
             # One relay per SQLite file: number and read under the write lock, send and mark
-            # without holding it while the broker is slow.
-            async with transaction(self._sessions) as session:
-                if unnumbered is not None:
+            # without holding it while the broker is slow. (Statements under the write lock run
+            # on the loop's thread, so the check costs no read transaction of its own.)
+            async with transaction(self._sessions, background=True) as session:
+                if (await session.exec(self._unnumbered().limit(1))).first() is not None:
                     await self._number(session)
                 rows = await self._pending(session, lock=False)
             if not rows:
                 return 0
             acked = await self._send(rows)
-            async with transaction(self._sessions) as session:
+            async with transaction(self._sessions, background=True) as session:
                 forgotten = await self._mark(session, acked)
             if forgotten:
-                await truncate_wal(self._engine)
+                await truncate_wal(self._engine, background=True)
             return len(acked)
+        async with self._sessions() as session:
+            unnumbered = (await session.exec(self._unnumbered().limit(1))).first()
         if unnumbered is not None:
             # Committed before anything is sent: a number published is never given again.
-            async with transaction(self._sessions) as session:
+            async with transaction(self._sessions, background=True) as session:
                 await self._number(session)
-        async with transaction(self._sessions) as session:
+        async with transaction(self._sessions, background=True) as session:
             rows = await self._pending(session, lock=True)
             rows = await self._unblocked(session, rows)
             if not rows:
@@ -555,7 +556,7 @@ class OutboxRelay:
         ]
         if not todo:
             return 0
-        async with transaction(self._sessions) as session:
+        async with transaction(self._sessions, background=True) as session:
             now = utcnow()
             for topic, partition, upto in todo:
                 result = await session.exec(
@@ -570,7 +571,7 @@ class OutboxRelay:
                 marked += int(getattr(result, "rowcount", 0) or 0)
             forgotten = await self._forget_erased(session, delivered_at=now)
         if forgotten and is_sqlite(self._engine):
-            await truncate_wal(self._engine)
+            await truncate_wal(self._engine, background=True)
         return marked
 
     async def purge(self) -> int:
@@ -578,7 +579,7 @@ class OutboxRelay:
         replaying rows older than the replay window, and forget processed event ids older than
         their retention (longer than the replay window, so a replayed event is still known)."""
         now = utcnow()
-        async with transaction(self._sessions) as session:
+        async with transaction(self._sessions, background=True) as session:
             result = await session.exec(
                 delete(OutboxRecord).where(col(OutboxRecord.delivered_at) < now - self._retention)
             )

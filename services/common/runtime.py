@@ -129,6 +129,7 @@ class ServiceRuntime:
                 bootstrap=self.bootstrap,
                 producer=self.producer,
                 max_attempts=settings.consumer_max_attempts,
+                batch_size=settings.consumer_batch_size,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 types=types,

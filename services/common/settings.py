@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import yaml
-from pydantic import BaseModel, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     """With replay on: how often the relay reads consumer groups' committed offsets."""
     consumer_max_attempts: int = 5
     """Tries before a record whose handler keeps failing is dead-lettered."""
+    consumer_batch_size: int = Field(default=100, ge=1)
+    """Records a consumer applies per database transaction (1: a transaction per event)."""
     max_body_bytes: int = 64 * 1024
     """Largest request body read by hand (413 above it)."""
     master_keys: dict[str, SecretStr] = {}

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.exc import OperationalError
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from services.common.broker import EmbeddedBroker
 from services.common.bus import CONSUMED
+from services.common.models import ProcessedEvent
 from tests.support import (
     Database,
     dead_letter_from,
@@ -113,6 +115,57 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_flow_continues(
     headers = dict(dead.headers)
     assert headers["ce_id"] == poison.id.encode()
     assert headers["dlq_error"] == b"RuntimeError: cannot apply this one"
+
+
+async def test_poison_event_inside_a_batch_is_dead_lettered_and_the_rest_applied_once(
+    db: Database, broker: EmbeddedBroker, topic: str, producer: AIOKafkaProducer
+) -> None:
+    """Eight records of one key, in one fetch and one batch: the poison among them goes to the
+    dead-letter topic, and the others (one of them delivered twice) take effect once each, in
+    order."""
+    good = [make_event("ref-b", seq) for seq in range(6)]
+    poison = make_event("ref-b", 666)
+    for event in (good[0], good[1], good[2], poison, good[3], good[1], good[4], good[5]):
+        await _publish(producer, topic, event)
+    attempts: list[str] = []
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        attempts.append(event.id)
+        if event.id == poison.id:
+            raise RuntimeError("cannot apply this one")
+        await record_effect(session, event)
+
+    group = f"group-{topic}"
+    dead = CONSUMED.labels(group, "deadlettered")
+    before = dead._value.get()
+    runner = make_consumer(
+        db,
+        broker.bootstrap,
+        topic,
+        producer,
+        name=group,
+        handler=handler,
+        max_attempts=2,
+        retry_backoff=0.01,
+    )
+    await runner.start()
+    try:
+        await wait_for(lambda: _count_is(db, 6), timeout=30)
+        dead_letter = await dead_letter_from(broker.bootstrap, topic)
+    finally:
+        await runner.stop()
+
+    applied = await effects(db)
+    assert [(r.event_id, r.seq) for r in applied] == [(e.id, seq) for seq, e in enumerate(good)]
+    # Once in the batch it shared with the others, then twice on its own.
+    assert attempts.count(poison.id) == 1 + 2
+    assert dict(dead_letter.headers)["ce_id"] == poison.id.encode()
+    assert dead._value.get() - before == 1
+    async with db.sessions() as session:
+        ledger = await session.exec(
+            select(col(ProcessedEvent.event_id)).where(col(ProcessedEvent.consumer) == group)
+        )
+        assert sorted(ledger) == sorted(e.id for e in good)
 
 
 async def test_event_with_invalid_payload_is_dead_lettered_without_retries(
