@@ -12,13 +12,16 @@ import contextlib
 import hashlib
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -82,7 +85,15 @@ def _actor(event: CloudEvent) -> str | None:
 
 
 async def head(session: AsyncSession, *, lock: bool = False) -> AuditHead:
-    row = await session.get(AuditHead, 1, with_for_update=lock)
+    chained = session.info.get(_CHAIN)
+    if chained is not None:
+        # Appends of this transaction still in memory (`append`): written first, so the caller
+        # (erasure, a checkpoint) sees the chain as it stands; the head is locked already.
+        await session.run_sync(_write_chain)
+        chained.keys.clear()  # an erasure is about to destroy one
+    row = await session.get(
+        AuditHead, 1, with_for_update=lock, populate_existing=chained is not None
+    )
     if row is None:
         # The first append and the checkpointer may both find no head on a new database: an
         # insert that yields to the other's (a plain insert failed with a duplicate key).
@@ -93,6 +104,67 @@ async def head(session: AsyncSession, *, lock: bool = False) -> AuditHead:
         row = await session.get(AuditHead, 1, with_for_update=lock, populate_existing=True)
         assert row is not None
     return row
+
+
+# The chain within one transaction: the head is read (and on PostgreSQL locked) by the first
+# append, then kept in memory; the records and the head's new value are written once, before
+# the transaction commits (or before anything else reads the head: `head`). A batch of events
+# then costs one SELECT, one multi-row INSERT and one UPDATE instead of three per event.
+_CHAIN = "nrm_audit_chain"
+
+
+@dataclass
+class _Chain:
+    sequence: int
+    hash: str
+    written: int  # the sequence the head row holds
+    records: list[dict[str, Any]] = field(default_factory=list)
+    keys: dict[str, bytes | None] = field(default_factory=dict)  # data keys by `_key_ref`
+
+
+def _write_chain(session: Session) -> None:
+    """Write what this transaction appended: its records, then the head row."""
+    chained: _Chain | None = session.info.get(_CHAIN)
+    if chained is None:
+        return
+    conn = session.connection()
+    if chained.records:
+        records, chained.records = chained.records, []
+        conn.execute(_INSERT_RECORD, records)
+    if chained.written != chained.sequence:
+        conn.execute(_UPDATE_HEAD, {"new_sequence": chained.sequence, "new_hash": chained.hash})
+        chained.written = chained.sequence
+
+
+_RECORDS = AuditRecord.__table__  # type: ignore[attr-defined]
+_HEADS = AuditHead.__table__  # type: ignore[attr-defined]
+_INSERT_RECORD = _RECORDS.insert()
+_UPDATE_HEAD = (
+    _HEADS.update()
+    .where(_HEADS.c.id == 1)
+    .values(sequence=bindparam("new_sequence"), hash=bindparam("new_hash"))
+)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_chain_before_commit(session: Session) -> None:
+    _write_chain(session)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_chain(session: Session, transaction: SessionTransaction) -> None:
+    # Committed or rolled back: the next transaction reads (and locks) the head again.
+    if transaction.parent is None:
+        session.info.pop(_CHAIN, None)
+
+
+async def _chain_of(session: AsyncSession) -> _Chain:
+    chained: _Chain | None = session.info.get(_CHAIN)
+    if chained is None:
+        top = await head(session, lock=True)
+        chained = _Chain(top.sequence, top.hash, top.sequence)
+        session.info[_CHAIN] = chained
+    return chained
 
 
 def _key_ref(event: CloudEvent) -> str:
@@ -112,6 +184,20 @@ def _record_aad(sequence: int) -> bytes:
     return f"nrm-audit:{sequence}".encode()  # a sealed payload moved to another record won't open
 
 
+async def _data_key(session: AsyncSession, *, ref: str, vault: Vault) -> bytes | None:
+    """The data key that seals `ref`'s records, made on first use; None once erased."""
+    row = await session.get(AuditReferralKey, ref)
+    if row is not None:
+        return vault.unwrap(row.wrapped_key, row.master_key_id, record_id=_key_aad(ref))
+    if ref != SHARED_KEY and await session.get(AuditErasure, ref) is not None:
+        return None  # an event of an erased referral arriving late: its payload is not kept
+    key, wrapped, kid = vault.new_data_key(record_id=_key_aad(ref))
+    # Written at the next flush (at the latest the commit); this transaction's later events
+    # find the key in `_Chain.keys`.
+    session.add(AuditReferralKey(referral_id=ref, wrapped_key=wrapped, master_key_id=kid))
+    return key
+
+
 async def append(
     session: AsyncSession,
     *,
@@ -120,11 +206,11 @@ async def append(
     partition: int,
     offset: int,
     vault: Vault,
-) -> AuditRecord:
+) -> None:
     """Add one event to the chain (idempotency: the caller's processed-event claim, and the
     unique event id as a backstop). The payload is sealed under its subject's data key, made
     on first use; a subject already erased gets no key again, and its record no payload."""
-    top = await head(session, lock=True)
+    top = await _chain_of(session)
     sequence = top.sequence + 1
     data = sanitise(event.type, event.data or {})
     text = chain.canonical(data)
@@ -149,35 +235,28 @@ async def append(
     digest = chain.record_hash_v2(values)
     fields: dict[str, Any] = dict(zip(chain.FIELDS_V2, values, strict=True))
     ref = _key_ref(event)
-    row = await session.get(AuditReferralKey, ref)
-    key: bytes | None
-    if row is not None:
-        key = vault.unwrap(row.wrapped_key, row.master_key_id, record_id=_key_aad(ref))
-    elif ref != SHARED_KEY and await session.get(AuditErasure, ref) is not None:
-        key = None  # an event of an erased referral arriving late: its payload is not kept
+    if ref in top.keys:
+        key = top.keys[ref]
     else:
-        key, wrapped, kid = vault.new_data_key(record_id=_key_aad(ref))
-        session.add(AuditReferralKey(referral_id=ref, wrapped_key=wrapped, master_key_id=kid))
-        await session.flush()  # the next event of this batch finds it
+        top.keys[ref] = key = await _data_key(session, ref=ref, vault=vault)
     sealed = None
     if key is not None:
         sealed = seal_bytes(key, salt + text.encode(), aad=_record_aad(sequence))
     reference = data.get("reference") if event.type == "referral.submitted" else None
-    record = AuditRecord(
-        **fields,
-        payload=None,
-        version=2,
-        hash=digest,
-        sealed=sealed,
-        key_ref=ref,
-        reference=reference if isinstance(reference, str) else None,
-        source_sequence=event.sequence,
-        received_at=utcnow(),
+    top.records.append(
+        {
+            **fields,
+            "payload": None,
+            "version": 2,
+            "hash": digest,
+            "sealed": sealed,
+            "key_ref": ref,
+            "reference": reference if isinstance(reference, str) else None,
+            "source_sequence": event.sequence,
+            "received_at": utcnow(),
+        }
     )
-    session.add(record)
-    top.sequence, top.hash = record.sequence, digest
-    session.add(top)
-    return record
+    top.sequence, top.hash = sequence, digest
 
 
 # Erasure

@@ -357,3 +357,57 @@ async def test_erasure_keeps_the_timeline_and_the_chain_and_destroys_the_payload
     files = raw_files(world.db)
     assert CANARY.encode() not in files and LEGACY_CANARY.encode() not in files
     assert wrapped not in files
+
+
+async def test_appends_and_an_erasure_in_one_transaction(world: World) -> None:
+    """A consumer batch appends in memory and writes once before commit: an erasure in the
+    middle of the batch still empties the payloads appended before it, the records after it get
+    none, and the chain verifies (a checkpoint in the same transaction signs the real head)."""
+    db, vault = world.db, world.vault
+    await create_all(db.engine, audit_metadata, runtime_metadata)
+
+    def event(payload: Any, subject: str) -> CloudEvent:
+        return CloudEvent.new(source="intake", payload=payload, subject=subject, agency="gp")
+
+    withdrawn = ReferralWithdrawn(referral_id="e1", reference="NRM-2026-000001", withdrawn_by="gp")
+    kept = ReferralWithdrawn(referral_id="k1", reference="NRM-2026-000002", withdrawn_by="gp")
+    erased = ReferralErased(referral_id="e1", basis="retention_expired")
+    async with transaction(db.sessions) as session:
+        for offset, e in enumerate(
+            [event(withdrawn, "e1"), event(kept, "k1"), event(withdrawn, "e1")]
+        ):
+            await service.append(
+                session, event=e, topic="nrm.referrals.v1", partition=0, offset=offset, vault=vault
+            )
+        done = event(erased, "e1")
+        assert await service.erase(
+            session, referral_id="e1", basis="retention_expired", erased_at=done.time
+        )
+        for offset, e in enumerate([done, event(withdrawn, "e1"), event(kept, "k1")], start=3):
+            await service.append(
+                session, event=e, topic="nrm.referrals.v1", partition=0, offset=offset, vault=vault
+            )
+        assert (await service.head(session)).sequence == 6
+        settings = world.settings
+        await service.checkpoint(
+            session, name=settings.key_name, origin=settings.origin, vault=vault
+        )
+    e1 = await world.records("e1")
+    assert [(r.sequence, r.sealed is None) for r in e1] == [
+        (1, True),
+        (3, True),
+        (4, False),  # the erasure record: under the shared key, says only what was erased
+        (5, True),
+    ]
+    assert [(r.sequence, r.sealed is None) for r in await world.records("k1")] == [
+        (2, False),
+        (6, False),
+    ]
+    async with transaction(db.sessions) as session:
+        vkey = await service.public_key(session, name=world.settings.key_name, vault=vault)
+    async with db.sessions() as session:
+        assert await session.get(AuditReferralKey, "e1") is None
+        result = await service.verify(session, vkey=vkey, vault=vault)
+    assert (result["ok"], result["records"]) == (True, 6)
+    assert result["checkpoints"] == {"checked": 1, "bad": []}
+    assert result["payloads"] == {"checked": 3, "erased": 3, "first_bad_sequence": None}
