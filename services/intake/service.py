@@ -4,7 +4,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import case, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from uuid6 import uuid7
@@ -716,37 +718,84 @@ async def erased(session: AsyncSession, referral_id: str) -> bool:
     return row is not None and row.status == "erased"
 
 
+def _rank(status: Any) -> Any:
+    """`STATUS_RANK` in SQL (0 for anything else, as `STATUS_RANK.get(status, 0)`)."""
+    return case(STATUS_RANK, value=status, else_=0)
+
+
+def _recipient_upserts(make: Any) -> tuple[Any, Any]:
+    """Per dialect, built once: `INSERT INTO recipient ... ON CONFLICT (referral_id, agency)`
+    taking a routing decision's terms (status and delivery untouched), and one taking a case
+    event's delivery and raising the status (never lowering it: an equal rank, as accepted and
+    declined, takes the later one)."""
+    table = RecipientRow.__table__  # type: ignore[attr-defined]
+    key = ["referral_id", "agency"]
+    routed = make(table)
+    terms = ("disclosure", "requires_consent", "rule", "deadline", "updated_at")
+    moved = make(table)
+    new = moved.excluded
+    return (
+        routed.on_conflict_do_update(
+            index_elements=key, set_={name: routed.excluded[name] for name in terms}
+        ),
+        moved.on_conflict_do_update(
+            index_elements=key,
+            set_={
+                "delivery_id": new.delivery_id,
+                "updated_at": new.updated_at,
+                "status": case(
+                    (_rank(new.status) >= _rank(table.c.status), new.status),
+                    else_=table.c.status,
+                ),
+            },
+        ),
+    )
+
+
+_UPSERTS = {
+    "sqlite": _recipient_upserts(sqlite_insert),
+    "postgresql": _recipient_upserts(pg_insert),
+}
+
+
 async def apply_routed(session: AsyncSession, *, routed: ReferralRouted) -> None:
     if await erased(session, routed.referral_id):
         return
-    for agency in routed.removed:  # named as implicated: no longer a recipient at all
-        gone = await session.get(RecipientRow, (routed.referral_id, agency))
-        if gone is not None:
-            await session.delete(gone)
-    for decision in routed.recipients:
-        row = await session.get(RecipientRow, (routed.referral_id, decision.agency))
-        if row is None:
-            row = RecipientRow(
-                referral_id=routed.referral_id,
-                agency=decision.agency,
-                disclosure=decision.disclosure.value,
-                rule=decision.rule,
-            )
-        row.disclosure = decision.disclosure.value
-        row.requires_consent = list(decision.requires_consent)
-        row.rule = decision.rule
-        row.deadline = decision.deadline
-        row.updated_at = utcnow()
-        session.add(row)
-    if routed.reason == RoutingReason.ESCALATION and routed.escalated_delivery_id:
-        escalated = await session.exec(
-            select(RecipientRow).where(
-                col(RecipientRow.delivery_id) == routed.escalated_delivery_id
+    table = RecipientRow.__table__  # type: ignore[attr-defined]
+    conn = await session.connection()
+    if routed.removed:  # named as implicated: no longer a recipient at all
+        await conn.execute(
+            table.delete().where(
+                table.c.referral_id == routed.referral_id,
+                table.c.agency.in_(list(routed.removed)),
             )
         )
-        for row in escalated:
-            row.status = "escalated"
-            session.add(row)
+    if routed.recipients:
+        # A recipient new to intake starts at `routed`; a known one (a case event may have
+        # overtaken the decision) keeps its status and delivery, and takes the decision's terms.
+        now = utcnow()
+        rows = {
+            decision.agency: {  # one row per agency (a statement may not touch a row twice)
+                "referral_id": routed.referral_id,
+                "agency": decision.agency,
+                "disclosure": decision.disclosure.value,
+                "requires_consent": list(decision.requires_consent),
+                "rule": decision.rule,
+                "deadline": decision.deadline,
+                "status": "routed",
+                "delivery_id": None,
+                "updated_at": now,
+            }
+            for decision in routed.recipients
+        }
+        upsert, _ = _UPSERTS[conn.dialect.name]
+        await conn.execute(upsert, list(rows.values()))
+    if routed.reason == RoutingReason.ESCALATION and routed.escalated_delivery_id:
+        await conn.execute(
+            table.update()
+            .where(table.c.delivery_id == routed.escalated_delivery_id)
+            .values(status="escalated")
+        )
     if routed.identification is not None:
         await _start_identification(session, routed=routed)
 
@@ -763,20 +812,24 @@ async def apply_case_event(session: AsyncSession, *, event: DeliveryRef, status:
     """Move a recipient's status forward (case events may overtake the routing decision)."""
     if await erased(session, event.referral_id):
         return
-    row = await session.get(RecipientRow, (event.referral_id, event.agency))
-    if row is None:
-        row = RecipientRow(
-            referral_id=event.referral_id,
-            agency=event.agency,
-            disclosure=Disclosure.ANONYMOUS.value,  # until the routing decision arrives
-            rule="",
-            status="routed",
-        )
-    row.delivery_id = event.delivery_id
-    if STATUS_RANK[status] >= STATUS_RANK.get(row.status, 0):
-        row.status = status
-    row.updated_at = utcnow()
-    session.add(row)
+    conn = await session.connection()
+    _, upsert = _UPSERTS[conn.dialect.name]
+    # One statement: the row as a new recipient (`anonymous` until the routing decision
+    # arrives), or the known one's status raised.
+    await conn.execute(
+        upsert,
+        {
+            "referral_id": event.referral_id,
+            "agency": event.agency,
+            "disclosure": Disclosure.ANONYMOUS.value,
+            "requires_consent": [],
+            "rule": "",
+            "deadline": None,
+            "status": status,
+            "delivery_id": event.delivery_id,
+            "updated_at": utcnow(),
+        },
+    )
 
 
 # Identification (CoE Convention art. 10, 12, 13): the competent authority's decisions, the
@@ -797,20 +850,19 @@ async def _start_identification(session: AsyncSession, *, routed: ReferralRouted
     or later decision never restarts them)."""
     terms = routed.identification
     assert terms is not None
-    referral = await session.get(ReferralRow, routed.referral_id)
-    if referral is None or await session.get(IdentificationRow, routed.referral_id) is not None:
+    if await session.get(ReferralRow, routed.referral_id) is None:  # loaded by `erased`
         return
     # Every referral starts as a potential victim (the contract allows nothing else): only the
-    # competent authority's decisions move it on.
-    status = VictimStatus.POTENTIAL.value
-    period = terms.reflection_period
-    session.add(
-        IdentificationRow(
+    # competent authority's decisions move it on. An existing row stays as it is.
+    dialect = session.get_bind().dialect.name
+    await session.exec(
+        insert_ignore(dialect, IdentificationRow).values(
             referral_id=routed.referral_id,
             authority=terms.authority,
-            status=status,
+            status=VictimStatus.POTENTIAL.value,
             reasonable_grounds_due=terms.reasonable_grounds_due,
-            reflection_period_seconds=period.total_seconds(),
+            reflection_period_seconds=terms.reflection_period.total_seconds(),
+            updated_at=utcnow(),
         )
     )
 

@@ -610,3 +610,93 @@ async def test_role_endpoint_matrix(intake: Intake) -> None:
             else:
                 assert r.status_code == 404, cell
                 assert len(role_denials) == 1, cell
+
+
+async def test_recipient_status_only_moves_forward(db: Database) -> None:
+    """The consumed events' upserts: a case event may come before the routing decision (the
+    row starts `anonymous`, then takes the decision's terms and keeps its status), a status
+    never goes back (an equal rank takes the later one), an escalation ends the delivery, an
+    implicated agency's row goes, and an erased referral takes nothing."""
+    from contracts.events import RecipientDecision, ReferralRouted, RoutingReason
+    from services.common.db import create_all, transaction
+    from services.common.models import runtime_metadata
+    from services.intake import service
+    from services.intake.models import RecipientRow, intake_metadata
+
+    await create_all(db.engine, intake_metadata, runtime_metadata)
+
+    def ref(agency: str, delivery: str) -> ReferralAcknowledged:
+        return ReferralAcknowledged.model_construct(
+            referral_id="r1", agency=agency, delivery_id=delivery
+        )
+
+    def routed(*agencies: str, **more: Any) -> ReferralRouted:
+        decisions = [
+            RecipientDecision(agency=a, disclosure=Disclosure.FULL, rule="r", deadline=None)
+            for a in agencies
+        ]
+        return ReferralRouted.model_construct(
+            referral_id="r1",
+            recipients=decisions,
+            removed=more.get("removed", []),
+            reason=more.get("reason", RoutingReason.SUBMITTED),
+            escalated_delivery_id=more.get("escalated"),
+            identification=None,
+        )
+
+    async def rows() -> dict[str, tuple[str, str, str | None]]:
+        async with db.sessions() as session:
+            found = await session.exec(select(RecipientRow).where(RecipientRow.referral_id == "r1"))
+            return {r.agency: (r.disclosure, r.status, r.delivery_id) for r in found}
+
+    async with transaction(db.sessions) as session:
+        await service.apply_case_event(session, event=ref("shelter", "d1"), status="notified")
+        await service.apply_case_event(session, event=ref("shelter", "d1"), status="completed")
+        await service.apply_case_event(session, event=ref("shelter", "d1"), status="acknowledged")
+        await service.apply_case_event(session, event=ref("police", "d2"), status="accepted")
+        await service.apply_case_event(session, event=ref("police", "d2"), status="declined")
+    assert await rows() == {
+        "shelter": ("anonymous", "completed", "d1"),
+        "police": ("anonymous", "declined", "d2"),
+    }
+    async with transaction(db.sessions) as session:
+        await service.apply_routed(session, routed=routed("shelter", "police", "ngo", "ngo"))
+    assert await rows() == {
+        "shelter": ("full", "completed", "d1"),
+        "police": ("full", "declined", "d2"),
+        "ngo": ("full", "routed", None),
+    }
+    async with transaction(db.sessions) as session:
+        escalation = routed(
+            "ngo", removed=["shelter"], reason=RoutingReason.ESCALATION, escalated="d2"
+        )
+        await service.apply_routed(session, routed=escalation)
+        await service.apply_case_event(session, event=ref("police", "d2"), status="completed")
+    assert await rows() == {
+        "police": ("full", "escalated", "d2"),
+        "ngo": ("full", "routed", None),
+    }
+    async with transaction(db.sessions) as session:
+        session.add(
+            ReferralRow(
+                id="r1",
+                reference="NRM-2026-000001",
+                kind="victim",
+                status="erased",
+                submitted_by="gp",
+                submitted_by_client="gp",
+                urgency="standard",
+                region="EE",
+                facts={},
+                sealed=b"",
+                wrapped_key=b"",
+                master_key_id="k1",
+            )
+        )
+    async with transaction(db.sessions) as session:
+        await service.apply_routed(session, routed=routed("later"))
+        await service.apply_case_event(session, event=ref("ngo", "d3"), status="completed")
+    assert await rows() == {
+        "police": ("full", "escalated", "d2"),
+        "ngo": ("full", "routed", None),
+    }
