@@ -626,8 +626,9 @@ async def test_recipient_status_only_moves_forward(db: Database) -> None:
     await create_all(db.engine, intake_metadata, runtime_metadata)
 
     def ref(agency: str, delivery: str) -> ReferralAcknowledged:
-        return ReferralAcknowledged.model_construct(
-            referral_id="r1", agency=agency, delivery_id=delivery
+        at = datetime.now(UTC)
+        return ReferralAcknowledged(
+            referral_id="r1", agency=agency, delivery_id=delivery, actor="staff", at=at
         )
 
     def routed(*agencies: str, **more: Any) -> ReferralRouted:
@@ -635,7 +636,7 @@ async def test_recipient_status_only_moves_forward(db: Database) -> None:
             RecipientDecision(agency=a, disclosure=Disclosure.FULL, rule="r", deadline=None)
             for a in agencies
         ]
-        return ReferralRouted.model_construct(
+        return ReferralRouted.model_construct(  # type: ignore[call-arg]  # facts not needed
             referral_id="r1",
             recipients=decisions,
             removed=more.get("removed", []),
