@@ -38,6 +38,15 @@ from services.common.outbox import add_event
 from services.notify.models import Dispatch, EmailRecipients, Webhook
 from services.notify.settings import NotifySettings
 
+# Which agencies have which channels, as read earlier in the same transaction (notify's
+# `Channels.of`): a change to an agency's channels drops it.
+CHANNELS_READ = "nrm_notify_channels"
+
+
+def channels_changed(session: AsyncSession) -> None:
+    session.info.pop(CHANNELS_READ, None)
+
+
 SERVICE = "notify"
 TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = ("en", "ru", "kk")
@@ -189,6 +198,7 @@ async def set_webhook(
     hook.disabled_reason = None
     hook.updated_at = utcnow()
     session.add(hook)
+    channels_changed(session)
     await _admin_event(
         session,
         action="webhook.set",
@@ -214,6 +224,7 @@ async def set_email(
     row.language = language
     row.updated_at = utcnow()
     session.add(row)
+    channels_changed(session)
     await _admin_event(
         session,
         action="email.set",
@@ -240,6 +251,7 @@ async def disable_webhook(session: AsyncSession, *, hook: Webhook, reason: str) 
     hook.disabled_reason = reason
     hook.updated_at = utcnow()
     session.add(hook)
+    channels_changed(session)
     await _admin_event(
         session,
         action="webhook.disabled",

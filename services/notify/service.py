@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from uuid6 import uuid7
@@ -35,6 +37,7 @@ from services.common.db import CommitSignal, insert_ignore, insert_many
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events, forget_delivered
+from services.notify.channels import CHANNELS_READ
 from services.notify.models import (
     Delivery,
     DeliveryChange,
@@ -127,13 +130,38 @@ class Channels:
 
     @classmethod
     async def of(cls, session: AsyncSession, agencies: Sequence[str]) -> "Channels":
-        hooks = await session.exec(
-            select(Webhook.agency).where(col(Webhook.agency).in_(agencies), col(Webhook.enabled))
+        # Read once per transaction and agency: a consumer batch routes many referrals to the
+        # same few agencies. Dropped when the transaction ends, or changes an agency's channels
+        # (`channels.channels_changed`).
+        known: dict[str, tuple[bool, EmailRecipients | None]] = session.info.setdefault(
+            CHANNELS_READ, {}
         )
-        mail = await session.exec(
-            select(EmailRecipients).where(col(EmailRecipients.agency).in_(agencies))
+        missing = [a for a in dict.fromkeys(agencies) if a not in known]
+        if missing:
+            hooks = set(
+                await session.exec(
+                    select(Webhook.agency).where(
+                        col(Webhook.agency).in_(missing), col(Webhook.enabled)
+                    )
+                )
+            )
+            mail = await session.exec(
+                select(EmailRecipients).where(col(EmailRecipients.agency).in_(missing))
+            )
+            emails = {m.agency: m for m in mail if m.addresses}
+            for agency in missing:
+                known[agency] = (agency in hooks, emails.get(agency))
+        found = [(a, *known[a]) for a in agencies]
+        return cls(
+            frozenset(a for a, hook, _ in found if hook),
+            {a: email for a, _, email in found if email is not None},
         )
-        return cls(frozenset(hooks), {m.agency: m for m in mail if m.addresses})
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_channels(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(CHANNELS_READ, None)
 
 
 def _fanout(
