@@ -52,7 +52,9 @@ def provider() -> TracerProvider:
         found = {ep.name: ep for ep in entry_points(group="opentelemetry_traces_exporter")}
         for name in exporter_names():
             if name not in found:
-                log.warning("span exporter not installed, spans not exported", extra={"name": name})
+                log.warning(
+                    "span exporter not installed, spans not exported", extra={"exporter": name}
+                )
                 continue
             made.add_span_processor(BatchSpanProcessor(found[name].load()()))
         _provider = made
