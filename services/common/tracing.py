@@ -103,6 +103,15 @@ def event_span(event: CloudEvent, consumer: str) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def continued(traceparent: str | None, scope: str, name: str) -> Iterator[None]:
+    """A span continuing `traceparent` (a new trace without one), for work done later than the
+    request or event that asked for it (a queued webhook or e-mail)."""
+    parent = PROPAGATOR.extract({"traceparent": traceparent} if traceparent else {})
+    with tracer(scope).start_as_current_span(name, context=parent):
+        yield
+
+
 class TraceMiddleware:
     """Continues the request's `traceparent` (or starts a trace) for the whole request.
 
