@@ -35,6 +35,7 @@ from services.common.db import CommitSignal, insert_ignore, insert_many
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events, forget_delivered
+from services.common.tracing import current_traceparent
 from services.notify.models import (
     Delivery,
     DeliveryChange,
@@ -205,6 +206,9 @@ async def _feed(
     await insert_many(session, DeliveryChange, changes)
     CHANGED.mark(session)
     if dispatches:
+        traceparent = current_traceparent()
+        for dispatch in dispatches:
+            dispatch["traceparent"] = traceparent
         await insert_many(session, Dispatch, dispatches)
         QUEUED.mark(session)
 
