@@ -57,6 +57,8 @@ class AuditRecord(AuditTable, table=True):
     # source's numbers from an event still on its way.
     source_sequence: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     received_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # Correlation, outside the hash like the above: the W3C trace id the event carried.
+    trace_id: str | None = Field(default=None, max_length=32)
 
 
 class AuditHead(AuditTable, table=True):

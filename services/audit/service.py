@@ -40,6 +40,7 @@ from services.common.crypto import Sealed, SealError, Vault, open_bytes, seal_by
 from services.common.db import SessionFactory, insert_ignore, transaction
 from services.common.erasure import Erasure
 from services.common.models import utcnow
+from services.common.tracing import trace_id_of
 
 SERVICE = "audit"
 
@@ -254,6 +255,7 @@ async def append(
             "reference": reference if isinstance(reference, str) else None,
             "source_sequence": event.sequence,
             "received_at": utcnow(),
+            "trace_id": trace_id_of(event.traceparent),
         }
     )
     top.sequence, top.hash = sequence, digest
@@ -433,6 +435,7 @@ def as_dict(r: AuditRecord, payload: dict[str, Any] | None) -> dict[str, Any]:
     out["version"] = r.version
     out["commitment"] = r.commitment
     out["hash"] = r.hash
+    out["trace_id"] = r.trace_id
     return out
 
 
@@ -499,6 +502,7 @@ def _step(r: AuditRecord, payload: dict[str, Any] | None) -> dict[str, Any]:
         "agency": r.agency,
         "actor": r.client_id or r.source,
         "source": r.source,
+        "trace_id": r.trace_id,
     }
     if r.type.startswith("access."):
         step["outcome"] = r.outcome

@@ -23,6 +23,7 @@ from services.common.errors import install_error_handlers, problem
 from services.common.openapi import install as install_openapi
 from services.common.openapi import problem_response
 from services.common.settings import Settings
+from services.common.tracing import TraceMiddleware
 
 ReadinessCheck = tuple[str, Callable[[], Awaitable[None]]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -253,6 +254,7 @@ def create_app(
     install_error_handlers(app)
     install_refusal_audit(app)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(TraceMiddleware, service=service)  # outermost: everything sees the trace
     app.include_router(ops_router(checks, settings))
     if docs:
 

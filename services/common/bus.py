@@ -24,6 +24,7 @@ from contracts.cloudevents import CloudEvent, InvalidEvent
 from contracts.topics import ACCESS, CASE_EVENTS, CATALOGUE, DEADLETTER, REFERRALS, ROUTING
 from services.common.db import SessionFactory, insert_ignore, transaction
 from services.common.models import ProcessedEvent, utcnow
+from services.common.tracing import event_span
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +403,17 @@ class ConsumerRunner:
     ) -> None:
         token = CURRENT_RECORD.set(record)
         try:
-            await self._handler(session, event)
+            with event_span(event, self.name):
+                log.debug(
+                    "handling event",
+                    extra={
+                        "consumer": self.name,
+                        "event_id": event.id,
+                        "type": event.type,
+                        "subject": event.subject,
+                    },
+                )
+                await self._handler(session, event)
         finally:
             CURRENT_RECORD.reset(token)
 

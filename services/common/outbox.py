@@ -43,6 +43,7 @@ from services.common.db import (
     truncate_wal,
 )
 from services.common.models import EventCounter, OutboxRecord, ProcessedEvent, utcnow
+from services.common.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,15 @@ async def forget_delivered(session: AsyncSession, *, key: str) -> int:
 
 def _row(event: CloudEvent, topic: str | None) -> dict[str, Any]:
     record = event.to_kafka()
+    headers = {k: v.decode() for k, v in record.headers}
+    if "traceparent" not in headers and (traceparent := current_traceparent()) is not None:
+        headers["traceparent"] = traceparent  # the request's or handled event's trace
     return {
         "event_id": event.id,
         "event_type": event.type,
         "topic": topic or topic_for_type(event.type).name,
         "key": record.key.decode() if record.key is not None else None,
-        "headers": {k: v.decode() for k, v in record.headers},
+        "headers": headers,
         "value": record.value,
         "created_at": utcnow(),
     }

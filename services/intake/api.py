@@ -31,6 +31,7 @@ from services.common.params import UUID_PATTERN, IdCursor, Timestamp
 from services.common.permissions import Action
 from services.common.retention import load_retention
 from services.common.runtime import Runtime
+from services.common.tracing import current_traceparent
 from services.intake import retention, service
 from services.intake.batch import SubmissionQueue
 from services.intake.settings import IntakeSettings
@@ -146,6 +147,7 @@ async def submit(
         actor=principal.actor,
         idempotency_key=idempotency_key,
         body_hash=hashlib.sha256(raw).hexdigest(),
+        traceparent=current_traceparent(),
     )
     outcome = await submissions.submit(submission)
     # Serialised here rather than by FastAPI's response-model pass: this is the hot path.

@@ -79,9 +79,21 @@ STATUS_RANK = {
 }
 
 
-def _event(payload: Any, *, referral_id: str, agency: str, actor: str | None = None) -> CloudEvent:
+def _event(
+    payload: Any,
+    *,
+    referral_id: str,
+    agency: str,
+    actor: str | None = None,
+    traceparent: str | None = None,
+) -> CloudEvent:
     return CloudEvent.new(
-        source=SERVICE, payload=payload, subject=referral_id, agency=agency, actor=actor
+        source=SERVICE,
+        payload=payload,
+        subject=referral_id,
+        agency=agency,
+        actor=actor,
+        traceparent=traceparent,
     )
 
 
@@ -135,6 +147,7 @@ class Submission:
     idempotency_key: str | None
     body_hash: str
     actor: str | None = None  # the person who submitted, or the client
+    traceparent: str | None = None  # the request's: the batch writer runs outside it
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +262,15 @@ async def submit_referrals(
             facts=facts,
             statistics=VictimStatistics.consented(profile, facts.consent),
         )
-        events.append(_event(payload, referral_id=referral_id, agency=sub.agency, actor=sub.actor))
+        events.append(
+            _event(
+                payload,
+                referral_id=referral_id,
+                agency=sub.agency,
+                actor=sub.actor,
+                traceparent=sub.traceparent,
+            )
+        )
     if rows:
         await insert_many(session, ReferralRow, rows)
         await add_events(session, events)

@@ -138,6 +138,8 @@ class Dispatch(NotifyTable, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
     done_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    # The trace that queued it: its delivery event continues it (W3C `traceparent`).
+    traceparent: str | None = Field(default=None, max_length=55)
 
 
 class DispatchAttempt(NotifyTable, table=True):

@@ -37,6 +37,7 @@ from services.common.db import CommitSignal, insert_ignore, insert_many
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events, forget_delivered
+from services.common.tracing import current_traceparent
 from services.notify.channels import CHANNELS_READ
 from services.notify.models import (
     Delivery,
@@ -233,6 +234,9 @@ async def _feed(
     await insert_many(session, DeliveryChange, changes)
     CHANGED.mark(session)
     if dispatches:
+        traceparent = current_traceparent()
+        for dispatch in dispatches:
+            dispatch["traceparent"] = traceparent
         await insert_many(session, Dispatch, dispatches)
         QUEUED.mark(session)
 

@@ -21,6 +21,7 @@ from services.common.db import SessionFactory, transaction
 from services.common.loops import Loop
 from services.common.models import utcnow
 from services.common.outbox import add_event
+from services.common.tracing import continued
 from services.notify import channels, service
 from services.notify.models import Delivery, Dispatch, DispatchAttempt, EmailRecipients, Webhook
 from services.notify.settings import NotifySettings
@@ -107,6 +108,10 @@ class Dispatcher(Loop):
             return leased
 
     async def _deliver(self, dispatch: Dispatch) -> None:
+        with continued(dispatch.traceparent, "nrm.notify", f"dispatch {dispatch.channel}"):
+            await self._send(dispatch)
+
+    async def _send(self, dispatch: Dispatch) -> None:
         settings = self._settings
         async with self._sessions() as session:
             hook = await session.get(Webhook, dispatch.agency)

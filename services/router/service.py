@@ -82,8 +82,7 @@ async def _announce(
         payload=payload,
         subject=referral_id,
         agency=submitted_by,
-        traceparent=cause.traceparent if cause else None,
-    )
+    )  # its traceparent: the handled event's trace (stamped by the outbox)
     await add_event(session, event)
     return decision_id
 
