@@ -63,9 +63,10 @@ UNSTATABLE: dict[str, tuple[str, ...]] = {
     # 30,000 common passwords: services.identity.people.password_problem). How long it must be
     # (NRM_IDENTITY_PASSWORD_MIN_LENGTH) is stated in the document, as `minLength`.
     # A person, or a client with agency roles, needs an agency in the registry (its state).
-    "POST /v1/admin/people": (*PASSWORD, "No agency"),
+    # The dpo role stands alone (two-person rule: a rule between the items of `roles`).
+    "POST /v1/admin/people": (*PASSWORD, "No agency", "The dpo role cannot be combined"),
     "POST /v1/admin/people/{person_id}/reset": PASSWORD,
-    "POST /v1/admin/clients": ("No agency",),
+    "POST /v1/admin/clients": ("No agency", "The dpo role cannot be combined"),
 }
 
 
