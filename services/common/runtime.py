@@ -3,16 +3,14 @@
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
-from contracts.topics import ACCESS
 from services.common.access import AccessAudit
 from services.common.app import ReadinessCheck, database_check, from_state
 from services.common.bus import (
@@ -22,15 +20,17 @@ from services.common.bus import (
     Handler,
     create_producer,
 )
+from services.common.consumers import Consumer
 from services.common.db import create_all, session_factory
 from services.common.erasure import ErasureLedger
 from services.common.models import runtime_metadata
 from services.common.outbox import OutboxRelay
 from services.common.revocation import TYPES as REVOCATION_TYPES
-from services.common.revocation import RevocationRefresher, Revocations
+from services.common.revocation import RevocationRefresher, Revocations, access_consumer
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
+C = TypeVar("C")
 
 
 class ServiceRuntime:
@@ -137,30 +137,43 @@ class ServiceRuntime:
             )
         )
 
+    async def consume_group(
+        self,
+        consumer: Consumer[C],
+        context: C,
+        *,
+        settings: Settings,
+        after_apply: AfterApply | None = None,
+    ) -> None:
+        """Start a declared consumer group, its handlers bound to `context`; the runner reads
+        only the types it handles."""
+        if consumer.service != self.service:
+            raise ValueError(f"{consumer.group} belongs to {consumer.service}, not {self.service}")
+        await self.consume(
+            consumer.group,
+            consumer.topic_names,
+            consumer.bind(context),
+            settings=settings,
+            types=consumer.types,
+            after_apply=after_apply,
+        )
+
     async def watch_access(
-        self, settings: Settings, *, also: Handler | None = None, also_types: Sequence[str] = ()
+        self, settings: Settings, consumer: Consumer[Revocations] | None = None
     ) -> None:
         """Apply `access.revoked` / `access.restored` (consumer group `<service>.access`), so
-        this service refuses a disabled subject's tokens within seconds. `also` handles the
-        `also_types` events of that topic in the same group (notify: recusals)."""
+        this service refuses a disabled subject's tokens within seconds. `consumer` is the
+        service's declaration of that group when it handles more there (notify: recusals)."""
         revocations = self.revocations
-
-        async def handle(session: AsyncSession, event: CloudEvent) -> None:
-            if event.type in REVOCATION_TYPES:
-                await revocations.on_event(session, event)
-            elif also is not None:
-                await also(session, event)
 
         async def applied(event: CloudEvent) -> None:
             if event.type in REVOCATION_TYPES:
                 await revocations.applied(event)
 
-        await self.consume(
-            f"{self.service}.access",
-            [ACCESS.name],
-            handle,
+        await self.consume_group(
+            consumer or access_consumer(self.service),
+            revocations,
             settings=settings,
-            types=(*REVOCATION_TYPES, *also_types),
             after_apply=applied,
         )
         self._refresher = RevocationRefresher(self.revocations, settings.revocation_refresh_seconds)
