@@ -17,7 +17,6 @@ from services.common.bus import (
     CONSUMER_GROUPS,
     AfterApply,
     ConsumerRunner,
-    Handler,
     create_producer,
 )
 from services.common.consumers import Consumer
@@ -36,8 +35,9 @@ C = TypeVar("C")
 class ServiceRuntime:
     """Start in a lifespan, stop in reverse: consumers drained, outbox flushed, producer closed.
 
-    After `start()`, a service builds its `ConsumerRunner`s with `producer` (for dead letters)
-    and hands them to `add_consumer`, which starts them and stops them first on shutdown."""
+    After `start()`, a service starts its declared consumer groups with `consume_group` (or
+    hands its own `ConsumerRunner`s, built with `producer` for dead letters, to `add_consumer`);
+    they are stopped first on shutdown."""
 
     def __init__(
         self,
@@ -103,18 +103,21 @@ class ServiceRuntime:
         await consumer.start()
         self.consumers.append(consumer)
 
-    async def consume(
+    async def consume_group(
         self,
-        name: str,
-        topics: Sequence[str],
-        handler: Handler,
+        consumer: Consumer[C],
+        context: C,
         *,
         settings: Settings,
-        types: Sequence[str] | None = None,
         after_apply: AfterApply | None = None,
     ) -> None:
-        """Start consumer group `name` on `topics`, configured from the service's settings."""
+        """Start a declared consumer group (`services/common/consumers.py`), its handlers bound
+        to `context`, configured from the service's settings; the runner reads only the types
+        the group handles."""
         assert self.producer is not None, "start() first"
+        if consumer.service != self.service:
+            raise ValueError(f"{consumer.group} belongs to {consumer.service}, not {self.service}")
+        name, topics = consumer.group, consumer.topic_names
         undeclared = [t for t in topics if name not in CONSUMER_GROUPS.get(t, ())]
         if undeclared:
             # Replay keeps an event until every declared group read it: a group missing there
@@ -124,7 +127,7 @@ class ServiceRuntime:
             ConsumerRunner(
                 name=name,
                 topics=topics,
-                handler=handler,
+                handler=consumer.bind(context),
                 sessions=self.sessions,
                 bootstrap=self.bootstrap,
                 producer=self.producer,
@@ -132,30 +135,9 @@ class ServiceRuntime:
                 batch_size=settings.consumer_batch_size,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-                types=types,
+                types=consumer.types,
                 after_apply=after_apply,
             )
-        )
-
-    async def consume_group(
-        self,
-        consumer: Consumer[C],
-        context: C,
-        *,
-        settings: Settings,
-        after_apply: AfterApply | None = None,
-    ) -> None:
-        """Start a declared consumer group, its handlers bound to `context`; the runner reads
-        only the types it handles."""
-        if consumer.service != self.service:
-            raise ValueError(f"{consumer.group} belongs to {consumer.service}, not {self.service}")
-        await self.consume(
-            consumer.group,
-            consumer.topic_names,
-            consumer.bind(context),
-            settings=settings,
-            types=consumer.types,
-            after_apply=after_apply,
         )
 
     async def watch_access(
