@@ -189,11 +189,13 @@ async def test_full_flow_timeline(db: Database, own_broker: EmbeddedBroker, tmp_
 POISON = [
     ("nrm.referrals.v1", b"not json at all", [("ce_type", b"referral.submitted")]),
     ("nrm.routing.v1", b'{"referral_id": 1}', [("ce_type", b"referral.routed")]),
-    ("nrm.case-events.v1", b"\xff\xfe invalid utf-8", []),
+    ("nrm.case-events.v1", b"\xff\xfe invalid utf-8", [("ce_type", b"referral.declined")]),
     ("nrm.access.v1", b'{"action": "x"}', [("ce_type", b"no.such.type")]),
 ]
+# Each group dead-letters the poison of a type it handles and skips the others unread (by their
+# `ce_type` header): notify.referrals takes none of these types, the access groups only theirs.
 GROUPS = {
-    "nrm.referrals.v1": {"router.referrals", "audit"},  # notify.referrals: only its types
+    "nrm.referrals.v1": {"router.referrals", "audit"},
     "nrm.routing.v1": {"intake.routing", "notify.routing", "audit"},
     "nrm.case-events.v1": {"intake.case-events", "router.case-events", "audit"},
     "nrm.access.v1": {"audit"},
