@@ -127,24 +127,19 @@ class Consumer(Generic[C]):
 
     def operations(self) -> list[Operation]:
         """What this group receives, per topic, for the AsyncAPI document."""
-        out = []
-        for topic in self.topics:
-            handled = self.types
-            wanted = (
-                topic.types if handled is None else tuple(t for t in topic.types if t in handled)
+        handled = self.types
+        return [
+            Operation(
+                service=self.service,
+                action="receive",
+                topic=topic,
+                types=wanted,
+                group=self.group,
+                summary=self.summary,
             )
-            if wanted:
-                out.append(
-                    Operation(
-                        service=self.service,
-                        action="receive",
-                        topic=topic,
-                        types=wanted,
-                        group=self.group,
-                        summary=self.summary,
-                    )
-                )
-        return out
+            for topic in self.topics
+            if (wanted := tuple(t for t in topic.types if handled is None or t in handled))
+        ]
 
     def _check_annotation(self, handler: Callable[..., object], models: tuple[type, ...]) -> None:
         params = list(inspect.signature(handler).parameters.values())
@@ -171,20 +166,15 @@ class Publisher:
     service: str
     models: tuple[type[Payload], ...]
 
+    @property
+    def types(self) -> tuple[str, ...]:
+        return tuple(event_type(m) for m in self.models)
+
     def operations(self) -> list[Operation]:
-        names = [event_type(m) for m in self.models]
-        out = []
-        for topic in _topics_of(names):
-            out.append(
-                Operation(
-                    service=self.service,
-                    action="send",
-                    topic=topic,
-                    types=tuple(t for t in topic.types if t in names),
-                )
-            )
-        return out
-
-
-def _topics_of(names: list[str]) -> list[Topic]:
-    return [t for t in CATALOGUE if any(n in t.types for n in names)]
+        """What this service sends, per topic, for the AsyncAPI document."""
+        names = self.types
+        return [
+            Operation(service=self.service, action="send", topic=topic, types=sent)
+            for topic in CATALOGUE
+            if (sent := tuple(t for t in topic.types if t in names))
+        ]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services import asyncapi
 from services.audit.app import create_app as create_audit
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
@@ -182,6 +183,20 @@ async def test_full_flow_timeline(db: Database, own_broker: EmbeddedBroker, tmp_
         assert not [x for x in CANARIES if x in export]
         verify = (await c["audit"].get("/v1/audit/verify", headers=auditor)).json()
         assert verify["ok"] is True and verify["records"] >= len(steps)
+        # Every event on the bus (audit holds them all) is one its source declared it publishes:
+        # the AsyncAPI document's send operations are generated from those declarations.
+        declared = {(p.service, t) for p in asyncapi.publishers() for t in p.types}
+        records = [json.loads(line) for line in export.splitlines()]
+        sent = {
+            (r["source"].removeprefix("urn:nrm:local:"), r["type"])
+            for r in records
+            if r["kind"] == "record"
+        }
+        assert ("intake", "referral.submitted") in sent and (
+            "notify",
+            "referral.acknowledged",
+        ) in sent
+        assert sent <= declared, sent - declared
 
 
 # Poison: a record on every topic that no consumer can use. Each consumer group dead-letters it
