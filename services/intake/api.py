@@ -27,12 +27,13 @@ from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.erasure import ErasureLedger
 from services.common.errors import NotFound
-from services.common.params import UUID_PATTERN, IdCursor, Timestamp
+from services.common.pagination import Key, Limit100, cursor_key
+from services.common.params import UUID_PATTERN, Timestamp
 from services.common.permissions import Action
 from services.common.retention import load_retention
 from services.common.runtime import Runtime
 from services.common.tracing import current_traceparent
-from services.intake import retention, service
+from services.intake import repository, retention, service
 from services.intake.batch import SubmissionQueue
 from services.intake.settings import IntakeSettings
 
@@ -188,15 +189,16 @@ async def list_referrals(
     region: Annotated[str | None, Query(max_length=10, pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")] = None,
     since: Timestamp | None = None,
     until: Timestamp | None = None,
-    cursor: Annotated[IdCursor | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
+    limit: Limit100 = 50,
 ) -> ReferralPage:
     async with runtime.sessions() as session:
-        rows, next_cursor = await service.list_referrals(
+        page = await repository.list_referrals(
             session,
             agency=principal.agency,
             as_submitter=Role.REFERRER in principal.roles,
             as_recipient=bool(principal.roles & {Role.CASEWORKER, Role.SUPERVISOR}),
+            person=person_of(principal),
             status=status,
             urgency=urgency.value if urgency else None,
             region=region,
@@ -217,9 +219,9 @@ async def list_referrals(
             submitted_by=r.submitted_by,
             submitted_at=r.created_at,
         )
-        for r in rows
+        for r in page.items
     ]
-    return ReferralPage(items=items, next_cursor=next_cursor)
+    return ReferralPage(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/{referral_id}", summary="A referral, filtered by the caller's disclosure level")
@@ -377,7 +379,7 @@ async def put_implicated(
             person=person_of(principal),
             actor=principal.actor,
         )
-    return ImplicatedOut(id=row.id, implicated=service.implicated(row))
+    return ImplicatedOut(id=row.id, implicated=repository.implicated(row))
 
 
 @router.post(
@@ -890,13 +892,13 @@ async def get_erasures(
     referral: Annotated[
         str | None, Query(pattern=UUID_PATTERN, description="One referral's request only")
     ] = None,
-    cursor: Annotated[IdCursor | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
+    limit: Limit100 = 50,
 ) -> PendingErasures:
     if Role.DPO not in principal.roles and principal.agency not in settings.coordinators():
         raise NotFound("Not found.")
     async with runtime.sessions() as session:
-        found, next_cursor = await retention.pending_erasures(
+        page = await retention.pending_erasures(
             session,
             referral_id=referral,
             cursor=cursor,
@@ -913,9 +915,9 @@ async def get_erasures(
                 requested_by_actor=p.request.requested_by_actor,
                 held=p.held,
             )
-            for p in found
+            for p in page.items
         ],
-        next_cursor=next_cursor,
+        next_cursor=page.next_cursor,
     )
 
 
