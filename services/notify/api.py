@@ -112,22 +112,27 @@ async def get_delivery(delivery_id: str, principal: InboxReader, runtime: Runtim
     return InboxItem.model_validate(service.item(d))
 
 
+async def _no_store(response: Response) -> None:
+    """FastAPI says `Cache-Control: no-cache` on an event stream; the deliveries are case data,
+    which no intermediary may keep: `no-store` is added (and wins). A dependency, as the
+    stream's own code runs only once the response has started."""
+    response.headers["Cache-Control"] = "no-store"
+
+
 @inbox_router.get(
     "/inbox/stream",
     summary="Server-Sent Events: new and changed deliveries of the caller's agency",
     response_class=EventSourceResponse,
+    dependencies=[Depends(_no_store)],
 )
 async def stream_inbox(
     request: Request,
-    response: Response,
     principal: InboxReader,
     runtime: Runtime,
     settings: Config,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    # FastAPI frames the events (and pings after 15 s of silence) and says `no-cache`; the
-    # deliveries are case data, which no intermediary may keep (`no-store` wins over it).
-    response.headers["Cache-Control"] = "no-store"
+    # FastAPI frames the events (and pings after 15 s without one).
     agency, person = principal.agency, principal.person_subject
     waiter = asyncio.Event()
     # Subscribed, and the starting point read, before the first byte: a delivery made once the
