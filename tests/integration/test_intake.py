@@ -561,6 +561,37 @@ async def test_lists_page_by_one_opaque_cursor(intake: Intake) -> None:
     }
 
 
+async def test_a_page_of_referrals_an_agency_may_not_read_does_not_end_the_list(
+    intake: Intake,
+) -> None:
+    """Three referrals routed to ngo-north; the newest two name it implicated. Its first page
+    of two is empty (the implicated are left out after the fetch) but the list goes on to the
+    third: the cursor follows what was fetched, not what was shown. A person who recused
+    themselves from that one sees an empty list."""
+    ids = [(await intake.submit(TIP_EXAMPLE)).json()["id"] for _ in range(3)]
+    for rid in ids:
+        await intake.route(rid, _decision("ngo-north", Disclosure.ANONYMOUS))
+    submitter = intake.mint.headers("labour-insp", *REFERRER)
+    for rid in ids[1:]:
+        r = await intake.client.put(
+            f"/v1/referrals/{rid}/implicated", json={"implicated": ["ngo-north"]}, headers=submitter
+        )
+        assert r.status_code == 200, r.text
+    ngo = intake.mint.headers("ngo-north", *CASEWORKER)
+    pages = await walk(intake.client, "/v1/referrals", headers=ngo, params={"limit": 2}, key="id")
+    assert pages == [[], [ids[0]]]
+    person = {
+        "Authorization": "Bearer "
+        + intake.mint.token("ngo-north", *CASEWORKER, client_id="console", person="p-7")
+    }
+    r = await intake.client.post(f"/v1/referrals/{ids[0]}/recusal", headers=person)
+    assert r.status_code == 204, r.text
+    assert await walk(intake.client, "/v1/referrals", headers=person, params={}, key="id") == [[]]
+    assert await walk(intake.client, "/v1/referrals", headers=ngo, params={}, key="id") == [
+        [ids[0]]
+    ]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "roles"),
     [
