@@ -375,6 +375,8 @@ async def test_an_overlong_last_event_id_is_no_server_error(
         headers = {**notify.as_("ngo-north"), "Last-Event-ID": "9" * 20}
         async with notify.client.stream("GET", "/v1/inbox/stream", headers=headers) as r:
             assert r.status_code == 200
+            # FastAPI's `no-cache` and the stream's `no-store`, which wins.
+            assert r.headers.get_list("cache-control") == ["no-cache", "no-store"]
             chunks = r.aiter_bytes()
             assert (await anext(chunks)).startswith(b"retry: ")
             routed = await notify.route(("ngo-north", Disclosure.SUPPORT))
