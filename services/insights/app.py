@@ -1,18 +1,14 @@
-"""The insights service: create_app and its lifespan."""
+"""The insights service: its declaration and create_app."""
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.topics import CASE_EVENTS, REFERRALS, ROUTING
-from services.common.app import create_app as create_service_app
-from services.common.auth import JwksSource, verifier_from_settings
-from services.common.db import create_engine
+from services.common.auth import JwksSource
 from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import Consumer, Service, service_app, service_runtime
 from services.insights import service
 from services.insights.api import open_data, router, state_periods
 from services.insights.consumer import TYPES, erasing
@@ -28,58 +24,44 @@ def create_app(
     create_tables: bool = True,
     jwks: JwksSource | None = None,
 ) -> FastAPI:
-    runtime = ServiceRuntime(
-        service="insights",
-        engine=engine
-        or create_engine(
-            settings.database_url_for(),
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-        ),
+    runtime = service_runtime(
+        "insights",
+        settings,
         bootstrap=bootstrap,
         metadata=[insights_metadata],
+        engine=engine,
         create_tables=create_tables,
     )
     ledger = ErasureLedger(settings.erasure_ledger_path())
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+    async def replay_erasures(_: FastAPI) -> None:
         # A restored backup loses its link to erased referrals again before it answers.
         await replay_ledger(
             ledger,
             runtime.sessions,
             lambda session, e: service.apply_erased(session, referral_id=e.referral_id),
         )
-        try:
-            await asyncio.gather(
-                runtime.watch_access(settings),
-                runtime.consume(
+
+    def document(doc: dict[str, Any]) -> dict[str, Any]:
+        return state_periods(doc, period_months=settings.period_months)
+
+    return service_app(
+        Service(
+            name="insights",
+            title="NRM Exchange insights",
+            settings=settings,
+            runtime=runtime,
+            routers=[router, open_data],
+            jwks=jwks,
+            startup=[replay_erasures],
+            consumers=[
+                Consumer(
                     "insights",
                     [REFERRALS.name, ROUTING.name, CASE_EVENTS.name],
                     erasing(ledger),
-                    settings=settings,
-                    types=TYPES,
-                    after_apply=after_erasure(runtime.engine),
-                ),
-            )
-            yield
-        finally:
-            await runtime.stop()
-
-    app = create_service_app(
-        title="NRM Exchange insights",
-        service="insights",
-        settings=settings,
-        routers=[router, open_data],
-        checks=runtime.checks,
-        lifespan=lifespan,
+                    {"types": TYPES, "after_apply": after_erasure(runtime.engine)},
+                )
+            ],
+            document=document,
+        )
     )
-    document = app.openapi
-    app.openapi = lambda: state_periods(document(), period_months=settings.period_months)  # type: ignore[method-assign]
-    app.state.runtime = runtime
-    app.state.settings = settings
-    app.state.access_audit = runtime.access_audit
-    app.state.revocations = runtime.revocations
-    app.state.verifier = verifier_from_settings(settings, jwks=jwks)
-    return app
