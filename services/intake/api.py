@@ -376,13 +376,6 @@ async def put_implicated(
     return ImplicatedOut(id=row.id, implicated=service.implicated(row))
 
 
-@router.post(
-    "/{referral_id}/recusal",
-    status_code=204,
-    summary="Step away from a referral (a person, for a conflict of interest): refused from now on",
-    responses={409: {"description": "The token is a system client's: only a person recuses"}},
-    openapi_extra=body_schema(_recusal_in),
-)
 async def _recusal_body(request: Request, settings: Config) -> RecusalIn:
     """The optional body of a recusal (none at all is an empty one)."""
     has_body = (
@@ -393,6 +386,13 @@ async def _recusal_body(request: Request, settings: Config) -> RecusalIn:
     return body
 
 
+@router.post(
+    "/{referral_id}/recusal",
+    status_code=204,
+    summary="Step away from a referral (a person, for a conflict of interest): refused from now on",
+    responses={409: {"description": "The token is a system client's: only a person recuses"}},
+    openapi_extra=body_schema(_recusal_in),
+)
 async def post_recusal(
     referral_id: str,
     principal: Recuser,
