@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.topics import CASE_EVENTS, REFERRALS, ROUTING
 from services.common.auth import JwksSource
-from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
+from services.common.erasure import ErasureLedger, after_erasure, replay_step
 from services.common.runtime import Consumer, Service, service_app, service_runtime
 from services.insights import service
 from services.insights.api import open_data, router, state_periods
@@ -34,14 +34,6 @@ def create_app(
     )
     ledger = ErasureLedger(settings.erasure_ledger_path())
 
-    async def replay_erasures(_: FastAPI) -> None:
-        # A restored backup loses its link to erased referrals again before it answers.
-        await replay_ledger(
-            ledger,
-            runtime.sessions,
-            lambda session, e: service.apply_erased(session, referral_id=e.referral_id),
-        )
-
     def document(doc: dict[str, Any]) -> dict[str, Any]:
         return state_periods(doc, period_months=settings.period_months)
 
@@ -53,7 +45,7 @@ def create_app(
             runtime=runtime,
             routers=[router, open_data],
             jwks=jwks,
-            startup=[replay_erasures],
+            startup=[replay_step(ledger, runtime.sessions, service.apply_erased)],
             consumers=[
                 Consumer(
                     "insights",

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.topics import REFERRALS, ROUTING
 from services.common.auth import JwksSource
 from services.common.crypto import vault_from_settings
-from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
+from services.common.erasure import ErasureLedger, after_erasure, replay_step
 from services.common.runtime import Consumer, Service, service_app, service_runtime
 from services.notify import service
 from services.notify.api import agency_router, inbox_router
@@ -40,14 +40,6 @@ def create_app(
     clock = DeadlineClock(sessions=runtime.sessions, settings=settings)
     ledger = ErasureLedger(settings.erasure_ledger_path())
 
-    async def replay_erasures(_: FastAPI) -> None:
-        # A restored backup is erased again before anything is served or sent.
-        await replay_ledger(
-            ledger,
-            runtime.sessions,
-            lambda session, e: service.apply_erased(session, referral_id=e.referral_id),
-        )
-
     @contextlib.asynccontextmanager
     async def wake_dispatcher(_: FastAPI) -> AsyncIterator[None]:
         # A committed delivery with dispatches wakes the dispatcher instead of its next poll.
@@ -66,7 +58,7 @@ def create_app(
             routers=[inbox_router, agency_router],
             jwks=jwks,
             vault=vault,
-            startup=[replay_erasures],
+            startup=[replay_step(ledger, runtime.sessions, service.apply_erased)],
             # Recusals arrive as `admin.changed` on the access topic.
             access_handler=on_access,
             access_types=["admin.changed"],

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.topics import CASE_EVENTS, REFERRALS
 from services.common.auth import JwksSource
-from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
+from services.common.erasure import ErasureLedger, after_erasure, replay_step
 from services.common.runtime import Consumer, Service, service_app, service_runtime
 from services.router import service
 from services.router.api import router
@@ -41,14 +41,6 @@ def create_app(
     ledger = ErasureLedger(settings.erasure_ledger_path())
     handlers = RouterHandlers(policy, lambda: runtime.revocations.disabled("agency"), ledger)
 
-    async def replay_erasures(_: FastAPI) -> None:
-        # A restored backup is erased again before anything is routed or served.
-        await replay_ledger(
-            ledger,
-            runtime.sessions,
-            lambda session, e: service.apply_erased(session, referral_id=e.referral_id),
-        )
-
     return service_app(
         Service(
             name="router",
@@ -57,7 +49,7 @@ def create_app(
             runtime=runtime,
             routers=[router],
             jwks=jwks,
-            startup=[replay_erasures],
+            startup=[replay_step(ledger, runtime.sessions, service.apply_erased)],
             consumers=[
                 Consumer(
                     "router.referrals",
