@@ -4,10 +4,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.cloudevents import CloudEvent
-from contracts.topics import CATALOGUE, DEADLETTER
-from services.audit import service
+from services.audit import consumer, service
 from services.audit.api import router
-from services.audit.consumer import handler
 from services.audit.models import audit_metadata
 from services.audit.settings import AuditSettings
 from services.common.auth import JwksSource
@@ -15,7 +13,7 @@ from services.common.crypto import Vault, vault_from_settings
 from services.common.db import SessionFactory, transaction
 from services.common.erasure import ErasureLedger
 from services.common.loops import Loop
-from services.common.runtime import Consumer, Service, service_app, service_runtime
+from services.common.runtime import Group, Service, service_app, service_runtime
 
 
 class Checkpointer(Loop):
@@ -78,13 +76,9 @@ def create_app(
             jwks=jwks,
             vault=vault,
             startup=[replay_erasures],
+            access=consumer.access,
             consumers=[
-                Consumer(
-                    "audit",
-                    [t.name for t in CATALOGUE if t is not DEADLETTER],
-                    handler(vault=vault, ledger=ledger),
-                    {"after_apply": after_apply},
-                )
+                Group(consumer.events, consumer.Chain(vault=vault, ledger=ledger), after_apply)
             ],
             workers=[checkpointer],
             state={"checkpointer": checkpointer, "ledger": ledger},

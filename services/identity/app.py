@@ -15,7 +15,7 @@ from contracts.referrals import Agency
 from services.common.crypto import vault_from_settings
 from services.common.db import transaction
 from services.common.runtime import Service, service_app, service_runtime
-from services.identity import people, service, signin
+from services.identity import consumer, people, service, signin
 from services.identity.api import admin, router
 from services.identity.models import identity_metadata
 from services.identity.oidc import Provider
@@ -107,6 +107,7 @@ def create_app(
             routers=[router, signin.router, admin],
             jwks=local_jwks,
             vault=vault,
+            access=consumer.access,
             startup=[seed],
             document=document,
             state={

@@ -5,13 +5,11 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.topics import CASE_EVENTS, REFERRALS, ROUTING
 from services.common.auth import JwksSource
 from services.common.erasure import ErasureLedger, after_erasure, replay_step
-from services.common.runtime import Consumer, Service, service_app, service_runtime
-from services.insights import service
+from services.common.runtime import Group, Service, service_app, service_runtime
+from services.insights import consumer, service
 from services.insights.api import open_data, router, state_periods
-from services.insights.consumer import TYPES, erasing
 from services.insights.models import insights_metadata
 from services.insights.settings import InsightsSettings
 
@@ -46,14 +44,8 @@ def create_app(
             routers=[router, open_data],
             jwks=jwks,
             startup=[replay_step(ledger, runtime.sessions, service.apply_erased)],
-            consumers=[
-                Consumer(
-                    "insights",
-                    [REFERRALS.name, ROUTING.name, CASE_EVENTS.name],
-                    erasing(ledger),
-                    {"types": TYPES, "after_apply": after_erasure(runtime.engine)},
-                )
-            ],
+            access=consumer.access,
+            consumers=[Group(consumer.events, ledger, after_erasure(runtime.engine))],
             document=document,
         )
     )

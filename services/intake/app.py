@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.topics import CASE_EVENTS, ROUTING
 from services.common.auth import JwksSource
 from services.common.crypto import vault_from_settings
 from services.common.db import SessionFactory, transaction
@@ -17,11 +16,10 @@ from services.common.erasure import Erasure, ErasureLedger, replay_ledger
 from services.common.loops import Loop
 from services.common.models import utcnow
 from services.common.retention import load_retention
-from services.common.runtime import Consumer, Service, service_app, service_runtime
-from services.intake import retention, service
+from services.common.runtime import Group, Service, service_app, service_runtime
+from services.intake import consumer, retention, service
 from services.intake.api import clocks, retention_router, router
 from services.intake.batch import SubmissionQueue
-from services.intake.consumer import on_case_event, on_routing
 from services.intake.models import intake_metadata
 from services.intake.settings import IntakeSettings
 
@@ -147,10 +145,8 @@ def create_app(
             jwks=jwks,
             vault=vault,
             startup=[shred_erased],
-            consumers=[
-                Consumer("intake.routing", [ROUTING.name], on_routing),
-                Consumer("intake.case-events", [CASE_EVENTS.name], on_case_event),
-            ],
+            access=consumer.access,
+            consumers=[Group(consumer.routing), Group(consumer.case_events)],
             workers=[submissions, clock, sweep],
             context=audit_client,
             state={"submissions": submissions, "clock": clock, "sweep": sweep, "ledger": ledger},

@@ -6,14 +6,12 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.topics import REFERRALS, ROUTING
 from services.common.auth import JwksSource
 from services.common.crypto import vault_from_settings
 from services.common.erasure import ErasureLedger, after_erasure, replay_step
-from services.common.runtime import Consumer, Service, service_app, service_runtime
-from services.notify import service
+from services.common.runtime import Group, Service, service_app, service_runtime
+from services.notify import consumer, service
 from services.notify.api import agency_router, inbox_router
-from services.notify.consumer import REFERRAL_TYPES, on_access, on_routing, referral_handler
 from services.notify.models import notify_metadata
 from services.notify.settings import NotifySettings
 from services.notify.workers import DeadlineClock, Dispatcher
@@ -59,17 +57,10 @@ def create_app(
             jwks=jwks,
             vault=vault,
             startup=[replay_step(ledger, runtime.sessions, service.apply_erased)],
-            # Recusals arrive as `admin.changed` on the access topic.
-            access_handler=on_access,
-            access_types=["admin.changed"],
+            access=consumer.access,  # recusals arrive there too, as `admin.changed`
             consumers=[
-                Consumer("notify.routing", [ROUTING.name], on_routing),
-                Consumer(
-                    "notify.referrals",
-                    [REFERRALS.name],
-                    referral_handler(ledger),
-                    {"types": REFERRAL_TYPES, "after_apply": after_erasure(runtime.engine)},
-                ),
+                Group(consumer.routing),
+                Group(consumer.referrals, ledger, after_erasure(runtime.engine)),
             ],
             workers=[dispatcher, clock],
             context=wake_dispatcher,

@@ -3,11 +3,10 @@
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.topics import CASE_EVENTS, REFERRALS
 from services.common.auth import JwksSource
 from services.common.erasure import ErasureLedger, after_erasure, replay_step
-from services.common.runtime import Consumer, Service, service_app, service_runtime
-from services.router import service
+from services.common.runtime import Group, Service, service_app, service_runtime
+from services.router import consumer, service
 from services.router.api import router
 from services.router.consumer import RouterHandlers
 from services.router.models import router_metadata
@@ -50,14 +49,10 @@ def create_app(
             routers=[router],
             jwks=jwks,
             startup=[replay_step(ledger, runtime.sessions, service.apply_erased)],
+            access=consumer.access,
             consumers=[
-                Consumer(
-                    "router.referrals",
-                    [REFERRALS.name],
-                    handlers.on_referral,
-                    {"after_apply": after_erasure(runtime.engine)},
-                ),
-                Consumer("router.case-events", [CASE_EVENTS.name], handlers.on_case_event),
+                Group(consumer.referrals, handlers, after_erasure(runtime.engine)),
+                Group(consumer.case_events, handlers),
             ],
             state={"handlers": handlers},
         )
