@@ -8,29 +8,32 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.audit import repository, service
 from services.audit.schemas import Checkpoints, EventPage, SubjectAccessPage, Timeline
 from services.audit.settings import AuditSettings
-from services.common.app import from_state
 from services.common.auth import Principal, require
-from services.common.crypto import Vault
-from services.common.db import transaction
+from services.common.deps import Keys, Runtime, WriteSession, from_state
 from services.common.pagination import Key, Limit500, cursor_key
 from services.common.params import UUID_PATTERN, Timestamp
 from services.common.permissions import Action
-from services.common.runtime import Runtime
+from services.common.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 Auditor = Annotated[Principal, Depends(require(Action.AUDIT_READ))]
 DataProtectionOfficer = Annotated[Principal, Depends(require(Action.SUBJECT_ACCESS))]
-Config = Annotated[AuditSettings, Depends(from_state("settings"))]
-Secrets = Annotated[Vault, Depends(from_state("vault"))]
+Config = Annotated[AuditSettings, Depends(from_state("settings", AuditSettings))]
 
 
 async def _record_query(
-    runtime: Any, principal: Principal, action: str, resource: str | None
+    runtime: ServiceRuntime,
+    principal: Principal,
+    action: str,
+    resource: str | None,
+    *,
+    session: AsyncSession | None = None,
 ) -> None:
     await runtime.access_audit.emit(
         service.access_event(
@@ -42,6 +45,7 @@ async def _record_query(
         ),
         subject=None,
         agency=principal.agency,
+        session=session,
     )
 
 
@@ -50,7 +54,7 @@ async def get_events(
     principal: Auditor,
     runtime: Runtime,
     settings: Config,
-    vault: Secrets,
+    vault: Keys,
     referral: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
     reference: Annotated[
         str | None,
@@ -94,7 +98,7 @@ async def get_events(
 
 @router.get("/referrals/{referral_id}/timeline", summary="A referral's history, step by step")
 async def get_timeline(
-    referral_id: str, principal: Auditor, runtime: Runtime, vault: Secrets
+    referral_id: str, principal: Auditor, runtime: Runtime, vault: Keys
 ) -> Timeline:
     """Every step, erased ones too: who did what and when stays; an erased referral's details
     are `"payload": null, "erased": true`."""
@@ -129,7 +133,7 @@ async def get_agency_access(
     agency: str,
     principal: Auditor,
     runtime: Runtime,
-    vault: Secrets,
+    vault: Keys,
     actor: Annotated[
         str | None, Query(max_length=100, description="One person (username) or client only")
     ] = None,
@@ -159,7 +163,7 @@ async def get_referral_accesses(
     referral_id: Annotated[str, Path(pattern=UUID_PATTERN)],
     principal: DataProtectionOfficer,
     runtime: Runtime,
-    vault: Secrets,
+    vault: Keys,
     cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
     limit: Limit500 = 500,
 ) -> SubjectAccessPage:
@@ -184,7 +188,7 @@ async def get_verify(
     principal: Auditor,
     runtime: Runtime,
     settings: Config,
-    vault: Secrets,
+    vault: Keys,
     payloads: Annotated[
         bool,
         Query(description="Also open every sealed payload and check it against its commitment"),
@@ -204,27 +208,26 @@ async def get_verify(
 
 @router.get("/checkpoints", summary="The checkpoint public key and every signed checkpoint")
 async def get_checkpoints(
-    principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
+    principal: Auditor, runtime: Runtime, settings: Config, vault: Keys, session: WriteSession
 ) -> Checkpoints:
-    async with transaction(runtime.sessions) as session:
-        vkey = await service.public_key(session, name=settings.key_name, vault=vault)
-        items = [
-            {"size": c.size, "head_hash": c.head_hash, "time": c.time, "note": c.note}
-            for c in await repository.checkpoints(session)
-        ]
-    await _record_query(runtime, principal, "audit.checkpoints", None)
+    # A write: the checkpoint key is made on first use.
+    vkey = await service.public_key(session, name=settings.key_name, vault=vault)
+    items = [
+        {"size": c.size, "head_hash": c.head_hash, "time": c.time, "note": c.note}
+        for c in await repository.checkpoints(session)
+    ]
+    await _record_query(runtime, principal, "audit.checkpoints", None, session=session)
     return Checkpoints(origin=settings.origin, public_key=vkey, checkpoints=items)
 
 
 @router.post("/checkpoints", summary="Sign the current head now")
 async def post_checkpoint(
-    principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
+    principal: Auditor, runtime: Runtime, settings: Config, vault: Keys, session: WriteSession
 ) -> dict[str, Any]:
-    async with transaction(runtime.sessions) as session:
-        row = await service.checkpoint(
-            session, name=settings.key_name, origin=settings.origin, vault=vault, force=True
-        )
-    await _record_query(runtime, principal, "audit.checkpoint", None)
+    row = await service.checkpoint(
+        session, name=settings.key_name, origin=settings.origin, vault=vault, force=True
+    )
+    await _record_query(runtime, principal, "audit.checkpoint", None, session=session)
     if row is None:
         return {"size": 0, "note": None}
     return {"size": row.size, "head_hash": row.head_hash, "time": row.time, "note": row.note}
@@ -237,13 +240,13 @@ async def post_checkpoint(
     responses={200: {"content": {"application/jsonl": {}}}},
 )
 async def get_export(
-    principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
+    principal: Auditor, runtime: Runtime, settings: Config, vault: Keys, session: WriteSession
 ) -> StreamingResponse:
-    async with transaction(runtime.sessions) as session:
-        vkey = await service.public_key(session, name=settings.key_name, vault=vault)
-    await _record_query(runtime, principal, "audit.export", None)
+    vkey = await service.public_key(session, name=settings.key_name, vault=vault)
+    await _record_query(runtime, principal, "audit.export", None, session=session)
 
     async def lines() -> AsyncIterator[bytes]:
+        # Its own session: the lines are read after the endpoint returned (and committed).
         async with runtime.sessions() as session:
             lines = service.export_lines(session, origin=settings.origin, vkey=vkey, vault=vault)
             async for line in lines:

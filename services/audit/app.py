@@ -1,8 +1,4 @@
-"""The audit service: create_app and its lifespan."""
-
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+"""The audit service: its declaration and create_app."""
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,13 +8,12 @@ from services.audit import consumer, service
 from services.audit.api import router
 from services.audit.models import audit_metadata
 from services.audit.settings import AuditSettings
-from services.common.app import create_app as create_service_app
-from services.common.auth import JwksSource, verifier_from_settings
+from services.common.auth import JwksSource
 from services.common.crypto import Vault, vault_from_settings
-from services.common.db import SessionFactory, create_engine, transaction
+from services.common.db import SessionFactory, transaction
 from services.common.erasure import ErasureLedger
 from services.common.loops import Loop
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import Group, Service, service_app, service_runtime
 
 
 class Checkpointer(Loop):
@@ -49,65 +44,43 @@ def create_app(
     create_tables: bool = True,
     jwks: JwksSource | None = None,
 ) -> FastAPI:
-    runtime = ServiceRuntime(
-        service="audit",
-        engine=engine
-        or create_engine(
-            settings.database_url_for(),
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-        ),
+    runtime = service_runtime(
+        "audit",
+        settings,
         bootstrap=bootstrap,
         metadata=[audit_metadata],
-        settings=settings,
+        engine=engine,
         create_tables=create_tables,
     )
     vault = vault_from_settings(settings)
     checkpointer = Checkpointer(sessions=runtime.sessions, settings=settings, vault=vault)
-
     ledger = ErasureLedger(settings.erasure_ledger_path())
 
     async def after_apply(event: CloudEvent) -> None:
         if event.type == service.ERASED:
             await service.compact(runtime.engine)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            # Before anything is served or consumed: a database restored from a backup taken
-            # before an erasure still holds the key the ledger says was destroyed.
-            if await service.replay_erasures(runtime.sessions, ledger.entries()):
-                await service.compact(runtime.engine)
-            await asyncio.gather(
-                runtime.watch_access(settings, consumer.access),
-                runtime.consume_group(
-                    consumer.events,
-                    consumer.Chain(vault=vault, ledger=ledger),
-                    settings=settings,
-                    after_apply=after_apply,
-                ),
-            )
-            await checkpointer.start()
-            yield
-        finally:
-            await checkpointer.stop()
-            await runtime.stop()
+    async def replay_erasures(_: FastAPI) -> None:
+        # Before anything is served or consumed: a database restored from a backup taken
+        # before an erasure still holds the key the ledger says was destroyed.
+        if await service.replay_erasures(runtime.sessions, ledger.entries()):
+            await service.compact(runtime.engine)
 
-    app = create_service_app(
-        title="NRM Exchange audit",
-        service="audit",
-        settings=settings,
-        routers=[router],
-        checks=runtime.checks,
-        lifespan=lifespan,
+    return service_app(
+        Service(
+            name="audit",
+            title="NRM Exchange audit",
+            settings=settings,
+            runtime=runtime,
+            routers=[router],
+            jwks=jwks,
+            vault=vault,
+            startup=[replay_erasures],
+            access=consumer.access,
+            consumers=[
+                Group(consumer.events, consumer.Chain(vault=vault, ledger=ledger), after_apply)
+            ],
+            workers=[checkpointer],
+            state={"checkpointer": checkpointer, "ledger": ledger},
+        )
     )
-    app.state.runtime = runtime
-    app.state.settings = settings
-    app.state.vault = vault
-    app.state.checkpointer = checkpointer
-    app.state.ledger = ledger
-    app.state.access_audit = runtime.access_audit
-    app.state.revocations = runtime.revocations
-    app.state.verifier = verifier_from_settings(settings, jwks=jwks)
-    return app

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import AccessDenied, AuthFailed, Payload
@@ -49,15 +50,24 @@ class AccessAudit:
     _flushing: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def emit(
-        self, payload: Payload, *, subject: str | None = None, agency: str | None = None
+        self,
+        payload: Payload,
+        *,
+        subject: str | None = None,
+        agency: str | None = None,
+        session: AsyncSession | None = None,
     ) -> None:
-        """Record in a transaction of its own: a denial is audited even though the request fails."""
+        """Record in a transaction of its own (a denial is audited even though the request
+        fails), or in `session`'s: an action and its record commit together."""
         actor = getattr(payload, "actor", None) or getattr(payload, "client_id", None)
         event = CloudEvent.new(
             source=self.service, payload=payload, subject=subject, agency=agency, actor=actor
         )
-        async with transaction(self.sessions) as session:
+        if session is not None:
             await add_event(session, event)
+            return
+        async with transaction(self.sessions) as own:
+            await add_event(own, event)
 
     async def auth_failed(
         self,

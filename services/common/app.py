@@ -88,15 +88,6 @@ class MetricsMiddleware:
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
 
 
-def from_state(attr: str) -> Callable[[Request], Awaitable[Any]]:
-    """A dependency returning `request.app.state.<attr>`, which the service's app set up."""
-
-    async def get(request: Request) -> Any:  # async: a sync dependency costs a thread hop
-        return getattr(request.app.state, attr)
-
-    return get
-
-
 def database_check(engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
     async def check() -> None:
         async with engine.connect() as conn:

@@ -136,3 +136,18 @@ async def replay_ledger(
     if engine is not None and is_sqlite(engine):
         await truncate_wal(engine)
     return len(entries)
+
+
+def replay_step(
+    ledger: ErasureLedger, sessions: SessionFactory, apply_erased: Callable[..., Awaitable[object]]
+) -> Callable[[object], Awaitable[None]]:
+    """A start-up step (services.common.runtime.Service) of a service that keeps a referral's
+    traces: `replay_ledger` with its `apply_erased(session, referral_id=...)`, so a restored
+    backup is erased again before anything is consumed or served."""
+
+    async def step(_: object) -> None:
+        await replay_ledger(
+            ledger, sessions, lambda session, e: apply_erased(session, referral_id=e.referral_id)
+        )
+
+    return step

@@ -1,18 +1,23 @@
-"""What every service runs besides its endpoints: database, producer, outbox relay, consumers."""
+"""What every service runs besides its endpoints (database, producer, outbox relay, consumers),
+and the one way a service declares itself (`Service`) and becomes an app (`service_app`)."""
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from fastapi import Depends
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.cloudevents import CloudEvent
 from services.common.access import AccessAudit
-from services.common.app import ReadinessCheck, database_check, from_state
+from services.common.app import ReadinessCheck, create_app, database_check
+from services.common.auth import JwksSource, verifier_from_settings
 from services.common.bus import (
     CONSUMER_GROUPS,
     AfterApply,
@@ -20,7 +25,8 @@ from services.common.bus import (
     create_producer,
 )
 from services.common.consumers import Consumer
-from services.common.db import create_all, session_factory
+from services.common.crypto import Vault
+from services.common.db import create_all, create_engine, session_factory
 from services.common.erasure import ErasureLedger
 from services.common.models import runtime_metadata
 from services.common.outbox import OutboxRelay
@@ -161,11 +167,16 @@ class ServiceRuntime:
         self._refresher = RevocationRefresher(self.revocations, settings.revocation_refresh_seconds)
         await self._refresher.start()
 
+    async def stop_consumers(self) -> None:
+        """Stop every consumer (first on shutdown: nothing new arrives while loops finish)."""
+        for consumer in self.consumers:
+            await consumer.stop()
+        self.consumers.clear()
+
     async def stop(self) -> None:
         if self._refresher is not None:
             await self._refresher.stop()
-        for consumer in self.consumers:
-            await consumer.stop()
+        await self.stop_consumers()
         await self.access_audit.flush()
         if self.relay is not None:
             await self.relay.stop(flush=True)
@@ -173,4 +184,133 @@ class ServiceRuntime:
             await self.producer.stop()
 
 
-Runtime = Annotated[ServiceRuntime, Depends(from_state("runtime"))]
+def service_runtime(
+    service: str,
+    settings: Settings,
+    *,
+    bootstrap: str,
+    metadata: Sequence[MetaData],
+    engine: AsyncEngine | None = None,
+    create_tables: bool = True,
+) -> ServiceRuntime:
+    """The service's runtime on `engine`, or on an engine for its own database URL."""
+    return ServiceRuntime(
+        service=service,
+        engine=engine
+        or create_engine(
+            settings.database_url_for(),
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        ),
+        bootstrap=bootstrap,
+        metadata=metadata,
+        settings=settings,
+        create_tables=create_tables,
+    )
+
+
+class Worker(Protocol):
+    """A background task the service runs while it serves (a `Loop`, a queue, a dispatcher)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Group:
+    """A declared consumer group the service runs (services.common.consumers), its handlers
+    bound to `context`: `ServiceRuntime.consume_group(consumer, context, after_apply=...)`."""
+
+    consumer: Consumer[Any]
+    context: Any = None
+    after_apply: AfterApply | None = None
+
+
+Step = Callable[[FastAPI], Awaitable[object]]
+Context = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[object]]
+
+
+@dataclass(frozen=True)
+class Service:
+    """What a service is made of; `service_app` builds the app, its lifespan and its state.
+
+    Start order: the runtime (tables, revocations, producer, outbox replay), `startup` steps in
+    order (erasure replay, seeding: before anything is served or consumed), the access watch
+    and `consumers` concurrently (forming a group takes the broker a moment per group),
+    `workers` in order, then `context` is entered. Stop: `context` left, consumers (nothing
+    new arrives), workers in reverse, then the runtime (outbox flushed, producer closed)."""
+
+    name: str
+    title: str
+    settings: Settings
+    runtime: ServiceRuntime
+    routers: Sequence[APIRouter]
+    jwks: JwksSource | None = None
+    vault: Vault | None = None
+    # The service's declaration of its `<service>.access` group (revocations, and what else
+    # it handles there: notify's recusals).
+    access: Consumer[Revocations] | None = None
+    consumers: Sequence[Group] = ()
+    startup: Sequence[Step] = ()
+    workers: Sequence[Worker] = ()
+    context: Context | None = None
+    # More `app.state` entries, for the service's own dependencies and for tests.
+    state: Mapping[str, object] = field(default_factory=dict)
+    # Completes the OpenAPI document with what only this deployment knows.
+    document: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+def service_app(spec: Service) -> FastAPI:
+    """The app of a declared service (services.common.app.create_app underneath)."""
+    runtime, settings = spec.runtime, spec.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            for step in spec.startup:
+                await step(app)
+            await asyncio.gather(
+                runtime.watch_access(settings, spec.access),
+                *(
+                    runtime.consume_group(
+                        g.consumer, g.context, settings=settings, after_apply=g.after_apply
+                    )
+                    for g in spec.consumers
+                ),
+            )
+            async with contextlib.AsyncExitStack() as running:
+                for worker in spec.workers:
+                    await worker.start()
+                    running.push_async_callback(worker.stop)
+                # Unwound in reverse: `context`, then the consumers, then the workers.
+                running.push_async_callback(runtime.stop_consumers)
+                if spec.context is not None:
+                    await running.enter_async_context(spec.context(app))
+                yield
+        finally:
+            await runtime.stop()
+
+    app = create_app(
+        title=spec.title,
+        service=spec.name,
+        settings=settings,
+        routers=spec.routers,
+        checks=runtime.checks,
+        lifespan=lifespan,
+    )
+    if spec.document is not None:
+        document, complete = app.openapi, spec.document
+        app.openapi = lambda: complete(document())  # type: ignore[method-assign]
+    state = app.state
+    state.runtime = runtime
+    state.settings = settings
+    state.access_audit = runtime.access_audit
+    state.revocations = runtime.revocations
+    state.verifier = verifier_from_settings(settings, jwks=spec.jwks)
+    if spec.vault is not None:
+        state.vault = spec.vault
+    for name, value in spec.state.items():
+        setattr(state, name, value)
+    return app

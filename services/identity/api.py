@@ -11,16 +11,14 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.events import AccessGranted
 from contracts.referrals import Agency
 from contracts.vocabulary import Role
-from services.common.app import from_state
 from services.common.auth import Principal, require
-from services.common.crypto import Vault
-from services.common.db import transaction
+from services.common.deps import Keys, ReadSession, Runtime, WriteSession, from_state
 from services.common.permissions import Action
-from services.common.runtime import Runtime, ServiceRuntime
 from services.identity import people, service, signin
 from services.identity.models import ClientRow
 from services.identity.oidc import Provider
@@ -49,12 +47,11 @@ ClientAdmin = Annotated[Principal, Depends(require(Action.CLIENT_ADMIN))]
 KeyAdmin = Annotated[Principal, Depends(require(Action.KEY_ADMIN))]
 
 
-Config = Annotated[IdentitySettings, Depends(from_state("settings"))]
-Throttles = Annotated[TokenThrottles, Depends(from_state("throttles"))]
-OP = Annotated[Provider, Depends(from_state("provider"))]
+Config = Annotated[IdentitySettings, Depends(from_state("settings", IdentitySettings))]
+Throttles = Annotated[TokenThrottles, Depends(from_state("throttles", TokenThrottles))]
+OP = Annotated[Provider, Depends(from_state("provider", Provider))]
 PersonAdmin = Annotated[Principal, Depends(require(Action.PERSON_ADMIN))]
 PEOPLE_GRANTS = ("authorization_code", "refresh_token")
-Secrets = Annotated[Vault, Depends(from_state("vault"))]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -190,7 +187,7 @@ async def token(
     request: Request,
     runtime: Runtime,
     settings: Config,
-    vault: Secrets,
+    vault: Keys,
     throttles: Throttles,
     provider: OP,
 ) -> Response:
@@ -318,18 +315,16 @@ async def metadata(settings: Config) -> dict[str, Any]:
 
 
 @admin.get("/agencies")
-async def get_agencies(_: AgencyAdmin, runtime: Runtime) -> AgencyList:
-    async with runtime.sessions() as session:
-        rows = await service.list_agencies(session)
+async def get_agencies(_: AgencyAdmin, session: ReadSession) -> AgencyList:
+    rows = await service.list_agencies(session)
     return AgencyList(items=[AgencyOut.of(r) for r in rows])
 
 
 @admin.post(
     "/agencies", status_code=201, responses={409: {"description": "The agency already exists"}}
 )
-async def post_agency(body: Agency, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
-    async with transaction(runtime.sessions) as session:
-        row = await service.create_agency(session, agency=body, actor=principal.actor)
+async def post_agency(body: Agency, principal: AgencyAdmin, session: WriteSession) -> AgencyOut:
+    row = await service.create_agency(session, agency=body, actor=principal.actor)
     return AgencyOut.of(row)
 
 
@@ -337,61 +332,61 @@ async def post_agency(body: Agency, principal: AgencyAdmin, runtime: Runtime) ->
     "/agencies/{agency_id}/disable",
     summary="Disable an agency: its clients' tokens refused everywhere, routing leaves it out",
 )
-async def disable_agency(agency_id: str, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
-    return await _set_agency_disabled(agency_id, principal, runtime, disabled=True)
+async def disable_agency(
+    agency_id: str, principal: AgencyAdmin, session: WriteSession
+) -> AgencyOut:
+    return await _set_agency_disabled(agency_id, principal, session, disabled=True)
 
 
 @admin.post(
     "/agencies/{agency_id}/enable",
     summary="Enable an agency again (tokens issued before it was disabled stay refused)",
 )
-async def enable_agency(agency_id: str, principal: AgencyAdmin, runtime: Runtime) -> AgencyOut:
-    return await _set_agency_disabled(agency_id, principal, runtime, disabled=False)
+async def enable_agency(agency_id: str, principal: AgencyAdmin, session: WriteSession) -> AgencyOut:
+    return await _set_agency_disabled(agency_id, principal, session, disabled=False)
 
 
 async def _set_agency_disabled(
-    agency_id: str, principal: Principal, runtime: ServiceRuntime, *, disabled: bool
+    agency_id: str, principal: Principal, session: AsyncSession, *, disabled: bool
 ) -> AgencyOut:
-    async with transaction(runtime.sessions) as session:
-        row = await service.set_agency_disabled(
-            session, agency_id=agency_id, disabled=disabled, actor=principal.actor
-        )
+    row = await service.set_agency_disabled(
+        session, agency_id=agency_id, disabled=disabled, actor=principal.actor
+    )
     return AgencyOut.of(row)
 
 
 @admin.get("/clients")
-async def get_clients(_: ClientAdmin, runtime: Runtime, agency: str | None = None) -> ClientList:
-    async with runtime.sessions() as session:
-        rows = await service.list_clients(session, agency=agency)
+async def get_clients(
+    _: ClientAdmin, session: ReadSession, agency: str | None = None
+) -> ClientList:
+    rows = await service.list_clients(session, agency=agency)
     return ClientList(items=[ClientOut.of(r) for r in rows])
 
 
 @admin.post(
     "/clients", status_code=201, responses={409: {"description": "The client already exists"}}
 )
-async def post_client(body: ClientIn, principal: ClientAdmin, runtime: Runtime) -> ClientWithSecret:
-    async with transaction(runtime.sessions) as session:
-        row, secret = await service.create_client(
-            session,
-            client_id=body.client_id,
-            agency=body.agency,
-            roles=body.roles,
-            actor=principal.actor,
-            redirect_uris=body.redirect_uris,
-            post_logout_redirect_uris=body.post_logout_redirect_uris,
-        )
+async def post_client(
+    body: ClientIn, principal: ClientAdmin, session: WriteSession
+) -> ClientWithSecret:
+    row, secret = await service.create_client(
+        session,
+        client_id=body.client_id,
+        agency=body.agency,
+        roles=body.roles,
+        actor=principal.actor,
+        redirect_uris=body.redirect_uris,
+        post_logout_redirect_uris=body.post_logout_redirect_uris,
+    )
     return ClientWithSecret(**ClientOut.of(row).model_dump(), client_secret=secret)
 
 
 @admin.post("/clients/{client_id}/rotate")
 async def rotate_client(
-    client_id: str, principal: ClientAdmin, runtime: Runtime
+    client_id: str, principal: ClientAdmin, session: WriteSession
 ) -> ClientWithSecret:
-    async with transaction(runtime.sessions) as session:
-        secret = await service.rotate_client_secret(
-            session, client_id=client_id, actor=principal.actor
-        )
-        row = await session.get(ClientRow, client_id)
+    secret = await service.rotate_client_secret(session, client_id=client_id, actor=principal.actor)
+    row = await session.get(ClientRow, client_id)
     assert row is not None
     return ClientWithSecret(**ClientOut.of(row).model_dump(), client_secret=secret)
 
@@ -400,32 +395,32 @@ async def rotate_client(
     "/clients/{client_id}/disable",
     summary="Disable a client: no new tokens, and its current ones refused by every service",
 )
-async def disable_client(client_id: str, principal: ClientAdmin, runtime: Runtime) -> ClientOut:
-    return await _set_client_disabled(client_id, principal, runtime, disabled=True)
+async def disable_client(
+    client_id: str, principal: ClientAdmin, session: WriteSession
+) -> ClientOut:
+    return await _set_client_disabled(client_id, principal, session, disabled=True)
 
 
 @admin.post(
     "/clients/{client_id}/enable",
     summary="Enable a client again (tokens issued before it was disabled stay refused)",
 )
-async def enable_client(client_id: str, principal: ClientAdmin, runtime: Runtime) -> ClientOut:
-    return await _set_client_disabled(client_id, principal, runtime, disabled=False)
+async def enable_client(client_id: str, principal: ClientAdmin, session: WriteSession) -> ClientOut:
+    return await _set_client_disabled(client_id, principal, session, disabled=False)
 
 
 async def _set_client_disabled(
-    client_id: str, principal: Principal, runtime: ServiceRuntime, *, disabled: bool
+    client_id: str, principal: Principal, session: AsyncSession, *, disabled: bool
 ) -> ClientOut:
-    async with transaction(runtime.sessions) as session:
-        row = await service.set_client_disabled(
-            session, client_id=client_id, disabled=disabled, actor=principal.actor
-        )
+    row = await service.set_client_disabled(
+        session, client_id=client_id, disabled=disabled, actor=principal.actor
+    )
     return ClientOut.of(row)
 
 
 @admin.post("/keys/rotate")
-async def rotate_key(principal: KeyAdmin, runtime: Runtime, vault: Secrets) -> KeyOut:
-    async with transaction(runtime.sessions) as session:
-        row = await service.rotate_signing_key(session, vault=vault, actor=principal.actor)
+async def rotate_key(principal: KeyAdmin, vault: Keys, session: WriteSession) -> KeyOut:
+    row = await service.rotate_signing_key(session, vault=vault, actor=principal.actor)
     return KeyOut(kid=row.kid)
 
 
@@ -438,10 +433,9 @@ def _caller(principal: Principal) -> people.Caller:
 
 @admin.get("/people", summary="People (a supervisor sees their own agency's)")
 async def get_people(
-    principal: PersonAdmin, runtime: Runtime, agency: str | None = None
+    principal: PersonAdmin, session: ReadSession, agency: str | None = None
 ) -> PersonList:
-    async with runtime.sessions() as session:
-        rows = await people.list_people(session, caller=_caller(principal), agency=agency)
+    rows = await people.list_people(session, caller=_caller(principal), agency=agency)
     return PersonList(items=[PersonOut.of(r) for r in rows])
 
 
@@ -452,25 +446,23 @@ async def get_people(
     summary="Create a person",
 )
 async def post_person(
-    body: PersonIn, principal: PersonAdmin, runtime: Runtime, settings: Config
+    body: PersonIn, principal: PersonAdmin, settings: Config, session: WriteSession
 ) -> PersonWithPassword:
-    async with transaction(runtime.sessions) as session:
-        row, generated = await people.create_person(
-            session,
-            username=body.username,
-            agency=body.agency,
-            roles=body.roles,
-            password=body.password,
-            min_length=settings.password_min_length,
-            caller=_caller(principal),
-        )
+    row, generated = await people.create_person(
+        session,
+        username=body.username,
+        agency=body.agency,
+        roles=body.roles,
+        password=body.password,
+        min_length=settings.password_min_length,
+        caller=_caller(principal),
+    )
     return PersonWithPassword(**PersonOut.of(row).model_dump(), password=generated)
 
 
 @admin.get("/people/{person_id}")
-async def get_person(person_id: str, principal: PersonAdmin, runtime: Runtime) -> PersonOut:
-    async with runtime.sessions() as session:
-        row = await people.get_person(session, person_id, _caller(principal))
+async def get_person(person_id: str, principal: PersonAdmin, session: ReadSession) -> PersonOut:
+    row = await people.get_person(session, person_id, _caller(principal))
     return PersonOut.of(row)
 
 
@@ -478,21 +470,22 @@ async def get_person(person_id: str, principal: PersonAdmin, runtime: Runtime) -
     "/people/{person_id}/disable",
     summary="Disable a person: sessions and refresh tokens end, access tokens refused everywhere",
 )
-async def disable_person(person_id: str, principal: PersonAdmin, runtime: Runtime) -> PersonOut:
-    return await _set_person_disabled(person_id, principal, runtime, disabled=True)
+async def disable_person(
+    person_id: str, principal: PersonAdmin, session: WriteSession
+) -> PersonOut:
+    return await _set_person_disabled(person_id, principal, session, disabled=True)
 
 
 @admin.post("/people/{person_id}/enable", summary="Enable a person again")
-async def enable_person(person_id: str, principal: PersonAdmin, runtime: Runtime) -> PersonOut:
-    return await _set_person_disabled(person_id, principal, runtime, disabled=False)
+async def enable_person(person_id: str, principal: PersonAdmin, session: WriteSession) -> PersonOut:
+    return await _set_person_disabled(person_id, principal, session, disabled=False)
 
 
 async def _set_person_disabled(
-    person_id: str, principal: Principal, runtime: ServiceRuntime, *, disabled: bool
+    person_id: str, principal: Principal, session: AsyncSession, *, disabled: bool
 ) -> PersonOut:
-    async with transaction(runtime.sessions) as session:
-        row = await people.get_person(session, person_id, _caller(principal))
-        await people.set_disabled(session, person=row, disabled=disabled, actor=principal.actor)
+    row = await people.get_person(session, person_id, _caller(principal))
+    await people.set_disabled(session, person=row, disabled=disabled, actor=principal.actor)
     return PersonOut.of(row)
 
 
@@ -501,17 +494,20 @@ async def _set_person_disabled(
     summary="Reset a person's password and/or second factor (their sessions end)",
 )
 async def reset_person(
-    person_id: str, body: PersonReset, principal: PersonAdmin, runtime: Runtime, settings: Config
+    person_id: str,
+    body: PersonReset,
+    principal: PersonAdmin,
+    settings: Config,
+    session: WriteSession,
 ) -> PersonWithPassword:
-    async with transaction(runtime.sessions) as session:
-        row = await people.get_person(session, person_id, _caller(principal))
-        generated = await people.reset(
-            session,
-            person=row,
-            password=body.password,
-            new_password_wanted=body.new_password,
-            second_factor=body.second_factor,
-            min_length=settings.password_min_length,
-            actor=principal.actor,
-        )
+    row = await people.get_person(session, person_id, _caller(principal))
+    generated = await people.reset(
+        session,
+        person=row,
+        password=body.password,
+        new_password_wanted=body.new_password,
+        second_factor=body.second_factor,
+        min_length=settings.password_min_length,
+        actor=principal.actor,
+    )
     return PersonWithPassword(**PersonOut.of(row).model_dump(), password=generated)

@@ -1,9 +1,8 @@
-"""The identity service: create_app and its lifespan."""
+"""The identity service: its declaration, its seeding, and create_app."""
 
-import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.referrals import Agency
-from services.common.app import create_app as create_service_app
-from services.common.auth import verifier_from_settings
 from services.common.crypto import vault_from_settings
-from services.common.db import create_engine, transaction
-from services.common.runtime import ServiceRuntime
+from services.common.db import transaction
+from services.common.runtime import Service, service_app, service_runtime
 from services.identity import consumer, people, service, signin
 from services.identity.api import admin, router
 from services.identity.models import identity_metadata
@@ -63,19 +60,15 @@ def create_app(
     credentials_file: Path | None = None,
     people_file: Path | None = None,
 ) -> FastAPI:
-    runtime = ServiceRuntime(
-        service="identity",
-        engine=engine
-        or create_engine(
-            settings.database_url_for(),
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-        ),
+    runtime = service_runtime(
+        "identity",
+        settings,
         bootstrap=bootstrap,
         metadata=[identity_metadata],
-        settings=settings,
+        engine=engine,
         create_tables=create_tables,
     )
+    vault = vault_from_settings(settings)
 
     async def local_jwks() -> dict[str, Any]:
         # Identity verifies its own admin tokens from its own key table, no HTTP round trip.
@@ -85,14 +78,11 @@ def create_app(
             )
         return {"keys": keys}
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        await runtime.watch_access(settings, consumer.access)
+    async def seed(_: FastAPI) -> None:
         async with transaction(runtime.sessions) as session:
             agencies = load_agencies(seed_from) if seed_from else []
             created = await service.seed(
-                session, agencies=agencies, vault=app.state.vault, issuer=settings.auth_issuer
+                session, agencies=agencies, vault=vault, issuer=settings.auth_issuer
             )
         if created and credentials_file is not None:
             write_credentials(credentials_file, created)
@@ -100,43 +90,40 @@ def create_app(
             # Demo people, like the clients' credentials: only where `nrm up` asks for them.
             async with transaction(runtime.sessions) as session:
                 demo = await people.seed_people(
-                    session, agencies=[a.id for a in agencies], vault=app.state.vault
+                    session, agencies=[a.id for a in agencies], vault=vault
                 )
             if demo:
                 write_credentials(people_file, demo)
-        try:
-            yield
-        finally:
-            await runtime.stop()
 
-    app = create_service_app(
-        title="NRM Exchange identity",
-        service="identity",
-        settings=settings,
-        routers=[router, signin.router, admin],
-        checks=runtime.checks,
-        lifespan=lifespan,
+    def document(doc: dict[str, Any]) -> dict[str, Any]:
+        return state_password_length(doc, min_length=settings.password_min_length)
+
+    return service_app(
+        Service(
+            name="identity",
+            title="NRM Exchange identity",
+            settings=settings,
+            runtime=runtime,
+            routers=[router, signin.router, admin],
+            jwks=local_jwks,
+            vault=vault,
+            access=consumer.access,
+            startup=[seed],
+            document=document,
+            state={
+                "throttles": TokenThrottles(
+                    per_client=settings.token_failures_per_client,
+                    per_address=settings.token_failures_per_address,
+                    window=settings.token_failure_window_seconds,
+                ),
+                "signin_throttles": TokenThrottles(
+                    per_client=settings.signin_failures_per_person,
+                    per_address=settings.signin_failures_per_address,
+                    window=settings.signin_failure_window_seconds,
+                ),
+                "provider": Provider(runtime=runtime, settings=settings, vault=vault),
+                # For services composed into the same process (services.stack).
+                "jwks": local_jwks,
+            },
+        )
     )
-    document = app.openapi
-    app.openapi = lambda: state_password_length(  # type: ignore[method-assign]
-        document(), min_length=settings.password_min_length
-    )
-    app.state.runtime = runtime
-    app.state.settings = settings
-    app.state.vault = vault_from_settings(settings)
-    app.state.access_audit = runtime.access_audit
-    app.state.revocations = runtime.revocations
-    app.state.verifier = verifier_from_settings(settings, jwks=local_jwks)
-    app.state.throttles = TokenThrottles(
-        per_client=settings.token_failures_per_client,
-        per_address=settings.token_failures_per_address,
-        window=settings.token_failure_window_seconds,
-    )
-    app.state.provider = Provider(runtime=runtime, settings=settings, vault=app.state.vault)
-    app.state.signin_throttles = TokenThrottles(
-        per_client=settings.signin_failures_per_person,
-        per_address=settings.signin_failures_per_address,
-        window=settings.signin_failure_window_seconds,
-    )
-    app.state.jwks = local_jwks  # for services composed into the same process (services.stack)
-    return app

@@ -15,13 +15,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from contracts.events import AccessDenied, AccessGranted
-from services.common.app import from_state
 from services.common.auth import authenticate
 from services.common.crypto import Vault
 from services.common.db import transaction
+from services.common.deps import Keys, Runtime, from_state
 from services.common.errors import Unauthorized
 from services.common.models import utcnow
-from services.common.runtime import Runtime, ServiceRuntime
+from services.common.runtime import ServiceRuntime
 from services.identity import pages, people, service
 from services.identity.models import AgencyRow, PersonRow, PersonSessionRow
 from services.identity.oidc import Incoming, Issued, Provider, SignedIn, user_info
@@ -30,10 +30,9 @@ from services.identity.throttle import TokenThrottles
 
 router = APIRouter(tags=["openid connect"])
 
-Config = Annotated[IdentitySettings, Depends(from_state("settings"))]
-Secrets = Annotated[Vault, Depends(from_state("vault"))]
-OP = Annotated[Provider, Depends(from_state("provider"))]
-SignInThrottles = Annotated[TokenThrottles, Depends(from_state("signin_throttles"))]
+Config = Annotated[IdentitySettings, Depends(from_state("settings", IdentitySettings))]
+OP = Annotated[Provider, Depends(from_state("provider", Provider))]
+SignInThrottles = Annotated[TokenThrottles, Depends(from_state("signin_throttles", TokenThrottles))]
 
 SESSION_COOKIE = "nrm_signin"
 CSRF_COOKIE = "nrm_csrf"
@@ -199,7 +198,7 @@ _AUTHORIZATION_REQUEST = [
     openapi_extra={"parameters": _AUTHORIZATION_REQUEST},
 )
 async def authorize(
-    request: Request, runtime: Runtime, provider: OP, settings: Config, vault: Secrets
+    request: Request, runtime: Runtime, provider: OP, settings: Config, vault: Keys
 ) -> Response:
     grant = await _validate(provider, request)
     if isinstance(grant, Response):
@@ -233,6 +232,7 @@ async def _enrol_page(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
+    # Explicit: a step of several sign-in paths, each of which reads and audits on its own.
     async with transaction(runtime.sessions) as session:
         person = await session.get(PersonRow, current[1].id)
         assert person is not None
@@ -281,7 +281,7 @@ async def sign_in(
     runtime: Runtime,
     provider: OP,
     settings: Config,
-    vault: Secrets,
+    vault: Keys,
     throttles: SignInThrottles,
 ) -> Response:
     grant = await _validate(provider, request)
@@ -410,6 +410,7 @@ async def _password_step(
         stage = "enrol"
     else:
         stage = "done"
+    # Explicit: the sign-in session commits before `_signed_in` audits it in its own transaction.
     async with transaction(runtime.sessions) as session:
         cookie, row = await people.start_session(
             session, person=person, stage=stage, ttl=settings.session_ttl_seconds
@@ -452,6 +453,7 @@ async def _code_step(
         return refused
     code = form.get("otp", "")[:20]
     codes: list[str] = []
+    # Explicit: the code's use commits before a failure is audited and throttled (own writes).
     async with transaction(runtime.sessions) as session:
         fresh = await session.get(PersonRow, person.id, with_for_update=True)
         assert fresh is not None
@@ -666,6 +668,8 @@ async def logout(request: Request, runtime: Runtime, provider: OP) -> Response:
     claims = validated.id_token_claims or {}
     if isinstance(claims.get("sid"), str):
         sids.add(claims["sid"])
+    # Explicit: the form is read and checked by the provider (on sessions of its own) before
+    # the write lock is taken.
     async with transaction(runtime.sessions) as session:
         for sid in sids:
             row = await session.get(PersonSessionRow, sid)

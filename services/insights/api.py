@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.events import AccessGranted
-from services.common.app import from_state
 from services.common.auth import Principal, require
-from services.common.db import transaction
+from services.common.deps import ReadSession, Runtime, WriteSession, from_state
 from services.common.permissions import Action
-from services.common.runtime import Runtime
+from services.common.runtime import ServiceRuntime
 from services.insights import release as releases
 from services.insights import repository, service
 from services.insights.schemas import (
@@ -27,11 +27,18 @@ open_data = APIRouter(prefix="/v1/open-data", tags=["open data"])
 
 Reader = Annotated[Principal, Depends(require(Action.STATISTICS_READ))]
 Releaser = Annotated[Principal, Depends(require(Action.STATISTICS_RELEASE))]
-Config = Annotated[InsightsSettings, Depends(from_state("settings"))]
+Config = Annotated[InsightsSettings, Depends(from_state("settings", InsightsSettings))]
 MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
-async def _record(runtime: Any, principal: Principal, action: str, resource: str) -> None:
+async def _record(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    action: str,
+    resource: str,
+    *,
+    session: AsyncSession | None = None,
+) -> None:
     await runtime.access_audit.emit(
         AccessGranted(
             action=action,
@@ -41,6 +48,7 @@ async def _record(runtime: Any, principal: Principal, action: str, resource: str
             client_id=principal.client_id,
         ),
         agency=principal.agency,
+        session=session,
     )
 
 
@@ -100,42 +108,43 @@ def state_periods(document: dict[str, Any], *, period_months: int) -> dict[str, 
     responses={409: {"description": "The year's privacy budget would be exceeded"}},
 )
 async def create_release(
-    principal: Releaser, runtime: Runtime, settings: Config, body: ReleaseRequest
+    principal: Releaser,
+    runtime: Runtime,
+    settings: Config,
+    body: ReleaseRequest,
+    session: WriteSession,
 ) -> dict[str, Any]:
     service.may_read(principal, coordinator=settings.coordinator_agency)
-    async with transaction(runtime.sessions) as session:
-        made = await releases.create_release(
-            session,
-            year=body.year,
-            epsilon=settings.release_epsilon,
-            budget=settings.epsilon_budget,
-            confidence=settings.release_confidence,
-            actor=principal.client_id,
-        )
-    await _record(runtime, principal, "statistics.release", made.id)
+    made = await releases.create_release(
+        session,
+        year=body.year,
+        epsilon=settings.release_epsilon,
+        budget=settings.epsilon_budget,
+        confidence=settings.release_confidence,
+        actor=principal.client_id,
+    )
+    # In the same transaction: the release and its record commit together.
+    await _record(runtime, principal, "statistics.release", made.id, session=session)
     return releases.public(made)
 
 
 @open_data.get("/releases", summary="Open-data releases (public)")
-async def list_releases(runtime: Runtime) -> list[ReleaseSummary]:
-    async with runtime.sessions() as session:
-        rows = await repository.releases(session)
-        return [
-            ReleaseSummary(
-                id=r.id,
-                year=r.year,
-                epsilon=r.epsilon,
-                delta=r.delta,
-                created_at=r.created_at.isoformat(),
-            )
-            for r in rows
-        ]
+async def list_releases(session: ReadSession) -> list[ReleaseSummary]:
+    return [
+        ReleaseSummary(
+            id=r.id,
+            year=r.year,
+            epsilon=r.epsilon,
+            delta=r.delta,
+            created_at=r.created_at.isoformat(),
+        )
+        for r in await repository.releases(session)
+    ]
 
 
 @open_data.get("/releases/{release_id}", summary="One open-data release (public)")
 async def get_release(
-    runtime: Runtime, release_id: Annotated[str, Path(max_length=36)]
+    session: ReadSession, release_id: Annotated[str, Path(max_length=36)]
 ) -> dict[str, Any]:
-    async with runtime.sessions() as session:
-        row = await repository.release(session, release_id=release_id)
+    row = await repository.release(session, release_id=release_id)
     return releases.public(row)

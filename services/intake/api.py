@@ -17,18 +17,23 @@ from contracts.vocabulary import (
     Role,
     Urgency,
 )
-from services.common.app import from_state
 from services.common.auth import Principal, require, require_any
 from services.common.body import body_schema, parse, read_json
-from services.common.crypto import Vault
 from services.common.db import transaction
+from services.common.deps import (
+    Keys,
+    ReadSession,
+    Runtime,
+    WriteSession,
+    from_state,
+    json_body,
+)
 from services.common.erasure import ErasureLedger
 from services.common.errors import NotFound
 from services.common.pagination import Key, Limit100, cursor_key
 from services.common.params import UUID_PATTERN, Timestamp
 from services.common.permissions import Action
 from services.common.retention import load_retention
-from services.common.runtime import Runtime
 from services.common.tracing import current_traceparent
 from services.intake import repository, retention, service
 from services.intake.batch import SubmissionQueue
@@ -93,9 +98,8 @@ def person_of(principal: Principal) -> str | None:
     return principal.person_subject
 
 
-Secrets = Annotated[Vault, Depends(from_state("vault"))]
-Config = Annotated[IntakeSettings, Depends(from_state("settings"))]
-Queue = Annotated[SubmissionQueue, Depends(from_state("submissions"))]
+Config = Annotated[IntakeSettings, Depends(from_state("settings", IntakeSettings))]
+Queue = Annotated[SubmissionQueue, Depends(from_state("submissions", SubmissionQueue))]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=500)]
 
 
@@ -196,7 +200,7 @@ async def get_referral(
     referral_id: str,
     principal: Reader,
     runtime: Runtime,
-    vault: Secrets,
+    vault: Keys,
     purpose: Purpose = None,
 ) -> dict[str, Any]:
     try:
@@ -260,21 +264,18 @@ async def get_referral(
 )
 async def put_consent(
     referral_id: str,
-    request: Request,
     principal: ConsentChanger,
-    runtime: Runtime,
-    settings: Config,
+    consent: Annotated[Consent, Depends(json_body(_consent_in))],
+    session: WriteSession,
 ) -> ConsentOut:
-    consent = parse(_consent_in, await read_json(request, limit=settings.max_body_bytes))
-    async with transaction(runtime.sessions) as session:
-        row = await service.change_consent(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            consent=consent,
-            person=person_of(principal),
-            actor=principal.actor,
-        )
+    row = await service.change_consent(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        consent=consent,
+        person=person_of(principal),
+        actor=principal.actor,
+    )
     assert row.consent is not None
     return ConsentOut(id=row.id, consent=row.consent)
 
@@ -287,21 +288,18 @@ async def put_consent(
 )
 async def put_safety(
     referral_id: str,
-    request: Request,
     principal: ConsentChanger,
-    runtime: Runtime,
-    settings: Config,
+    safety: Annotated[Safety, Depends(json_body(_safety_in))],
+    session: WriteSession,
 ) -> SafetyOut:
-    safety = parse(_safety_in, await read_json(request, limit=settings.max_body_bytes))
-    async with transaction(runtime.sessions) as session:
-        row = await service.change_safety(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            safety=safety,
-            person=person_of(principal),
-            actor=principal.actor,
-        )
+    row = await service.change_safety(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        safety=safety,
+        person=person_of(principal),
+        actor=principal.actor,
+    )
     return SafetyOut(id=row.id, urgency=row.urgency, safety=row.profile["safety"])
 
 
@@ -313,24 +311,32 @@ async def put_safety(
 )
 async def put_implicated(
     referral_id: str,
-    request: Request,
     principal: Implicator,
-    runtime: Runtime,
+    body: Annotated[ImplicatedIn, Depends(json_body(_implicated_in))],
     settings: Config,
+    session: WriteSession,
 ) -> ImplicatedOut:
-    body = parse(_implicated_in, await read_json(request, limit=settings.max_body_bytes))
     service.check_implicated(body.implicated, known=settings.agencies(), path="implicated")
-    async with transaction(runtime.sessions) as session:
-        row = await service.name_implicated(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            agencies=body.implicated,
-            overseers=settings.overseers(),
-            person=person_of(principal),
-            actor=principal.actor,
-        )
+    row = await service.name_implicated(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        agencies=body.implicated,
+        overseers=settings.overseers(),
+        person=person_of(principal),
+        actor=principal.actor,
+    )
     return ImplicatedOut(id=row.id, implicated=repository.implicated(row))
+
+
+async def _recusal_body(request: Request, settings: Config) -> RecusalIn:
+    """The optional body of a recusal (none at all is an empty one)."""
+    has_body = (
+        request.headers.get("content-type") or request.headers.get("content-length", "0") != "0"
+    )
+    raw = await read_json(request, limit=settings.max_body_bytes) if has_body else b"{}"
+    body: RecusalIn = parse(_recusal_in, raw)
+    return body
 
 
 @router.post(
@@ -341,32 +347,30 @@ async def put_implicated(
     openapi_extra=body_schema(_recusal_in),
 )
 async def post_recusal(
-    referral_id: str, request: Request, principal: Recuser, runtime: Runtime, settings: Config
+    referral_id: str,
+    principal: Recuser,
+    body: Annotated[RecusalIn, Depends(_recusal_body)],
+    session: WriteSession,
 ) -> Response:
     person = person_of(principal)
-    has_body = (
-        request.headers.get("content-type") or request.headers.get("content-length", "0") != "0"
+    await service.recuse(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        person=person,
+        reason=body.reason,
+        actor=principal.actor,
     )
-    raw = await read_json(request, limit=settings.max_body_bytes) if has_body else b"{}"
-    body = parse(_recusal_in, raw)
-    async with transaction(runtime.sessions) as session:
-        await service.recuse(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            person=person,
-            reason=body.reason,
-            actor=principal.actor,
-        )
     return Response(status_code=204)
 
 
 @router.post("/{referral_id}/withdraw", summary="Withdraw a referral (submitting agency only)")
-async def post_withdraw(referral_id: str, principal: Withdrawer, runtime: Runtime) -> Submitted:
-    async with transaction(runtime.sessions) as session:
-        row = await service.withdraw(
-            session, referral_id=referral_id, agency=principal.agency, actor=principal.actor
-        )
+async def post_withdraw(
+    referral_id: str, principal: Withdrawer, session: WriteSession
+) -> Submitted:
+    row = await service.withdraw(
+        session, referral_id=referral_id, agency=principal.agency, actor=principal.actor
+    )
     return Submitted(id=row.id, reference=row.reference, status=row.status)
 
 
@@ -409,20 +413,21 @@ async def get_status(referral_id: str, principal: OwnReader, runtime: Runtime) -
     responses={409: {"description": "Not a legal step, or the reflection period is not over"}},
 )
 async def post_identification(
-    referral_id: str, request: Request, principal: Identifier, runtime: Runtime, settings: Config
+    referral_id: str,
+    principal: Identifier,
+    body: Annotated[IdentificationIn, Depends(json_body(_identification_in))],
+    session: WriteSession,
 ) -> IdentificationStatus:
-    body = parse(_identification_in, await read_json(request, limit=settings.max_body_bytes))
-    async with transaction(runtime.sessions) as session:
-        ident = await service.decide_identification(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            decision=body.decision,
-            decided_at=body.decided_at,
-            basis=body.basis,
-            person=person_of(principal),
-            actor=principal.actor,
-        )
+    ident = await service.decide_identification(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        decision=body.decision,
+        decided_at=body.decided_at,
+        basis=body.basis,
+        person=person_of(principal),
+        actor=principal.actor,
+    )
     return IdentificationStatus.model_validate(service.identification_view(ident))
 
 
@@ -434,26 +439,24 @@ async def post_identification(
 )
 async def post_investigation(
     referral_id: str,
-    request: Request,
     principal: Investigator,
-    runtime: Runtime,
+    body: Annotated[InvestigationIn, Depends(json_body(_investigation_in))],
     settings: Config,
-    vault: Secrets,
+    vault: Keys,
+    session: WriteSession,
 ) -> InvestigationStatus:
-    body = parse(_investigation_in, await read_json(request, limit=settings.max_body_bytes))
-    async with transaction(runtime.sessions) as session:
-        inv = await service.record_investigation(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            investigators=settings.investigators(),
-            opened=body.opened,
-            on=body.date,
-            number=body.number,
-            vault=vault,
-            person=person_of(principal),
-            actor=principal.actor,
-        )
+    inv = await service.record_investigation(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        investigators=settings.investigators(),
+        opened=body.opened,
+        on=body.date,
+        number=body.number,
+        vault=vault,
+        person=person_of(principal),
+        actor=principal.actor,
+    )
     return InvestigationStatus(opened=inv.opened, date=inv.date, agency=inv.agency)
 
 
@@ -464,17 +467,16 @@ async def post_investigation(
 )
 async def list_clocks(
     principal: Identifier,
-    runtime: Runtime,
     settings: Config,
+    session: ReadSession,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> RunningClocks:
-    async with transaction(runtime.sessions) as session:
-        rows = await service.running_clocks(
-            session,
-            agency=principal.agency,
-            everyone=principal.agency in settings.coordinators(),
-            limit=limit,
-        )
+    rows = await service.running_clocks(
+        session,
+        agency=principal.agency,
+        everyone=principal.agency in settings.coordinators(),
+        limit=limit,
+    )
     return RunningClocks(
         items=[
             RunningClock(
@@ -496,8 +498,8 @@ ErasureCanceller = Annotated[
     Principal, Depends(require_any(Action.ERASURE_REQUEST, Action.ERASURE_APPROVE))
 ]
 SubjectAccess = Annotated[Principal, Depends(require(Action.SUBJECT_ACCESS))]
-Ledger = Annotated[ErasureLedger, Depends(from_state("ledger"))]
-AuditHttp = Annotated[httpx.AsyncClient, Depends(from_state("audit_http"))]
+Ledger = Annotated[ErasureLedger, Depends(from_state("ledger", ErasureLedger))]
+AuditHttp = Annotated[httpx.AsyncClient, Depends(from_state("audit_http", httpx.AsyncClient))]
 
 retention_router = APIRouter(prefix="/v1/retention", tags=["retention"])
 
@@ -549,18 +551,17 @@ async def get_hold(
     responses={409: {"description": "No investigation is open on the referral"}},
 )
 async def post_hold(
-    referral_id: str, principal: HoldPlacer, runtime: Runtime, settings: Config
+    referral_id: str, principal: HoldPlacer, settings: Config, session: WriteSession
 ) -> Holds:
-    async with transaction(runtime.sessions) as session:
-        row = await retention.place_hold(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            investigators=settings.investigators(),
-            person=person_of(principal),
-            actor=principal.actor,
-        )
-        return await _holds_of(session, row.id, row.reference)
+    row = await retention.place_hold(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        investigators=settings.investigators(),
+        person=person_of(principal),
+        actor=principal.actor,
+    )
+    return await _holds_of(session, row.id, row.reference)
 
 
 @router.delete(
@@ -570,17 +571,16 @@ async def post_hold(
     responses={409: {"description": "The caller's agency has placed no hold on the referral"}},
 )
 async def delete_hold(
-    referral_id: str, principal: HoldPlacer, runtime: Runtime, settings: Config
+    referral_id: str, principal: HoldPlacer, settings: Config, session: WriteSession
 ) -> Response:
-    async with transaction(runtime.sessions) as session:
-        await retention.lift_hold(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            investigators=settings.investigators(),
-            person=person_of(principal),
-            actor=principal.actor,
-        )
+    await retention.lift_hold(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        investigators=settings.investigators(),
+        person=person_of(principal),
+        actor=principal.actor,
+    )
     return Response(status_code=204)
 
 
@@ -598,21 +598,19 @@ async def delete_hold(
 )
 async def post_erasure(
     referral_id: str,
-    request: Request,
     principal: ErasureRequester,
-    runtime: Runtime,
+    body: Annotated[ErasureIn, Depends(json_body(_erasure_in))],
     settings: Config,
+    session: WriteSession,
 ) -> ErasureOut:
-    body = parse(_erasure_in, await read_json(request, limit=settings.max_body_bytes))
-    async with transaction(runtime.sessions) as session:
-        pending = await retention.request_erasure(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            coordinators=settings.coordinators(),
-            basis=body.basis,
-            actor=principal.actor,
-        )
+    pending = await retention.request_erasure(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        coordinators=settings.coordinators(),
+        basis=body.basis,
+        actor=principal.actor,
+    )
     return ErasureOut(
         id=referral_id,
         status="erasure_requested",
@@ -630,14 +628,13 @@ async def post_erasure(
     responses={409: {"description": "No erasure is pending, or the referral was erased"}},
 )
 async def delete_erasure(
-    referral_id: str, principal: ErasureCanceller, runtime: Runtime, settings: Config
+    referral_id: str, principal: ErasureCanceller, settings: Config, session: WriteSession
 ) -> Response:
     if Role.DPO not in principal.roles and principal.agency not in settings.coordinators():
         raise NotFound("No such referral.")
-    async with transaction(runtime.sessions) as session:
-        await retention.cancel_erasure(
-            session, referral_id=referral_id, agency=principal.agency, actor=principal.actor
-        )
+    await retention.cancel_erasure(
+        session, referral_id=referral_id, agency=principal.agency, actor=principal.actor
+    )
     return Response(status_code=204)
 
 
@@ -665,6 +662,7 @@ async def post_erasure_approve(
             now=datetime.now(UTC),
         )
         basis, erased_at = ErasureBasis(row.erasure_basis or ""), row.erased_at
+    # After the commit, not in it: settling rewrites the database files (SQLite's write-ahead log).
     await retention.settle(runtime.engine)
     return ErasureOut(id=referral_id, status="erased", basis=basis, erased_at=erased_at)
 
@@ -697,7 +695,7 @@ async def get_subject_access(
     request: Request,
     principal: SubjectAccess,
     runtime: Runtime,
-    vault: Secrets,
+    vault: Keys,
     audit: AuditHttp,
     purpose: Purpose = None,
 ) -> Response:

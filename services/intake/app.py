@@ -1,6 +1,5 @@
-"""The intake service: create_app and its lifespan."""
+"""The intake service: its declaration, its clocks, and create_app."""
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -10,15 +9,14 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.app import create_app as create_service_app
-from services.common.auth import JwksSource, verifier_from_settings
+from services.common.auth import JwksSource
 from services.common.crypto import vault_from_settings
-from services.common.db import SessionFactory, create_engine, transaction
+from services.common.db import SessionFactory, transaction
 from services.common.erasure import Erasure, ErasureLedger, replay_ledger
 from services.common.loops import Loop
 from services.common.models import utcnow
 from services.common.retention import load_retention
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import Group, Service, service_app, service_runtime
 from services.intake import consumer, retention, service
 from services.intake.api import clocks, retention_router, router
 from services.intake.batch import SubmissionQueue
@@ -104,20 +102,16 @@ def create_app(
     create_tables: bool = True,
     jwks: JwksSource | None = None,
 ) -> FastAPI:
-    runtime = ServiceRuntime(
-        service="intake",
-        engine=engine
-        or create_engine(
-            settings.database_url_for(),
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-        ),
+    runtime = service_runtime(
+        SERVICE,
+        settings,
         bootstrap=bootstrap,
         metadata=[intake_metadata],
-        settings=settings,
+        engine=engine,
         create_tables=create_tables,
     )
-
+    vault = vault_from_settings(settings)
+    submissions = SubmissionQueue(sessions=runtime.sessions, vault=vault)
     clock = IdentificationClock(
         sessions=runtime.sessions, interval=settings.identification_sweep_seconds
     )
@@ -126,50 +120,35 @@ def create_app(
         sessions=runtime.sessions, engine=runtime.engine, settings=settings, ledger=ledger
     )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+    async def shred_erased(app: FastAPI) -> None:
         # Before anything is served or consumed: a restored backup must not serve erased data.
         app.state.replayed_erasures = await replay_erasures(runtime.sessions, ledger)
-        # Joined concurrently: forming a group takes the broker a moment per group.
-        await asyncio.gather(
-            runtime.watch_access(settings, consumer.access),
-            runtime.consume_group(consumer.routing, None, settings=settings),
-            runtime.consume_group(consumer.case_events, None, settings=settings),
-        )
-        submissions = app.state.submissions = SubmissionQueue(
-            sessions=runtime.sessions, vault=app.state.vault
-        )
-        await submissions.start()
-        await clock.start()
-        await sweep.start()
+
+    @contextlib.asynccontextmanager
+    async def audit_client(app: FastAPI) -> AsyncIterator[None]:
+        # Subject-access reports read the referral's accesses from audit over HTTP.
         app.state.audit_http = httpx.AsyncClient(
             base_url=settings.audit_base, timeout=settings.audit_timeout_seconds
         )
         try:
             yield
         finally:
-            await app.state.audit_http.aclose()
-            await sweep.stop()
-            await clock.stop()
-            await submissions.stop()
-            await runtime.stop()
+            await app.state.audit_http.aclose()  # the one there now (tests put their own)
 
-    app = create_service_app(
-        title="NRM Exchange intake",
-        service="intake",
-        settings=settings,
-        routers=[router, clocks, retention_router],
-        checks=runtime.checks,
-        lifespan=lifespan,
+    return service_app(
+        Service(
+            name=SERVICE,
+            title="NRM Exchange intake",
+            settings=settings,
+            runtime=runtime,
+            routers=[router, clocks, retention_router],
+            jwks=jwks,
+            vault=vault,
+            startup=[shred_erased],
+            access=consumer.access,
+            consumers=[Group(consumer.routing), Group(consumer.case_events)],
+            workers=[submissions, clock, sweep],
+            context=audit_client,
+            state={"submissions": submissions, "clock": clock, "sweep": sweep, "ledger": ledger},
+        )
     )
-    app.state.runtime = runtime
-    app.state.settings = settings
-    app.state.clock = clock
-    app.state.sweep = sweep
-    app.state.ledger = ledger
-    app.state.vault = vault_from_settings(settings)
-    app.state.access_audit = runtime.access_audit
-    app.state.revocations = runtime.revocations
-    app.state.verifier = verifier_from_settings(settings, jwks=jwks)
-    return app

@@ -8,17 +8,15 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.vocabulary import AgencyId, DeliveryStatus, Urgency
-from services.common.app import from_state
 from services.common.auth import Principal, require, require_any, still_authorised
-from services.common.crypto import Vault
-from services.common.db import transaction
+from services.common.deps import Keys, Runtime, WriteSession, from_state
 from services.common.errors import NotFound
 from services.common.pagination import Key, Limit100, Limit500, cursor_key
 from services.common.params import UUID_PATTERN
 from services.common.permissions import Action, permitted
-from services.common.runtime import Runtime
 from services.notify import channels, repository, service
 from services.notify.models import Webhook
 from services.notify.schemas import (
@@ -43,8 +41,7 @@ Overseer = Annotated[Principal, Depends(require(Action.AGENCY_VIEW))]
 ChannelAdmin = Annotated[
     Principal, Depends(require_any(Action.WEBHOOK_ADMIN, Action.WEBHOOK_MANAGE_OWN))
 ]
-Config = Annotated[NotifySettings, Depends(from_state("settings"))]
-Secrets = Annotated[Vault, Depends(from_state("vault"))]
+Config = Annotated[NotifySettings, Depends(from_state("settings", NotifySettings))]
 
 
 @inbox_router.get("/inbox", summary="Deliveries to the caller's agency, newest first")
@@ -183,18 +180,21 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 
 
 async def _act(
-    runtime: Any, principal: Principal, delivery_id: str, action: str, reason: str | None = None
+    session: AsyncSession,
+    principal: Principal,
+    delivery_id: str,
+    action: str,
+    reason: str | None = None,
 ) -> InboxItem:
-    async with transaction(runtime.sessions) as session:
-        d = await service.act(
-            session,
-            delivery_id=delivery_id,
-            agency=principal.agency,
-            action=action,
-            actor=principal.actor,
-            reason=reason,
-            person=principal.person_subject,
-        )
+    d = await service.act(
+        session,
+        delivery_id=delivery_id,
+        agency=principal.agency,
+        action=action,
+        actor=principal.actor,
+        reason=reason,
+        person=principal.person_subject,
+    )
     return InboxItem.model_validate(service.item(d))
 
 
@@ -205,8 +205,8 @@ async def _act(
     description="On an erased delivery this records the acknowledgement of the erasure notice "
     "(`erasure_acknowledged_at`) once; acknowledging it again answers the same, records nothing.",
 )
-async def acknowledge(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
-    return await _act(runtime, principal, delivery_id, "acknowledge")
+async def acknowledge(delivery_id: str, principal: Actor, session: WriteSession) -> InboxItem:
+    return await _act(session, principal, delivery_id, "acknowledge")
 
 
 @inbox_router.post(
@@ -214,8 +214,8 @@ async def acknowledge(delivery_id: str, principal: Actor, runtime: Runtime) -> I
     responses=CONFLICT,
     summary="Accept an acknowledged delivery",
 )
-async def accept(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
-    return await _act(runtime, principal, delivery_id, "accept")
+async def accept(delivery_id: str, principal: Actor, session: WriteSession) -> InboxItem:
+    return await _act(session, principal, delivery_id, "accept")
 
 
 @inbox_router.post(
@@ -223,8 +223,10 @@ async def accept(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxI
     responses=CONFLICT,
     summary="Decline an acknowledged delivery, with a reason",
 )
-async def decline(delivery_id: str, body: Decline, principal: Actor, runtime: Runtime) -> InboxItem:
-    return await _act(runtime, principal, delivery_id, "decline", body.reason)
+async def decline(
+    delivery_id: str, body: Decline, principal: Actor, session: WriteSession
+) -> InboxItem:
+    return await _act(session, principal, delivery_id, "decline", body.reason)
 
 
 @inbox_router.post(
@@ -232,8 +234,8 @@ async def decline(delivery_id: str, body: Decline, principal: Actor, runtime: Ru
     responses=CONFLICT,
     summary="Complete an accepted delivery",
 )
-async def complete(delivery_id: str, principal: Actor, runtime: Runtime) -> InboxItem:
-    return await _act(runtime, principal, delivery_id, "complete")
+async def complete(delivery_id: str, principal: Actor, session: WriteSession) -> InboxItem:
+    return await _act(session, principal, delivery_id, "complete")
 
 
 # Agencies' channels
@@ -264,22 +266,21 @@ async def put_webhook(
     agency: AgencyId,
     body: WebhookIn,
     principal: ChannelAdmin,
-    runtime: Runtime,
     settings: Config,
-    vault: Secrets,
+    vault: Keys,
+    session: WriteSession,
 ) -> WebhookOut:
     _own_or_admin(principal, agency, settings)
-    async with transaction(runtime.sessions) as session:
-        hook, generated = await channels.set_webhook(
-            session,
-            agency=agency,
-            url=body.url,
-            secret=body.secret,
-            enabled=body.enabled,
-            actor=principal.actor,
-            vault=vault,
-            settings=settings,
-        )
+    hook, generated = await channels.set_webhook(
+        session,
+        agency=agency,
+        url=body.url,
+        secret=body.secret,
+        enabled=body.enabled,
+        actor=principal.actor,
+        vault=vault,
+        settings=settings,
+    )
     return _webhook_out(hook, generated)
 
 
@@ -311,17 +312,20 @@ async def get_attempts(
     "/{agency}/email", summary="Set who at the agency is e-mailed, and in which language"
 )
 async def put_email(
-    agency: AgencyId, body: EmailIn, principal: ChannelAdmin, runtime: Runtime, settings: Config
+    agency: AgencyId,
+    body: EmailIn,
+    principal: ChannelAdmin,
+    settings: Config,
+    session: WriteSession,
 ) -> EmailOut:
     _own_or_admin(principal, agency, settings)
-    async with transaction(runtime.sessions) as session:
-        row = await channels.set_email(
-            session,
-            agency=agency,
-            addresses=body.addresses,
-            language=body.language,
-            actor=principal.actor,
-        )
+    row = await channels.set_email(
+        session,
+        agency=agency,
+        addresses=body.addresses,
+        language=body.language,
+        actor=principal.actor,
+    )
     return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)
 
 

@@ -1,18 +1,15 @@
-"""The notify service: create_app and its lifespan."""
+"""The notify service: its declaration and create_app."""
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.app import create_app as create_service_app
-from services.common.auth import JwksSource, verifier_from_settings
+from services.common.auth import JwksSource
 from services.common.crypto import vault_from_settings
-from services.common.db import create_engine
-from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
-from services.common.runtime import ServiceRuntime
+from services.common.erasure import ErasureLedger, after_erasure, replay_step
+from services.common.runtime import Group, Service, service_app, service_runtime
 from services.notify import consumer, service
 from services.notify.api import agency_router, inbox_router
 from services.notify.models import notify_metadata
@@ -28,17 +25,12 @@ def create_app(
     create_tables: bool = True,
     jwks: JwksSource | None = None,
 ) -> FastAPI:
-    runtime = ServiceRuntime(
-        service="notify",
-        engine=engine
-        or create_engine(
-            settings.database_url_for(),
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-        ),
+    runtime = service_runtime(
+        "notify",
+        settings,
         bootstrap=bootstrap,
         metadata=[notify_metadata],
-        settings=settings,
+        engine=engine,
         create_tables=create_tables,
     )
     vault = vault_from_settings(settings)
@@ -47,54 +39,31 @@ def create_app(
     ledger = ErasureLedger(settings.erasure_ledger_path())
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        # A restored backup is erased again before anything is served or sent.
-        await replay_ledger(
-            ledger,
-            runtime.sessions,
-            lambda session, e: service.apply_erased(session, referral_id=e.referral_id),
-        )
+    async def wake_dispatcher(_: FastAPI) -> AsyncIterator[None]:
+        # A committed delivery with dispatches wakes the dispatcher instead of its next poll.
         service.QUEUED.subscribe(runtime.engine, dispatcher.wake)
-        await dispatcher.start()
-        await clock.start()
         try:
-            await asyncio.gather(
-                # Recusals arrive as `admin.changed` on the access topic.
-                runtime.watch_access(settings, consumer.access),
-                runtime.consume_group(consumer.routing, None, settings=settings),
-                runtime.consume_group(
-                    consumer.referrals,
-                    ledger,
-                    settings=settings,
-                    after_apply=after_erasure(runtime.engine),
-                ),
-            )
             yield
         finally:
-            # Consumers first (no new deliveries), then the loops, then the outbox flush.
-            for runner in runtime.consumers:
-                await runner.stop()
-            runtime.consumers.clear()
-            await clock.stop()
-            await dispatcher.stop()
             service.QUEUED.unsubscribe(runtime.engine, dispatcher.wake)
-            await runtime.stop()
 
-    app = create_service_app(
-        title="NRM Exchange notify",
-        service="notify",
-        settings=settings,
-        routers=[inbox_router, agency_router],
-        checks=runtime.checks,
-        lifespan=lifespan,
+    return service_app(
+        Service(
+            name="notify",
+            title="NRM Exchange notify",
+            settings=settings,
+            runtime=runtime,
+            routers=[inbox_router, agency_router],
+            jwks=jwks,
+            vault=vault,
+            startup=[replay_step(ledger, runtime.sessions, service.apply_erased)],
+            access=consumer.access,  # recusals arrive there too, as `admin.changed`
+            consumers=[
+                Group(consumer.routing),
+                Group(consumer.referrals, ledger, after_erasure(runtime.engine)),
+            ],
+            workers=[dispatcher, clock],
+            context=wake_dispatcher,
+            state={"dispatcher": dispatcher, "clock": clock},
+        )
     )
-    app.state.runtime = runtime
-    app.state.settings = settings
-    app.state.vault = vault
-    app.state.dispatcher = dispatcher
-    app.state.clock = clock
-    app.state.access_audit = runtime.access_audit
-    app.state.revocations = runtime.revocations
-    app.state.verifier = verifier_from_settings(settings, jwks=jwks)
-    return app

@@ -8,13 +8,11 @@ from pydantic import TypeAdapter
 
 from contracts.referrals import ReferralIn, RoutingFacts, TipIn, VictimReferralIn
 from contracts.vocabulary import AgencyId
-from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.body import body_schema, parse, read_json
-from services.common.db import transaction
+from services.common.deps import ReadSession, WriteSession, from_state
 from services.common.errors import UnprocessableContent
 from services.common.permissions import Action
-from services.common.runtime import Runtime
 from services.router import repository, service
 from services.router.consumer import RouterHandlers
 from services.router.policy import Policy, PolicyError, basis_of
@@ -35,8 +33,8 @@ PolicyReader = Annotated[Principal, Depends(require(Action.POLICY_READ))]
 Explainer = Annotated[Principal, Depends(require(Action.POLICY_EXPLAIN))]
 PolicyAdmin = Annotated[Principal, Depends(require(Action.POLICY_ADMIN))]
 Submitter = Annotated[Principal, Depends(require(Action.REFERRAL_READ_OWN))]
-Handlers = Annotated[RouterHandlers, Depends(from_state("handlers"))]
-Config = Annotated[RouterSettings, Depends(from_state("settings"))]
+Handlers = Annotated[RouterHandlers, Depends(from_state("handlers", RouterHandlers))]
+Config = Annotated[RouterSettings, Depends(from_state("settings", RouterSettings))]
 
 _referral_in: TypeAdapter[VictimReferralIn | TipIn] = TypeAdapter(ReferralIn)
 
@@ -102,7 +100,7 @@ async def explain(
 
 @router.post("/policy/reload", summary="Re-read the policy file; a bad file keeps the old policy")
 async def reload_policy(
-    principal: PolicyAdmin, handlers: Handlers, settings: Config, runtime: Runtime
+    principal: PolicyAdmin, handlers: Handlers, settings: Config, session: WriteSession
 ) -> Reloaded:
     previous = handlers.current
     try:
@@ -120,10 +118,7 @@ async def reload_policy(
             ],
         ) from None
     handlers.current = policy
-    async with transaction(runtime.sessions) as session:
-        await service.policy_reloaded(
-            session, policy=policy, previous=previous, actor=principal.actor
-        )
+    await service.policy_reloaded(session, policy=policy, previous=previous, actor=principal.actor)
     return Reloaded(
         version=policy.version,
         previous_version=previous.version,
@@ -137,15 +132,12 @@ async def reload_policy(
     "submitted, including why it could not be escalated",
 )
 async def get_escalations(
-    referral_id: str, principal: Submitter, runtime: Runtime
+    referral_id: str, principal: Submitter, session: ReadSession
 ) -> list[EscalationOut]:
-    async with runtime.sessions() as session:
-        rows = await repository.escalations(
-            session, referral_id=referral_id, agency=principal.agency
-        )
-        # Who was named implicated stays out of sight here as everywhere (the outcome text
-        # names no agency when nobody was left).
-        return [
-            EscalationOut(agency=r.agency, cause=r.cause, outcome=r.outcome, at=r.created_at)
-            for r in rows
-        ]
+    rows = await repository.escalations(session, referral_id=referral_id, agency=principal.agency)
+    # Who was named implicated stays out of sight here as everywhere (the outcome text
+    # names no agency when nobody was left).
+    return [
+        EscalationOut(agency=r.agency, cause=r.cause, outcome=r.outcome, at=r.created_at)
+        for r in rows
+    ]

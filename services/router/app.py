@@ -1,17 +1,11 @@
-"""The router service: create_app and its lifespan."""
-
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+"""The router service: its declaration and create_app."""
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.app import create_app as create_service_app
-from services.common.auth import JwksSource, verifier_from_settings
-from services.common.db import create_engine
-from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
-from services.common.runtime import ServiceRuntime
+from services.common.auth import JwksSource
+from services.common.erasure import ErasureLedger, after_erasure, replay_step
+from services.common.runtime import Group, Service, service_app, service_runtime
 from services.router import consumer, service
 from services.router.api import router
 from services.router.consumer import RouterHandlers
@@ -35,58 +29,31 @@ def create_app(
         deadlines=settings.deadlines,
         identification=settings.identification,
     )
-    runtime = ServiceRuntime(
-        service="router",
-        engine=engine
-        or create_engine(
-            settings.database_url_for(),
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-        ),
+    runtime = service_runtime(
+        "router",
+        settings,
         bootstrap=bootstrap,
         metadata=[router_metadata],
-        settings=settings,
+        engine=engine,
         create_tables=create_tables,
     )
     ledger = ErasureLedger(settings.erasure_ledger_path())
     handlers = RouterHandlers(policy, lambda: runtime.revocations.disabled("agency"), ledger)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        # A restored backup is erased again before anything is routed or served.
-        await replay_ledger(
-            ledger,
-            runtime.sessions,
-            lambda session, e: service.apply_erased(session, referral_id=e.referral_id),
+    return service_app(
+        Service(
+            name="router",
+            title="NRM Exchange router",
+            settings=settings,
+            runtime=runtime,
+            routers=[router],
+            jwks=jwks,
+            startup=[replay_step(ledger, runtime.sessions, service.apply_erased)],
+            access=consumer.access,
+            consumers=[
+                Group(consumer.referrals, handlers, after_erasure(runtime.engine)),
+                Group(consumer.case_events, handlers),
+            ],
+            state={"handlers": handlers},
         )
-        try:
-            await asyncio.gather(
-                runtime.watch_access(settings, consumer.access),
-                runtime.consume_group(
-                    consumer.referrals,
-                    handlers,
-                    settings=settings,
-                    after_apply=after_erasure(runtime.engine),
-                ),
-                runtime.consume_group(consumer.case_events, handlers, settings=settings),
-            )
-            yield
-        finally:
-            await runtime.stop()
-
-    app = create_service_app(
-        title="NRM Exchange router",
-        service="router",
-        settings=settings,
-        routers=[router],
-        checks=runtime.checks,
-        lifespan=lifespan,
     )
-    app.state.runtime = runtime
-    app.state.settings = settings
-    app.state.handlers = handlers
-    app.state.access_audit = runtime.access_audit
-    app.state.revocations = runtime.revocations
-    app.state.verifier = verifier_from_settings(settings, jwks=jwks)
-    return app
