@@ -261,9 +261,11 @@ def _new_delivery(
     kind: str,
     now: datetime,
     channels: Channels,
+    traceparent: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], CloudEvent]:
     """A new delivery's row, its first change, the dispatches that change calls for, and its
-    `delivery.notified` event. In the inbox from its commit on, so created `notified`: that is
+    `delivery.notified` event (`traceparent`: the current one, when the caller has it at hand;
+    else the outbox takes it). In the inbox from its commit on, so created `notified`: that is
     the first notification."""
     row: dict[str, Any] = {
         "id": str(uuid7()),
@@ -295,7 +297,11 @@ def _new_delivery(
         channel="inbox",
     )
     event = CloudEvent.new(
-        source=SERVICE, payload=notified, subject=routed.referral_id, agency=decision.agency
+        source=SERVICE,
+        payload=notified,
+        subject=routed.referral_id,
+        agency=decision.agency,
+        traceparent=traceparent,
     )
     return row, change, sends, event
 
@@ -370,7 +376,12 @@ async def _stage_first_decision(
     ids: list[str] = []
     for decision in routed.recipients:
         row, change, sends, event = _new_delivery(
-            routed, decision, kind="delivery.created", now=now, channels=channels
+            routed,
+            decision,
+            kind="delivery.created",
+            now=now,
+            channels=channels,
+            traceparent=traceparent,
         )
         first.deliveries.append(row)
         first.changes.append(change)
