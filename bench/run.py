@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/run.py [--quick] [--only PART,...] [--out bench/results.json]
 
-Parts (`--only`, comma-separated; all by default): `e2e`, `cpu`, `capacity`, `backlog`, and
-the components `intake`, `router`, `notify`, `audit`, `insights` (`components` for all five).
+Parts (`--only`, comma-separated; all by default): `e2e`, `cpu`, `capacity`, `backlog`, the
+components `intake`, `router`, `notify`, `audit`, `insights` (`components` for all five), and
+`consumers`.
 
 1. End to end, in two layouts: `nrm up` (the embedded default, every service in one process
    beside the Tansu broker), and a process per service (`nrm serve`, as deployed); on SQLite,
@@ -29,6 +30,11 @@ the components `intake`, `router`, `notify`, `audit`, `insights` (`components` f
 5. The component benchmarks (bench/intake.py with its naive endpoint, router.py, notify.py,
    audit.py, insights.py), each a child process with its own load-generating process, on both
    databases.
+6. `consumers`: the issue's component targets in one table: audit ingest (events/s), router
+   decisions/s and notify deliveries/s, each as the service runs (up to 100 events per
+   transaction) and, in the same run, the same consumer with a transaction per event (the
+   naive way), and the ratio. Taken from the `router`, `notify` and `audit` parts when they
+   run too; otherwise their throughput phases only (no verification, no stream latency).
 
 Consumers' fetch wait: `--fetch-wait-ms`, the product's default unless given (the test
 suite's 100 ms would otherwise leak in through the test helpers imported here).
@@ -68,8 +74,18 @@ from tests.support import answers, service_databases, wait_for  # noqa: E402
 BODY = victim(region="KZ-79")  # the policy sends it to ngo-south (support) and mvd-ctu
 SUBMITTER, WATCHER = "labour-insp", "ngo-south"
 RECIPIENTS = 2
-PARTS = ("e2e", "cpu", "capacity", "backlog", "intake", "router", "notify", "audit", "insights")
+PARTS = (
+    *("e2e", "cpu", "capacity", "backlog"),
+    *("intake", "router", "notify", "audit", "insights", "consumers"),
+)
 COMPONENTS = ("intake", "router", "notify", "audit", "insights")
+# The issue's component targets: (part, its figure batched, the same with a transaction per
+# event, what it counts, target per second).
+CONSUMER_TARGETS = (
+    ("audit", "ingest_events_per_s", "ingest_per_event_tx_per_s", "audit ingest events", 20000),
+    ("router", "decisions_per_s", "decisions_per_s", "router decisions", 5000),
+    ("notify", "inbox_notifications_per_s", "inbox_notifications_per_s", "notify deliveries", 3000),
+)
 # Set by main(): the consumers' fetch wait every stack started here runs with.
 STACK_ENV: dict[str, str] = {}
 
@@ -422,6 +438,32 @@ def component(script: str, args: list[str]) -> dict[str, Any]:
         return json.loads(Path(out.name).read_text())  # type: ignore[no-any-return]
 
 
+def consumer_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The component targets' table from the router, notify and audit results: batched and a
+    transaction per event, in the same run, and the ratio."""
+    rows = []
+    for part, batched_key, naive_key, measure, target in CONSUMER_TARGETS:
+        for database in dict.fromkeys(r["database"] for r in results[part]):
+            found = [r for r in results[part] if r["database"] == database]
+            if part == "audit":  # one row holds both
+                batched, naive = found[0][batched_key], found[0][naive_key]
+            else:
+                by_size = {r["events_per_transaction"]: r for r in found}
+                batched, naive = by_size["up to 100"][batched_key], by_size["1"][naive_key]
+            rows.append(
+                {
+                    "measure": measure,
+                    "database": database,
+                    "batched_per_s": batched,
+                    "per_event_tx_per_s": naive,
+                    "ratio": round(batched / naive, 1) if naive else None,
+                    "target_per_s": target,
+                    "met": batched >= target,
+                }
+            )
+    return rows
+
+
 def table(title: str, rows: list[dict[str, Any]]) -> None:
     print(f"\n{title}")
     cols = list(rows[0])
@@ -548,6 +590,20 @@ def main() -> None:
             continue
         results.update(component(script, smaller[name] if quick else extra))
         table(name, results[name])
+    if "consumers" in parts:
+        # Throughput phases only, for the parts not run in full above.
+        throughput_only = {"notify": ["--no-latency"], "audit": ["--no-verify"], "router": []}
+        for name, *_ in CONSUMER_TARGETS:
+            if name not in results:
+                script = full[name][0]
+                extra = smaller[name] if quick else full[name][1]
+                results.update(component(script, extra + throughput_only[name]))
+        results["consumers"] = consumer_rows(results)
+        table(
+            "Consumers against the component targets (batched / a transaction per event)",
+            results["consumers"],
+        )
+    results["machine"]["load_average_end"] = os.getloadavg()
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {args.out}")
 

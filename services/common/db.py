@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
 import aiosqlite
 import orjson
@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -333,6 +333,53 @@ async def insert_many(
         await (await session.connection()).execute(insert(table), rows)
 
 
+class Staged(Protocol):
+    """Rows a transaction's handlers stage, written together by `write` (see `staged`)."""
+
+    def write(self, session: Session) -> None: ...
+
+
+_STAGED = "nrm_staged"
+S = TypeVar("S", bound=Staged)
+
+
+def staged(session: AsyncSession, kind: type[S]) -> S:
+    """This transaction's `kind` of staged writes, made on first use.
+
+    A consumer batch applies many events in one transaction; what their handlers write on the
+    hot path is staged here and written by `kind.write` with one multi-row statement per table,
+    just before the transaction commits (or earlier, by `write_staged`), instead of a few
+    statements per event. Dropped with the transaction if it rolls back. Code that reads or
+    changes what may be staged calls `write_staged` first."""
+    pending: dict[type[Staged], Staged] = session.info.setdefault(_STAGED, {})
+    found = pending.get(kind)
+    if found is None:
+        found = pending[kind] = kind()
+    return cast(S, found)
+
+
+async def write_staged(session: AsyncSession) -> None:
+    """Write what this transaction has staged, now (before reading the tables it goes to)."""
+    if session.info.get(_STAGED):
+        await session.run_sync(_write_staged)
+
+
+def _write_staged(session: Session) -> None:
+    for pending in session.info.get(_STAGED, {}).values():
+        pending.write(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_staged_before_commit(session: Session) -> None:
+    _write_staged(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_staged(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # committed or rolled back: nothing staged survives it
+        session.info.pop(_STAGED, None)
+
+
 class CommitSignal:
     """Wakes in-process waiters when a transaction that `mark`ed it commits (not before, and not
     on rollback): the outbox relay waits on one, notify's live stream on another."""
@@ -345,7 +392,7 @@ class CommitSignal:
         )
         _signals.append(self)
 
-    def mark(self, session: AsyncSession) -> bool:
+    def mark(self, session: AsyncSession | Session) -> bool:
         """Mark the session's transaction; True the first time in that transaction."""
         if session.info.get(self._flag):
             return False

@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Counter
 from sqlalchemy import Table, bindparam, delete, func, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,6 +73,25 @@ async def add_events(session: AsyncSession, events: list[CloudEvent]) -> None:
         return
     await insert_many(session, OutboxRecord, [_row(e, None) for e in events])
     await _signal(session)
+
+
+def outbox_row(event: CloudEvent) -> dict[str, Any]:
+    """The outbox row of `event`, made now (it carries the current trace), for `write_rows`."""
+    return _row(event, None)
+
+
+def write_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows made by `outbox_row`, in order, with one statement: for writes staged
+    until the transaction commits (`db.staged`), which run in the session's sync context."""
+    if not rows:
+        return
+    conn = session.connection()
+    conn.execute(_INSERT, rows)
+    if COMMITTED.mark(session) and conn.dialect.name == "postgresql":
+        conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))  # delivered to listeners at commit
+
+
+_INSERT = OutboxRecord.__table__.insert()  # type: ignore[attr-defined]
 
 
 async def forget_delivered(session: AsyncSession, *, key: str) -> int:

@@ -7,11 +7,12 @@ asked for it, queued for webhook and e-mail dispatch.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, update
+from sqlalchemy import Table, and_, delete, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col, select
@@ -23,6 +24,7 @@ from contracts.events import (
     DeliveryAction,
     DeliveryNotified,
     Payload,
+    RecipientDecision,
     ReferralAccepted,
     ReferralAcknowledged,
     ReferralCompleted,
@@ -33,10 +35,16 @@ from contracts.events import (
     RoutingReason,
 )
 from contracts.vocabulary import DeliveryStatus
-from services.common.db import CommitSignal, insert_ignore, insert_many
+from services.common.db import CommitSignal, insert_ignore, insert_many, staged, write_staged
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
-from services.common.outbox import add_event, add_events, forget_delivered
+from services.common.outbox import (
+    add_event,
+    add_events,
+    forget_delivered,
+    outbox_row,
+    write_rows,
+)
 from services.common.tracing import current_traceparent
 from services.notify import repository
 from services.notify.channels import CHANNELS_READ
@@ -247,11 +255,162 @@ EMAILED = {"delivery.created", "delivery.escalated_to_you", "delivery.erased"}
 ERASURE_KINDS = ("delivery.erased", "delivery.erasure_acknowledged")
 
 
+def _new_delivery(
+    routed: ReferralRouted,
+    decision: RecipientDecision,
+    *,
+    kind: str,
+    now: datetime,
+    channels: Channels,
+    traceparent: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], CloudEvent]:
+    """A new delivery's row, its first change, the dispatches that change calls for, and its
+    `delivery.notified` event (`traceparent`: the current one, when the caller has it at hand;
+    else the outbox takes it). In the inbox from its commit on, so created `notified`: that is
+    the first notification."""
+    row: dict[str, Any] = {
+        "id": str(uuid7()),
+        "referral_id": routed.referral_id,
+        "reference": routed.reference,
+        "agency": decision.agency,
+        "status": DeliveryStatus.NOTIFIED.value,
+        "disclosure": decision.disclosure.value,
+        "rule": decision.rule,
+        "deadline": decision.deadline,
+        "deadline_missed_at": None,
+        "urgency": routed.facts.urgency.value,
+        "region": routed.facts.region,
+        "kind": routed.facts.kind.value,
+        "exploitation": [e.value for e in routed.facts.exploitation],
+        "minor": routed.facts.minor,
+        "decision_id": routed.decision_id,
+        "decline_reason": None,
+        "created_at": now,
+        "updated_at": now,
+        "erased_at": None,
+        "erasure_acknowledged_at": None,
+    }
+    change, sends = _fanout(item(row), kind=kind, now=now, channels=channels)
+    notified = DeliveryNotified(
+        delivery_id=row["id"],
+        referral_id=routed.referral_id,
+        agency=decision.agency,
+        channel="inbox",
+    )
+    event = CloudEvent.new(
+        source=SERVICE,
+        payload=notified,
+        subject=routed.referral_id,
+        agency=decision.agency,
+        traceparent=traceparent,
+    )
+    return row, change, sends, event
+
+
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
+_ERASED: Table = ErasedReferral.__table__  # type: ignore[attr-defined]
+_INSERT_CHANGES = DeliveryChange.__table__.insert()  # type: ignore[attr-defined]
+_INSERT_DISPATCHES = Dispatch.__table__.insert()  # type: ignore[attr-defined]
+_ROWS_PER_STATEMENT = 500  # multi-row statements stay under SQLite's bound-variable limit
+
+
+@cache
+def _insert_deliveries(dialect: str) -> Any:
+    """INSERT delivery rows ON CONFLICT DO NOTHING (one per referral and agency), RETURNING
+    the ids that went in."""
+    return insert_ignore(dialect, _DELIVERIES).returning(_DELIVERIES.c.id)
+
+
+@dataclass
+class _FirstDeliveries:
+    """The deliveries of this transaction's first routing decisions (`referral.routed` for a
+    submission, the hot path), staged (`db.staged`) and written together before it commits: one
+    SELECT for the referrals erased meanwhile (their deliveries are dropped), one INSERT ... ON
+    CONFLICT DO NOTHING for the deliveries (a referral's agency already has one: nothing new),
+    then one INSERT each for the change feed, the dispatches and the `delivery.notified` events
+    of the deliveries that went in, in the order they were staged."""
+
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    dispatches: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (delivery id, row)
+
+    def write(self, session: Session) -> None:
+        if not self.deliveries:
+            return
+        conn = session.connection()
+        deliveries, self.deliveries = self.deliveries, []
+        changes, self.changes = self.changes, []
+        dispatches, self.dispatches = self.dispatches, []
+        outbox, self.outbox = self.outbox, []
+        referrals = list(dict.fromkeys(d["referral_id"] for d in deliveries))
+        erased: set[str] = set()
+        for start in range(0, len(referrals), _ROWS_PER_STATEMENT):
+            chunk = referrals[start : start + _ROWS_PER_STATEMENT]
+            query = select(_ERASED.c.referral_id).where(_ERASED.c.referral_id.in_(chunk))
+            erased.update(conn.execute(query).scalars())
+        if erased:
+            deliveries = [d for d in deliveries if d["referral_id"] not in erased]
+        inserted: set[str] = set()
+        claim = _insert_deliveries(conn.dialect.name)
+        for start in range(0, len(deliveries), _ROWS_PER_STATEMENT):
+            chunk = deliveries[start : start + _ROWS_PER_STATEMENT]
+            inserted.update(conn.execute(claim.values(chunk)).scalars())
+        changes = [c for c in changes if c["delivery_id"] in inserted]
+        if changes:
+            conn.execute(_INSERT_CHANGES, changes)
+            CHANGED.mark(session)
+        dispatches = [d for d in dispatches if d["delivery_id"] in inserted]
+        if dispatches:
+            conn.execute(_INSERT_DISPATCHES, dispatches)
+            QUEUED.mark(session)
+        write_rows(session, [row for delivery_id, row in outbox if delivery_id in inserted])
+
+
+async def _stage_first_decision(
+    session: AsyncSession, *, routed: ReferralRouted, now: datetime
+) -> list[str]:
+    """Stage the deliveries of a referral's first routing decision (see `_FirstDeliveries`)."""
+    channels = await Channels.of(session, [r.agency for r in routed.recipients])
+    first = staged(session, _FirstDeliveries)
+    traceparent = current_traceparent()  # the handled event's: its dispatches continue it
+    ids: list[str] = []
+    for decision in routed.recipients:
+        row, change, sends, event = _new_delivery(
+            routed,
+            decision,
+            kind="delivery.created",
+            now=now,
+            channels=channels,
+            traceparent=traceparent,
+        )
+        first.deliveries.append(row)
+        first.changes.append(change)
+        for dispatch in sends:
+            dispatch["traceparent"] = traceparent
+        first.dispatches += sends
+        first.outbox.append((row["id"], outbox_row(event)))
+        ids.append(row["id"])
+    return ids
+
+
 async def apply_routed(
     session: AsyncSession, *, routed: ReferralRouted, now: datetime | None = None
 ) -> list[str]:
-    """Create or update one delivery per recipient of a routing decision; returns their ids."""
+    """Create or update one delivery per recipient of a routing decision; returns their ids.
+
+    A referral's first decision (reason `submitted`) only creates deliveries: they are staged
+    and written with the transaction's other first decisions before it commits, unless the
+    referral was erased meanwhile (or, never in practice, an agency has its delivery already).
+    Later decisions read the referral's deliveries and update them."""
     now = now or utcnow()
+    if (
+        routed.reason == RoutingReason.SUBMITTED
+        and not routed.removed
+        and routed.escalated_delivery_id is None
+    ):
+        return await _stage_first_decision(session, routed=routed, now=now)
+    await write_staged(session)  # first decisions staged earlier in the transaction
     touched: list[str] = []
     existing = {
         d.agency: d
@@ -289,50 +448,14 @@ async def apply_routed(
         if d is None:
             if routed.reason == RoutingReason.WITHDRAWN:
                 continue  # nothing to deliver about a referral that is already withdrawn
-            # New deliveries go in with Core inserts (the hot path); in the inbox from this
-            # commit on, so created `notified`: that is the first notification.
-            delivery_id = str(uuid7())
-            row: dict[str, Any] = {
-                "id": delivery_id,
-                "referral_id": routed.referral_id,
-                "reference": routed.reference,
-                "agency": decision.agency,
-                "status": DeliveryStatus.NOTIFIED.value,
-                "disclosure": decision.disclosure.value,
-                "rule": decision.rule,
-                "deadline": decision.deadline,
-                "deadline_missed_at": None,
-                "urgency": routed.facts.urgency.value,
-                "region": routed.facts.region,
-                "kind": routed.facts.kind.value,
-                "exploitation": [e.value for e in routed.facts.exploitation],
-                "minor": routed.facts.minor,
-                "decision_id": routed.decision_id,
-                "decline_reason": None,
-                "created_at": now,
-                "updated_at": now,
-                "erased_at": None,
-                "erasure_acknowledged_at": None,
-            }
+            row, change, sends, event = _new_delivery(
+                routed, decision, kind=first_kind, now=now, channels=channels
+            )
             fresh.append(row)
-            change, sends = _fanout(item(row), kind=first_kind, now=now, channels=channels)
             changes.append(change)
             dispatches += sends
-            notified = DeliveryNotified(
-                delivery_id=delivery_id,
-                referral_id=routed.referral_id,
-                agency=decision.agency,
-                channel="inbox",
-            )
-            events.append(
-                CloudEvent.new(
-                    source=SERVICE,
-                    payload=notified,
-                    subject=routed.referral_id,
-                    agency=decision.agency,
-                )
-            )
-            touched.append(delivery_id)
+            events.append(event)
+            touched.append(row["id"])
             continue
         else:
             d.disclosure = decision.disclosure.value
@@ -386,6 +509,7 @@ async def apply_progress(
     (the event's facts, never an identity or an investigation number); the change's kind is the
     event type. Returns how many."""
     now = now or utcnow()
+    await write_staged(session)  # first decisions staged earlier in the transaction
     deliveries = list(
         await session.exec(
             select(Delivery).where(
@@ -503,6 +627,7 @@ async def apply_erased(
     has are deleted. Then each recipient is told through its channels (inbox, stream, webhook,
     e-mail) and must acknowledge."""
     now = now or utcnow()
+    await write_staged(session)  # first decisions staged earlier in the transaction
     dialect = session.get_bind().dialect.name
     await session.exec(
         insert_ignore(dialect, ErasedReferral).values(referral_id=referral_id, erased_at=now)

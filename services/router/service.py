@@ -5,9 +5,13 @@ decided before) and announced as one `referral.routed` event through the outbox.
 """
 
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from functools import cache
+from typing import Any, cast
 
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from uuid6 import uuid7
@@ -29,9 +33,9 @@ from contracts.events import (
 )
 from contracts.referrals import RoutingFacts
 from contracts.vocabulary import Disclosure, RiskLevel, Urgency
-from services.common.db import insert_ignore, insert_many
+from services.common.db import insert_ignore, staged, write_staged
 from services.common.models import utcnow
-from services.common.outbox import add_event, forget_delivered
+from services.common.outbox import add_event, forget_delivered, outbox_row, write_rows
 from services.router.models import Escalation, Recipient, RoutedReferral
 from services.router.policy import LEVEL_RANK, ConsentScope, Pick, Policy
 
@@ -48,7 +52,50 @@ def _decision(pick: Pick) -> RecipientDecision:
     )
 
 
-async def _announce(
+_ROUTED: Table = RoutedReferral.__table__  # type: ignore[attr-defined]
+_RECIPIENTS: Table = Recipient.__table__  # type: ignore[attr-defined]
+_INSERT_RECIPIENTS = _RECIPIENTS.insert()
+_CLAIM_ROWS = 500  # routed_referral rows per claiming statement (SQLite's bound-variable limit)
+
+
+@cache
+def _claim(dialect: str) -> Any:
+    """INSERT routed_referral rows ON CONFLICT DO NOTHING, RETURNING the ids that went in."""
+    return insert_ignore(dialect, _ROUTED).returning(_ROUTED.c.referral_id)
+
+
+@dataclass
+class _Decisions:
+    """What this transaction's routing decisions write, staged (`db.staged`) and written
+    together before it commits: the new referrals (claimed with one INSERT ... ON CONFLICT DO
+    NOTHING RETURNING, so one routed before, by an earlier transaction or another instance, is
+    not routed again), their recipients (one INSERT), and every `referral.routed` outbox row in
+    the order the decisions were taken (one INSERT; a new referral's only if claimed)."""
+
+    referrals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recipients: list[dict[str, Any]] = field(default_factory=list)
+    # (the new referral whose claim the row depends on, or None; the outbox row)
+    outbox: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        conn = session.connection()
+        claimed: set[str] = set()
+        if self.referrals:
+            rows = list(self.referrals.values())
+            claim = _claim(conn.dialect.name)
+            for start in range(0, len(rows), _CLAIM_ROWS):
+                result = conn.execute(claim.values(rows[start : start + _CLAIM_ROWS]))
+                claimed.update(result.scalars())
+            recipients = [r for r in self.recipients if r["referral_id"] in claimed]
+            if recipients:
+                conn.execute(_INSERT_RECIPIENTS, recipients)
+        write_rows(
+            session, [row for needs, row in self.outbox if needs is None or needs in claimed]
+        )
+        self.referrals, self.recipients, self.outbox = {}, [], []
+
+
+def _announce(
     session: AsyncSession,
     *,
     referral_id: str,
@@ -62,8 +109,10 @@ async def _announce(
     escalated_delivery_id: str | None = None,
     removed: list[str] | None = None,
     identification: IdentificationTerms | None = None,
+    needs_claim: bool = False,
 ) -> str:
-    """Stage the `referral.routed` event for a decision; returns its decision id."""
+    """Stage the `referral.routed` event for a decision; returns its decision id.
+    `needs_claim`: a new referral's, published only if its routed_referral row goes in."""
     decision_id = str(uuid7())
     payload = ReferralRouted(
         referral_id=referral_id,
@@ -82,8 +131,10 @@ async def _announce(
         payload=payload,
         subject=referral_id,
         agency=submitted_by,
-    )  # its traceparent: the handled event's trace (stamped by the outbox)
-    await add_event(session, event)
+    )  # its traceparent: the handled event's trace (stamped by the outbox row, made now)
+    staged(session, _Decisions).outbox.append(
+        (referral_id if needs_claim else None, outbox_row(event))
+    )
     return decision_id
 
 
@@ -96,29 +147,31 @@ async def route_submitted(
     now: datetime | None = None,
     unavailable: Collection[str] = frozenset(),
 ) -> str | None:
-    """Decide the recipients of a new referral (`unavailable`: disabled agencies, left out).
-    None if it was already routed.
+    """Decide the recipients of a new referral (`unavailable`: disabled agencies, left out);
+    returns the decision id, or None if this transaction routed the referral already.
 
-    The router's hot path, so a few Core statements and no ORM objects: on SQLite every
-    statement is a round trip to the driver's thread.
+    The router's hot path: nothing is read and nothing written here. The decision is staged
+    (`_Decisions`) and written with the transaction's other new referrals in three statements
+    before it commits; only if the referral was not routed before (by an earlier transaction,
+    or another instance) do its recipients and `referral.routed` go in.
     """
+    decisions = staged(session, _Decisions)
+    if submitted.referral_id in decisions.referrals:
+        return None
     facts = submitted.facts
     stamp = utcnow()
-    claimed = await session.exec(
-        insert_ignore(session.get_bind().dialect.name, RoutedReferral).values(
-            referral_id=submitted.referral_id,
-            reference=submitted.reference,
-            submitted_by=facts.submitted_by,
-            facts=facts.model_dump(mode="json"),
-            withdrawn=False,
-            policy_version=policy.version,
-            updated_at=stamp,
-        )
-    )
-    if claimed.rowcount == 0:
-        return None
+    decisions.referrals[submitted.referral_id] = {
+        "referral_id": submitted.referral_id,
+        "reference": submitted.reference,
+        "submitted_by": facts.submitted_by,
+        "facts": facts.model_dump(mode="json"),
+        "withdrawn": False,
+        "policy_version": policy.version,
+        "updated_at": stamp,
+        "erased_at": None,
+    }
     picks = policy.evaluate(facts, now=now or datetime.now(UTC), unavailable=unavailable).recipients
-    rows = [
+    decisions.recipients += [
         {
             "referral_id": submitted.referral_id,
             "agency": p.agency,
@@ -129,8 +182,7 @@ async def route_submitted(
         }
         for p in picks
     ]
-    await insert_many(session, Recipient, rows)
-    return await _announce(
+    return _announce(
         session,
         referral_id=submitted.referral_id,
         reference=submitted.reference,
@@ -141,6 +193,7 @@ async def route_submitted(
         picks=picks,
         cause=cause,
         identification=policy.identification_terms(facts, submitted_at=submitted.submitted_at),
+        needs_claim=True,
     )
 
 
@@ -170,7 +223,7 @@ async def _redecide(
         row.requires_consent = list(pick.requires_consent)
         row.updated_at = utcnow()
         session.add(row)
-    return await _announce(
+    return _announce(
         session,
         referral_id=referral.referral_id,
         reference=referral.reference,
@@ -233,6 +286,7 @@ async def route_facts_changed(
     (`removed: true`), so it loses the delivery and every read. Only changes are announced;
     None if there are none.
     """
+    await write_staged(session)  # decisions staged earlier in the transaction
     referral = await session.get(RoutedReferral, referral_id)
     if referral is None:  # changed before the router saw the submission: route now
         submitted = ReferralSubmitted(
@@ -299,6 +353,7 @@ async def route_risk_changed(
     """Apply a new risk level to the facts last routed on (high: urgency `immediate`) and
     re-decide. The event follows the submission on the same partition, so the referral is known;
     if not, there is nothing to re-decide."""
+    await write_staged(session)  # decisions staged earlier in the transaction
     referral = await session.get(RoutedReferral, changed.referral_id)
     if referral is None or referral.erased_at:
         return None
@@ -327,6 +382,7 @@ async def route_withdrawn(
     cause: CloudEvent | None = None,
 ) -> str | None:
     """A withdrawn referral: every recipient drops to `anonymous`, with nothing left to do."""
+    await write_staged(session)  # decisions staged earlier in the transaction
     referral = await session.get(RoutedReferral, withdrawn.referral_id)
     if referral is None or referral.withdrawn or referral.erased_at:
         return None
@@ -374,6 +430,7 @@ async def escalate(
 ) -> str | None:
     """Escalate a declined or overdue delivery (once per delivery, whatever the cause), at the
     level the victim's consent allows, never to an implicated agency."""
+    await write_staged(session)  # decisions staged earlier in the transaction
     dialect = session.get_bind().dialect.name
     claimed = await session.exec(
         insert_ignore(dialect, Escalation).values(
@@ -455,6 +512,7 @@ async def identification_decided(
     """Keep the new victim status in the facts routed on, and bring in whoever the policy's
     follow-up rules now choose (an agency already a recipient at that level or above is left
     as it is). None when nobody new is chosen."""
+    await write_staged(session)  # decisions staged earlier in the transaction
     referral = await session.get(RoutedReferral, decided.referral_id)
     if referral is None or referral.withdrawn or referral.erased_at:
         return None
@@ -499,6 +557,7 @@ async def identification_overdue(
     """Escalate an overdue reasonable-grounds decision, once per referral (the escalation
     table's key, `identification:<referral id>`, claimed first, as for deliveries), at the level
     consent allows."""
+    await write_staged(session)  # decisions staged earlier in the transaction
     dialect = session.get_bind().dialect.name
     key = f"identification:{overdue.referral_id}"
     claimed = await session.exec(
@@ -558,6 +617,7 @@ async def apply_erased(
     consent scopes a level rests on, escalations and their outcomes, the policy version, times.
     A referral the router never saw is recorded erased, so a late submission is not routed.
     False when it was erased before (idempotent)."""
+    await write_staged(session)  # decisions staged earlier in the transaction
     now = now or utcnow()
     await forget_delivered(session, key=referral_id)
     referral = await session.get(RoutedReferral, referral_id)

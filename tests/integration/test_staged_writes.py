@@ -1,0 +1,172 @@
+"""Router and notify stage a batch's hot-path writes and write them before the transaction
+commits (`db.staged`): each referral is still routed once, each agency gets one delivery, and
+what a later event of the same transaction reads or announces comes after what was staged."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import col, select
+
+from contracts.events import RecipientDecision, ReferralRouted, ReferralSubmitted, RoutingReason
+from contracts.referrals import RoutingFacts
+from contracts.vocabulary import Disclosure, ReferralKind, Urgency
+from services.common.db import create_all, transaction
+from services.notify import service as notify
+from services.notify.models import Delivery, DeliveryChange, ErasedReferral, notify_metadata
+from services.router import service as router
+from services.router.models import Recipient, router_metadata
+from tests.support import Database, outbox_payloads
+from tests.unit.test_routing_policy import NOW, POLICY, facts_of, victim
+
+
+def submission(body: str) -> ReferralSubmitted:
+    referral_id = str(uuid.uuid4())
+    return ReferralSubmitted(
+        referral_id=referral_id,
+        reference="NRM-2026-000042",
+        submitted_at=NOW,
+        facts=facts_of(body, "labour-insp"),
+    )
+
+
+async def recipients(db: Database) -> dict[tuple[str, str], str]:
+    async with db.sessions() as session:
+        rows = await session.exec(select(Recipient))
+        return {(r.referral_id, r.agency): r.disclosure for r in rows}
+
+
+async def test_router_batch_routes_each_referral_once_in_decision_order(db: Database) -> None:
+    await create_all(db.engine, router_metadata)
+    a, b = submission(victim()), submission(victim(region="KZ-15"))
+    no_police = facts_of(victim(consent={"law_enforcement": False}), "labour-insp")
+    async with transaction(db.sessions) as session:
+        assert await router.route_submitted(session, policy=POLICY, submitted=a, now=NOW)
+        # A second submission of the referral in the same transaction is not routed again.
+        assert await router.route_submitted(session, policy=POLICY, submitted=a, now=NOW) is None
+        assert await router.route_submitted(session, policy=POLICY, submitted=b, now=NOW)
+        # Reads what was staged: `a` and its recipients are known to it.
+        assert await router.route_facts_changed(
+            session,
+            policy=POLICY,
+            referral_id=a.referral_id,
+            reference=a.reference,
+            facts=no_police,
+            reason=RoutingReason.CONSENT_CHANGED,
+            now=NOW,
+        )
+    async with transaction(db.sessions) as session:
+        # Routed by an earlier transaction: staged, then dropped by the claim.
+        await router.route_submitted(session, policy=POLICY, submitted=a, now=NOW)
+
+    decisions = [
+        (p["referral_id"], p["reason"], {r["agency"]: r["disclosure"] for r in p["recipients"]})
+        for p in await outbox_payloads(db, "referral.routed")
+    ]
+    assert decisions == [
+        (a.referral_id, "submitted", {"ngo-south": "support", "mvd-ctu": "full"}),
+        (b.referral_id, "submitted", {"nrm-coordinator": "support", "mvd-ctu": "full"}),
+        (a.referral_id, "consent_changed", {"mvd-ctu": "anonymous"}),
+    ]
+    assert await recipients(db) == {
+        (a.referral_id, "ngo-south"): "support",
+        (a.referral_id, "mvd-ctu"): "anonymous",
+        (b.referral_id, "nrm-coordinator"): "support",
+        (b.referral_id, "mvd-ctu"): "full",
+    }
+
+
+async def test_router_staged_decisions_go_with_a_rolled_back_transaction(db: Database) -> None:
+    await create_all(db.engine, router_metadata)
+    a = submission(victim())
+    with pytest.raises(RuntimeError):
+        async with transaction(db.sessions) as session:
+            await router.route_submitted(session, policy=POLICY, submitted=a, now=NOW)
+            raise RuntimeError("a later event of the batch failed")
+    assert await recipients(db) == {}
+    assert await outbox_payloads(db, "referral.routed") == []
+    async with transaction(db.sessions) as session:
+        assert await router.route_submitted(session, policy=POLICY, submitted=a, now=NOW)
+    assert len(await outbox_payloads(db, "referral.routed")) == 1
+    assert len(await recipients(db)) == 2
+
+
+def routed(referral_id: str, reason: RoutingReason, **levels: Disclosure) -> ReferralRouted:
+    return ReferralRouted(
+        referral_id=referral_id,
+        reference="NRM-2026-000042",
+        decision_id=str(uuid.uuid4()),
+        reason=reason,
+        policy_version="sha256:test",
+        facts=RoutingFacts(
+            kind=ReferralKind.VICTIM_REFERRAL,
+            submitted_by="labour-insp",
+            region="KZ-79",
+            urgency=Urgency.ROUTINE,
+            exploitation=["sexual"],
+        ),
+        recipients=[
+            RecipientDecision(
+                agency=agency.replace("_", "-"),
+                disclosure=level,
+                rule="test",
+                deadline=datetime(2026, 11, 29, 12, 0, tzinfo=UTC) + timedelta(hours=24),
+            )
+            for agency, level in levels.items()
+        ],
+    )
+
+
+async def test_notify_first_deliveries_written_once_and_before_later_changes(
+    db: Database,
+) -> None:
+    await create_all(db.engine, notify_metadata)
+    r1, erased, r2 = (str(uuid.uuid4()) for _ in range(3))
+    async with transaction(db.sessions) as session:
+        session.add(ErasedReferral(referral_id=erased))
+    first = routed(
+        r1, RoutingReason.SUBMITTED, ngo_south=Disclosure.SUPPORT, mvd_ctu=Disclosure.FULL
+    )
+    async with transaction(db.sessions) as session:
+        await notify.apply_routed(session, routed=first)
+        # Erased before its first decision arrived: nothing of it is kept.
+        await notify.apply_routed(
+            session, routed=routed(erased, RoutingReason.SUBMITTED, mvd_ctu=Disclosure.FULL)
+        )
+        await notify.apply_routed(
+            session, routed=routed(r2, RoutingReason.SUBMITTED, gp=Disclosure.FULL)
+        )
+        # Reads the deliveries staged above and updates one.
+        lowered = routed(r1, RoutingReason.CONSENT_CHANGED, mvd_ctu=Disclosure.ANONYMOUS)
+        await notify.apply_routed(session, routed=lowered)
+    async with transaction(db.sessions) as session:
+        # The same agencies again as a first decision: they have their deliveries.
+        again = routed(
+            r1, RoutingReason.SUBMITTED, ngo_south=Disclosure.FULL, mvd_ctu=Disclosure.FULL
+        )
+        await notify.apply_routed(session, routed=again)
+
+    async with db.sessions() as session:
+        deliveries = {
+            (d.referral_id, d.agency): (d.disclosure, d.decision_id)
+            for d in await session.exec(select(Delivery))
+        }
+        changes = [
+            (c.agency, c.kind, c.item["referral_id"], c.item["disclosure"])
+            for c in await session.exec(select(DeliveryChange).order_by(col(DeliveryChange.id)))
+        ]
+    assert deliveries == {
+        (r1, "ngo-south"): ("support", first.decision_id),
+        (r1, "mvd-ctu"): ("anonymous", lowered.decision_id),
+        (r2, "gp"): ("full", deliveries[(r2, "gp")][1]),
+    }
+    assert changes == [
+        ("ngo-south", "delivery.created", r1, "support"),
+        ("mvd-ctu", "delivery.created", r1, "full"),
+        ("gp", "delivery.created", r2, "full"),
+        ("mvd-ctu", "delivery.updated", r1, "anonymous"),
+    ]
+    notified = [
+        (p["referral_id"], p["agency"]) for p in await outbox_payloads(db, "delivery.notified")
+    ]
+    assert notified == [(r1, "ngo-south"), (r1, "mvd-ctu"), (r2, "gp")]
