@@ -39,6 +39,7 @@ from services.audit.models import (
 from services.common.crypto import Sealed, SealError, Vault, open_bytes, seal_bytes
 from services.common.db import SessionFactory, insert_ignore, transaction
 from services.common.erasure import Erasure
+from services.common.errors import InternalError
 from services.common.models import utcnow
 from services.common.tracing import trace_id_of
 
@@ -419,7 +420,7 @@ class Payloads:
         return opened
 
 
-class PayloadMismatch(Exception):
+class PayloadMismatch(InternalError):
     """A sealed payload that does not open, or does not match the chain's commitment."""
 
     def __init__(self, sequence: int) -> None:

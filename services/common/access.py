@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from contracts.cloudevents import CloudEvent
 from contracts.events import AccessDenied, AuthFailed, Payload
 from services.common.db import SessionFactory, transaction
-from services.common.errors import NotFound, problem
+from services.common.errors import NotFound, error_response
 from services.common.models import utcnow
 from services.common.outbox import add_event
 
@@ -153,4 +153,4 @@ def install_refusal_audit(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
         await audit_refusal(request, exc)
-        return problem(404, exc.detail, instance=request.url.path, headers=exc.headers, **exc.extra)
+        return error_response(request, exc)

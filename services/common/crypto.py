@@ -21,12 +21,13 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.common.errors import InternalError
 from services.common.settings import Settings
 
 NONCE_BYTES = 12
 
 
-class SealError(Exception):
+class SealError(InternalError):
     """A sealed record cannot be opened (wrong key, tampered data, unknown key id)."""
 
 

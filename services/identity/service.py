@@ -26,7 +26,7 @@ from contracts.events import AccessRestored, AccessRevoked, AdminChanged, Subjec
 from contracts.referrals import Agency
 from contracts.vocabulary import Role
 from services.common.crypto import Sealed, Vault
-from services.common.errors import Conflict, NotFound, UnprocessableContent
+from services.common.errors import Conflict, NotFound, NRMError, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event
 from services.common.revocation import next_second, subject_key
@@ -49,14 +49,31 @@ PEOPLE_CLIENTS: dict[str, tuple[str, str]] = {"console": ("/console/callback", "
 _hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 
 
-class OAuthError(Exception):
-    """An RFC 6749 §5.2 error response."""
+class OAuthError(NRMError):
+    """An RFC 6749 §5.2 error response: a declared variant of the problem mapping, since the
+    token endpoint's errors are JSON `{"error", "error_description"}` by that RFC."""
 
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
-        super().__init__(description)
+    media_type = "application/json"
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if status == 401:
+            # RFC 6749 §5.2: invalid_client answers with the scheme the client should use.
+            no_store["WWW-Authenticate"] = 'Basic realm="nrm"'
+        super().__init__(description, headers={**no_store, **(headers or {})})
+        self.status = status
         self.error = error
         self.description = description
-        self.status = status
+
+    def body(self, *, instance: str | None) -> dict[str, Any]:
+        return {"error": self.error, "error_description": self.description}
 
 
 # Agencies

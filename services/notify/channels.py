@@ -52,8 +52,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = ("en", "ru", "kk")
 
 
-class TargetRefused(Exception):
+class TargetRefused(UnprocessableContent):
     """The webhook URL may not be called (scheme, host or address not allowed)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            reason,
+            detail="The webhook URL is not allowed.",
+            errors=[{"path": "url", "type": "url_refused", "message": reason}],
+        )
 
 
 def check_url(url: str, settings: NotifySettings) -> str:
@@ -178,13 +185,7 @@ async def set_webhook(
             "The secret is not an acceptable Standard Webhooks secret.",
             errors=[{"path": "secret", "type": "value_error", "message": problem}],
         )
-    try:
-        await resolve_checked(url, settings, resolver)
-    except TargetRefused as exc:
-        raise UnprocessableContent(
-            "The webhook URL is not allowed.",
-            errors=[{"path": "url", "type": "url_refused", "message": str(exc)}],
-        ) from None
+    await resolve_checked(url, settings, resolver)
     sealed = vault.seal({"secret": secret}, record_id=f"webhook:{agency}")
     hook = await session.get(Webhook, agency) or Webhook(
         agency=agency, url=url, sealed_secret=b"", wrapped_key=b"", master_key_id=""

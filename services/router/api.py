@@ -13,7 +13,7 @@ from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.body import body_schema, parse, read_json
 from services.common.db import transaction
-from services.common.errors import NotFound, UnprocessableContent
+from services.common.errors import NotFound
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 from services.router import service
@@ -161,13 +161,7 @@ async def reload_policy(
             identification=settings.identification,
         )
     except PolicyError as exc:
-        raise UnprocessableContent(
-            f"The policy file was not loaded; version {previous.version} stays in force.",
-            errors=[
-                {"path": p.where or "/", "line": p.line, "type": "policy", "message": str(p)}
-                for p in exc.problems
-            ],
-        ) from None
+        raise PolicyError(exc.problems, in_force=previous.version) from None
     handlers.current = policy
     async with transaction(runtime.sessions) as session:
         await service.policy_reloaded(

@@ -31,6 +31,7 @@ from contracts.vocabulary import (
     Urgency,
     VictimStatus,
 )
+from services.common.errors import UnprocessableContent
 from services.common.retention import Retention
 
 ConsentScope = Literal["services", "law_enforcement", "statistics"]
@@ -247,12 +248,21 @@ class Problem:
         return f"{at}: {self.where}: {self.message}" if self.where else f"{at}: {self.message}"
 
 
-class PolicyError(Exception):
-    """The policy file is not acceptable; `problems` name the file, line and the problem."""
+class PolicyError(UnprocessableContent):
+    """The policy file is not acceptable; `problems` name the file, line and the problem.
+    `in_force` is the version that stays in force (a reload keeps the old policy)."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], *, in_force: str | None = None) -> None:
         self.problems = list(problems)
-        super().__init__("\n".join(map(str, self.problems)))
+        kept = f"; version {in_force} stays in force" if in_force else ""
+        super().__init__(
+            "\n".join(map(str, self.problems)),
+            detail=f"The policy file was not loaded{kept}.",
+            errors=[
+                {"path": p.where or "/", "line": p.line, "type": "policy", "message": str(p)}
+                for p in self.problems
+            ],
+        )
 
 
 Path_ = tuple[str | int, ...]
