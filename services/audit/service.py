@@ -36,7 +36,7 @@ from services.audit.models import (
     AuditRecord,
     AuditReferralKey,
 )
-from services.common.crypto import Sealed, SealError, Vault, open_bytes, seal_bytes
+from services.common.crypto import SealError, Vault, open_bytes, seal_bytes
 from services.common.db import SessionFactory, insert_ignore, transaction
 from services.common.erasure import Erasure
 from services.common.errors import InternalError
@@ -798,10 +798,7 @@ async def signing_key(session: AsyncSession, *, name: str, vault: Vault) -> Ed25
         session.add(row)
         await session.flush()
         return key
-    opened = vault.open(
-        Sealed(row.sealed_private, row.wrapped_key, row.master_key_id),
-        record_id=f"audit-key:{name}",
-    )
+    opened = vault.open_row(row, record_id=f"audit-key:{name}", column="sealed_private")
     return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(opened["private"]))
 
 

@@ -81,6 +81,18 @@ class Vault:
         fields: dict[str, Any] = orjson.loads(plain)
         return fields
 
+    def open_row(
+        self, row: Any, *, record_id: str, column: str = "sealed", prefix: str = ""
+    ) -> dict[str, Any]:
+        """The fields sealed into a table row: its `column`, `wrapped_key` and `master_key_id`
+        (named with `prefix` where a table seals more than one thing)."""
+        sealed = Sealed(
+            getattr(row, column),
+            getattr(row, f"{prefix}wrapped_key"),
+            getattr(row, f"{prefix}master_key_id"),
+        )
+        return self.open(sealed, record_id=record_id)
+
     def new_data_key(self, *, record_id: str) -> tuple[bytes, bytes, str]:
         """A fresh data key for many records (audit's key per referral): the key itself, the
         key wrapped by the active master key, and that master key's id. Destroying every

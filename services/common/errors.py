@@ -53,10 +53,6 @@ class NRMError(Exception):
         )
 
 
-class BadRequest(NRMError):
-    status = 400
-
-
 class Unauthorized(NRMError):
     status = 401
 

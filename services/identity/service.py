@@ -22,10 +22,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
-from contracts.events import AccessRestored, AccessRevoked, AdminChanged, SubjectType
+from contracts.events import AccessRestored, AccessRevoked, SubjectType
 from contracts.referrals import Agency
 from contracts.vocabulary import Role
-from services.common.crypto import Sealed, Vault
+from services.common.access import admin_changed
+from services.common.crypto import Vault
 from services.common.errors import Conflict, NotFound, NRMError, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event
@@ -393,8 +394,7 @@ def private_key(row: SigningKeyRow, vault: Vault) -> ECKey:
     """Unsealed and parsed once per key: both cost more than signing with it."""
     key = _imported.get(row.kid)
     if key is None:
-        sealed = Sealed(row.sealed_private, row.wrapped_key, row.master_key_id)
-        jwk: dict[str, str | list[str]] = vault.open(sealed, record_id=row.kid)
+        jwk = vault.open_row(row, record_id=row.kid, column="sealed_private")
         key = _imported[row.kid] = ECKey.import_key(jwk)
     return key
 
@@ -496,7 +496,12 @@ async def _announce(
     actor: str | None,
     **details: Any,
 ) -> None:
-    payload = AdminChanged(
-        action=action, target_type=target_type, target_id=target_id, actor=actor, details=details
+    await admin_changed(
+        session,
+        source=SERVICE,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        actor=actor,
+        details=details,
     )
-    await add_event(session, CloudEvent.new(source=SERVICE, payload=payload, subject=None))

@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.events import AdminChanged, ErasureRequested, ReferralErased, ReferralHoldChanged
+from contracts.events import ErasureRequested, ReferralErased, ReferralHoldChanged
 from contracts.vocabulary import Disclosure, ErasureBasis
+from services.common.access import admin_changed
 from services.common.crypto import Vault
 from services.common.db import is_sqlite, truncate_wal
 from services.common.erasure import Erasure, ErasureLedger
@@ -119,7 +120,7 @@ async def place_hold(
         referral_id=row.id, reference=row.reference, agency=agency, held=True
     )
     await add_event(
-        session, service._event(payload, referral_id=row.id, agency=agency, actor=actor)
+        session, service.referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
     )
     await session.flush()  # the caller lists the holds next
     return row
@@ -146,7 +147,7 @@ async def lift_hold(
         referral_id=row.id, reference=row.reference, agency=agency, held=False
     )
     await add_event(
-        session, service._event(payload, referral_id=row.id, agency=agency, actor=actor)
+        session, service.referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
     )
 
 
@@ -196,7 +197,7 @@ async def request_erasure(
         referral_id=row.id, reference=row.reference, basis=basis, requested_by=agency
     )
     await add_event(
-        session, service._event(payload, referral_id=row.id, agency=agency, actor=actor)
+        session, service.referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
     )
     return pending
 
@@ -274,15 +275,17 @@ async def cancel_erasure(
     """Withdraw a pending request (the requester's side) or refuse it (the dpo's)."""
     pending = await pending_erasure(session, referral_id)
     await session.delete(pending)
-    change = AdminChanged(
+    await admin_changed(
+        session,
+        source=service.SERVICE,
         action="erasure.cancelled",
         target_type="referral",
         target_id=referral_id,
         actor=actor,
         details={"basis": pending.basis},
-    )
-    await add_event(
-        session, service._event(change, referral_id=referral_id, agency=agency, actor=actor)
+        subject=referral_id,
+        agency=agency,
+        event_actor=actor,
     )
     return pending
 
@@ -389,7 +392,8 @@ async def shred(
     )
     payload = ReferralErased(referral_id=referral_id, basis=basis)
     await add_event(
-        session, service._event(payload, referral_id=referral_id, agency=agency, actor=actor)
+        session,
+        service.referral_event(payload, referral_id=referral_id, agency=agency, actor=actor),
     )
     await session.refresh(row)  # the bulk UPDATEs bypassed the loaded object
     return True

@@ -13,7 +13,6 @@ from uuid6 import uuid7
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
-    AdminChanged,
     DeliveryRef,
     IdentificationDecided,
     IdentificationOverdue,
@@ -49,7 +48,8 @@ from contracts.vocabulary import (
     Urgency,
     VictimStatus,
 )
-from services.common.crypto import Sealed, Vault
+from services.common.access import admin_changed
+from services.common.crypto import Vault
 from services.common.db import insert_ignore, insert_many
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
@@ -79,7 +79,7 @@ STATUS_RANK = {
 }
 
 
-def _event(
+def referral_event(
     payload: Any,
     *,
     referral_id: str,
@@ -263,7 +263,7 @@ async def submit_referrals(
             statistics=VictimStatistics.consented(profile, facts.consent),
         )
         events.append(
-            _event(
+            referral_event(
                 payload,
                 referral_id=referral_id,
                 agency=sub.agency,
@@ -334,27 +334,6 @@ class Visible:
     submitter: bool  # the caller's agency submitted it
 
 
-async def visible_referral(
-    session: AsyncSession,
-    *,
-    referral_id: str,
-    agency: str,
-    as_submitter: bool,
-    as_recipient: bool,
-    person: str | None = None,
-) -> tuple[ReferralRow, Disclosure]:
-    """The referral and the level this agency may see, or NotFound (never "forbidden")."""
-    found = await visible(
-        session,
-        referral_id=referral_id,
-        agency=agency,
-        as_submitter=as_submitter,
-        as_recipient=as_recipient,
-        person=person,
-    )
-    return found.row, found.disclosure
-
-
 async def visible(
     session: AsyncSession,
     *,
@@ -364,8 +343,9 @@ async def visible(
     as_recipient: bool,
     person: str | None = None,
 ) -> Visible:
-    """As `visible_referral`, saying whether the caller is the submitter. An agency named as
-    implicated, and a person who recused themselves, get NotFound like any stranger."""
+    """The referral, the level this agency may see and whether it submitted it, or NotFound
+    (never "forbidden"). An agency named as implicated, and a person who recused themselves,
+    get NotFound like any stranger."""
     row = await session.get(ReferralRow, referral_id)
     if (
         row is not None
@@ -441,7 +421,7 @@ def render(
             out["victim"]["risk_level"] = facts["risk_level"]
     if disclosure == Disclosure.ANONYMOUS:
         return out
-    secret = vault.open(Sealed(row.sealed, row.wrapped_key, row.master_key_id), record_id=row.id)
+    secret = vault.open_row(row, record_id=row.id)
     if row.kind != "tip":
         out["victim"] = {
             **row.profile,
@@ -590,7 +570,9 @@ async def change_consent(
         facts=facts,
         statistics=VictimStatistics.consented(row.profile, scopes),
     )
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
+    await add_event(
+        session, referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
+    )
     return row
 
 
@@ -623,7 +605,9 @@ async def change_safety(
         facts = RoutingFacts.model_validate({**row.facts, **changes})
         row.facts = facts.model_dump(mode="json")
         payload = ReferralRiskChanged(referral_id=row.id, reference=row.reference, risk_level=level)
-        await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
+        await add_event(
+            session, referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
+        )
     session.add(row)
     return row
 
@@ -664,7 +648,9 @@ async def name_implicated(
     row.facts = facts.model_dump(mode="json")
     session.add(row)
     payload = ReferralImplicatedChanged(referral_id=row.id, reference=row.reference, facts=facts)
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
+    await add_event(
+        session, referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
+    )
     return row
 
 
@@ -690,15 +676,17 @@ async def recuse(
     if person is None:  # checked after access, so a stranger learns nothing
         raise Conflict("Only a person can recuse themselves; this token is a system client's.")
     session.add(Recusal(referral_id=referral_id, subject=person, agency=agency))
-    change = AdminChanged(
+    await admin_changed(
+        session,
+        source=SERVICE,
         action="referral.recused",
         target_type="referral",
         target_id=referral_id,
         actor=person,
         details={"agency": agency, **({"reason": reason} if reason else {})},
-    )
-    await add_event(
-        session, _event(change, referral_id=referral_id, agency=agency, actor=actor or person)
+        subject=referral_id,
+        agency=agency,
+        event_actor=actor or person,
     )
     return found.row
 
@@ -713,7 +701,9 @@ async def withdraw(
     row.withdrawn_at = utcnow()  # the withdrawn referral's retention period runs from here
     session.add(row)
     payload = ReferralWithdrawn(referral_id=row.id, reference=row.reference, withdrawn_by=agency)
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
+    await add_event(
+        session, referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
+    )
     return row
 
 
@@ -910,10 +900,7 @@ def investigation_view(
         return None
     out: dict[str, Any] = {"opened": inv.opened, "date": inv.date.isoformat(), "agency": inv.agency}
     if disclosure == Disclosure.FULL and vault is not None:
-        secret = vault.open(
-            Sealed(inv.sealed, inv.wrapped_key, inv.master_key_id),
-            record_id=_investigation_record(inv.referral_id),
-        )
+        secret = vault.open_row(inv, record_id=_investigation_record(inv.referral_id))
         out["number"] = secret.get("number")
     return out
 
@@ -1035,7 +1022,10 @@ async def decide_identification(
     )
     await add_events(
         session,
-        [_event(p, referral_id=row.id, agency=agency, actor=actor) for p in [decided, *events]],
+        [
+            referral_event(p, referral_id=row.id, agency=agency, actor=actor)
+            for p in [decided, *events]
+        ],
     )
     return ident
 
@@ -1102,7 +1092,9 @@ async def record_investigation(
         opened=opened,
         date=on,
     )
-    await add_event(session, _event(payload, referral_id=referral_id, agency=agency, actor=actor))
+    await add_event(
+        session, referral_event(payload, referral_id=referral_id, agency=agency, actor=actor)
+    )
     return inv
 
 
@@ -1139,7 +1131,9 @@ async def sweep_identification(session: AsyncSession, *, now: datetime, limit: i
             authority=ident.authority,
             due=ident.reasonable_grounds_due,
         )
-        await add_event(session, _event(payload, referral_id=row.id, agency=ident.authority))
+        await add_event(
+            session, referral_event(payload, referral_id=row.id, agency=ident.authority)
+        )
         announced += 1
     ended = await session.exec(
         select(IdentificationRow, ReferralRow)
@@ -1165,6 +1159,8 @@ async def sweep_identification(session: AsyncSession, *, now: datetime, limit: i
         payload = ReflectionEnded(
             referral_id=row.id, reference=row.reference, ended_at=ident.reflection_ends
         )
-        await add_event(session, _event(payload, referral_id=row.id, agency=ident.authority))
+        await add_event(
+            session, referral_event(payload, referral_id=row.id, agency=ident.authority)
+        )
         announced += 1
     return announced

@@ -29,12 +29,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook as Signer
 
-from contracts.cloudevents import CloudEvent
-from contracts.events import AdminChanged
-from services.common.crypto import Sealed, Vault
+from services.common.access import admin_changed
+from services.common.crypto import Vault
 from services.common.errors import UnprocessableContent
 from services.common.models import utcnow
-from services.common.outbox import add_event
 from services.notify.models import Dispatch, EmailRecipients, Webhook
 from services.notify.settings import NotifySettings
 
@@ -211,8 +209,8 @@ async def set_webhook(
 
 
 def webhook_secret(hook: Webhook, vault: Vault) -> str:
-    sealed = Sealed(hook.sealed_secret, hook.wrapped_key, hook.master_key_id)
-    return str(vault.open(sealed, record_id=f"webhook:{hook.agency}")["secret"])
+    opened = vault.open_row(hook, record_id=f"webhook:{hook.agency}", column="sealed_secret")
+    return str(opened["secret"])
 
 
 async def set_email(
@@ -239,11 +237,15 @@ async def set_email(
 async def _admin_event(
     session: AsyncSession, *, action: str, agency: str, actor: str | None, details: dict[str, Any]
 ) -> None:
-    payload = AdminChanged(
-        action=action, target_type="agency", target_id=agency, actor=actor, details=details
-    )
-    await add_event(
-        session, CloudEvent.new(source=SERVICE, payload=payload, subject=None, agency=agency)
+    await admin_changed(
+        session,
+        source=SERVICE,
+        action=action,
+        target_type="agency",
+        target_id=agency,
+        actor=actor,
+        details=details,
+        agency=agency,
     )
 
 

@@ -326,9 +326,6 @@ class _Source:
         return problems
 
 
-_UNION_TAGS = {"str", "list[Agency]"}
-
-
 def _dotted(at: Path_) -> str:
     out = ""
     for p in at:
