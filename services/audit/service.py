@@ -401,17 +401,21 @@ class Payloads:
             raise PayloadMismatch(sequence)
         return text, salt
 
+    async def opened_record(self, r: AuditRecord) -> tuple[str, str] | None:
+        """`opened` for a record row."""
+        return await self.opened(
+            sequence=r.sequence,
+            version=r.version,
+            payload=r.payload,
+            commitment=r.commitment,
+            sealed=r.sealed,
+            key_ref=r.key_ref,
+        )
+
     async def of(self, r: AuditRecord) -> dict[str, Any] | None:
         """A record's payload, None if erased; `{"error": ...}` if it fails its commitment."""
         try:
-            found = await self.opened(
-                sequence=r.sequence,
-                version=r.version,
-                payload=r.payload,
-                commitment=r.commitment,
-                sealed=r.sealed,
-                key_ref=r.key_ref,
-            )
+            found = await self.opened_record(r)
         except PayloadMismatch:
             return {"error": "payload does not match its commitment"}
         if found is None:
@@ -760,14 +764,7 @@ async def check_payloads(session: AsyncSession, *, vault: Vault) -> dict[str, An
             return {"checked": checked, "erased": erased, "first_bad_sequence": None}
         for r in batch:
             try:
-                found = await payloads.opened(
-                    sequence=r.sequence,
-                    version=r.version,
-                    payload=r.payload,
-                    commitment=r.commitment,
-                    sealed=r.sealed,
-                    key_ref=r.key_ref,
-                )
+                found = await payloads.opened_record(r)
             except PayloadMismatch as exc:
                 return {"checked": checked, "erased": erased, "first_bad_sequence": exc.sequence}
             checked += found is not None

@@ -73,29 +73,6 @@ def _refuse_if_held(held: list[LegalHold]) -> None:
         )
 
 
-async def _investigator(
-    session: AsyncSession,
-    *,
-    referral_id: str,
-    agency: str,
-    investigators: frozenset[str],
-    person: str | None,
-) -> ReferralRow:
-    """The referral, for a law-enforcement or prosecutor agency that submitted it or was sent
-    it; anyone else gets NotFound."""
-    found = await service.visible(
-        session,
-        referral_id=referral_id,
-        agency=agency,
-        as_submitter=True,
-        as_recipient=True,
-        person=person,
-    )
-    if agency not in investigators:
-        raise NotFound("No such referral.")
-    return found.row
-
-
 async def place_hold(
     session: AsyncSession,
     *,
@@ -107,7 +84,7 @@ async def place_hold(
 ) -> ReferralRow:
     """Place the agency's legal hold while an investigation is open (Conflict otherwise).
     Placing it again changes nothing."""
-    row = await _investigator(
+    row = await service.investigated(
         session, referral_id=referral_id, agency=agency, investigators=investigators, person=person
     )
     inv = await session.get(InvestigationRow, referral_id)
@@ -116,12 +93,7 @@ async def place_hold(
     if await session.get(LegalHold, (referral_id, agency)) is not None:
         return row
     session.add(LegalHold(referral_id=referral_id, agency=agency, placed_by=actor))
-    payload = ReferralHoldChanged(
-        referral_id=row.id, reference=row.reference, agency=agency, held=True
-    )
-    await add_event(
-        session, service.referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
-    )
+    await _hold_changed(session, row=row, agency=agency, actor=actor, held=True)
     await session.flush()  # the caller lists the holds next
     return row
 
@@ -136,15 +108,21 @@ async def lift_hold(
     actor: str,
 ) -> None:
     """Lift the hold the caller's agency placed (another agency's is not its to lift)."""
-    row = await _investigator(
+    row = await service.investigated(
         session, referral_id=referral_id, agency=agency, investigators=investigators, person=person
     )
     hold = await session.get(LegalHold, (referral_id, agency))
     if hold is None:
         raise Conflict("Your agency has placed no legal hold on this referral.")
     await session.delete(hold)
+    await _hold_changed(session, row=row, agency=agency, actor=actor, held=False)
+
+
+async def _hold_changed(
+    session: AsyncSession, *, row: ReferralRow, agency: str, actor: str, held: bool
+) -> None:
     payload = ReferralHoldChanged(
-        referral_id=row.id, reference=row.reference, agency=agency, held=False
+        referral_id=row.id, reference=row.reference, agency=agency, held=held
     )
     await add_event(
         session, service.referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
@@ -251,7 +229,7 @@ async def visible_holds(
             raise NotFound("No such referral.")
         row = found
     else:
-        row = await _investigator(
+        row = await service.investigated(
             session,
             referral_id=referral_id,
             agency=agency,

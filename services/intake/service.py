@@ -1034,6 +1034,29 @@ def _investigation_record(referral_id: str) -> str:
     return f"{referral_id}/investigation"
 
 
+async def investigated(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    investigators: frozenset[str],
+    person: str | None,
+) -> ReferralRow:
+    """The referral, for a law-enforcement or prosecutor agency that submitted it or was sent
+    it; anyone else gets NotFound."""
+    found = await visible(
+        session,
+        referral_id=referral_id,
+        agency=agency,
+        as_submitter=True,
+        as_recipient=True,
+        person=person,
+    )
+    if agency not in investigators:
+        raise NotFound("No such referral.")
+    return found.row
+
+
 async def record_investigation(
     session: AsyncSession,
     *,
@@ -1050,17 +1073,10 @@ async def record_investigation(
     """A law-enforcement agency (`investigators`) that was sent the referral, or submitted it,
     records whether a pre-trial investigation was opened (or refused). The number is sealed
     like the identity and never leaves intake but to `full` readers."""
-    found = await visible(
-        session,
-        referral_id=referral_id,
-        agency=agency,
-        as_submitter=True,
-        as_recipient=True,
-        person=person,
+    row = await investigated(
+        session, referral_id=referral_id, agency=agency, investigators=investigators, person=person
     )
-    if agency not in investigators:
-        raise NotFound("No such referral.")
-    if found.row.status == "withdrawn":
+    if row.status == "withdrawn":
         raise Conflict("The referral was withdrawn.")
     if on > datetime.now(UTC).date() + timedelta(days=1):
         raise UnprocessableContent(
@@ -1087,7 +1103,7 @@ async def record_investigation(
     session.add(inv)
     payload = InvestigationRecorded(
         referral_id=referral_id,
-        reference=found.row.reference,
+        reference=row.reference,
         agency=agency,
         opened=opened,
         date=on,
@@ -1102,65 +1118,53 @@ async def sweep_identification(session: AsyncSession, *, now: datetime, limit: i
     """The identification clocks: announce each missed reasonable-grounds deadline and each
     ended reflection period once. Each is claimed by a conditional UPDATE before its event is
     staged, so several intake instances never announce one twice. Returns how many."""
-    announced = 0
-    overdue = await session.exec(
-        select(IdentificationRow, ReferralRow)
-        .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
-        .where(
-            col(IdentificationRow.status) == VictimStatus.POTENTIAL.value,
-            col(IdentificationRow.overdue_at).is_(None),
-            col(IdentificationRow.reasonable_grounds_due) <= now,
-            col(ReferralRow.status) != "withdrawn",
-        )
-        .limit(limit)
-    )
-    for ident, row in list(overdue):
-        claim = (
-            update(IdentificationRow)
-            .where(
-                col(IdentificationRow.referral_id) == ident.referral_id,
-                col(IdentificationRow.overdue_at).is_(None),
-            )
-            .values(overdue_at=now)
-        )
-        if (await session.exec(claim)).rowcount != 1:
-            continue
-        payload: Any = IdentificationOverdue(
+
+    def overdue(ident: IdentificationRow, row: ReferralRow) -> Any:
+        return IdentificationOverdue(
             referral_id=row.id,
             reference=row.reference,
             authority=ident.authority,
             due=ident.reasonable_grounds_due,
         )
-        await add_event(
-            session, referral_event(payload, referral_id=row.id, agency=ident.authority)
-        )
-        announced += 1
-    ended = await session.exec(
-        select(IdentificationRow, ReferralRow)
-        .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
-        .where(
-            col(IdentificationRow.reflection_ended_at).is_(None),
-            col(IdentificationRow.reflection_ends) <= now,
-        )
-        .limit(limit)
-    )
-    for ident, row in list(ended):
-        claim = (
-            update(IdentificationRow)
-            .where(
-                col(IdentificationRow.referral_id) == ident.referral_id,
-                col(IdentificationRow.reflection_ended_at).is_(None),
-            )
-            .values(reflection_ended_at=now)
-        )
-        if (await session.exec(claim)).rowcount != 1:
-            continue
+
+    def reflection_ended(ident: IdentificationRow, row: ReferralRow) -> Any:
         assert ident.reflection_ends is not None
-        payload = ReflectionEnded(
+        return ReflectionEnded(
             referral_id=row.id, reference=row.reference, ended_at=ident.reflection_ends
         )
-        await add_event(
-            session, referral_event(payload, referral_id=row.id, agency=ident.authority)
+
+    clocks = (
+        (
+            "overdue_at",
+            [
+                col(IdentificationRow.status) == VictimStatus.POTENTIAL.value,
+                col(IdentificationRow.reasonable_grounds_due) <= now,
+                col(ReferralRow.status) != "withdrawn",
+            ],
+            overdue,
+        ),
+        ("reflection_ended_at", [col(IdentificationRow.reflection_ends) <= now], reflection_ended),
+    )
+    announced = 0
+    for stamp, due, announcement in clocks:
+        unannounced = col(getattr(IdentificationRow, stamp)).is_(None)
+        found = await session.exec(
+            select(IdentificationRow, ReferralRow)
+            .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
+            .where(unannounced, *due)
+            .limit(limit)
         )
-        announced += 1
+        for ident, row in list(found):
+            claim = (
+                update(IdentificationRow)
+                .where(col(IdentificationRow.referral_id) == ident.referral_id, unannounced)
+                .values({stamp: now})
+            )
+            if (await session.exec(claim)).rowcount != 1:
+                continue
+            payload = announcement(ident, row)
+            await add_event(
+                session, referral_event(payload, referral_id=row.id, agency=ident.authority)
+            )
+            announced += 1
     return announced
