@@ -1,9 +1,14 @@
 """Generate the JSON Schemas and the AsyncAPI 3 document from the models.
 
-`nrm contracts export` writes them; a test compares the checked-in files with fresh output.
+The document's messages and channels come from the models and the topic catalogue; its
+operations (who sends what, which consumer group receives what) are handed in by the services,
+which declare them beside their handlers (`services/asyncapi.py`): contracts import no service.
+`nrm contracts export` writes the files; a test compares the checked-in ones with fresh output.
 """
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,12 +19,30 @@ from pydantic.json_schema import models_json_schema
 from contracts import referrals
 from contracts.cloudevents import CloudEvent
 from contracts.events import EVENT_TYPES
-from contracts.topics import CATALOGUE, DEADLETTER
+from contracts.topics import CATALOGUE, DEADLETTER, Topic
 
 ROOT = Path(__file__).parent
 SCHEMA_DIR = ROOT / "schemas"
 ASYNCAPI_FILE = ROOT / "asyncapi.yaml"
 SCHEMA_ID = "https://nrm-exchange.example/schemas/{name}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A service sending, or one of its consumer groups receiving, these types on a topic."""
+
+    service: str
+    action: Literal["send", "receive"]
+    topic: Topic
+    types: tuple[str, ...]
+    group: str | None = None
+    summary: str | None = None
+
+    @property
+    def id(self) -> str:
+        who = (self.group or self.service).replace(".", "-")
+        return f"{who}-{self.action}-{_channel_id(self.topic.name)}"
+
 
 BODY_MODELS: dict[str, type[BaseModel]] = {
     "VictimReferralIn": referrals.VictimReferralIn,
@@ -85,8 +108,9 @@ def _channel_id(address: str) -> str:
     return address.replace(".", "-")
 
 
-def asyncapi_document() -> dict[str, Any]:
-    """AsyncAPI 3.0 document for every topic, generated from the same models."""
+def asyncapi_document(operations: Iterable[Operation]) -> dict[str, Any]:
+    """AsyncAPI 3.0 document for every topic, generated from the same models, with the
+    services' `operations`."""
     models: list[tuple[type[BaseModel], Literal["validation"]]] = [
         (model, "validation") for model in EVENT_TYPES.values()
     ]
@@ -122,28 +146,41 @@ def asyncapi_document() -> dict[str, Any]:
         "payload": {},
     }
     channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
     for topic in CATALOGUE:
-        cid = _channel_id(topic.name)
         names = list(topic.types) if topic is not DEADLETTER else ["deadletter"]
-        channels[cid] = {
+        channels[_channel_id(topic.name)] = {
             "address": topic.name,
             "description": topic.description,
             "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
         }
-        refs = [{"$ref": f"#/channels/{cid}/messages/{n}"} for n in names]
-        for service in topic.producers:
-            operations[f"{service}-send-{cid}"] = {
-                "action": "send",
-                "channel": {"$ref": f"#/channels/{cid}"},
-                "messages": refs,
+    ops: dict[str, Any] = {}
+    for op in sorted(operations, key=_operation_order):
+        cid = _channel_id(op.topic.name)
+        names = list(op.types) if op.topic is not DEADLETTER else ["deadletter"]
+        entry: dict[str, Any] = {
+            "action": op.action,
+            "channel": {"$ref": f"#/channels/{cid}"},
+        }
+        if op.summary:
+            entry["summary"] = op.summary
+        if op.action == "send":
+            entry["description"] = f"`{op.service}` publishes these messages."
+        else:
+            entry["description"] = f"`{op.service}`, consumer group `{op.group}`: handles these"
+            if len(op.types) < len(op.topic.types):
+                entry["description"] += "; the channel's other messages are skipped unread"
+            entry["description"] += "."
+        if op.group is not None:
+            entry["bindings"] = {
+                "kafka": {
+                    "groupId": {"type": "string", "enum": [op.group]},
+                    "bindingVersion": "0.5.0",
+                }
             }
-        for service in topic.consumers:
-            operations[f"{service}-receive-{cid}"] = {
-                "action": "receive",
-                "channel": {"$ref": f"#/channels/{cid}"},
-                "messages": refs,
-            }
+        entry["messages"] = [{"$ref": f"#/channels/{cid}/messages/{n}"} for n in names]
+        if op.id in ops:
+            raise ValueError(f"two operations named {op.id}")
+        ops[op.id] = entry
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -157,37 +194,43 @@ def asyncapi_document() -> dict[str, Any]:
         },
         "defaultContentType": "application/json",
         "channels": channels,
-        "operations": operations,
+        "operations": ops,
         "components": {"schemas": schemas, "messages": messages},
     }
 
 
-def rendered() -> dict[Path, str]:
+def _operation_order(op: Operation) -> tuple[int, int, str]:
+    """Topic by topic in catalogue order, senders first, then receivers by name."""
+    return (CATALOGUE.index(op.topic), op.action != "send", op.id)
+
+
+def rendered(operations: Iterable[Operation]) -> dict[Path, str]:
     """Every generated file and its exact content."""
     files = {
         SCHEMA_DIR / f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
         for name, schema in json_schemas().items()
     }
     files[ASYNCAPI_FILE] = yaml.safe_dump(
-        asyncapi_document(), sort_keys=False, allow_unicode=True, width=100
+        asyncapi_document(operations), sort_keys=False, allow_unicode=True, width=100
     )
     return files
 
 
-def stale() -> list[Path]:
+def stale(operations: Iterable[Operation]) -> list[Path]:
     """Generated files that are missing, differ from the models, or are no longer generated."""
-    files = rendered()
+    files = rendered(operations)
     out = [path for path, text in files.items() if not path.exists() or path.read_text() != text]
     out += [path for path in SCHEMA_DIR.glob("*.json") if path not in files]
     return sorted(out)
 
 
-def write() -> list[Path]:
+def write(operations: Iterable[Operation]) -> list[Path]:
     """Regenerate; returns the files that changed."""
-    changed = stale()
+    operations = list(operations)
+    changed = stale(operations)
     SCHEMA_DIR.mkdir(exist_ok=True)
     for path in SCHEMA_DIR.glob("*.json"):
         path.unlink()
-    for path, text in rendered().items():
+    for path, text in rendered(operations).items():
         path.write_text(text)
     return changed

@@ -1,4 +1,5 @@
-"""The topic catalogue as code (DESIGN.md, Events)."""
+"""The topic catalogue as code (DESIGN.md, Events). Who publishes and who consumes each topic is
+declared by the services beside their handlers (their `consumer.py`), not here."""
 
 from dataclasses import dataclass
 
@@ -6,16 +7,12 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Topic:
     name: str
-    producers: tuple[str, ...]
-    consumers: tuple[str, ...]
     types: tuple[str, ...]
     description: str
 
 
 REFERRALS = Topic(
     name="nrm.referrals.v1",
-    producers=("intake",),
-    consumers=("router", "notify", "insights", "audit"),
     types=(
         "referral.submitted",
         "referral.consent_changed",
@@ -37,15 +34,11 @@ REFERRALS = Topic(
 )
 ROUTING = Topic(
     name="nrm.routing.v1",
-    producers=("router",),
-    consumers=("intake", "notify", "insights", "audit"),
     types=("referral.routed",),
     description="Routing decisions: recipients, disclosure, deadlines, rules, policy version.",
 )
 CASE_EVENTS = Topic(
     name="nrm.case-events.v1",
-    producers=("notify",),
-    consumers=("intake", "router", "insights", "audit"),
     types=(
         "delivery.notified",
         "delivery.failed",
@@ -61,8 +54,6 @@ CASE_EVENTS = Topic(
 )
 ACCESS = Topic(
     name="nrm.access.v1",
-    producers=("identity", "intake", "router", "notify", "audit"),
-    consumers=("audit", "identity", "intake", "router", "notify", "insights"),
     types=(
         "access.granted",
         "access.denied",
@@ -78,8 +69,6 @@ ACCESS = Topic(
 )
 DEADLETTER = Topic(
     name="nrm.deadletter.v1",
-    producers=("intake", "router", "notify", "audit", "insights"),
-    consumers=(),
     types=(),
     description="Records a consumer could not process: the original record plus error headers.",
 )

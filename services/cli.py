@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts import export
 from contracts.vocabulary import Role
+from services import asyncapi
 from services.common.broker import EmbeddedBroker
 from services.common.bus import ensure_topics
 from services.common.crypto import MissingMasterKeys, Vault
@@ -54,14 +55,17 @@ T = TypeVar("T")
 def contracts_export(
     check: bool = typer.Option(False, "--check", help="Only report stale files; exit 1 if any."),
 ) -> None:
-    """Regenerate contracts/schemas/*.json and contracts/asyncapi.yaml from the models."""
+    """Regenerate contracts/schemas/*.json and contracts/asyncapi.yaml from the models and the
+    services' consumer and publisher declarations."""
     if check:
-        stale = export.stale()
+        stale = asyncapi.stale()
         for path in stale:
             typer.echo(f"stale: {path}")
         raise typer.Exit(1 if stale else 0)
-    changed = export.write()
-    typer.echo(f"wrote {len(export.rendered())} files ({len(changed)} changed)")
+    changed = asyncapi.write()
+    typer.echo(
+        f"wrote {len(export.rendered(asyncapi.operations()))} files ({len(changed)} changed)"
+    )
 
 
 def _in_identity_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:

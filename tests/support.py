@@ -240,10 +240,15 @@ async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> bool:
 
 
 async def publish_event(
-    producer: Any, payload: Any, subject: str, *, source: str = "test"
+    producer: Any,
+    payload: Any,
+    subject: str,
+    *,
+    source: str = "test",
+    traceparent: str | None = None,
 ) -> CloudEvent:
     """Publish a catalogue event on its topic, as the service that owns it would."""
-    event = CloudEvent.new(source=source, payload=payload, subject=subject)
+    event = CloudEvent.new(source=source, payload=payload, subject=subject, traceparent=traceparent)
     record = event.to_kafka()
     topic = topic_for_type(event.type).name
     await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)

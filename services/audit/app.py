@@ -8,10 +8,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.cloudevents import CloudEvent
-from contracts.topics import CATALOGUE, DEADLETTER
-from services.audit import service
+from services.audit import consumer, service
 from services.audit.api import router
-from services.audit.consumer import handler
 from services.audit.models import audit_metadata
 from services.audit.settings import AuditSettings
 from services.common.app import create_app as create_service_app
@@ -66,7 +64,6 @@ def create_app(
     )
     vault = vault_from_settings(settings)
     checkpointer = Checkpointer(sessions=runtime.sessions, settings=settings, vault=vault)
-    topics = [t.name for t in CATALOGUE if t is not DEADLETTER]
 
     ledger = ErasureLedger(settings.erasure_ledger_path())
 
@@ -83,11 +80,10 @@ def create_app(
             if await service.replay_erasures(runtime.sessions, ledger.entries()):
                 await service.compact(runtime.engine)
             await asyncio.gather(
-                runtime.watch_access(settings),
-                runtime.consume(
-                    "audit",
-                    topics,
-                    handler(vault=vault, ledger=ledger),
+                runtime.watch_access(settings, consumer.access),
+                runtime.consume_group(
+                    consumer.events,
+                    consumer.Chain(vault=vault, ledger=ledger),
                     settings=settings,
                     after_apply=after_apply,
                 ),

@@ -18,6 +18,10 @@ from services.common.errors import NotFound, error_response
 from services.common.models import utcnow
 from services.common.outbox import add_event
 
+# What every service's runtime publishes on its own (refusals, failed authentications), for the
+# services' publisher declarations.
+EMITTED = (AccessDenied, AuthFailed)
+
 FailureKey = tuple[str | None, str | None, str | None, str | None]  # client, address, path, actor
 
 

@@ -20,6 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import AccessRestored, AccessRevoked, SubjectType
+from contracts.topics import ACCESS
+from services.common.consumers import Consumer
 from services.common.db import SessionFactory
 from services.common.loops import Loop
 from services.common.models import AccessSubject
@@ -83,31 +85,63 @@ class Revocations:
             sid for (kind, sid), s in self._state.items() if kind == subject_type and s.disabled
         )
 
-    async def on_event(self, session: AsyncSession, event: CloudEvent) -> None:
-        """Consumer handler, in the consumer's transaction: record the subject's new state."""
-        payload = event.payload()
-        if not isinstance(payload, AccessRevoked | AccessRestored):
-            return
-        key = (payload.subject_type, payload.subject_id)
-        row = await session.get(AccessSubject, key)
-        if row is not None and row.changed_at > event.time:
-            return  # an older event, redelivered after a newer one was applied
+    async def revoked(
+        self, session: AsyncSession, event: CloudEvent, payload: AccessRevoked
+    ) -> None:
+        """Consumer handler, in the consumer's transaction: the subject is disabled now."""
+        row = await _subject_row(session, event, payload)
         if row is None:
-            row = AccessSubject(
-                subject_type=key[0], subject_id=key[1], disabled=False, changed_at=event.time
-            )
-        if isinstance(payload, AccessRevoked):
-            row.disabled = True
-            if row.not_before is None or row.not_before < payload.not_before:
-                row.not_before = payload.not_before
-        else:
-            row.disabled = False
+            return
+        row.disabled = True
+        if row.not_before is None or row.not_before < payload.not_before:
+            row.not_before = payload.not_before
+        row.changed_at = event.time
+        session.add(row)
+
+    async def restored(
+        self, session: AsyncSession, event: CloudEvent, payload: AccessRestored
+    ) -> None:
+        """Consumer handler, in the consumer's transaction: the subject is enabled again."""
+        row = await _subject_row(session, event, payload)
+        if row is None:
+            return
+        row.disabled = False
         row.changed_at = event.time
         session.add(row)
 
     async def applied(self, event: CloudEvent) -> None:
         """After the consumer committed an event: take it into account at once."""
         await self.load()
+
+
+async def _subject_row(
+    session: AsyncSession, event: CloudEvent, payload: AccessRevoked | AccessRestored
+) -> AccessSubject | None:
+    """The subject's row to update (new if it has none), or None if `event` is older than its
+    last change (redelivered after a newer one was applied)."""
+    key = (payload.subject_type, payload.subject_id)
+    row = await session.get(AccessSubject, key)
+    if row is not None and row.changed_at > event.time:
+        return None
+    if row is None:
+        row = AccessSubject(
+            subject_type=key[0], subject_id=key[1], disabled=False, changed_at=event.time
+        )
+    return row
+
+
+def access_consumer(service: str) -> Consumer[Revocations]:
+    """A service's consumer group on the access topic (`<service>.access`), applying
+    revocations; a service may declare more handlers on it (notify: recusals)."""
+    consumer = Consumer[Revocations](
+        f"{service}.access",
+        service=service,
+        topics=[ACCESS],
+        summary="Revoked and restored clients, agencies and people: their tokens refused at once",
+    )
+    consumer.handles(AccessRevoked)(Revocations.revoked)
+    consumer.handles(AccessRestored)(Revocations.restored)
+    return consumer
 
 
 def _state_of(row: AccessSubject) -> SubjectState:

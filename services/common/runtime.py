@@ -3,41 +3,41 @@
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
-from contracts.topics import ACCESS
 from services.common.access import AccessAudit
 from services.common.app import ReadinessCheck, database_check, from_state
 from services.common.bus import (
     CONSUMER_GROUPS,
     AfterApply,
     ConsumerRunner,
-    Handler,
     create_producer,
 )
+from services.common.consumers import Consumer
 from services.common.db import create_all, session_factory
 from services.common.erasure import ErasureLedger
 from services.common.models import runtime_metadata
 from services.common.outbox import OutboxRelay
 from services.common.revocation import TYPES as REVOCATION_TYPES
-from services.common.revocation import RevocationRefresher, Revocations
+from services.common.revocation import RevocationRefresher, Revocations, access_consumer
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
+C = TypeVar("C")
 
 
 class ServiceRuntime:
     """Start in a lifespan, stop in reverse: consumers drained, outbox flushed, producer closed.
 
-    After `start()`, a service builds its `ConsumerRunner`s with `producer` (for dead letters)
-    and hands them to `add_consumer`, which starts them and stops them first on shutdown."""
+    After `start()`, a service starts its declared consumer groups with `consume_group` (or
+    hands its own `ConsumerRunner`s, built with `producer` for dead letters, to `add_consumer`);
+    they are stopped first on shutdown."""
 
     def __init__(
         self,
@@ -103,18 +103,21 @@ class ServiceRuntime:
         await consumer.start()
         self.consumers.append(consumer)
 
-    async def consume(
+    async def consume_group(
         self,
-        name: str,
-        topics: Sequence[str],
-        handler: Handler,
+        consumer: Consumer[C],
+        context: C,
         *,
         settings: Settings,
-        types: Sequence[str] | None = None,
         after_apply: AfterApply | None = None,
     ) -> None:
-        """Start consumer group `name` on `topics`, configured from the service's settings."""
+        """Start a declared consumer group (`services/common/consumers.py`), its handlers bound
+        to `context`, configured from the service's settings; the runner reads only the types
+        the group handles."""
         assert self.producer is not None, "start() first"
+        if consumer.service != self.service:
+            raise ValueError(f"{consumer.group} belongs to {consumer.service}, not {self.service}")
+        name, topics = consumer.group, consumer.topic_names
         undeclared = [t for t in topics if name not in CONSUMER_GROUPS.get(t, ())]
         if undeclared:
             # Replay keeps an event until every declared group read it: a group missing there
@@ -124,7 +127,7 @@ class ServiceRuntime:
             ConsumerRunner(
                 name=name,
                 topics=topics,
-                handler=handler,
+                handler=consumer.bind(context),
                 sessions=self.sessions,
                 bootstrap=self.bootstrap,
                 producer=self.producer,
@@ -132,35 +135,27 @@ class ServiceRuntime:
                 batch_size=settings.consumer_batch_size,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-                types=types,
+                types=consumer.types,
                 after_apply=after_apply,
             )
         )
 
     async def watch_access(
-        self, settings: Settings, *, also: Handler | None = None, also_types: Sequence[str] = ()
+        self, settings: Settings, consumer: Consumer[Revocations] | None = None
     ) -> None:
         """Apply `access.revoked` / `access.restored` (consumer group `<service>.access`), so
-        this service refuses a disabled subject's tokens within seconds. `also` handles the
-        `also_types` events of that topic in the same group (notify: recusals)."""
+        this service refuses a disabled subject's tokens within seconds. `consumer` is the
+        service's declaration of that group when it handles more there (notify: recusals)."""
         revocations = self.revocations
-
-        async def handle(session: AsyncSession, event: CloudEvent) -> None:
-            if event.type in REVOCATION_TYPES:
-                await revocations.on_event(session, event)
-            elif also is not None:
-                await also(session, event)
 
         async def applied(event: CloudEvent) -> None:
             if event.type in REVOCATION_TYPES:
                 await revocations.applied(event)
 
-        await self.consume(
-            f"{self.service}.access",
-            [ACCESS.name],
-            handle,
+        await self.consume_group(
+            consumer or access_consumer(self.service),
+            revocations,
             settings=settings,
-            types=(*REVOCATION_TYPES, *also_types),
             after_apply=applied,
         )
         self._refresher = RevocationRefresher(self.revocations, settings.revocation_refresh_seconds)

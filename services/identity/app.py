@@ -18,7 +18,7 @@ from services.common.auth import verifier_from_settings
 from services.common.crypto import vault_from_settings
 from services.common.db import create_engine, transaction
 from services.common.runtime import ServiceRuntime
-from services.identity import people, service, signin
+from services.identity import consumer, people, service, signin
 from services.identity.api import admin, router
 from services.identity.models import identity_metadata
 from services.identity.oidc import Provider
@@ -88,7 +88,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        await runtime.watch_access(settings)
+        await runtime.watch_access(settings, consumer.access)
         async with transaction(runtime.sessions) as session:
             agencies = load_agencies(seed_from) if seed_from else []
             created = await service.seed(

@@ -7,15 +7,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.topics import CASE_EVENTS, REFERRALS, ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.db import create_engine
 from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
 from services.common.runtime import ServiceRuntime
-from services.insights import service
+from services.insights import consumer, service
 from services.insights.api import open_data, router, state_periods
-from services.insights.consumer import TYPES, erasing
 from services.insights.models import insights_metadata
 from services.insights.settings import InsightsSettings
 
@@ -53,13 +51,11 @@ def create_app(
         )
         try:
             await asyncio.gather(
-                runtime.watch_access(settings),
-                runtime.consume(
-                    "insights",
-                    [REFERRALS.name, ROUTING.name, CASE_EVENTS.name],
-                    erasing(ledger),
+                runtime.watch_access(settings, consumer.access),
+                runtime.consume_group(
+                    consumer.events,
+                    ledger,
                     settings=settings,
-                    types=TYPES,
                     after_apply=after_erasure(runtime.engine),
                 ),
             )

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.topics import CASE_EVENTS, ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.crypto import vault_from_settings
@@ -20,10 +19,9 @@ from services.common.loops import Loop
 from services.common.models import utcnow
 from services.common.retention import load_retention
 from services.common.runtime import ServiceRuntime
-from services.intake import retention, service
+from services.intake import consumer, retention, service
 from services.intake.api import clocks, retention_router, router
 from services.intake.batch import SubmissionQueue
-from services.intake.consumer import on_case_event, on_routing
 from services.intake.models import intake_metadata
 from services.intake.settings import IntakeSettings
 
@@ -135,11 +133,9 @@ def create_app(
         app.state.replayed_erasures = await replay_erasures(runtime.sessions, ledger)
         # Joined concurrently: forming a group takes the broker a moment per group.
         await asyncio.gather(
-            runtime.watch_access(settings),
-            runtime.consume("intake.routing", [ROUTING.name], on_routing, settings=settings),
-            runtime.consume(
-                "intake.case-events", [CASE_EVENTS.name], on_case_event, settings=settings
-            ),
+            runtime.watch_access(settings, consumer.access),
+            runtime.consume_group(consumer.routing, None, settings=settings),
+            runtime.consume_group(consumer.case_events, None, settings=settings),
         )
         submissions = app.state.submissions = SubmissionQueue(
             sessions=runtime.sessions, vault=app.state.vault

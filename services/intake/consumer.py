@@ -1,23 +1,66 @@
-"""Intake learns recipients from `referral.routed` and their progress from case events."""
+"""Intake's Kafka side: it learns recipients from `referral.routed` and their progress from case
+events, and publishes the referral lifecycle."""
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contracts import events as ev
 from contracts.cloudevents import CloudEvent
-from contracts.events import DeliveryNotified, DeliveryRef, ReferralRouted
+from contracts.topics import CASE_EVENTS, ROUTING
+from services.common.access import EMITTED
+from services.common.consumers import Consumer, Publisher
+from services.common.revocation import access_consumer
 from services.intake import service
 
+access = access_consumer("intake")
+routing = Consumer[None](
+    "intake.routing", service="intake", topics=[ROUTING], summary="Recipients of each referral"
+)
+case_events = Consumer[None](
+    "intake.case-events",
+    service="intake",
+    topics=[CASE_EVENTS],
+    summary="Each recipient's progress, for the submitter's status view",
+)
+CONSUMERS = (access, routing, case_events)
+PUBLISHER = Publisher(
+    "intake",
+    (
+        ev.ReferralSubmitted,
+        ev.ReferralConsentChanged,
+        ev.ReferralWithdrawn,
+        ev.ReferralRiskChanged,
+        ev.ReferralImplicatedChanged,
+        ev.IdentificationDecided,
+        ev.ReflectionStarted,
+        ev.ReflectionEnded,
+        ev.IdentificationOverdue,
+        ev.InvestigationRecorded,
+        ev.ReferralHoldChanged,
+        ev.ErasureRequested,
+        ev.ReferralErased,
+        ev.AccessGranted,
+        ev.AdminChanged,
+        *EMITTED,
+    ),
+)
 
-async def on_routing(session: AsyncSession, event: CloudEvent) -> None:
-    payload = event.payload()
-    if isinstance(payload, ReferralRouted):
-        await service.apply_routed(session, routed=payload)
+
+@routing.handles(ev.ReferralRouted)
+async def routed(
+    _: None, session: AsyncSession, event: CloudEvent, payload: ev.ReferralRouted
+) -> None:
+    await service.apply_routed(session, routed=payload)
 
 
-async def on_case_event(session: AsyncSession, event: CloudEvent) -> None:
-    payload = event.payload()
-    if isinstance(payload, DeliveryNotified):
-        await service.apply_case_event(session, event=payload, status="notified")
-    elif isinstance(payload, DeliveryRef) and type(payload) in service.CASE_STATUS:
-        await service.apply_case_event(
-            session, event=payload, status=service.CASE_STATUS[type(payload)]
-        )
+@case_events.handles(ev.DeliveryNotified)
+async def notified(
+    _: None, session: AsyncSession, event: CloudEvent, payload: ev.DeliveryNotified
+) -> None:
+    await service.apply_case_event(session, event=payload, status="notified")
+
+
+@case_events.handles(*service.CASE_STATUS)
+async def acted(_: None, session: AsyncSession, event: CloudEvent, payload: ev.DeliveryRef) -> None:
+    await service.apply_case_event(
+        session, event=payload, status=service.CASE_STATUS[type(payload)]
+    )

@@ -7,16 +7,14 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.topics import REFERRALS, ROUTING
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.crypto import vault_from_settings
 from services.common.db import create_engine
 from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
 from services.common.runtime import ServiceRuntime
-from services.notify import service
+from services.notify import consumer, service
 from services.notify.api import agency_router, inbox_router
-from services.notify.consumer import REFERRAL_TYPES, on_access, on_routing, referral_handler
 from services.notify.models import notify_metadata
 from services.notify.settings import NotifySettings
 from services.notify.workers import DeadlineClock, Dispatcher
@@ -63,22 +61,20 @@ def create_app(
         try:
             await asyncio.gather(
                 # Recusals arrive as `admin.changed` on the access topic.
-                runtime.watch_access(settings, also=on_access, also_types=["admin.changed"]),
-                runtime.consume("notify.routing", [ROUTING.name], on_routing, settings=settings),
-                runtime.consume(
-                    "notify.referrals",
-                    [REFERRALS.name],
-                    referral_handler(ledger),
+                runtime.watch_access(settings, consumer.access),
+                runtime.consume_group(consumer.routing, None, settings=settings),
+                runtime.consume_group(
+                    consumer.referrals,
+                    ledger,
                     settings=settings,
-                    types=REFERRAL_TYPES,
                     after_apply=after_erasure(runtime.engine),
                 ),
             )
             yield
         finally:
             # Consumers first (no new deliveries), then the loops, then the outbox flush.
-            for consumer in runtime.consumers:
-                await consumer.stop()
+            for runner in runtime.consumers:
+                await runner.stop()
             runtime.consumers.clear()
             await clock.stop()
             await dispatcher.stop()

@@ -33,6 +33,7 @@ from services.common.access import admin_changed
 from services.common.crypto import Vault
 from services.common.errors import UnprocessableContent
 from services.common.models import utcnow
+from services.common.tracing import current_traceparent
 from services.notify.models import Dispatch, EmailRecipients, Webhook
 from services.notify.settings import NotifySettings
 
@@ -299,6 +300,9 @@ async def send_webhook(
         "user-agent": "nrm-exchange-notify",
         "host": urlsplit(url).netloc,
     }
+    traceparent = current_traceparent()
+    if traceparent is not None:  # the receiver can join the referral's trace
+        headers["traceparent"] = traceparent
     try:
         # To the checked address; the TLS server name (and so the certificate check) and the
         # Host header stay the URL's name.

@@ -1,50 +1,87 @@
-"""Notify's Kafka handlers: routing decisions become deliveries; recusals hide them;
-identification and investigation events reach every recipient; erasures empty deliveries and
-tell their recipients."""
+"""Notify's Kafka side: routing decisions become deliveries; recusals hide them; identification
+and investigation events reach every recipient; erasures empty deliveries and tell their
+recipients. It publishes what recipients did with their deliveries."""
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contracts import events as ev
 from contracts.cloudevents import CloudEvent
-from contracts.events import AdminChanged, ReferralErased, ReferralRouted
-from services.common.bus import Handler
-from services.common.erasure import ERASED, ErasureLedger
+from contracts.topics import REFERRALS, ROUTING
+from services.common.access import EMITTED
+from services.common.consumers import Consumer, Publisher
+from services.common.erasure import ErasureLedger
+from services.common.revocation import Revocations, access_consumer
 from services.notify import service
 
 RECUSED = "referral.recused"
-REFERRAL_TYPES = (*service.PROGRESS_TYPES, ERASED)
+
+access = access_consumer("notify")
+routing = Consumer[None](
+    "notify.routing",
+    service="notify",
+    topics=[ROUTING],
+    summary="Routing decisions become one delivery per recipient",
+)
+referrals = Consumer[ErasureLedger](
+    "notify.referrals",
+    service="notify",
+    topics=[REFERRALS],
+    summary="Identification, investigation and erasure news for every recipient",
+)
+CONSUMERS = (access, routing, referrals)
+PUBLISHER = Publisher(
+    "notify",
+    (
+        ev.DeliveryNotified,
+        ev.DeliveryFailed,
+        ev.ReferralAcknowledged,
+        ev.ReferralAccepted,
+        ev.ReferralDeclined,
+        ev.ReferralCompleted,
+        ev.ReferralDeadlineMissed,
+        ev.ReferralErasureAcknowledged,
+        ev.AdminChanged,
+        *EMITTED,
+    ),
+)
 
 
-async def on_routing(session: AsyncSession, event: CloudEvent) -> None:
-    payload = event.payload()
-    if isinstance(payload, ReferralRouted):
-        await service.apply_routed(session, routed=payload)
-
-
-def referral_handler(ledger: ErasureLedger) -> Handler:
-    """Identification, investigation and erasure events (the consumer takes only
-    `REFERRAL_TYPES`); an erasure is written to the ledger before its transaction commits."""
-
-    async def on_referral(session: AsyncSession, event: CloudEvent) -> None:
-        if event.type == ERASED:
-            erased = event.payload()
-            assert isinstance(erased, ReferralErased)
-            ledger.record(referral_id=erased.referral_id, basis=erased.basis, erased_at=event.time)
-            await service.apply_erased(session, referral_id=erased.referral_id)
-            return
-        if event.type not in service.PROGRESS_TYPES or event.subject is None:
-            return
-        detail = event.payload().model_dump(
-            mode="json", exclude={"referral_id", "reference", "facts"}
-        )
-        await service.apply_progress(
-            session, referral_id=event.subject, kind=event.type, detail=detail
-        )
-
-    return on_referral
-
-
-async def on_access(session: AsyncSession, event: CloudEvent) -> None:
+@access.handles(ev.AdminChanged)
+async def recused(
+    _: Revocations, session: AsyncSession, event: CloudEvent, payload: ev.AdminChanged
+) -> None:
     """`admin.changed` `referral.recused` (intake): `actor` is the person's `sub`."""
-    payload = event.payload()
-    if isinstance(payload, AdminChanged) and payload.action == RECUSED and payload.actor:
+    if payload.action == RECUSED and payload.actor:
         await service.recuse(session, referral_id=payload.target_id, subject=payload.actor)
+
+
+@routing.handles(ev.ReferralRouted)
+async def routed(
+    _: None, session: AsyncSession, event: CloudEvent, payload: ev.ReferralRouted
+) -> None:
+    await service.apply_routed(session, routed=payload)
+
+
+@referrals.handles(ev.ReferralErased)
+async def erased(
+    ledger: ErasureLedger, session: AsyncSession, event: CloudEvent, payload: ev.ReferralErased
+) -> None:
+    """Written to the ledger before the transaction commits."""
+    ledger.record(referral_id=payload.referral_id, basis=payload.basis, erased_at=event.time)
+    await service.apply_erased(session, referral_id=payload.referral_id)
+
+
+@referrals.handles(
+    ev.IdentificationDecided,
+    ev.ReflectionStarted,
+    ev.ReflectionEnded,
+    ev.IdentificationOverdue,
+    ev.InvestigationRecorded,
+)
+async def progress(
+    _: ErasureLedger, session: AsyncSession, event: CloudEvent, payload: ev.Payload
+) -> None:
+    if event.subject is None:
+        return
+    detail = payload.model_dump(mode="json", exclude={"referral_id", "reference", "facts"})
+    await service.apply_progress(session, referral_id=event.subject, kind=event.type, detail=detail)

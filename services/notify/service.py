@@ -372,14 +372,6 @@ async def apply_routed(
 
 # Identification and investigation: every recipient hears of them through its channels.
 
-PROGRESS_TYPES = (
-    "referral.identification_decided",
-    "referral.reflection_started",
-    "referral.reflection_ended",
-    "referral.identification_overdue",
-    "referral.investigation_recorded",
-)
-
 
 async def apply_progress(
     session: AsyncSession,

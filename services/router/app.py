@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.topics import CASE_EVENTS, REFERRALS
 from services.common.app import create_app as create_service_app
 from services.common.auth import JwksSource, verifier_from_settings
 from services.common.db import create_engine
 from services.common.erasure import ErasureLedger, after_erasure, replay_ledger
 from services.common.runtime import ServiceRuntime
-from services.router import service
+from services.router import consumer, service
 from services.router.api import router
 from services.router.consumer import RouterHandlers
 from services.router.models import router_metadata
@@ -63,20 +62,14 @@ def create_app(
         )
         try:
             await asyncio.gather(
-                runtime.watch_access(settings),
-                runtime.consume(
-                    "router.referrals",
-                    [REFERRALS.name],
-                    handlers.on_referral,
+                runtime.watch_access(settings, consumer.access),
+                runtime.consume_group(
+                    consumer.referrals,
+                    handlers,
                     settings=settings,
                     after_apply=after_erasure(runtime.engine),
                 ),
-                runtime.consume(
-                    "router.case-events",
-                    [CASE_EVENTS.name],
-                    handlers.on_case_event,
-                    settings=settings,
-                ),
+                runtime.consume_group(consumer.case_events, handlers, settings=settings),
             )
             yield
         finally:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services import asyncapi
 from services.audit.app import create_app as create_audit
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
@@ -182,6 +183,20 @@ async def test_full_flow_timeline(db: Database, own_broker: EmbeddedBroker, tmp_
         assert not [x for x in CANARIES if x in export]
         verify = (await c["audit"].get("/v1/audit/verify", headers=auditor)).json()
         assert verify["ok"] is True and verify["records"] >= len(steps)
+        # Every event on the bus (audit holds them all) is one its source declared it publishes:
+        # the AsyncAPI document's send operations are generated from those declarations.
+        declared = {(p.service, t) for p in asyncapi.publishers() for t in p.types}
+        records = [json.loads(line) for line in export.splitlines()]
+        sent = {
+            (r["source"].removeprefix("urn:nrm:local:"), r["type"])
+            for r in records
+            if r["kind"] == "record"
+        }
+        assert ("intake", "referral.submitted") in sent and (
+            "notify",
+            "referral.acknowledged",
+        ) in sent
+        assert sent <= declared, sent - declared
 
 
 # Poison: a record on every topic that no consumer can use. Each consumer group dead-letters it
@@ -189,11 +204,13 @@ async def test_full_flow_timeline(db: Database, own_broker: EmbeddedBroker, tmp_
 POISON = [
     ("nrm.referrals.v1", b"not json at all", [("ce_type", b"referral.submitted")]),
     ("nrm.routing.v1", b'{"referral_id": 1}', [("ce_type", b"referral.routed")]),
-    ("nrm.case-events.v1", b"\xff\xfe invalid utf-8", []),
+    ("nrm.case-events.v1", b"\xff\xfe invalid utf-8", [("ce_type", b"referral.declined")]),
     ("nrm.access.v1", b'{"action": "x"}', [("ce_type", b"no.such.type")]),
 ]
+# Each group dead-letters the poison of a type it handles and skips the others unread (by their
+# `ce_type` header): notify.referrals takes none of these types, the access groups only theirs.
 GROUPS = {
-    "nrm.referrals.v1": {"router.referrals", "audit"},  # notify.referrals: only its types
+    "nrm.referrals.v1": {"router.referrals", "audit"},
     "nrm.routing.v1": {"intake.routing", "notify.routing", "audit"},
     "nrm.case-events.v1": {"intake.case-events", "router.case-events", "audit"},
     "nrm.access.v1": {"audit"},

@@ -76,6 +76,7 @@ class Notify:
         deadline: datetime | None = None,
         referral_id: str | None = None,
         reason: RoutingReason = RoutingReason.SUBMITTED,
+        traceparent: str | None = None,
     ) -> ReferralRouted:
         referral_id = referral_id or str(uuid.uuid4())
         routed = ReferralRouted(
@@ -101,7 +102,9 @@ class Notify:
                 for agency, level in recipients
             ],
         )
-        await publish_event(self.producer, routed, referral_id, source="router")
+        await publish_event(
+            self.producer, routed, referral_id, source="router", traceparent=traceparent
+        )
         return routed
 
     async def inbox(self, agency: str, **params: Any) -> list[dict[str, Any]]:
@@ -230,7 +233,11 @@ async def test_routed_event_reaches_inbox_stream_webhook_and_email(
     stream = Stream(notify, "ngo-north")
     other = Stream(notify, "mvd-ctu")
     await asyncio.wait_for(asyncio.gather(stream.connected.wait(), other.connected.wait()), 10)
-    routed = await notify.route(("ngo-north", Disclosure.SUPPORT), ("mvd-ctu", Disclosure.FULL))
+    routed = await notify.route(
+        ("ngo-north", Disclosure.SUPPORT),
+        ("mvd-ctu", Disclosure.FULL),
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )
 
     item = await notify.delivery("ngo-north", routed.referral_id)
     assert item["status"] == "notified"
@@ -254,6 +261,11 @@ async def test_routed_event_reaches_inbox_stream_webhook_and_email(
     await wait_for(lambda: _true(bool(receiver.received)), timeout=15)
     (payload,) = receiver.unique(secret).values()  # raises unless the signature verifies
     assert payload["type"] == "delivery.created"
+    # The receiver can join the referral's trace: same trace id, notify's own span.
+    ((headers, _),) = receiver.received
+    version, trace_id, span_id, flags = headers["traceparent"].split("-")
+    assert (version, trace_id, flags) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01")
+    assert len(span_id) == 16 and span_id != "00f067aa0ba902b7"
     assert payload["data"]["delivery_id"] == item["delivery_id"]
     assert set(payload["data"]) >= {"reference", "status", "disclosure", "deadline", "rule"}
 

@@ -29,12 +29,12 @@ CAUSED = {
     ("nrm.routing.v1", "referral.routed"),
     ("nrm.case-events.v1", "delivery.notified"),
 }
-# The consumers that handle those events (notify.referrals takes other types only).
+# The consumers that handle those events (notify.referrals and router.case-events take other
+# types only, and skip these unread).
 HANDLERS = {
     "intake.routing",
     "intake.case-events",
     "router.referrals",
-    "router.case-events",
     "notify.routing",
     "audit",
 }
