@@ -126,6 +126,46 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
+async def walk(
+    client: httpx.AsyncClient,
+    path: str,
+    *,
+    headers: dict[str, str],
+    params: dict[str, Any],
+    key: str,
+) -> list[list[Any]]:
+    """Every page of a cursor-paginated list, following `next_cursor` until it is null (20
+    pages at most): each page's items' `key`, so a test states the pages literally."""
+    pages: list[list[Any]] = []
+    cursor: str | None = None
+    while len(pages) < 20:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        r = await client.get(path, params=query, headers=headers)
+        assert r.status_code == 200, r.text
+        pages.append([item[key] for item in r.json()["items"]])
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            return pages
+    raise AssertionError(f"{path}: more than 20 pages")
+
+
+# Cursors to try on a list: a value outside the form (`%%%`), base64url of `not json`, `["x"]`
+# (a list sorted by an id takes it) and `[5]` (a list sorted by a number takes it).
+TRIED_CURSORS = ("%%%", "bm90IGpzb24", "WyJ4Il0", "WzVd")
+
+
+async def cursor_answers(
+    client: httpx.AsyncClient, path: str, *, headers: dict[str, str]
+) -> dict[str, tuple[int, str, list[str]]]:
+    """What `path` answers to each of TRIED_CURSORS: status, content type, field paths."""
+    answers = {}
+    for cursor in TRIED_CURSORS:
+        r = await client.get(path, params={"cursor": cursor}, headers=headers)
+        paths = [e["path"] for e in r.json().get("errors", [])] if r.status_code != 200 else []
+        answers[cursor] = (r.status_code, r.headers["content-type"], paths)
+    return answers
+
+
 def children(pid: int) -> set[int]:
     """Processes whose parent is `pid` (from /proc)."""
     found = set()

@@ -7,16 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
-from sqlmodel import col, select
+from pydantic import Field
 
-from services.audit import service
-from services.audit.models import AuditCheckpoint
+from services.audit import repository, service
+from services.audit.schemas import Checkpoints, EventPage, SubjectAccessPage, Timeline
 from services.audit.settings import AuditSettings
 from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.crypto import Vault
 from services.common.db import transaction
+from services.common.pagination import Key, Limit500, cursor_key
 from services.common.params import UUID_PATTERN, Timestamp
 from services.common.permissions import Action
 from services.common.runtime import Runtime
@@ -45,11 +45,6 @@ async def _record_query(
     )
 
 
-class EventPage(BaseModel):
-    items: list[dict[str, Any]]
-    next_cursor: str | None
-
-
 @router.get("/events", summary="Audit records, filtered, in sequence order")
 async def get_events(
     principal: Auditor,
@@ -73,12 +68,12 @@ async def get_events(
     ] = [],  # noqa: B006 (FastAPI copies it)
     since: Timestamp | None = None,
     until: Timestamp | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
+    limit: Limit500 = 100,
 ) -> EventPage:
     limit = min(limit, settings.page_size_max)
     async with runtime.sessions() as session:
-        rows = await service.events(
+        page = await repository.events(
             session,
             referral=referral,
             reference=reference,
@@ -87,20 +82,14 @@ async def get_events(
             types=type,
             since=since,
             until=until,
-            after=int(cursor or 0),
+            cursor=cursor,
             limit=limit,
         )
-        items = await service.describe(session, rows, vault=vault)
+        items = await service.describe(session, page.items, vault=vault)
     await _record_query(
         runtime, principal, "audit.events", referral or reference or agency or actor
     )
-    more = len(rows) == limit
-    return EventPage(items=items, next_cursor=str(rows[-1].sequence) if more else None)
-
-
-class Timeline(BaseModel):
-    referral_id: str
-    events: list[dict[str, Any]]
+    return EventPage(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/referrals/{referral_id}/timeline", summary="A referral's history, step by step")
@@ -144,30 +133,22 @@ async def get_agency_access(
     actor: Annotated[
         str | None, Query(max_length=100, description="One person (username) or client only")
     ] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
+    limit: Limit500 = 100,
 ) -> EventPage:
     async with runtime.sessions() as session:
-        rows = await service.events(
+        page = await repository.events(
             session,
             agency=agency[:63],
             actor=actor,
-            types=["access.granted", "access.denied"],
-            after=int(cursor or 0),
+            types=repository.ACCESS_TYPES,
+            cursor=cursor,
             limit=limit,
         )
         payloads = service.Payloads(session, vault)
-        items = [_access_item(r, await payloads.of(r)) for r in rows]
+        items = [_access_item(r, await payloads.of(r)) for r in page.items]
     await _record_query(runtime, principal, "audit.agency_access", agency[:63])
-    return EventPage(
-        items=items, next_cursor=str(rows[-1].sequence) if len(rows) == limit else None
-    )
-
-
-class SubjectAccessPage(BaseModel):
-    referral_id: str
-    items: list[dict[str, Any]]
-    next_cursor: str | None
+    return EventPage(items=items, next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -179,28 +160,20 @@ async def get_referral_accesses(
     principal: DataProtectionOfficer,
     runtime: Runtime,
     vault: Secrets,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+    cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
+    limit: Limit500 = 500,
 ) -> SubjectAccessPage:
     """For the data protection officer's subject-access report (role `dpo`): the referral's
     `access.granted` and `access.denied` records, in sequence order. After erasure the
     details are gone (`"erased": true`); who, where and when stay."""
     async with runtime.sessions() as session:
-        rows = await service.events(
-            session,
-            referral=referral_id,
-            types=["access.granted", "access.denied"],
-            after=int(cursor or 0),
-            limit=limit,
+        page = await repository.events(
+            session, subject_access=referral_id, cursor=cursor, limit=limit
         )
         payloads = service.Payloads(session, vault)
-        items = [_access_item(r, await payloads.of(r)) for r in rows]
+        items = [_access_item(r, await payloads.of(r)) for r in page.items]
     await _record_query(runtime, principal, "audit.subject_access", referral_id)
-    return SubjectAccessPage(
-        referral_id=referral_id,
-        items=items,
-        next_cursor=str(rows[-1].sequence) if len(rows) == limit else None,
-    )
+    return SubjectAccessPage(referral_id=referral_id, items=items, next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -229,21 +202,15 @@ async def get_verify(
     return result
 
 
-class Checkpoints(BaseModel):
-    origin: str
-    public_key: str
-    checkpoints: list[dict[str, Any]]
-
-
 @router.get("/checkpoints", summary="The checkpoint public key and every signed checkpoint")
 async def get_checkpoints(
     principal: Auditor, runtime: Runtime, settings: Config, vault: Secrets
 ) -> Checkpoints:
     async with transaction(runtime.sessions) as session:
         vkey = await service.public_key(session, name=settings.key_name, vault=vault)
-        rows = await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id)))
         items = [
-            {"size": c.size, "head_hash": c.head_hash, "time": c.time, "note": c.note} for c in rows
+            {"size": c.size, "head_hash": c.head_hash, "time": c.time, "note": c.note}
+            for c in await repository.checkpoints(session)
         ]
     await _record_query(runtime, principal, "audit.checkpoints", None)
     return Checkpoints(origin=settings.origin, public_key=vkey, checkpoints=items)

@@ -451,41 +451,6 @@ async def describe(
     return [as_dict(r, await payloads.of(r)) for r in records]
 
 
-async def events(
-    session: AsyncSession,
-    *,
-    referral: str | None = None,
-    reference: str | None = None,
-    actor: str | None = None,
-    agency: str | None = None,
-    types: Sequence[str] = (),
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: int = 0,
-    limit: int = 100,
-) -> list[AuditRecord]:
-    query = select(AuditRecord).where(col(AuditRecord.sequence) > after)
-    if referral:
-        query = query.where(AuditRecord.subject == referral)
-    if reference:
-        # Only the submission names the reference; the API's pattern keeps LIKE's wildcards out.
-        query = query.where(
-            AuditRecord.type == "referral.submitted", AuditRecord.reference == reference
-        )
-    if actor:
-        query = query.where(AuditRecord.client_id == actor)
-    if agency:
-        query = query.where(AuditRecord.agency == agency)
-    if types:
-        query = query.where(col(AuditRecord.type).in_(types))
-    if since:
-        query = query.where(col(AuditRecord.time) >= stamp(since))
-    if until:
-        query = query.where(col(AuditRecord.time) < stamp(until))
-    rows = await session.exec(query.order_by(col(AuditRecord.sequence)).limit(limit))
-    return list(rows)
-
-
 _parse = chain.parse_stamp
 
 

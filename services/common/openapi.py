@@ -130,6 +130,16 @@ def _validation_schema(content: dict[str, Any]) -> bool:
     return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
 
 
+def _streams_in_3_1(content: dict[str, Any]) -> None:
+    """A stream's media type as OpenAPI 3.1 can say it. FastAPI describes an event stream's
+    items with OpenAPI 3.2's `itemSchema`, which a 3.1 document may not hold: kept as the
+    extension `x-itemSchema`, beside a 3.1 `schema` (the body is text)."""
+    for media in content.values():
+        if isinstance(media, dict) and "itemSchema" in media:
+            media["x-itemSchema"] = media.pop("itemSchema")
+            media.setdefault("schema", {"type": "string"})
+
+
 def complete(document: dict[str, Any], *, agencies: Iterable[str] = ()) -> dict[str, Any]:
     """The document with the shared error answers and the code lists stated (see the module)."""
     lists: dict[str, Any] = {}
@@ -163,6 +173,7 @@ def complete(document: dict[str, Any], *, agencies: Iterable[str] = ()) -> dict[
             for code in common:
                 responses.setdefault(str(code), {"description": DESCRIPTIONS[code]})
             for status, response in responses.items():
+                _streams_in_3_1(response.get("content") or {})
                 if not status.startswith(("4", "5")):
                     continue
                 content = response.get("content")

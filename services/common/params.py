@@ -5,7 +5,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 # RFC 3339 `date-time` (JSON Schema's `format: date-time`), which is stricter than what pydantic
 # parses on its own: it would take `0.0` (seconds since the epoch) or a date alone.
@@ -37,11 +37,3 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 """A lowercase UUID as the services write their ids (UUIDv7)."""
-
-IdCursor = Annotated[
-    str,
-    Field(
-        pattern=UUID_PATTERN,
-        description="`next_cursor` of the previous page (the last id it held)",
-    ),
-]

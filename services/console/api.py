@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from contracts.topics import CATALOGUE
 from contracts.vocabulary import ErasureBasis, IdentificationBasis
+from services.common.pagination import CURSOR_MAX_LENGTH
 from services.console import charts, forms, pages
 from services.console.service import LANGUAGES, Backend, SignedOut
 
@@ -723,7 +724,7 @@ async def audit(
     type: Text = "",
     since: Annotated[str, Query(max_length=30)] = "",
     until: Annotated[str, Query(max_length=30)] = "",
-    cursor: Annotated[str, Query(max_length=20)] = "",
+    cursor: Annotated[str, Query(max_length=CURSOR_MAX_LENGTH)] = "",
 ) -> Response:
     """A reference alone opens the referral's timeline; any other filter lists the events."""
     needs(user, "auditor")

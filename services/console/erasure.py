@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from contracts.vocabulary import ErasureBasis
+from services.common.pagination import CURSOR_MAX_LENGTH
 from services.console import pages
 from services.console.api import API, Csrf, Forbidden, NotFound, Person, needs, refusal
 
@@ -21,7 +22,8 @@ router = APIRouter(prefix="/console")
 
 BASES = [b.value for b in ErasureBasis]
 DUE_WITHIN_DAYS = 30
-Cursor = Annotated[str, Query(max_length=40, pattern=r"^[0-9a-f-]*$")]
+# Intake's `next_cursor`, passed back to it (services.common.pagination); "" for the first page.
+Cursor = Annotated[str, Query(max_length=CURSOR_MAX_LENGTH, pattern=r"^[A-Za-z0-9_-]*$")]
 
 
 def _flash(request: Request, ok: bool, text: str) -> None:

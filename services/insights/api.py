@@ -7,19 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
-from sqlmodel import col, select
 
 from contracts.events import AccessGranted
 from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.db import transaction
-from services.common.errors import NotFound
 from services.common.permissions import Action
 from services.common.runtime import Runtime
 from services.insights import release as releases
-from services.insights import service
-from services.insights.models import Release
+from services.insights import repository, service
+from services.insights.schemas import (
+    ReleaseRequest,
+    ReleaseSummary,
+)
 from services.insights.settings import InsightsSettings
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
@@ -93,10 +93,6 @@ def state_periods(document: dict[str, Any], *, period_months: int) -> dict[str, 
     return document
 
 
-class ReleaseRequest(BaseModel):
-    year: int = Field(ge=2000, le=2100)
-
-
 @router.post(
     "/releases",
     status_code=201,
@@ -120,18 +116,10 @@ async def create_release(
     return releases.public(made)
 
 
-class ReleaseSummary(BaseModel):
-    id: str
-    year: int
-    epsilon: float
-    delta: float
-    created_at: str
-
-
 @open_data.get("/releases", summary="Open-data releases (public)")
 async def list_releases(runtime: Runtime) -> list[ReleaseSummary]:
     async with runtime.sessions() as session:
-        rows = await session.exec(select(Release).order_by(col(Release.created_at)))
+        rows = await repository.releases(session)
         return [
             ReleaseSummary(
                 id=r.id,
@@ -149,7 +137,5 @@ async def get_release(
     runtime: Runtime, release_id: Annotated[str, Path(max_length=36)]
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
-        row = await session.get(Release, release_id)
-    if row is None:
-        raise NotFound("No such release.")
+        row = await repository.release(session, release_id=release_id)
     return releases.public(row)

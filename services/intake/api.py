@@ -1,22 +1,19 @@
 """Intake endpoints (thin: parse, authorise, call the service, audit the read)."""
 
 import hashlib
-from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 import httpx
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import TypeAdapter
 
 from contracts.events import AccessDenied, AccessGranted
 from contracts.referrals import Consent, ReferralIn, Safety, TipIn, VictimReferralIn
 from contracts.vocabulary import (
-    ConfiguredAgencyId,
     Disclosure,
     ErasureBasis,
-    IdentificationBasis,
-    IdentificationDecision,
     Role,
     Urgency,
 )
@@ -27,13 +24,40 @@ from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.erasure import ErasureLedger
 from services.common.errors import NotFound
-from services.common.params import UUID_PATTERN, IdCursor, Timestamp
+from services.common.pagination import Key, Limit100, cursor_key
+from services.common.params import UUID_PATTERN, Timestamp
 from services.common.permissions import Action
 from services.common.retention import load_retention
 from services.common.runtime import Runtime
 from services.common.tracing import current_traceparent
-from services.intake import retention, service
+from services.intake import repository, retention, service
 from services.intake.batch import SubmissionQueue
+from services.intake.schemas import (
+    ConsentOut,
+    DueItem,
+    DueList,
+    ErasureIn,
+    ErasureOut,
+    HoldOut,
+    Holds,
+    IdentificationIn,
+    IdentificationStatus,
+    ImplicatedIn,
+    ImplicatedOut,
+    InvestigationIn,
+    InvestigationStatus,
+    PendingErasure,
+    PendingErasures,
+    RecipientStatus,
+    RecusalIn,
+    ReferralPage,
+    ReferralStatus,
+    ReferralSummary,
+    RunningClock,
+    RunningClocks,
+    SafetyOut,
+    Submitted,
+)
 from services.intake.settings import IntakeSettings
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
@@ -58,39 +82,6 @@ _consent_in: TypeAdapter[Consent] = TypeAdapter(Consent)
 _safety_in: TypeAdapter[Safety] = TypeAdapter(Safety)
 
 
-class ImplicatedIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    implicated: Annotated[list[ConfiguredAgencyId], Field(min_length=1, max_length=20)]
-
-
-class RecusalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Annotated[str, Field(max_length=500)] | None = None
-
-
-class IdentificationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision: IdentificationDecision
-    decided_at: AwareDatetime
-    basis: IdentificationBasis | None = None
-
-
-class InvestigationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    opened: bool
-    date: date
-    # Latin letters, digits, spaces and `/ . -`, as investigation numbers are written; no
-    # control characters (they would reach every `full` reader's screen). ASCII classes, so
-    # that the pattern reads the same in every regex dialect (Schemathesis, the service).
-    number: (
-        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9./ -]+$")] | None
-    ) = Field(default=None, description="The investigation's number (sealed; shown at `full` only)")
-
-
 _identification_in: TypeAdapter[IdentificationIn] = TypeAdapter(IdentificationIn)
 _investigation_in: TypeAdapter[InvestigationIn] = TypeAdapter(InvestigationIn)
 _implicated_in: TypeAdapter[ImplicatedIn] = TypeAdapter(ImplicatedIn)
@@ -106,12 +97,6 @@ Secrets = Annotated[Vault, Depends(from_state("vault"))]
 Config = Annotated[IntakeSettings, Depends(from_state("settings"))]
 Queue = Annotated[SubmissionQueue, Depends(from_state("submissions"))]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=500)]
-
-
-class Submitted(BaseModel):
-    id: str
-    reference: str
-    status: str
 
 
 @router.post(
@@ -160,23 +145,6 @@ async def submit(
     )
 
 
-class ReferralSummary(BaseModel):
-    id: str
-    reference: str
-    kind: str
-    status: str
-    urgency: str
-    region: str
-    exploitation: list[str]
-    submitted_by: str
-    submitted_at: datetime
-
-
-class ReferralPage(BaseModel):
-    items: list[ReferralSummary]
-    next_cursor: str | None
-
-
 @router.get("", summary="Referrals the caller's agency submitted or was sent")
 async def list_referrals(
     principal: Reader,
@@ -188,15 +156,16 @@ async def list_referrals(
     region: Annotated[str | None, Query(max_length=10, pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")] = None,
     since: Timestamp | None = None,
     until: Timestamp | None = None,
-    cursor: Annotated[IdCursor | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
+    limit: Limit100 = 50,
 ) -> ReferralPage:
     async with runtime.sessions() as session:
-        rows, next_cursor = await service.list_referrals(
+        page = await repository.list_referrals(
             session,
             agency=principal.agency,
             as_submitter=Role.REFERRER in principal.roles,
             as_recipient=bool(principal.roles & {Role.CASEWORKER, Role.SUPERVISOR}),
+            person=person_of(principal),
             status=status,
             urgency=urgency.value if urgency else None,
             region=region,
@@ -217,9 +186,9 @@ async def list_referrals(
             submitted_by=r.submitted_by,
             submitted_at=r.created_at,
         )
-        for r in rows
+        for r in page.items
     ]
-    return ReferralPage(items=items, next_cursor=next_cursor)
+    return ReferralPage(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/{referral_id}", summary="A referral, filtered by the caller's disclosure level")
@@ -282,11 +251,6 @@ async def get_referral(
     return view
 
 
-class ConsentOut(BaseModel):
-    id: str
-    consent: dict[str, Any]
-
-
 @router.put(
     "/{referral_id}/consent",
     summary="Record the victim's current consent (the submitter, or a recipient at `support` "
@@ -315,12 +279,6 @@ async def put_consent(
     return ConsentOut(id=row.id, consent=row.consent)
 
 
-class SafetyOut(BaseModel):
-    id: str
-    urgency: str
-    safety: dict[str, Any]
-
-
 @router.put(
     "/{referral_id}/safety",
     summary="Record a new safety assessment (the submitter, or a recipient at `support` or above)",
@@ -345,11 +303,6 @@ async def put_safety(
             actor=principal.actor,
         )
     return SafetyOut(id=row.id, urgency=row.urgency, safety=row.profile["safety"])
-
-
-class ImplicatedOut(BaseModel):
-    id: str
-    implicated: list[str]
 
 
 @router.put(
@@ -377,7 +330,7 @@ async def put_implicated(
             person=person_of(principal),
             actor=principal.actor,
         )
-    return ImplicatedOut(id=row.id, implicated=service.implicated(row))
+    return ImplicatedOut(id=row.id, implicated=repository.implicated(row))
 
 
 @router.post(
@@ -415,46 +368,6 @@ async def post_withdraw(referral_id: str, principal: Withdrawer, runtime: Runtim
             session, referral_id=referral_id, agency=principal.agency, actor=principal.actor
         )
     return Submitted(id=row.id, reference=row.reference, status=row.status)
-
-
-class RecipientStatus(BaseModel):
-    agency: str
-    disclosure: str
-    status: str
-    deadline: datetime | None
-    rule: str
-
-
-class IdentificationStatus(BaseModel):
-    status: str
-    reasonable_grounds_due: datetime
-    reflection_ends: datetime | None
-    decided_at: datetime | None
-    basis: str | None = None
-    authority: str
-    overdue: bool = Field(description="No reasonable-grounds decision by its due time yet")
-
-
-class InvestigationStatus(BaseModel):
-    opened: bool
-    date: date
-    agency: str
-
-
-class HoldOut(BaseModel):
-    agency: str
-    placed_at: datetime
-
-
-class ReferralStatus(BaseModel):
-    id: str
-    reference: str
-    recipients: list[RecipientStatus]
-    identification: IdentificationStatus | None = None
-    investigation: InvestigationStatus | None = None
-    holds: list[HoldOut] = Field(
-        default=[], description="Legal holds standing: nothing is erased while there is one"
-    )
 
 
 @router.get("/{referral_id}/status", summary="Who was sent the referral and what they did")
@@ -544,15 +457,6 @@ async def post_investigation(
     return InvestigationStatus(opened=inv.opened, date=inv.date, agency=inv.agency)
 
 
-class RunningClock(IdentificationStatus):
-    referral_id: str
-    reference: str
-
-
-class RunningClocks(BaseModel):
-    items: list[RunningClock]
-
-
 @clocks.get(
     "",
     summary="Identification clocks still running, soonest due first: every authority's for the "
@@ -598,19 +502,7 @@ AuditHttp = Annotated[httpx.AsyncClient, Depends(from_state("audit_http"))]
 retention_router = APIRouter(prefix="/v1/retention", tags=["retention"])
 
 
-class ErasureIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    basis: ErasureBasis
-
-
 _erasure_in: TypeAdapter[ErasureIn] = TypeAdapter(ErasureIn)
-
-
-class Holds(BaseModel):
-    id: str
-    reference: str
-    holds: list[HoldOut]
 
 
 async def _holds_of(session: Any, row_id: str, reference: str) -> Holds:
@@ -690,15 +582,6 @@ async def delete_hold(
             actor=principal.actor,
         )
     return Response(status_code=204)
-
-
-class ErasureOut(BaseModel):
-    id: str
-    status: Literal["erasure_requested", "erased"]
-    basis: ErasureBasis
-    requested_by: str | None = None
-    requested_at: datetime | None = None
-    erased_at: datetime | None = None
 
 
 @router.post(
@@ -861,23 +744,6 @@ def _preferred(accept: str) -> str:
     return "application/json"
 
 
-class PendingErasure(BaseModel):
-    referral_id: str
-    reference: str
-    basis: ErasureBasis
-    requested_at: datetime
-    requested_by: str = Field(description="The requesting agency")
-    requested_by_actor: str = Field(
-        description="Who asked: the person's username, or the client id of a system"
-    )
-    held: bool = Field(description="A legal hold stands: the approval is refused until lifted")
-
-
-class PendingErasures(BaseModel):
-    items: list[PendingErasure]
-    next_cursor: str | None
-
-
 @retention_router.get(
     "/erasures",
     summary="Erasures waiting for a `dpo`'s approval, oldest referral first: the national "
@@ -890,13 +756,13 @@ async def get_erasures(
     referral: Annotated[
         str | None, Query(pattern=UUID_PATTERN, description="One referral's request only")
     ] = None,
-    cursor: Annotated[IdCursor | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
+    limit: Limit100 = 50,
 ) -> PendingErasures:
     if Role.DPO not in principal.roles and principal.agency not in settings.coordinators():
         raise NotFound("Not found.")
     async with runtime.sessions() as session:
-        found, next_cursor = await retention.pending_erasures(
+        page = await retention.pending_erasures(
             session,
             referral_id=referral,
             cursor=cursor,
@@ -913,26 +779,10 @@ async def get_erasures(
                 requested_by_actor=p.request.requested_by_actor,
                 held=p.held,
             )
-            for p in found
+            for p in page.items
         ],
-        next_cursor=next_cursor,
+        next_cursor=page.next_cursor,
     )
-
-
-class DueItem(BaseModel):
-    referral_id: str
-    reference: str
-    outcome: str = Field(description="The outcome whose period decides the due date")
-    reached_at: datetime
-    due: datetime
-    held: bool = Field(description="A legal hold stands: the sweep leaves it")
-    minor: bool
-
-
-class DueList(BaseModel):
-    now: datetime = Field(description="The retention clock (moved by its configured offset)")
-    until: datetime
-    items: list[DueItem]
 
 
 @retention_router.get(

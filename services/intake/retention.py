@@ -31,6 +31,7 @@ from services.common.db import is_sqlite, truncate_wal
 from services.common.erasure import Erasure, ErasureLedger
 from services.common.errors import Conflict, Gone, NotFound, ServiceUnavailable
 from services.common.outbox import add_event
+from services.common.pagination import Key, Page, paginate
 from services.common.retention import Outcome, Retention, majority_on
 from services.intake import service
 from services.intake.models import (
@@ -188,26 +189,26 @@ class Pending:
 
 
 async def pending_erasures(
-    session: AsyncSession, *, referral_id: str | None, cursor: str | None, limit: int
-) -> tuple[list[Pending], str | None]:
-    """Erasures waiting for a `dpo`, by referral id (UUIDv7: the oldest referral first); the
-    cursor is the last id of the previous page. `referral_id`: that referral's only."""
+    session: AsyncSession, *, referral_id: str | None, cursor: Key | None, limit: int
+) -> Page[Pending]:
+    """Erasures waiting for a `dpo`, by referral id (UUIDv7: the oldest referral first).
+    `referral_id`: that referral's only."""
     held = select(col(LegalHold.referral_id)).distinct()
-    query = (
-        select(
-            ErasureRequest, col(ReferralRow.reference), col(ErasureRequest.referral_id).in_(held)
-        )
-        .join(ReferralRow, col(ReferralRow.id) == col(ErasureRequest.referral_id))
-        .order_by(col(ErasureRequest.referral_id))
-    )
+    query = select(
+        ErasureRequest, col(ReferralRow.reference), col(ErasureRequest.referral_id).in_(held)
+    ).join(ReferralRow, col(ReferralRow.id) == col(ErasureRequest.referral_id))
     if referral_id:
         query = query.where(col(ErasureRequest.referral_id) == referral_id)
-    if cursor:
-        query = query.where(col(ErasureRequest.referral_id) > service.decode_cursor(cursor))
-    rows = list(await session.exec(query.limit(limit + 1)))
-    found = [Pending(req, reference, bool(on_hold)) for req, reference, on_hold in rows[:limit]]
-    more = len(rows) > limit
-    return found, service.encode_cursor(found[-1].request.referral_id) if more else None
+    page = await paginate(
+        session,
+        query,
+        order=(col(ErasureRequest.referral_id),),
+        key=lambda row: (row[0].referral_id,),
+        cursor=cursor,
+        limit=limit,
+    )
+    found = [Pending(req, reference, bool(on_hold)) for req, reference, on_hold in page.items]
+    return Page(found, page.next_cursor)
 
 
 async def visible_holds(

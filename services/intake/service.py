@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, or_
+from sqlalchemy import case
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select, update
@@ -55,6 +55,7 @@ from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events
 from services.common.retention import majority_on
+from services.intake import repository
 from services.intake.models import (
     IdempotencyRecord,
     IdentificationRow,
@@ -64,6 +65,7 @@ from services.intake.models import (
     ReferenceCounter,
     ReferralRow,
 )
+from services.intake.repository import implicated
 
 SERVICE = "intake"
 
@@ -323,10 +325,6 @@ def check_region(region: str, *, country: str | None, path: str) -> None:
         )
 
 
-def implicated(row: ReferralRow) -> list[str]:
-    return list(row.facts.get("implicated", []))
-
-
 @dataclass(frozen=True, slots=True)
 class Visible:
     row: ReferralRow
@@ -346,18 +344,16 @@ async def visible(
     """The referral, the level this agency may see and whether it submitted it, or NotFound
     (never "forbidden"). An agency named as implicated, and a person who recused themselves,
     get NotFound like any stranger."""
-    row = await session.get(ReferralRow, referral_id)
-    if (
-        row is not None
-        and row.status != "erased"
-        and not (person and await session.get(Recusal, (referral_id, person)) is not None)
-    ):
+    readable = repository.readable_referrals(
+        agency=agency, as_submitter=as_submitter, as_recipient=as_recipient, person=person
+    )
+    row = (await session.exec(readable.where(col(ReferralRow.id) == referral_id))).first()
+    if row is not None and repository.may_read(row, agency=agency, as_submitter=as_submitter):
         if as_submitter and row.submitted_by == agency:
             return Visible(row, Disclosure.FULL, True)
-        if as_recipient and agency not in implicated(row):
-            recipient = await session.get(RecipientRow, (referral_id, agency))
-            if recipient is not None:
-                return Visible(row, effective_disclosure(recipient, row.consent), False)
+        recipient = await session.get(RecipientRow, (referral_id, agency))
+        if recipient is not None:
+            return Visible(row, effective_disclosure(recipient, row.consent), False)
     raise NotFound("No such referral.")
 
 
@@ -436,61 +432,6 @@ def render(
         out["narrative"] = secret.get("narrative")
         out["external_ref"] = secret.get("external_ref")
     return out
-
-
-async def list_referrals(
-    session: AsyncSession,
-    *,
-    agency: str,
-    as_submitter: bool,
-    as_recipient: bool,
-    status: str | None,
-    urgency: str | None,
-    region: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    cursor: str | None,
-    limit: int,
-) -> tuple[list[ReferralRow], str | None]:
-    """Newest first; the cursor is the last id of the previous page (ids are UUIDv7)."""
-    scopes = []
-    if as_submitter:
-        scopes.append(col(ReferralRow.submitted_by) == agency)
-    if as_recipient:
-        routed = select(col(RecipientRow.referral_id)).where(col(RecipientRow.agency) == agency)
-        scopes.append(col(ReferralRow.id).in_(routed))
-    query = (
-        select(ReferralRow)
-        .where(or_(*scopes), col(ReferralRow.status) != "erased")
-        .order_by(col(ReferralRow.id).desc())
-    )
-    if status:
-        query = query.where(col(ReferralRow.status) == status)
-    if urgency:
-        query = query.where(col(ReferralRow.urgency) == urgency)
-    if region:
-        query = query.where(col(ReferralRow.region) == region)
-    if since:
-        query = query.where(col(ReferralRow.created_at) >= since)
-    if until:
-        query = query.where(col(ReferralRow.created_at) < until)
-    if cursor:
-        query = query.where(col(ReferralRow.id) < decode_cursor(cursor))
-    rows = list(await session.exec(query.limit(limit + 1)))
-    more = len(rows) > limit
-    # Named implicated: gone from the list at once, before the routing decision removes it.
-    rows = [r for r in rows[:limit] if r.submitted_by == agency or agency not in implicated(r)]
-    return rows, encode_cursor(rows[-1].id) if more and rows else None
-
-
-def encode_cursor(value: str) -> str:
-    """The cursor is the last id of the page: the API's schema states its form exactly
-    (services.common.params.IdCursor), so a schema-valid cursor is always one that works."""
-    return value
-
-
-def decode_cursor(cursor: str) -> str:
-    return cursor
 
 
 # Consent, withdrawal, status

@@ -3,33 +3,35 @@
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import col, select
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from contracts.vocabulary import (
-    PLAIN_TEXT_NOT_BLANK,
-    SPACE,
-    AgencyId,
-    DeliveryStatus,
-    LanguageCode,
-    Urgency,
-)
+from contracts.vocabulary import AgencyId, DeliveryStatus, Urgency
 from services.common.app import from_state
 from services.common.auth import Principal, require, require_any, still_authorised
 from services.common.crypto import Vault
 from services.common.db import transaction
 from services.common.errors import NotFound
+from services.common.pagination import Key, Limit100, Limit500, cursor_key
 from services.common.params import UUID_PATTERN
 from services.common.permissions import Action, permitted
 from services.common.runtime import Runtime
-from services.notify import channels, service
-from services.notify.models import DispatchAttempt, EmailRecipients, Webhook
+from services.notify import channels, repository, service
+from services.notify.models import Webhook
+from services.notify.schemas import (
+    Attempt,
+    Decline,
+    EmailIn,
+    EmailOut,
+    InboxItem,
+    InboxPage,
+    OverduePage,
+    WebhookIn,
+    WebhookOut,
+)
 from services.notify.settings import NotifySettings
 
 inbox_router = APIRouter(prefix="/v1", tags=["inbox"])
@@ -45,39 +47,6 @@ Config = Annotated[NotifySettings, Depends(from_state("settings"))]
 Secrets = Annotated[Vault, Depends(from_state("vault"))]
 
 
-class InboxItem(BaseModel):
-    delivery_id: str
-    referral_id: str
-    reference: str
-    agency: str
-    status: DeliveryStatus
-    disclosure: str
-    deadline: datetime | None
-    rule: str
-    urgency: Urgency | None = Field(description="null once the referral is erased")
-    exploitation: list[str] = Field(description="empty once the referral is erased")
-    region: str | None = Field(description="null once the referral is erased")
-    kind: str | None = Field(description="null once the referral is erased")
-    minor: bool | None = Field(description="null once the referral is erased")
-    decline_reason: str | None
-    updated_at: datetime
-    erased_at: datetime | None = Field(
-        default=None,
-        description="When the referral was erased (status `erased`): the delivery keeps its "
-        "routing facts only",
-    )
-    erasure_acknowledged_at: datetime | None = Field(
-        default=None,
-        description="When the agency acknowledged the erasure notice; null on an erased "
-        "delivery: it needs the agency's acknowledgement (`POST …/acknowledge`)",
-    )
-
-
-class InboxPage(BaseModel):
-    items: list[InboxItem]
-    next_cursor: str | None
-
-
 @inbox_router.get("/inbox", summary="Deliveries to the caller's agency, newest first")
 async def get_inbox(
     principal: InboxReader,
@@ -88,14 +57,11 @@ async def get_inbox(
     referral: Annotated[
         str | None, Query(pattern=UUID_PATTERN, description="One referral's (its id)")
     ] = None,
-    cursor: Annotated[
-        str | None,
-        Query(pattern=service.CURSOR_PATTERN, description="`next_cursor` of the previous page"),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[Key | None, cursor_key(*repository.INBOX_CURSOR)] = None,
+    limit: Limit100 = 50,
 ) -> InboxPage:
     async with runtime.sessions() as session:
-        page = await service.inbox(
+        page = await repository.inbox(
             session,
             agency=principal.agency,
             statuses=[s.value for s in status],
@@ -112,10 +78,6 @@ async def get_inbox(
     )
 
 
-class OverduePage(BaseModel):
-    items: list[InboxItem]
-
-
 @inbox_router.get(
     "/deliveries/overdue",
     summary="Open deliveries past their deadline at every agency (the coordinator's supervisors)",
@@ -124,7 +86,7 @@ async def get_overdue(
     principal: Overseer,
     runtime: Runtime,
     settings: Config,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit500 = 100,
 ) -> OverduePage:
     service.may_oversee(
         agency=principal.agency,
@@ -132,7 +94,7 @@ async def get_overdue(
         coordinator=settings.coordinator_agency,
     )
     async with runtime.sessions() as session:
-        rows = await service.overdue_everywhere(
+        rows = await repository.overdue_everywhere(
             session, limit=limit, person=principal.person_subject
         )
     return OverduePage(items=[InboxItem.model_validate(service.item(d)) for d in rows])
@@ -141,7 +103,7 @@ async def get_overdue(
 @inbox_router.get("/deliveries/{delivery_id}", summary="One of the agency's deliveries")
 async def get_delivery(delivery_id: str, principal: InboxReader, runtime: Runtime) -> InboxItem:
     async with runtime.sessions() as session:
-        d = await service.own_delivery(
+        d = await repository.delivery(
             session,
             delivery_id=delivery_id,
             agency=principal.agency,
@@ -150,11 +112,18 @@ async def get_delivery(delivery_id: str, principal: InboxReader, runtime: Runtim
     return InboxItem.model_validate(service.item(d))
 
 
+async def _no_store(response: Response) -> None:
+    """FastAPI says `Cache-Control: no-cache` on an event stream; the deliveries are case data,
+    which no intermediary may keep: `no-store` is added (and wins). A dependency, as the
+    stream's own code runs only once the response has started."""
+    response.headers["Cache-Control"] = "no-store"
+
+
 @inbox_router.get(
     "/inbox/stream",
     summary="Server-Sent Events: new and changed deliveries of the caller's agency",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    response_class=EventSourceResponse,
+    dependencies=[Depends(_no_store)],
 )
 async def stream_inbox(
     request: Request,
@@ -162,58 +131,47 @@ async def stream_inbox(
     runtime: Runtime,
     settings: Config,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
-) -> StreamingResponse:
+) -> AsyncIterator[ServerSentEvent]:
+    # FastAPI frames the events (and pings after 15 s without one).
     agency, person = principal.agency, principal.person_subject
-    if last_event_id is not None and last_event_id.isdigit() and len(last_event_id) <= 18:
-        # Resume: replay what the client missed. (Longer digit strings are no change id: they
-        # would overflow the database's integer, so they are treated like no id at all.)
-        after = int(last_event_id)
-    else:
-        async with runtime.sessions() as session:
-            after = await service.last_change(session, agency=agency)
-
-    async def events() -> AsyncIterator[bytes]:
-        nonlocal after
-        waiter = asyncio.Event()
-        service.CHANGED.subscribe(runtime.engine, waiter)
+    waiter = asyncio.Event()
+    # Subscribed, and the starting point read, before the first byte: a delivery made once the
+    # client sees the stream open is never missed.
+    service.CHANGED.subscribe(runtime.engine, waiter)
+    try:
+        if last_event_id is not None and last_event_id.isdigit() and len(last_event_id) <= 18:
+            # Resume: replay what the client missed. (Longer digit strings are no change id:
+            # they would overflow the database's integer, so they count as no id at all.)
+            after = int(last_event_id)
+        else:
+            async with runtime.sessions() as session:
+                after = await repository.last_change(session, agency=agency)
+        yield ServerSentEvent(retry=2000)
         idle = 0.0
-        try:
-            yield b"retry: 2000\n\n"
-            # Ends when the caller's token expires or its client, agency or person is disabled:
-            # revocation bites on an open stream too, not only on the next request.
-            while not await request.is_disconnected() and still_authorised(request, principal):
-                waiter.clear()
-                async with runtime.sessions() as session:
-                    changes = await service.changes_since(
-                        session, agency=agency, after=after, person=person
-                    )
-                for change in changes:
-                    data = orjson.dumps({"change": change.kind, **change.item}).decode()
-                    yield f"id: {change.id}\nevent: delivery\ndata: {data}\n\n".encode()
-                    after = change.id or after
-                if changes:
-                    idle = 0.0
-                    continue
-                # Woken by a commit in this process; polled for other instances' commits.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wait(), settings.stream_poll_seconds)
-                idle += settings.stream_poll_seconds
-                if idle >= settings.stream_keepalive_seconds:
-                    idle = 0.0
-                    yield b": keep-alive\n\n"
-        finally:
-            service.CHANGED.unsubscribe(runtime.engine, waiter)
-
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
-
-
-class Decline(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=PLAIN_TEXT_NOT_BLANK)]
+        # Ends when the caller's token expires or its client, agency or person is disabled:
+        # revocation bites on an open stream too, not only on the next request.
+        while not await request.is_disconnected() and still_authorised(request, principal):
+            waiter.clear()
+            async with runtime.sessions() as session:
+                changes = await repository.changes_since(
+                    session, agency=agency, after=after, person=person
+                )
+            for change in changes:
+                data = orjson.dumps({"change": change.kind, **change.item}).decode()
+                yield ServerSentEvent(raw_data=data, event="delivery", id=str(change.id))
+                after = change.id or after
+            if changes:
+                idle = 0.0
+                continue
+            # Woken by a commit in this process; polled for other instances' commits.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), settings.stream_poll_seconds)
+            idle += settings.stream_poll_seconds
+            if idle >= settings.stream_keepalive_seconds:
+                idle = 0.0
+                yield ServerSentEvent(comment="keep-alive")
+    finally:
+        service.CHANGED.unsubscribe(runtime.engine, waiter)
 
 
 CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -290,24 +248,6 @@ def _own_or_admin(principal: Principal, agency: str, settings: NotifySettings) -
         raise NotFound("No such agency.")
 
 
-class WebhookIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: Annotated[str, Field(min_length=1, max_length=2000)]
-    secret: Annotated[str | None, Field(max_length=200)] = Field(
-        default=None, description="`whsec_<base64>`; omitted: one is generated and returned once"
-    )
-    enabled: bool = True
-
-
-class WebhookOut(BaseModel):
-    agency: str
-    url: str
-    enabled: bool
-    consecutive_failures: int
-    disabled_reason: str | None
-    secret: str | None = Field(default=None, description="Only when generated by this request")
-
-
 def _webhook_out(hook: Webhook, secret: str | None = None) -> WebhookOut:
     return WebhookOut(
         agency=hook.agency,
@@ -349,19 +289,8 @@ async def get_webhook(
 ) -> WebhookOut:
     _own_or_admin(principal, agency, settings)
     async with runtime.sessions() as session:
-        hook = await session.get(Webhook, agency)
-    if hook is None:
-        raise NotFound("No webhook is set for this agency.")
+        hook = await repository.webhook(session, agency=agency)
     return _webhook_out(hook)
-
-
-class Attempt(BaseModel):
-    dispatch_id: str
-    attempted_at: datetime
-    ok: bool
-    status_code: int | None
-    error: str | None
-    duration_ms: int
 
 
 @agency_router.get("/{agency}/webhook/attempts", summary="The webhook delivery-attempt log")
@@ -370,36 +299,12 @@ async def get_attempts(
     principal: ChannelAdmin,
     runtime: Runtime,
     settings: Config,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit500 = 100,
 ) -> list[Attempt]:
     _own_or_admin(principal, agency, settings)
     async with runtime.sessions() as session:
-        rows = await session.exec(
-            select(DispatchAttempt)
-            .where(DispatchAttempt.agency == agency, DispatchAttempt.channel == "webhook")
-            .order_by(col(DispatchAttempt.id).desc())
-            .limit(limit)
-        )
+        rows = await repository.webhook_attempts(session, agency=agency, limit=limit)
         return [Attempt.model_validate(r, from_attributes=True) for r in rows]
-
-
-class EmailIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    addresses: Annotated[
-        list[
-            Annotated[
-                str, Field(max_length=254, pattern=rf"^[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}]+$")
-            ]
-        ],
-        Field(max_length=20),
-    ]
-    language: LanguageCode = "en"
-
-
-class EmailOut(BaseModel):
-    agency: str
-    addresses: list[str]
-    language: str
 
 
 @agency_router.put(
@@ -426,7 +331,5 @@ async def get_email(
 ) -> EmailOut:
     _own_or_admin(principal, agency, settings)
     async with runtime.sessions() as session:
-        row = await session.get(EmailRecipients, agency)
-    if row is None:
-        raise NotFound("No e-mail addresses are set for this agency.")
+        row = await repository.email_recipients(session, agency=agency)
     return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)

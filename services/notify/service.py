@@ -8,10 +8,10 @@ asked for it, queued for webhook and e-mail dispatch.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, delete, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col, select
@@ -38,6 +38,7 @@ from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events, forget_delivered
 from services.common.tracing import current_traceparent
+from services.notify import repository
 from services.notify.channels import CHANNELS_READ
 from services.notify.models import (
     Delivery,
@@ -48,12 +49,12 @@ from services.notify.models import (
     Recusal,
     Webhook,
 )
+from services.notify.repository import OPEN
 
 SERVICE = "notify"
 CHANGED = CommitSignal("delivery-change")  # wakes this process's live streams on commit
 QUEUED = CommitSignal("dispatch")  # wakes this process's dispatcher on commit
 
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.NOTIFIED)  # the deadline clock runs on these
 ACTIVE = (*OPEN, DeliveryStatus.ACKNOWLEDGED, DeliveryStatus.ACCEPTED)
 
 # Staff actions: the states each may start from, the state it leads to, and its case event.
@@ -422,29 +423,6 @@ async def recuse(session: AsyncSession, *, referral_id: str, subject: str) -> No
     )
 
 
-def _recused(person: str) -> Any:
-    """The ids of the referrals `person` recused themselves from (a subquery)."""
-    return select(Recusal.referral_id).where(Recusal.subject == person)
-
-
-async def own_delivery(
-    session: AsyncSession,
-    *,
-    delivery_id: str,
-    agency: str,
-    person: str | None,
-    for_update: bool = False,
-) -> Delivery:
-    """One of the agency's deliveries, or NotFound: for another agency's, and for a person who
-    recused themselves from its referral."""
-    d = await session.get(Delivery, delivery_id, with_for_update=for_update)
-    if d is None or d.agency != agency:
-        raise NotFound("No such delivery.")
-    if person and await session.get(Recusal, (d.referral_id, person)) is not None:
-        raise NotFound("No such delivery.")
-    return d
-
-
 DONE = {
     "acknowledge": "acknowledged",
     "accept": "accepted",
@@ -467,7 +445,7 @@ async def act(
     """A staff action on one of the agency's deliveries; 404 for anyone else's (and for a person
     recused from its referral), 409 if illegal."""
     now = now or utcnow()
-    d = await own_delivery(
+    d = await repository.delivery(
         session, delivery_id=delivery_id, agency=agency, person=person, for_update=True
     )
     if d.status == DeliveryStatus.ERASED:
@@ -645,119 +623,8 @@ async def miss_deadlines(session: AsyncSession, *, now: datetime, limit: int = 5
     return missed
 
 
-@dataclass(frozen=True)
-class InboxPage:
-    items: list[Delivery]
-    next_cursor: str | None
-
-
-# `<microseconds since the epoch>_<delivery id>` of the page's last delivery: a form the API's
-# schema states exactly, so that every cursor valid by the schema can be used (16 digits reach
-# the year 2286).
-CURSOR_PATTERN = r"^[0-9]{1,16}_[0-9a-f-]{36}$"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _cursor(d: Delivery) -> str:
-    created = d.created_at if d.created_at.tzinfo else d.created_at.replace(tzinfo=UTC)
-    return f"{(created - _EPOCH) // timedelta(microseconds=1)}_{d.id}"
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    micros, delivery_id = cursor.split("_", 1)
-    return _EPOCH + timedelta(microseconds=int(micros)), delivery_id
-
-
-async def inbox(
-    session: AsyncSession,
-    *,
-    agency: str,
-    statuses: Sequence[str] = (),
-    urgency: str | None = None,
-    overdue: bool | None = None,
-    referral_id: str | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-    now: datetime | None = None,
-    person: str | None = None,
-) -> InboxPage:
-    """The agency's deliveries, newest first (less those of referrals `person` recused from)."""
-    query = select(Delivery).where(Delivery.agency == agency)
-    if person:
-        query = query.where(col(Delivery.referral_id).not_in(_recused(person)))
-    if referral_id:
-        query = query.where(Delivery.referral_id == referral_id)
-    if statuses:
-        query = query.where(col(Delivery.status).in_(statuses))
-    if urgency:
-        query = query.where(Delivery.urgency == urgency)
-    if overdue is not None:
-        late = and_(
-            col(Delivery.status).in_([s.value for s in OPEN]),
-            col(Delivery.deadline) < (now or utcnow()),
-        )
-        query = query.where(late if overdue else ~late)
-    if cursor:
-        stamp, last_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                col(Delivery.created_at) < stamp,
-                and_(col(Delivery.created_at) == stamp, col(Delivery.id) < last_id),
-            )
-        )
-    query = query.order_by(col(Delivery.created_at).desc(), col(Delivery.id).desc())
-    rows = list(await session.exec(query.limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return InboxPage(rows, _cursor(rows[-1]) if more and rows else None)
-
-
 def may_oversee(*, agency: str, roles: frozenset[str], coordinator: str) -> None:
     """Deliveries across agencies: the national coordinator's supervisors only (the
     coordinator answers for every referral not acknowledged in time); anyone else: 404."""
     if agency != coordinator or "supervisor" not in roles:
         raise NotFound("Not found.")
-
-
-async def overdue_everywhere(
-    session: AsyncSession,
-    *,
-    limit: int = 100,
-    now: datetime | None = None,
-    person: str | None = None,
-) -> list[Delivery]:
-    """Open deliveries past their deadline at every agency, the longest overdue first (less
-    the referrals `person` recused from). Routing facts only, as the inbox shows them."""
-    query = select(Delivery).where(
-        col(Delivery.status).in_([s.value for s in OPEN]),
-        col(Delivery.deadline) < (now or utcnow()),
-    )
-    if person:
-        query = query.where(col(Delivery.referral_id).not_in(_recused(person)))
-    query = query.order_by(col(Delivery.deadline), col(Delivery.id)).limit(limit)
-    return list(await session.exec(query))
-
-
-async def changes_since(
-    session: AsyncSession, *, agency: str, after: int, limit: int = 200, person: str | None = None
-) -> list[DeliveryChange]:
-    query = select(DeliveryChange).where(
-        DeliveryChange.agency == agency, col(DeliveryChange.id) > after
-    )
-    if person:  # nothing of a referral the person recused themselves from
-        hidden = select(Delivery.id).where(col(Delivery.referral_id).in_(_recused(person)))
-        query = query.where(col(DeliveryChange.delivery_id).not_in(hidden))
-    rows = await session.exec(query.order_by(col(DeliveryChange.id)).limit(limit))
-    return list(rows)
-
-
-async def last_change(session: AsyncSession, *, agency: str) -> int:
-    row = (
-        await session.exec(
-            select(DeliveryChange.id)
-            .where(DeliveryChange.agency == agency)
-            .order_by(col(DeliveryChange.id).desc())
-            .limit(1)
-        )
-    ).first()
-    return int(row or 0)

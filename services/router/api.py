@@ -4,22 +4,28 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, TypeAdapter
-from sqlmodel import col, select
+from pydantic import TypeAdapter
 
 from contracts.referrals import ReferralIn, RoutingFacts, TipIn, VictimReferralIn
-from contracts.vocabulary import AgencyId, Disclosure
+from contracts.vocabulary import AgencyId
 from services.common.app import from_state
 from services.common.auth import Principal, require
 from services.common.body import body_schema, parse, read_json
 from services.common.db import transaction
-from services.common.errors import NotFound
 from services.common.permissions import Action
 from services.common.runtime import Runtime
-from services.router import service
+from services.router import repository, service
 from services.router.consumer import RouterHandlers
-from services.router.models import Escalation, RoutedReferral
 from services.router.policy import Policy, PolicyError, basis_of
+from services.router.schemas import (
+    EscalationOut,
+    Excluded,
+    ExplainedClocks,
+    ExplainedRecipient,
+    ExplainedRule,
+    Explanation,
+    Reloaded,
+)
 from services.router.settings import RouterSettings
 
 router = APIRouter(prefix="/v1/routing", tags=["routing"])
@@ -37,56 +43,6 @@ _referral_in: TypeAdapter[VictimReferralIn | TipIn] = TypeAdapter(ReferralIn)
 @router.get("/policy", summary="The routing policy in force and its version")
 async def get_policy(_: PolicyReader, handlers: Handlers) -> dict[str, Any]:
     return handlers.current.describe()
-
-
-class ExplainedRecipient(BaseModel):
-    agency: str
-    disclosure: Disclosure
-    rule: str
-    deadline: datetime | None
-    requires_consent: list[str]
-    basis: str = Field(
-        description="What the level rests on: `consent: <scopes>`, a legal basis "
-        "(`child_protection`, `no_victim`), or `none needed (anonymous)`"
-    )
-
-
-class Excluded(BaseModel):
-    agency: str
-    excluded: str = Field(description="`implicated` or `disabled`")
-
-
-class ExplainedRule(BaseModel):
-    rule: str
-    matched: bool
-    unmet: list[str]
-    selected: list[str]
-    notes: list[str]
-
-
-class ExplainedClocks(BaseModel):
-    """The identification clocks this referral would get if submitted now."""
-
-    authority: str = Field(description="The competent authority that decides")
-    reasonable_grounds_due: datetime = Field(description="A reasonable-grounds decision by")
-    reflection_period_seconds: float = Field(
-        description="The recovery and reflection period from a reasonable-grounds decision"
-    )
-    reflection_ends_if_decided_now: datetime
-    overdue_to: str | None = Field(description="Who an overdue decision is escalated to")
-    overdue_disclosure: Disclosure | None
-
-
-class Explanation(BaseModel):
-    policy_version: str
-    submitted_by: str
-    facts: RoutingFacts
-    recipients: list[ExplainedRecipient]
-    excluded: list[Excluded]
-    rules: list[ExplainedRule]
-    identification: ExplainedClocks | None = Field(
-        default=None, description="Victim referrals, where the policy has `identification`"
-    )
 
 
 @router.post(
@@ -143,12 +99,6 @@ async def explain(
     )
 
 
-class Reloaded(BaseModel):
-    version: str
-    previous_version: str
-    changed: bool
-
-
 @router.post("/policy/reload", summary="Re-read the policy file; a bad file keeps the old policy")
 async def reload_policy(
     principal: PolicyAdmin, handlers: Handlers, settings: Config, runtime: Runtime
@@ -174,13 +124,6 @@ async def reload_policy(
     )
 
 
-class EscalationOut(BaseModel):
-    agency: str = Field(description="The recipient that declined or missed its deadline")
-    cause: str
-    outcome: str = Field(description="`escalated to <agency> (<level>)`, or `not escalated: …`")
-    at: datetime
-
-
 @router.get(
     "/referrals/{referral_id}/escalations",
     summary="What became of each decline or missed deadline of a referral the caller's agency "
@@ -190,17 +133,8 @@ async def get_escalations(
     referral_id: str, principal: Submitter, runtime: Runtime
 ) -> list[EscalationOut]:
     async with runtime.sessions() as session:
-        referral = await session.get(RoutedReferral, referral_id)
-        if (
-            referral is None
-            or referral.submitted_by != principal.agency
-            or referral.erased_at is not None
-        ):
-            raise NotFound("No such referral.")
-        rows = await session.exec(
-            select(Escalation)
-            .where(Escalation.referral_id == referral_id)
-            .order_by(col(Escalation.created_at))
+        rows = await repository.escalations(
+            session, referral_id=referral_id, agency=principal.agency
         )
         # Who was named implicated stays out of sight here as everywhere (the outcome text
         # names no agency when nobody was left).

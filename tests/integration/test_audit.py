@@ -32,7 +32,7 @@ from services.common.crypto import Vault, open_bytes, seal_bytes, vault_from_set
 from services.common.db import create_all, transaction
 from services.common.models import runtime_metadata
 from services.common.settings import Settings
-from tests.support import Database, publish_event, wait_for
+from tests.support import Database, cursor_answers, publish_event, wait_for, walk
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
 
 
@@ -496,3 +496,46 @@ async def test_a_gap_in_a_sources_numbers_is_missing_online_and_offline(
     early = runner.invoke(app, ["audit", "verify", str(path), "--key", vkey, "--grace", "3600"])
     assert early.exit_code == 0, early.output
     assert json.loads(early.output)["missing"] == {}
+
+
+async def test_lists_page_by_one_opaque_cursor(
+    db: Database, own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Ten records: an exactly full page is the last (it once led to an extra empty page);
+    two and a half pages give every record once, in sequence order; a bad cursor is 422."""
+    _, settings = await build_chain(db, tmp_path, n=10)
+    mint = TokenMint()
+    app = create_app(settings, bootstrap=own_broker.bootstrap, engine=db.engine, jwks=mint.jwks)
+    auditor = mint.headers("audit-office", "auditor")
+    withdrawn = {"type": "referral.withdrawn"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c,
+    ):
+        events = "/v1/audit/events"
+        pages = await walk(
+            c, events, headers=auditor, params={**withdrawn, "limit": 10}, key="sequence"
+        )
+        assert pages == [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]
+        pages = await walk(
+            c, events, headers=auditor, params={**withdrawn, "limit": 5}, key="sequence"
+        )
+        assert pages == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]
+        pages = await walk(
+            c, events, headers=auditor, params={**withdrawn, "limit": 4}, key="sequence"
+        )
+        assert pages == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+        r = await c.get(events, params={**withdrawn, "limit": 4}, headers=auditor)
+        assert r.json()["next_cursor"] == "WzRd"  # [4]: opaque to clients, stated here
+        refused = (422, "application/problem+json", ["query/cursor"])
+        for path, headers in (
+            (events, auditor),
+            ("/v1/audit/agencies/gp/access", auditor),
+            (f"/v1/audit/referrals/{uuid.uuid4()}/accesses", mint.headers("dpo", "dpo")),
+        ):
+            assert await cursor_answers(c, path, headers=headers) == {
+                "%%%": refused,
+                "bm90IGpzb24": refused,
+                "WyJ4Il0": refused,
+                "WzVd": (200, "application/json", []),
+            }, path

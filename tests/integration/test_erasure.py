@@ -675,12 +675,10 @@ async def test_pending_erasures_listed_for_the_dpo_and_the_coordinators_supervis
 
         r = await c.get("/v1/retention/erasures", params={"limit": 1}, headers=dpo)
         assert r.status_code == 200, r.text
-        assert r.json() == {
-            "items": [item(first, first_ref, "victim_request")],
-            "next_cursor": first,
-        }
+        assert r.json()["items"] == [item(first, first_ref, "victim_request")]
+        cursor = r.json()["next_cursor"]  # opaque (services.common.pagination)
         r = await c.get(
-            "/v1/retention/erasures", params={"limit": 1, "cursor": first}, headers=coordinator
+            "/v1/retention/erasures", params={"limit": 1, "cursor": cursor}, headers=coordinator
         )
         assert r.json() == {"items": [item(third, third_ref, "court_order")], "next_cursor": None}
         r = await c.get("/v1/retention/erasures", params={"referral": third}, headers=coordinator)

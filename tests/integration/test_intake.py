@@ -33,7 +33,7 @@ from services.common.models import OutboxRecord
 from services.intake.app import create_app
 from services.intake.models import ReferralRow
 from services.intake.settings import IntakeSettings
-from tests.support import Database, outbox_payloads, read_topic, wait_for
+from tests.support import Database, cursor_answers, outbox_payloads, read_topic, wait_for, walk
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
 from tests.unit.test_contracts import REFERRAL_EXAMPLE, TIP_EXAMPLE, with_change
 
@@ -529,6 +529,67 @@ async def test_lists_are_scoped_paginated_and_filtered(intake: Intake) -> None:
         assert r.status_code == 422, (query, r.text)
     ok = await intake.client.get("/v1/referrals?status=submitted&region=KZ-39", headers=own)
     assert len(ok.json()["items"]) == 5
+
+
+async def test_lists_page_by_one_opaque_cursor(intake: Intake) -> None:
+    """Five referrals: an exactly full page is the last; two and a half pages give every
+    referral once, newest first; a cursor that is not one of the list's is 422."""
+    ids = [(await intake.submit(TIP_EXAMPLE)).json()["id"] for _ in range(5)]
+    own = intake.mint.headers("labour-insp", *REFERRER)
+    c = intake.client
+    assert await walk(c, "/v1/referrals", headers=own, params={"limit": 5}, key="id") == [
+        [ids[4], ids[3], ids[2], ids[1], ids[0]]
+    ]
+    assert await walk(c, "/v1/referrals", headers=own, params={"limit": 2}, key="id") == [
+        [ids[4], ids[3]],
+        [ids[2], ids[1]],
+        [ids[0]],
+    ]
+    refused = (422, "application/problem+json", ["query/cursor"])
+    assert await cursor_answers(c, "/v1/referrals", headers=own) == {
+        "%%%": refused,
+        "bm90IGpzb24": refused,
+        "WyJ4Il0": (200, "application/json", []),
+        "WzVd": refused,
+    }
+    dpo = intake.mint.headers("dpo", "dpo")
+    assert await cursor_answers(c, "/v1/retention/erasures", headers=dpo) == {
+        "%%%": refused,
+        "bm90IGpzb24": refused,
+        "WyJ4Il0": (200, "application/json", []),
+        "WzVd": refused,
+    }
+
+
+async def test_a_page_of_referrals_an_agency_may_not_read_does_not_end_the_list(
+    intake: Intake,
+) -> None:
+    """Three referrals routed to ngo-north; the newest two name it implicated. Its first page
+    of two is empty (the implicated are left out after the fetch) but the list goes on to the
+    third: the cursor follows what was fetched, not what was shown. A person who recused
+    themselves from that one sees an empty list."""
+    ids = [(await intake.submit(TIP_EXAMPLE)).json()["id"] for _ in range(3)]
+    for rid in ids:
+        await intake.route(rid, _decision("ngo-north", Disclosure.ANONYMOUS))
+    submitter = intake.mint.headers("labour-insp", *REFERRER)
+    for rid in ids[1:]:
+        r = await intake.client.put(
+            f"/v1/referrals/{rid}/implicated", json={"implicated": ["ngo-north"]}, headers=submitter
+        )
+        assert r.status_code == 200, r.text
+    ngo = intake.mint.headers("ngo-north", *CASEWORKER)
+    pages = await walk(intake.client, "/v1/referrals", headers=ngo, params={"limit": 2}, key="id")
+    assert pages == [[], [ids[0]]]
+    person = {
+        "Authorization": "Bearer "
+        + intake.mint.token("ngo-north", *CASEWORKER, client_id="console", person="p-7")
+    }
+    r = await intake.client.post(f"/v1/referrals/{ids[0]}/recusal", headers=person)
+    assert r.status_code == 204, r.text
+    assert await walk(intake.client, "/v1/referrals", headers=person, params={}, key="id") == [[]]
+    assert await walk(intake.client, "/v1/referrals", headers=ngo, params={}, key="id") == [
+        [ids[0]]
+    ]
 
 
 @pytest.mark.parametrize(

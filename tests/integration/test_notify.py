@@ -33,7 +33,16 @@ from services.common.db import create_engine
 from services.notify.app import create_app
 from services.notify.channels import TargetRefused, check_url
 from services.notify.settings import NotifySettings
-from tests.support import Database, Receiver, outbox_payloads, publish_event, serve, wait_for
+from tests.support import (
+    Database,
+    Receiver,
+    cursor_answers,
+    outbox_payloads,
+    publish_event,
+    serve,
+    wait_for,
+    walk,
+)
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
 
 # The service
@@ -291,6 +300,36 @@ async def test_routed_event_reaches_inbox_stream_webhook_and_email(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_inbox_pages_by_one_opaque_cursor(notify: Notify) -> None:
+    """Five deliveries: an exactly full page is the last; two and a half pages give every
+    delivery once, newest first; a cursor that is not one of the inbox's is 422."""
+    referrals = [
+        (await notify.route(("ngo-north", Disclosure.SUPPORT))).referral_id for _ in range(5)
+    ]
+    own = notify.as_("ngo-north")
+
+    async def delivered() -> bool:
+        r = await notify.client.get("/v1/inbox", params={"limit": 100}, headers=own)
+        return len(r.json()["items"]) == 5
+
+    await wait_for(delivered, timeout=30)
+    c = notify.client
+    (full,) = await walk(c, "/v1/inbox", headers=own, params={"limit": 5}, key="referral_id")
+    assert sorted(full) == sorted(referrals)
+    assert await walk(c, "/v1/inbox", headers=own, params={"limit": 2}, key="referral_id") == [
+        full[0:2],
+        full[2:4],
+        full[4:5],
+    ]
+    refused = (422, "application/problem+json", ["query/cursor"])
+    assert await cursor_answers(c, "/v1/inbox", headers=own) == {
+        "%%%": refused,
+        "bm90IGpzb24": refused,
+        "WyJ4Il0": refused,
+        "WzVd": refused,
+    }
 
 
 async def test_stream_resumes_from_last_event_id(notify: Notify) -> None:

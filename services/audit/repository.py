@@ -1,0 +1,77 @@
+"""Audit's queries. Who may read which records is decided in one place, `readable_records`:
+an auditor every record; a data protection officer, for a subject-access report, only the
+reads of the one referral the report is about."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from services.audit.models import AuditCheckpoint, AuditRecord
+from services.audit.service import stamp
+from services.common.pagination import Key, Page, paginate
+
+ACCESS_TYPES = ("access.granted", "access.denied")
+# The order of a cursor's key (services.common.pagination.cursor_key): the record's sequence.
+CURSOR = (int,)
+
+
+def readable_records(*, subject_access: str | None = None) -> SelectOfScalar[AuditRecord]:
+    """The records a caller may read: every one (an auditor), or with `subject_access` (a
+    referral id, for the `dpo`) the allowed and refused reads of that referral only."""
+    query = select(AuditRecord)
+    if subject_access is not None:
+        query = query.where(
+            AuditRecord.subject == subject_access, col(AuditRecord.type).in_(ACCESS_TYPES)
+        )
+    return query
+
+
+async def events(
+    session: AsyncSession,
+    *,
+    subject_access: str | None = None,
+    referral: str | None = None,
+    reference: str | None = None,
+    actor: str | None = None,
+    agency: str | None = None,
+    types: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Key | None = None,
+    limit: int = 100,
+) -> Page[AuditRecord]:
+    """One page of the readable records matching every filter given, in sequence order."""
+    query = readable_records(subject_access=subject_access)
+    if referral:
+        query = query.where(AuditRecord.subject == referral)
+    if reference:
+        # Only the submission names the reference; the API's pattern keeps LIKE's wildcards out.
+        query = query.where(
+            AuditRecord.type == "referral.submitted", AuditRecord.reference == reference
+        )
+    if actor:
+        query = query.where(AuditRecord.client_id == actor)
+    if agency:
+        query = query.where(AuditRecord.agency == agency)
+    if types:
+        query = query.where(col(AuditRecord.type).in_(types))
+    if since:
+        query = query.where(col(AuditRecord.time) >= stamp(since))
+    if until:
+        query = query.where(col(AuditRecord.time) < stamp(until))
+    return await paginate(
+        session,
+        query,
+        order=(col(AuditRecord.sequence),),
+        key=lambda r: (r.sequence,),
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+async def checkpoints(session: AsyncSession) -> list[AuditCheckpoint]:
+    """Every signed checkpoint, oldest first."""
+    return list(await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id))))
