@@ -16,7 +16,6 @@ from uuid6 import uuid7
 from contracts.events import Payload, parse_payload, type_of
 
 CONTENT_TYPE = "application/json"
-SPECVERSION = "1.0"
 
 Headers = list[tuple[str, bytes]]
 

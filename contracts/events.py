@@ -267,11 +267,6 @@ class ReferralDeadlineMissed(DeliveryRef):
 # nrm.access.v1
 
 
-class AccessOutcome(StrEnum):
-    GRANTED = "granted"
-    DENIED = "denied"
-
-
 class AccessEvent(Payload):
     action: Annotated[str, Field(examples=["referral.read"])]
     resource_type: str

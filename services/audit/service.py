@@ -36,9 +36,10 @@ from services.audit.models import (
     AuditRecord,
     AuditReferralKey,
 )
-from services.common.crypto import Sealed, SealError, Vault, open_bytes, seal_bytes
+from services.common.crypto import SealError, Vault, open_bytes, seal_bytes
 from services.common.db import SessionFactory, insert_ignore, transaction
 from services.common.erasure import Erasure
+from services.common.errors import InternalError
 from services.common.models import utcnow
 from services.common.tracing import trace_id_of
 
@@ -400,17 +401,21 @@ class Payloads:
             raise PayloadMismatch(sequence)
         return text, salt
 
+    async def opened_record(self, r: AuditRecord) -> tuple[str, str] | None:
+        """`opened` for a record row."""
+        return await self.opened(
+            sequence=r.sequence,
+            version=r.version,
+            payload=r.payload,
+            commitment=r.commitment,
+            sealed=r.sealed,
+            key_ref=r.key_ref,
+        )
+
     async def of(self, r: AuditRecord) -> dict[str, Any] | None:
         """A record's payload, None if erased; `{"error": ...}` if it fails its commitment."""
         try:
-            found = await self.opened(
-                sequence=r.sequence,
-                version=r.version,
-                payload=r.payload,
-                commitment=r.commitment,
-                sealed=r.sealed,
-                key_ref=r.key_ref,
-            )
+            found = await self.opened_record(r)
         except PayloadMismatch:
             return {"error": "payload does not match its commitment"}
         if found is None:
@@ -419,7 +424,7 @@ class Payloads:
         return opened
 
 
-class PayloadMismatch(Exception):
+class PayloadMismatch(InternalError):
     """A sealed payload that does not open, or does not match the chain's commitment."""
 
     def __init__(self, sequence: int) -> None:
@@ -724,14 +729,7 @@ async def check_payloads(session: AsyncSession, *, vault: Vault) -> dict[str, An
             return {"checked": checked, "erased": erased, "first_bad_sequence": None}
         for r in batch:
             try:
-                found = await payloads.opened(
-                    sequence=r.sequence,
-                    version=r.version,
-                    payload=r.payload,
-                    commitment=r.commitment,
-                    sealed=r.sealed,
-                    key_ref=r.key_ref,
-                )
+                found = await payloads.opened_record(r)
             except PayloadMismatch as exc:
                 return {"checked": checked, "erased": erased, "first_bad_sequence": exc.sequence}
             checked += found is not None
@@ -762,10 +760,7 @@ async def signing_key(session: AsyncSession, *, name: str, vault: Vault) -> Ed25
         session.add(row)
         await session.flush()
         return key
-    opened = vault.open(
-        Sealed(row.sealed_private, row.wrapped_key, row.master_key_id),
-        record_id=f"audit-key:{name}",
-    )
+    opened = vault.open_row(row, record_id=f"audit-key:{name}", column="sealed_private")
     return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(opened["private"]))
 
 

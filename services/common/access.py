@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
-from contracts.events import AccessDenied, AuthFailed, Payload
+from contracts.events import AccessDenied, AdminChanged, AuthFailed, Payload
 from services.common.db import SessionFactory, transaction
-from services.common.errors import NotFound, problem
+from services.common.errors import NotFound, error_response
 from services.common.models import utcnow
 from services.common.outbox import add_event
 
@@ -23,6 +23,34 @@ from services.common.outbox import add_event
 EMITTED = (AccessDenied, AuthFailed)
 
 FailureKey = tuple[str | None, str | None, str | None, str | None]  # client, address, path, actor
+
+
+async def admin_changed(
+    session: AsyncSession,
+    *,
+    source: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    actor: str | None,
+    details: dict[str, Any] | None = None,
+    subject: str | None = None,
+    agency: str | None = None,
+    event_actor: str | None = None,
+) -> None:
+    """Announce an administrative change (`admin.changed` on the access topic) in the caller's
+    transaction: the audit log has it exactly when the change commits."""
+    payload = AdminChanged(
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        actor=actor,
+        details=details or {},
+    )
+    event = CloudEvent.new(
+        source=source, payload=payload, subject=subject, agency=agency, actor=event_actor
+    )
+    await add_event(session, event)
 
 
 @dataclass
@@ -167,4 +195,4 @@ def install_refusal_audit(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
         await audit_refusal(request, exc)
-        return problem(404, exc.detail, instance=request.url.path, headers=exc.headers, **exc.extra)
+        return error_response(request, exc)

@@ -54,11 +54,11 @@ class Principal:
         return self.person or self.client_id
 
 
-class InvalidToken(Exception):
+class InvalidToken(Unauthorized):
     """The token is not acceptable; `reason` is safe to log and to return."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(reason, headers=headers)
         self.reason = reason
 
 
@@ -339,7 +339,7 @@ async def authenticate(
             challenge = f'Bearer realm="nrm", error="invalid_token", error_description="{reason}"'
     client = request.client.host if request.client else None
     await _audit(request).auth_failed(reason=reason, path=request.url.path, source=client)
-    raise Unauthorized(reason, headers={"WWW-Authenticate": challenge})
+    raise InvalidToken(reason, headers={"WWW-Authenticate": challenge})
 
 
 def still_authorised(request: Request, principal: Principal) -> bool:

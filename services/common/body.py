@@ -1,5 +1,9 @@
 """Reading JSON request bodies by hand, where an endpoint needs the raw bytes or a size limit
-enforced before parsing (FastAPI's body parameters read everything first)."""
+enforced before parsing (FastAPI's body parameters read everything first).
+
+Not FastAPI's `max_body_size` (0.165): Starlette's limiter answers a declared oversize
+Content-Length with its own text/plain 413, replacing the problem+json one, and a route's
+limit is fixed where it is declared while ours is a setting (`NRM_MAX_BODY_BYTES`)."""
 
 import json
 from decimal import Decimal

@@ -21,12 +21,13 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.common.errors import InternalError
 from services.common.settings import Settings
 
 NONCE_BYTES = 12
 
 
-class SealError(Exception):
+class SealError(InternalError):
     """A sealed record cannot be opened (wrong key, tampered data, unknown key id)."""
 
 
@@ -79,6 +80,18 @@ class Vault:
             raise SealError("sealed record does not open") from exc
         fields: dict[str, Any] = orjson.loads(plain)
         return fields
+
+    def open_row(
+        self, row: Any, *, record_id: str, column: str = "sealed", prefix: str = ""
+    ) -> dict[str, Any]:
+        """The fields sealed into a table row: its `column`, `wrapped_key` and `master_key_id`
+        (named with `prefix` where a table seals more than one thing)."""
+        sealed = Sealed(
+            getattr(row, column),
+            getattr(row, f"{prefix}wrapped_key"),
+            getattr(row, f"{prefix}master_key_id"),
+        )
+        return self.open(sealed, record_id=record_id)
 
     def new_data_key(self, *, record_id: str) -> tuple[bytes, bytes, str]:
         """A fresh data key for many records (audit's key per referral): the key itself, the

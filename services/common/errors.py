@@ -1,8 +1,9 @@
 """One error base class, mapped centrally to RFC 9457 problem+json."""
 
+import logging
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,24 +11,46 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from contracts.cloudevents import InvalidEvent
+
 PROBLEM_JSON = "application/problem+json"
+
+log = logging.getLogger(__name__)
 
 
 class NRMError(Exception):
-    """Base of every error a service raises on purpose; subclasses fix the status."""
+    """Base of every error a service raises on purpose. The class declares the status, title
+    and problem type; `detail` is what the client may read (`str(exc)`, the message, may say
+    more for the logs). `install_error_handlers` maps every subclass to one response."""
 
-    status: int = 400
-    title: str | None = None
+    status: int = 400  # an instance may narrow it (OAuthError: the RFC's several statuses)
+    title: ClassVar[str | None] = None  # None: the status's reason phrase
+    type: ClassVar[str] = "about:blank"
+    media_type: ClassVar[str] = PROBLEM_JSON
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.detail = message if detail is None else detail
         self.headers = headers
         self.extra = extra
 
-
-class BadRequest(NRMError):
-    status = 400
+    def body(self, *, instance: str | None) -> dict[str, Any]:
+        """The response body: RFC 9457 problem details, plus the subclass's `extra` members."""
+        return problem_body(
+            self.status,
+            self.detail,
+            title=self.title,
+            type=self.type,
+            instance=instance,
+            **self.extra,
+        )
 
 
 class Unauthorized(NRMError):
@@ -67,11 +90,42 @@ class UnsupportedMediaType(NRMError):
 
 class UnprocessableContent(NRMError):
     status = 422
-    title = "Unprocessable Content"
+    title = "Unprocessable Content"  # RFC 9110 name; Python 3.11 still says "Entity"
 
 
 class ServiceUnavailable(NRMError):
     status = 503
+
+
+class InternalError(NRMError):
+    """A fault of ours: the message is for the log only; the client learns nothing internal."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, detail="Internal error.")
+
+
+def problem_body(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    type: str = "about:blank",
+    instance: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": type,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return body
 
 
 def problem(
@@ -83,17 +137,21 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-    }
-    if detail:
-        body["detail"] = detail
-    if instance:
-        body["instance"] = instance
-    body.update(extra)
+    """A problem+json response for refusals outside an endpoint's exception flow."""
+    body = problem_body(status, detail, title=title, instance=instance, **extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def error_response(request: Request, exc: NRMError) -> JSONResponse:
+    """The one mapping from a domain error to its response."""
+    if exc.status >= 500:
+        log.error("%s: %s", type(exc).__name__, exc, exc_info=exc)
+    return JSONResponse(
+        exc.body(instance=request.url.path),
+        status_code=exc.status,
+        media_type=exc.media_type,
+        headers=exc.headers,
+    )
 
 
 def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
@@ -127,24 +185,19 @@ def allowed_methods(request: Request) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NRMError)
     async def _nrm_error(request: Request, exc: NRMError) -> JSONResponse:
-        return problem(
-            exc.status,
-            exc.detail,
-            title=exc.title,
-            instance=request.url.path,
-            headers=exc.headers,
-            **exc.extra,
-        )
+        return error_response(request, exc)
+
+    @app.exception_handler(InvalidEvent)
+    async def _invalid_event(request: Request, exc: InvalidEvent) -> JSONResponse:
+        # contracts imports no service code, so its one error is mapped here.
+        return error_response(request, UnprocessableContent(f"Not a valid CloudEvent: {exc}"))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(
-            422,
-            "The request does not match the schema.",
-            title="Unprocessable Content",  # RFC 9110 name; Python 3.11 still says "Entity"
-            instance=request.url.path,
-            errors=field_errors(exc.errors()),
+        error = UnprocessableContent(
+            "The request does not match the schema.", errors=field_errors(exc.errors())
         )
+        return error_response(request, error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

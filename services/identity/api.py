@@ -56,15 +56,6 @@ PEOPLE_GRANTS = ("authorization_code", "refresh_token")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _oauth_error(exc: service.OAuthError) -> JSONResponse:
-    headers = dict(_NO_STORE)
-    if exc.status == 401:
-        # RFC 6749 §5.2: invalid_client answers with the scheme the client should use.
-        headers["WWW-Authenticate"] = 'Basic realm="nrm"'
-    body = {"error": exc.error, "error_description": exc.description}
-    return JSONResponse(body, status_code=exc.status, headers=headers)
-
-
 def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
     """(client_id, secret) from HTTP Basic (RFC 6749 §2.3.1) or the form body."""
     header = request.headers.get("authorization", "")
@@ -85,14 +76,14 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     raise service.OAuthError("invalid_client", "Client authentication required.", status=401)
 
 
-def _throttled(retry_after: int) -> JSONResponse:
+def _throttled(retry_after: int) -> service.OAuthError:
     # RFC 6749 has no code for this; `temporarily_unavailable` is its nearest (§4.1.2.1).
-    body = {
-        "error": "temporarily_unavailable",
-        "error_description": f"Too many failed attempts; retry in {retry_after} s.",
-    }
-    headers = {**_NO_STORE, "Retry-After": str(retry_after)}
-    return JSONResponse(body, status_code=429, headers=headers)
+    return service.OAuthError(
+        "temporarily_unavailable",
+        f"Too many failed attempts; retry in {retry_after} s.",
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 _OAUTH_ERROR = {
@@ -193,10 +184,8 @@ async def token(
 ) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        return _oauth_error(
-            service.OAuthError(
-                "invalid_request", "Send application/x-www-form-urlencoded parameters."
-            )
+        raise service.OAuthError(
+            "invalid_request", "Send application/x-www-form-urlencoded parameters."
         )
     raw = await request.form()
     form = {k: v for k, v in raw.items() if isinstance(v, str)}
@@ -213,7 +202,7 @@ async def token(
                 path=request.url.path,
                 source=source,
             )
-            return _throttled(wait)
+            raise _throttled(wait)
         grant_type = form.get("grant_type")
         if not grant_type:
             raise service.OAuthError("invalid_request", "grant_type is required.")
@@ -245,7 +234,7 @@ async def token(
                 path=request.url.path,
                 source=source,
             )
-        return _oauth_error(exc)
+        raise
     if time.time() < valid_from:
         # Re-enabled within the second of its revocation: a token stamped with that second
         # would be refused with the revoked ones, so it is stamped with the next.

@@ -25,7 +25,7 @@ from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from contracts.vocabulary import Role
-from services.common.crypto import Sealed, Vault
+from services.common.crypto import Vault
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.identity import service
@@ -289,9 +289,10 @@ def totp_secret(person: PersonRow, vault: Vault) -> str | None:
     if person.totp_sealed is None or person.totp_wrapped_key is None:
         return None
     assert person.totp_master_key_id is not None
-    sealed = Sealed(person.totp_sealed, person.totp_wrapped_key, person.totp_master_key_id)
-    opened: dict[str, str] = vault.open(sealed, record_id=f"person:{person.id}")
-    return opened["totp"]
+    opened = vault.open_row(
+        person, record_id=f"person:{person.id}", column="totp_sealed", prefix="totp_"
+    )
+    return str(opened["totp"])
 
 
 def begin_enrolment(person: PersonRow, vault: Vault) -> str:

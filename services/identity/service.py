@@ -22,11 +22,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
-from contracts.events import AccessRestored, AccessRevoked, AdminChanged, SubjectType
+from contracts.events import AccessRestored, AccessRevoked, SubjectType
 from contracts.referrals import Agency
 from contracts.vocabulary import Role
-from services.common.crypto import Sealed, Vault
-from services.common.errors import Conflict, NotFound, UnprocessableContent
+from services.common.access import admin_changed
+from services.common.crypto import Vault
+from services.common.errors import Conflict, NotFound, NRMError, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event
 from services.common.revocation import next_second, subject_key
@@ -49,14 +50,31 @@ PEOPLE_CLIENTS: dict[str, tuple[str, str]] = {"console": ("/console/callback", "
 _hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 
 
-class OAuthError(Exception):
-    """An RFC 6749 §5.2 error response."""
+class OAuthError(NRMError):
+    """An RFC 6749 §5.2 error response: a declared variant of the problem mapping, since the
+    token endpoint's errors are JSON `{"error", "error_description"}` by that RFC."""
 
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
-        super().__init__(description)
+    media_type = "application/json"
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if status == 401:
+            # RFC 6749 §5.2: invalid_client answers with the scheme the client should use.
+            no_store["WWW-Authenticate"] = 'Basic realm="nrm"'
+        super().__init__(description, headers={**no_store, **(headers or {})})
+        self.status = status
         self.error = error
         self.description = description
-        self.status = status
+
+    def body(self, *, instance: str | None) -> dict[str, Any]:
+        return {"error": self.error, "error_description": self.description}
 
 
 # Agencies
@@ -376,8 +394,7 @@ def private_key(row: SigningKeyRow, vault: Vault) -> ECKey:
     """Unsealed and parsed once per key: both cost more than signing with it."""
     key = _imported.get(row.kid)
     if key is None:
-        sealed = Sealed(row.sealed_private, row.wrapped_key, row.master_key_id)
-        jwk: dict[str, str | list[str]] = vault.open(sealed, record_id=row.kid)
+        jwk = vault.open_row(row, record_id=row.kid, column="sealed_private")
         key = _imported[row.kid] = ECKey.import_key(jwk)
     return key
 
@@ -479,7 +496,12 @@ async def _announce(
     actor: str | None,
     **details: Any,
 ) -> None:
-    payload = AdminChanged(
-        action=action, target_type=target_type, target_id=target_id, actor=actor, details=details
+    await admin_changed(
+        session,
+        source=SERVICE,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        actor=actor,
+        details=details,
     )
-    await add_event(session, CloudEvent.new(source=SERVICE, payload=payload, subject=None))

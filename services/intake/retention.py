@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.events import AdminChanged, ErasureRequested, ReferralErased, ReferralHoldChanged
+from contracts.events import ErasureRequested, ReferralErased, ReferralHoldChanged
 from contracts.vocabulary import Disclosure, ErasureBasis
+from services.common.access import admin_changed
 from services.common.crypto import Vault
 from services.common.db import is_sqlite, truncate_wal
 from services.common.erasure import Erasure, ErasureLedger
@@ -73,29 +74,6 @@ def _refuse_if_held(held: list[LegalHold]) -> None:
         )
 
 
-async def _investigator(
-    session: AsyncSession,
-    *,
-    referral_id: str,
-    agency: str,
-    investigators: frozenset[str],
-    person: str | None,
-) -> ReferralRow:
-    """The referral, for a law-enforcement or prosecutor agency that submitted it or was sent
-    it; anyone else gets NotFound."""
-    found = await service.visible(
-        session,
-        referral_id=referral_id,
-        agency=agency,
-        as_submitter=True,
-        as_recipient=True,
-        person=person,
-    )
-    if agency not in investigators:
-        raise NotFound("No such referral.")
-    return found.row
-
-
 async def place_hold(
     session: AsyncSession,
     *,
@@ -107,7 +85,7 @@ async def place_hold(
 ) -> ReferralRow:
     """Place the agency's legal hold while an investigation is open (Conflict otherwise).
     Placing it again changes nothing."""
-    row = await _investigator(
+    row = await service.investigated(
         session, referral_id=referral_id, agency=agency, investigators=investigators, person=person
     )
     inv = await session.get(InvestigationRow, referral_id)
@@ -116,12 +94,7 @@ async def place_hold(
     if await session.get(LegalHold, (referral_id, agency)) is not None:
         return row
     session.add(LegalHold(referral_id=referral_id, agency=agency, placed_by=actor))
-    payload = ReferralHoldChanged(
-        referral_id=row.id, reference=row.reference, agency=agency, held=True
-    )
-    await add_event(
-        session, service._event(payload, referral_id=row.id, agency=agency, actor=actor)
-    )
+    await _hold_changed(session, row=row, agency=agency, actor=actor, held=True)
     await session.flush()  # the caller lists the holds next
     return row
 
@@ -136,18 +109,24 @@ async def lift_hold(
     actor: str,
 ) -> None:
     """Lift the hold the caller's agency placed (another agency's is not its to lift)."""
-    row = await _investigator(
+    row = await service.investigated(
         session, referral_id=referral_id, agency=agency, investigators=investigators, person=person
     )
     hold = await session.get(LegalHold, (referral_id, agency))
     if hold is None:
         raise Conflict("Your agency has placed no legal hold on this referral.")
     await session.delete(hold)
+    await _hold_changed(session, row=row, agency=agency, actor=actor, held=False)
+
+
+async def _hold_changed(
+    session: AsyncSession, *, row: ReferralRow, agency: str, actor: str, held: bool
+) -> None:
     payload = ReferralHoldChanged(
-        referral_id=row.id, reference=row.reference, agency=agency, held=False
+        referral_id=row.id, reference=row.reference, agency=agency, held=held
     )
     await add_event(
-        session, service._event(payload, referral_id=row.id, agency=agency, actor=actor)
+        session, service.referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
     )
 
 
@@ -197,7 +176,7 @@ async def request_erasure(
         referral_id=row.id, reference=row.reference, basis=basis, requested_by=agency
     )
     await add_event(
-        session, service._event(payload, referral_id=row.id, agency=agency, actor=actor)
+        session, service.referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
     )
     return pending
 
@@ -251,7 +230,7 @@ async def visible_holds(
             raise NotFound("No such referral.")
         row = found
     else:
-        row = await _investigator(
+        row = await service.investigated(
             session,
             referral_id=referral_id,
             agency=agency,
@@ -275,15 +254,17 @@ async def cancel_erasure(
     """Withdraw a pending request (the requester's side) or refuse it (the dpo's)."""
     pending = await pending_erasure(session, referral_id)
     await session.delete(pending)
-    change = AdminChanged(
+    await admin_changed(
+        session,
+        source=service.SERVICE,
         action="erasure.cancelled",
         target_type="referral",
         target_id=referral_id,
         actor=actor,
         details={"basis": pending.basis},
-    )
-    await add_event(
-        session, service._event(change, referral_id=referral_id, agency=agency, actor=actor)
+        subject=referral_id,
+        agency=agency,
+        event_actor=actor,
     )
     return pending
 
@@ -390,7 +371,8 @@ async def shred(
     )
     payload = ReferralErased(referral_id=referral_id, basis=basis)
     await add_event(
-        session, service._event(payload, referral_id=referral_id, agency=agency, actor=actor)
+        session,
+        service.referral_event(payload, referral_id=referral_id, agency=agency, actor=actor),
     )
     await session.refresh(row)  # the bulk UPDATEs bypassed the loaded object
     return True

@@ -13,7 +13,6 @@ from uuid6 import uuid7
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
-    AdminChanged,
     DeliveryRef,
     IdentificationDecided,
     IdentificationOverdue,
@@ -49,7 +48,8 @@ from contracts.vocabulary import (
     Urgency,
     VictimStatus,
 )
-from services.common.crypto import Sealed, Vault
+from services.common.access import admin_changed
+from services.common.crypto import Vault
 from services.common.db import insert_ignore, insert_many
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
@@ -81,7 +81,7 @@ STATUS_RANK = {
 }
 
 
-def _event(
+def referral_event(
     payload: Any,
     *,
     referral_id: str,
@@ -265,7 +265,7 @@ async def submit_referrals(
             statistics=VictimStatistics.consented(profile, facts.consent),
         )
         events.append(
-            _event(
+            referral_event(
                 payload,
                 referral_id=referral_id,
                 agency=sub.agency,
@@ -332,27 +332,6 @@ class Visible:
     submitter: bool  # the caller's agency submitted it
 
 
-async def visible_referral(
-    session: AsyncSession,
-    *,
-    referral_id: str,
-    agency: str,
-    as_submitter: bool,
-    as_recipient: bool,
-    person: str | None = None,
-) -> tuple[ReferralRow, Disclosure]:
-    """The referral and the level this agency may see, or NotFound (never "forbidden")."""
-    found = await visible(
-        session,
-        referral_id=referral_id,
-        agency=agency,
-        as_submitter=as_submitter,
-        as_recipient=as_recipient,
-        person=person,
-    )
-    return found.row, found.disclosure
-
-
 async def visible(
     session: AsyncSession,
     *,
@@ -362,8 +341,9 @@ async def visible(
     as_recipient: bool,
     person: str | None = None,
 ) -> Visible:
-    """As `visible_referral`, saying whether the caller is the submitter. An agency named as
-    implicated, and a person who recused themselves, get NotFound like any stranger."""
+    """The referral, the level this agency may see and whether it submitted it, or NotFound
+    (never "forbidden"). An agency named as implicated, and a person who recused themselves,
+    get NotFound like any stranger."""
     readable = repository.readable_referrals(
         agency=agency, as_submitter=as_submitter, as_recipient=as_recipient, person=person
     )
@@ -437,7 +417,7 @@ def render(
             out["victim"]["risk_level"] = facts["risk_level"]
     if disclosure == Disclosure.ANONYMOUS:
         return out
-    secret = vault.open(Sealed(row.sealed, row.wrapped_key, row.master_key_id), record_id=row.id)
+    secret = vault.open_row(row, record_id=row.id)
     if row.kind != "tip":
         out["victim"] = {
             **row.profile,
@@ -531,7 +511,9 @@ async def change_consent(
         facts=facts,
         statistics=VictimStatistics.consented(row.profile, scopes),
     )
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
+    await add_event(
+        session, referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
+    )
     return row
 
 
@@ -564,7 +546,9 @@ async def change_safety(
         facts = RoutingFacts.model_validate({**row.facts, **changes})
         row.facts = facts.model_dump(mode="json")
         payload = ReferralRiskChanged(referral_id=row.id, reference=row.reference, risk_level=level)
-        await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
+        await add_event(
+            session, referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
+        )
     session.add(row)
     return row
 
@@ -605,7 +589,9 @@ async def name_implicated(
     row.facts = facts.model_dump(mode="json")
     session.add(row)
     payload = ReferralImplicatedChanged(referral_id=row.id, reference=row.reference, facts=facts)
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
+    await add_event(
+        session, referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
+    )
     return row
 
 
@@ -631,15 +617,17 @@ async def recuse(
     if person is None:  # checked after access, so a stranger learns nothing
         raise Conflict("Only a person can recuse themselves; this token is a system client's.")
     session.add(Recusal(referral_id=referral_id, subject=person, agency=agency))
-    change = AdminChanged(
+    await admin_changed(
+        session,
+        source=SERVICE,
         action="referral.recused",
         target_type="referral",
         target_id=referral_id,
         actor=person,
         details={"agency": agency, **({"reason": reason} if reason else {})},
-    )
-    await add_event(
-        session, _event(change, referral_id=referral_id, agency=agency, actor=actor or person)
+        subject=referral_id,
+        agency=agency,
+        event_actor=actor or person,
     )
     return found.row
 
@@ -654,7 +642,9 @@ async def withdraw(
     row.withdrawn_at = utcnow()  # the withdrawn referral's retention period runs from here
     session.add(row)
     payload = ReferralWithdrawn(referral_id=row.id, reference=row.reference, withdrawn_by=agency)
-    await add_event(session, _event(payload, referral_id=row.id, agency=agency, actor=actor))
+    await add_event(
+        session, referral_event(payload, referral_id=row.id, agency=agency, actor=actor)
+    )
     return row
 
 
@@ -851,10 +841,7 @@ def investigation_view(
         return None
     out: dict[str, Any] = {"opened": inv.opened, "date": inv.date.isoformat(), "agency": inv.agency}
     if disclosure == Disclosure.FULL and vault is not None:
-        secret = vault.open(
-            Sealed(inv.sealed, inv.wrapped_key, inv.master_key_id),
-            record_id=_investigation_record(inv.referral_id),
-        )
+        secret = vault.open_row(inv, record_id=_investigation_record(inv.referral_id))
         out["number"] = secret.get("number")
     return out
 
@@ -976,13 +963,39 @@ async def decide_identification(
     )
     await add_events(
         session,
-        [_event(p, referral_id=row.id, agency=agency, actor=actor) for p in [decided, *events]],
+        [
+            referral_event(p, referral_id=row.id, agency=agency, actor=actor)
+            for p in [decided, *events]
+        ],
     )
     return ident
 
 
 def _investigation_record(referral_id: str) -> str:
     return f"{referral_id}/investigation"
+
+
+async def investigated(
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    agency: str,
+    investigators: frozenset[str],
+    person: str | None,
+) -> ReferralRow:
+    """The referral, for a law-enforcement or prosecutor agency that submitted it or was sent
+    it; anyone else gets NotFound."""
+    found = await visible(
+        session,
+        referral_id=referral_id,
+        agency=agency,
+        as_submitter=True,
+        as_recipient=True,
+        person=person,
+    )
+    if agency not in investigators:
+        raise NotFound("No such referral.")
+    return found.row
 
 
 async def record_investigation(
@@ -1001,17 +1014,10 @@ async def record_investigation(
     """A law-enforcement agency (`investigators`) that was sent the referral, or submitted it,
     records whether a pre-trial investigation was opened (or refused). The number is sealed
     like the identity and never leaves intake but to `full` readers."""
-    found = await visible(
-        session,
-        referral_id=referral_id,
-        agency=agency,
-        as_submitter=True,
-        as_recipient=True,
-        person=person,
+    row = await investigated(
+        session, referral_id=referral_id, agency=agency, investigators=investigators, person=person
     )
-    if agency not in investigators:
-        raise NotFound("No such referral.")
-    if found.row.status == "withdrawn":
+    if row.status == "withdrawn":
         raise Conflict("The referral was withdrawn.")
     if on > datetime.now(UTC).date() + timedelta(days=1):
         raise UnprocessableContent(
@@ -1038,12 +1044,14 @@ async def record_investigation(
     session.add(inv)
     payload = InvestigationRecorded(
         referral_id=referral_id,
-        reference=found.row.reference,
+        reference=row.reference,
         agency=agency,
         opened=opened,
         date=on,
     )
-    await add_event(session, _event(payload, referral_id=referral_id, agency=agency, actor=actor))
+    await add_event(
+        session, referral_event(payload, referral_id=referral_id, agency=agency, actor=actor)
+    )
     return inv
 
 
@@ -1051,61 +1059,53 @@ async def sweep_identification(session: AsyncSession, *, now: datetime, limit: i
     """The identification clocks: announce each missed reasonable-grounds deadline and each
     ended reflection period once. Each is claimed by a conditional UPDATE before its event is
     staged, so several intake instances never announce one twice. Returns how many."""
-    announced = 0
-    overdue = await session.exec(
-        select(IdentificationRow, ReferralRow)
-        .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
-        .where(
-            col(IdentificationRow.status) == VictimStatus.POTENTIAL.value,
-            col(IdentificationRow.overdue_at).is_(None),
-            col(IdentificationRow.reasonable_grounds_due) <= now,
-            col(ReferralRow.status) != "withdrawn",
-        )
-        .limit(limit)
-    )
-    for ident, row in list(overdue):
-        claim = (
-            update(IdentificationRow)
-            .where(
-                col(IdentificationRow.referral_id) == ident.referral_id,
-                col(IdentificationRow.overdue_at).is_(None),
-            )
-            .values(overdue_at=now)
-        )
-        if (await session.exec(claim)).rowcount != 1:
-            continue
-        payload: Any = IdentificationOverdue(
+
+    def overdue(ident: IdentificationRow, row: ReferralRow) -> Any:
+        return IdentificationOverdue(
             referral_id=row.id,
             reference=row.reference,
             authority=ident.authority,
             due=ident.reasonable_grounds_due,
         )
-        await add_event(session, _event(payload, referral_id=row.id, agency=ident.authority))
-        announced += 1
-    ended = await session.exec(
-        select(IdentificationRow, ReferralRow)
-        .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
-        .where(
-            col(IdentificationRow.reflection_ended_at).is_(None),
-            col(IdentificationRow.reflection_ends) <= now,
-        )
-        .limit(limit)
-    )
-    for ident, row in list(ended):
-        claim = (
-            update(IdentificationRow)
-            .where(
-                col(IdentificationRow.referral_id) == ident.referral_id,
-                col(IdentificationRow.reflection_ended_at).is_(None),
-            )
-            .values(reflection_ended_at=now)
-        )
-        if (await session.exec(claim)).rowcount != 1:
-            continue
+
+    def reflection_ended(ident: IdentificationRow, row: ReferralRow) -> Any:
         assert ident.reflection_ends is not None
-        payload = ReflectionEnded(
+        return ReflectionEnded(
             referral_id=row.id, reference=row.reference, ended_at=ident.reflection_ends
         )
-        await add_event(session, _event(payload, referral_id=row.id, agency=ident.authority))
-        announced += 1
+
+    clocks = (
+        (
+            "overdue_at",
+            [
+                col(IdentificationRow.status) == VictimStatus.POTENTIAL.value,
+                col(IdentificationRow.reasonable_grounds_due) <= now,
+                col(ReferralRow.status) != "withdrawn",
+            ],
+            overdue,
+        ),
+        ("reflection_ended_at", [col(IdentificationRow.reflection_ends) <= now], reflection_ended),
+    )
+    announced = 0
+    for stamp, due, announcement in clocks:
+        unannounced = col(getattr(IdentificationRow, stamp)).is_(None)
+        found = await session.exec(
+            select(IdentificationRow, ReferralRow)
+            .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
+            .where(unannounced, *due)
+            .limit(limit)
+        )
+        for ident, row in list(found):
+            claim = (
+                update(IdentificationRow)
+                .where(col(IdentificationRow.referral_id) == ident.referral_id, unannounced)
+                .values({stamp: now})
+            )
+            if (await session.exec(claim)).rowcount != 1:
+                continue
+            payload = announcement(ident, row)
+            await add_event(
+                session, referral_event(payload, referral_id=row.id, agency=ident.authority)
+            )
+            announced += 1
     return announced

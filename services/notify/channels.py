@@ -29,12 +29,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook as Signer
 
-from contracts.cloudevents import CloudEvent
-from contracts.events import AdminChanged
-from services.common.crypto import Sealed, Vault
+from services.common.access import admin_changed
+from services.common.crypto import Vault
 from services.common.errors import UnprocessableContent
 from services.common.models import utcnow
-from services.common.outbox import add_event
 from services.common.tracing import current_traceparent
 from services.notify.models import Dispatch, EmailRecipients, Webhook
 from services.notify.settings import NotifySettings
@@ -53,8 +51,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = ("en", "ru", "kk")
 
 
-class TargetRefused(Exception):
+class TargetRefused(UnprocessableContent):
     """The webhook URL may not be called (scheme, host or address not allowed)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            reason,
+            detail="The webhook URL is not allowed.",
+            errors=[{"path": "url", "type": "url_refused", "message": reason}],
+        )
 
 
 def check_url(url: str, settings: NotifySettings) -> str:
@@ -179,13 +184,7 @@ async def set_webhook(
             "The secret is not an acceptable Standard Webhooks secret.",
             errors=[{"path": "secret", "type": "value_error", "message": problem}],
         )
-    try:
-        await resolve_checked(url, settings, resolver)
-    except TargetRefused as exc:
-        raise UnprocessableContent(
-            "The webhook URL is not allowed.",
-            errors=[{"path": "url", "type": "url_refused", "message": str(exc)}],
-        ) from None
+    await resolve_checked(url, settings, resolver)
     sealed = vault.seal({"secret": secret}, record_id=f"webhook:{agency}")
     hook = await session.get(Webhook, agency) or Webhook(
         agency=agency, url=url, sealed_secret=b"", wrapped_key=b"", master_key_id=""
@@ -211,8 +210,8 @@ async def set_webhook(
 
 
 def webhook_secret(hook: Webhook, vault: Vault) -> str:
-    sealed = Sealed(hook.sealed_secret, hook.wrapped_key, hook.master_key_id)
-    return str(vault.open(sealed, record_id=f"webhook:{hook.agency}")["secret"])
+    opened = vault.open_row(hook, record_id=f"webhook:{hook.agency}", column="sealed_secret")
+    return str(opened["secret"])
 
 
 async def set_email(
@@ -239,11 +238,15 @@ async def set_email(
 async def _admin_event(
     session: AsyncSession, *, action: str, agency: str, actor: str | None, details: dict[str, Any]
 ) -> None:
-    payload = AdminChanged(
-        action=action, target_type="agency", target_id=agency, actor=actor, details=details
-    )
-    await add_event(
-        session, CloudEvent.new(source=SERVICE, payload=payload, subject=None, agency=agency)
+    await admin_changed(
+        session,
+        source=SERVICE,
+        action=action,
+        target_type="agency",
+        target_id=agency,
+        actor=actor,
+        details=details,
+        agency=agency,
     )
 
 

@@ -127,7 +127,8 @@ def erasure_notice(d: Delivery) -> dict[str, Any]:
     }
 
 
-def _event(payload: Payload, d: Delivery) -> CloudEvent:
+def delivery_event(payload: Payload, d: Delivery) -> CloudEvent:
+    """An event about a delivery, keyed by its referral (ordering is per referral)."""
     return CloudEvent.new(source=SERVICE, payload=payload, subject=d.referral_id, agency=d.agency)
 
 
@@ -606,7 +607,7 @@ async def act(
         )
     d.status = to.value
     await _changed(session, d, kind=f"delivery.{to.value}", now=now)
-    await add_event(session, _event(payload, d))
+    await add_event(session, delivery_event(payload, d))
     return d
 
 
@@ -687,7 +688,7 @@ async def apply_erased(
         told = DeliveryNotified(
             delivery_id=d.id, referral_id=d.referral_id, agency=d.agency, channel="inbox"
         )
-        events.append(_event(told, d))
+        events.append(delivery_event(told, d))
     await _feed(session, changes, dispatches)
     await add_events(session, events)
     return [d.id for d in fresh]
@@ -705,7 +706,7 @@ async def acknowledge_erasure(
     payload = ReferralErasureAcknowledged(
         delivery_id=d.id, referral_id=d.referral_id, agency=d.agency, actor=actor, at=now
     )
-    await add_event(session, _event(payload, d))
+    await add_event(session, delivery_event(payload, d))
     return True
 
 
@@ -742,7 +743,7 @@ async def miss_deadlines(session: AsyncSession, *, now: datetime, limit: int = 5
             deadline=d.deadline,
             rule=d.rule,
         )
-        await add_event(session, _event(payload, d))
+        await add_event(session, delivery_event(payload, d))
         missed += 1
     return missed
 

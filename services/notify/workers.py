@@ -13,7 +13,6 @@ import httpx
 from sqlalchemy import and_, update
 from sqlmodel import col, select
 
-from contracts.cloudevents import CloudEvent
 from contracts.events import DeliveryFailed, DeliveryNotified
 from services.common.bus import describe_error
 from services.common.crypto import Vault
@@ -189,7 +188,7 @@ class Dispatcher(Loop):
                         agency=delivery.agency,
                         channel=row.channel,
                     )
-                    await add_event(session, self._event(notified, delivery))
+                    await add_event(session, service.delivery_event(notified, delivery))
             else:
                 if hook is not None and outcome.error != "webhook disabled":
                     hook.consecutive_failures += 1
@@ -218,13 +217,7 @@ class Dispatcher(Loop):
                             channel=row.channel,
                             error=(outcome.error or "failed")[:500],
                         )
-                        await add_event(session, self._event(failed, delivery))
+                        await add_event(session, service.delivery_event(failed, delivery))
                 else:
                     row.next_attempt_at = retry_at
             session.add(row)
-
-    @staticmethod
-    def _event(payload: DeliveryNotified | DeliveryFailed, d: Delivery) -> CloudEvent:
-        return CloudEvent.new(
-            source=service.SERVICE, payload=payload, subject=d.referral_id, agency=d.agency
-        )

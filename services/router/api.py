@@ -11,7 +11,6 @@ from contracts.vocabulary import AgencyId
 from services.common.auth import Principal, require
 from services.common.body import body_schema, parse, read_json
 from services.common.deps import ReadSession, WriteSession, from_state
-from services.common.errors import UnprocessableContent
 from services.common.permissions import Action
 from services.router import repository, service
 from services.router.consumer import RouterHandlers
@@ -110,13 +109,7 @@ async def reload_policy(
             identification=settings.identification,
         )
     except PolicyError as exc:
-        raise UnprocessableContent(
-            f"The policy file was not loaded; version {previous.version} stays in force.",
-            errors=[
-                {"path": p.where or "/", "line": p.line, "type": "policy", "message": str(p)}
-                for p in exc.problems
-            ],
-        ) from None
+        raise PolicyError(exc.problems, in_force=previous.version) from None
     handlers.current = policy
     await service.policy_reloaded(session, policy=policy, previous=previous, actor=principal.actor)
     return Reloaded(

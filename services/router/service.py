@@ -18,7 +18,6 @@ from uuid6 import uuid7
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
-    AdminChanged,
     DeliveryRef,
     IdentificationDecided,
     IdentificationOverdue,
@@ -33,9 +32,10 @@ from contracts.events import (
 )
 from contracts.referrals import RoutingFacts
 from contracts.vocabulary import Disclosure, RiskLevel, Urgency
+from services.common.access import admin_changed
 from services.common.db import insert_ignore, staged, write_staged
 from services.common.models import utcnow
-from services.common.outbox import add_event, forget_delivered, outbox_row, write_rows
+from services.common.outbox import forget_delivered, outbox_row, write_rows
 from services.router.models import Escalation, Recipient, RoutedReferral
 from services.router.policy import LEVEL_RANK, ConsentScope, Pick, Policy
 
@@ -487,14 +487,15 @@ async def policy_reloaded(
     session: AsyncSession, *, policy: Policy, previous: Policy, actor: str
 ) -> None:
     """Announce a reload on the access topic, so the audit log shows which policy ruled when."""
-    payload = AdminChanged(
+    await admin_changed(
+        session,
+        source=SERVICE,
         action="policy.reloaded",
         target_type="routing_policy",
         target_id=policy.version,
         actor=actor,
         details={"previous_version": previous.version, "source": policy.source},
     )
-    await add_event(session, CloudEvent.new(source=SERVICE, payload=payload, subject=None))
 
 
 # Identification
