@@ -34,7 +34,7 @@ from contracts.events import AccessGranted, ReferralAcknowledged, ReferralWithdr
 from contracts.topics import topic_for_type  # noqa: E402
 from services.audit import chain, service  # noqa: E402
 from services.audit.app import create_app  # noqa: E402
-from services.audit.models import AuditHead, AuditRecord, audit_metadata  # noqa: E402
+from services.audit.models import ChainHead, Record, audit_metadata  # noqa: E402
 from services.audit.settings import AuditSettings  # noqa: E402
 from services.common.broker import EmbeddedBroker  # noqa: E402
 from services.common.bus import create_producer, ensure_topics  # noqa: E402
@@ -102,7 +102,7 @@ async def ingest(
             t0 = first = None
             while True:
                 async with runtime.sessions() as session:
-                    n = (await session.exec(select(func.count()).select_from(AuditRecord))).one()
+                    n = (await session.exec(select(func.count()).select_from(Record))).one()
                 now = time.perf_counter()
                 t0 = t0 or now
                 if n and first is None:
@@ -152,10 +152,10 @@ async def verification(
         batch.append({**fields, "payload": None, "version": 2, "hash": prev})
         if len(batch) == 10_000 or seq == args.records:
             async with transaction(sessions) as session:
-                await insert_many(session, AuditRecord, batch)
+                await insert_many(session, Record, batch)
             batch = []
     async with transaction(sessions) as session:
-        session.add(AuditHead(id=1, sequence=args.records, hash=prev))
+        session.add(ChainHead(id=1, sequence=args.records, hash=prev))
         await service.checkpoint(
             session, name=settings.key_name, origin=settings.origin, vault=vault
         )

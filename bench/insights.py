@@ -46,7 +46,7 @@ from services.common.db import create_engine  # noqa: E402
 from services.common.runtime import ServiceRuntime  # noqa: E402
 from services.insights import service  # noqa: E402
 from services.insights.app import create_app  # noqa: E402
-from services.insights.models import StatDelivery, StatReferral  # noqa: E402
+from services.insights.models import DeliveryFact, ReferralFact  # noqa: E402
 from services.insights.settings import InsightsSettings  # noqa: E402
 
 REGIONS = ["KZ-79", "KZ-39", "KZ-15", "KZ-75", "KZ-11", "KZ-55", "KZ-71", "KZ-19"]
@@ -105,10 +105,10 @@ def events(i: int) -> list[tuple[str, Payload]]:
 
 async def _counts(runtime: ServiceRuntime) -> tuple[int, int]:
     async with runtime.sessions() as session:
-        referrals = (await session.exec(select(func.count()).select_from(StatReferral))).one()
+        referrals = (await session.exec(select(func.count()).select_from(ReferralFact))).one()
         acks = (
             await session.exec(
-                select(func.count()).where(col(StatDelivery.acknowledged_at).is_not(None))
+                select(func.count()).where(col(DeliveryFact.acknowledged_at).is_not(None))
             )
         ).one()
     return referrals, acks

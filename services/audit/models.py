@@ -24,7 +24,7 @@ class AuditTable(SQLModel, registry=audit_registry):
     pass
 
 
-class AuditRecord(AuditTable, table=True):
+class Record(AuditTable, table=True):
     __tablename__ = "audit_record"
     __table_args__ = (Index("ix_audit_record_source_sequence", "source", "source_sequence"),)
 
@@ -61,7 +61,7 @@ class AuditRecord(AuditTable, table=True):
     trace_id: str | None = Field(default=None, max_length=32)
 
 
-class AuditHead(AuditTable, table=True):
+class ChainHead(AuditTable, table=True):
     """The chain's last sequence and hash: one row, locked by every append."""
 
     __tablename__ = "audit_head"
@@ -71,7 +71,7 @@ class AuditHead(AuditTable, table=True):
     hash: str = Field(max_length=64)
 
 
-class AuditCheckpoint(AuditTable, table=True):
+class ChainCheckpoint(AuditTable, table=True):
     __tablename__ = "audit_checkpoint"
 
     id: int | None = Field(
@@ -85,7 +85,7 @@ class AuditCheckpoint(AuditTable, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class AuditKey(AuditTable, table=True):
+class SealingKey(AuditTable, table=True):
     """The Ed25519 checkpoint key; the private half sealed by the vault."""
 
     __tablename__ = "audit_key"
@@ -98,7 +98,7 @@ class AuditKey(AuditTable, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class AuditReferralKey(AuditTable, table=True):
+class ReferralKey(AuditTable, table=True):
     """A referral's data key (or the shared key, `SHARED_KEY`), wrapped by the master key.
     Erasure deletes the row: what the key sealed can no longer be opened."""
 
@@ -110,7 +110,7 @@ class AuditReferralKey(AuditTable, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class AuditErasure(AuditTable, table=True):
+class ErasedReferral(AuditTable, table=True):
     """Referrals whose data audit destroyed (a copy of the erasure ledger's entries): later
     records of them get no payload, and a key for them is never made again."""
 
@@ -153,8 +153,8 @@ ERASE_ONLY = _ddl(
 )
 
 for table, function in (
-    (AuditRecord.__table__, "nrm_audit_erase_only"),  # type: ignore[attr-defined]
-    (AuditCheckpoint.__table__, "nrm_audit_append_only"),  # type: ignore[attr-defined]
+    (Record.__table__, "nrm_audit_erase_only"),  # type: ignore[attr-defined]
+    (ChainCheckpoint.__table__, "nrm_audit_append_only"),  # type: ignore[attr-defined]
 ):
     event.listen(table, "after_create", APPEND_ONLY.execute_if(dialect="postgresql"))
     event.listen(table, "after_create", ERASE_ONLY.execute_if(dialect="postgresql"))

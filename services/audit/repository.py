@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from services.audit.models import AuditCheckpoint, AuditRecord
+from services.audit.models import ChainCheckpoint, Record
 from services.audit.service import stamp
 from services.common.pagination import Key, Page, paginate
 
@@ -18,14 +18,12 @@ ACCESS_TYPES = ("access.granted", "access.denied")
 CURSOR = (int,)
 
 
-def readable_records(*, subject_access: str | None = None) -> SelectOfScalar[AuditRecord]:
+def readable_records(*, subject_access: str | None = None) -> SelectOfScalar[Record]:
     """The records a caller may read: every one (an auditor), or with `subject_access` (a
     referral id, for the `dpo`) the allowed and refused reads of that referral only."""
-    query = select(AuditRecord)
+    query = select(Record)
     if subject_access is not None:
-        query = query.where(
-            AuditRecord.subject == subject_access, col(AuditRecord.type).in_(ACCESS_TYPES)
-        )
+        query = query.where(Record.subject == subject_access, col(Record.type).in_(ACCESS_TYPES))
     return query
 
 
@@ -42,36 +40,34 @@ async def events(
     until: datetime | None = None,
     cursor: Key | None = None,
     limit: int = 100,
-) -> Page[AuditRecord]:
+) -> Page[Record]:
     """One page of the readable records matching every filter given, in sequence order."""
     query = readable_records(subject_access=subject_access)
     if referral:
-        query = query.where(AuditRecord.subject == referral)
+        query = query.where(Record.subject == referral)
     if reference:
         # Only the submission names the reference; the API's pattern keeps LIKE's wildcards out.
-        query = query.where(
-            AuditRecord.type == "referral.submitted", AuditRecord.reference == reference
-        )
+        query = query.where(Record.type == "referral.submitted", Record.reference == reference)
     if actor:
-        query = query.where(AuditRecord.client_id == actor)
+        query = query.where(Record.client_id == actor)
     if agency:
-        query = query.where(AuditRecord.agency == agency)
+        query = query.where(Record.agency == agency)
     if types:
-        query = query.where(col(AuditRecord.type).in_(types))
+        query = query.where(col(Record.type).in_(types))
     if since:
-        query = query.where(col(AuditRecord.time) >= stamp(since))
+        query = query.where(col(Record.time) >= stamp(since))
     if until:
-        query = query.where(col(AuditRecord.time) < stamp(until))
+        query = query.where(col(Record.time) < stamp(until))
     return await paginate(
         session,
         query,
-        order=(col(AuditRecord.sequence),),
+        order=(col(Record.sequence),),
         key=lambda r: (r.sequence,),
         cursor=cursor,
         limit=limit,
     )
 
 
-async def checkpoints(session: AsyncSession) -> list[AuditCheckpoint]:
+async def checkpoints(session: AsyncSession) -> list[ChainCheckpoint]:
     """Every signed checkpoint, oldest first."""
-    return list(await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id))))
+    return list(await session.exec(select(ChainCheckpoint).order_by(col(ChainCheckpoint.id))))

@@ -29,12 +29,12 @@ from contracts.cloudevents import CloudEvent
 from contracts.events import AccessGranted
 from services.audit import chain
 from services.audit.models import (
-    AuditCheckpoint,
-    AuditErasure,
-    AuditHead,
-    AuditKey,
-    AuditRecord,
-    AuditReferralKey,
+    ChainCheckpoint,
+    ChainHead,
+    ErasedReferral,
+    Record,
+    ReferralKey,
+    SealingKey,
 )
 from services.common.crypto import SealError, Vault, open_bytes, seal_bytes
 from services.common.db import SessionFactory, insert_ignore, transaction
@@ -86,7 +86,7 @@ def _actor(event: CloudEvent) -> str | None:
     return None
 
 
-async def head(session: AsyncSession, *, lock: bool = False) -> AuditHead:
+async def head(session: AsyncSession, *, lock: bool = False) -> ChainHead:
     chained = session.info.get(_CHAIN)
     if chained is not None:
         # Appends of this transaction still in memory (`append`): written first, so the caller
@@ -94,16 +94,16 @@ async def head(session: AsyncSession, *, lock: bool = False) -> AuditHead:
         await session.run_sync(_write_chain)
         chained.keys.clear()  # an erasure is about to destroy one
     row = await session.get(
-        AuditHead, 1, with_for_update=lock, populate_existing=chained is not None
+        ChainHead, 1, with_for_update=lock, populate_existing=chained is not None
     )
     if row is None:
         # The first append and the checkpointer may both find no head on a new database: an
         # insert that yields to the other's (a plain insert failed with a duplicate key).
         dialect = session.get_bind().dialect.name
         await session.exec(
-            insert_ignore(dialect, AuditHead).values(id=1, sequence=0, hash=chain.GENESIS)
+            insert_ignore(dialect, ChainHead).values(id=1, sequence=0, hash=chain.GENESIS)
         )
-        row = await session.get(AuditHead, 1, with_for_update=lock, populate_existing=True)
+        row = await session.get(ChainHead, 1, with_for_update=lock, populate_existing=True)
         assert row is not None
     return row
 
@@ -138,8 +138,8 @@ def _write_chain(session: Session) -> None:
         chained.written = chained.sequence
 
 
-_RECORDS = AuditRecord.__table__  # type: ignore[attr-defined]
-_HEADS = AuditHead.__table__  # type: ignore[attr-defined]
+_RECORDS = Record.__table__  # type: ignore[attr-defined]
+_HEADS = ChainHead.__table__  # type: ignore[attr-defined]
 _INSERT_RECORD = _RECORDS.insert()
 _UPDATE_HEAD = (
     _HEADS.update()
@@ -188,15 +188,15 @@ def _record_aad(sequence: int) -> bytes:
 
 async def _data_key(session: AsyncSession, *, ref: str, vault: Vault) -> bytes | None:
     """The data key that seals `ref`'s records, made on first use; None once erased."""
-    row = await session.get(AuditReferralKey, ref)
+    row = await session.get(ReferralKey, ref)
     if row is not None:
         return vault.unwrap(row.wrapped_key, row.master_key_id, record_id=_key_aad(ref))
-    if ref != SHARED_KEY and await session.get(AuditErasure, ref) is not None:
+    if ref != SHARED_KEY and await session.get(ErasedReferral, ref) is not None:
         return None  # an event of an erased referral arriving late: its payload is not kept
     key, wrapped, kid = vault.new_data_key(record_id=_key_aad(ref))
     # Written at the next flush (at the latest the commit); this transaction's later events
     # find the key in `_Chain.keys`.
-    session.add(AuditReferralKey(referral_id=ref, wrapped_key=wrapped, master_key_id=kid))
+    session.add(ReferralKey(referral_id=ref, wrapped_key=wrapped, master_key_id=kid))
     return key
 
 
@@ -283,25 +283,25 @@ async def erase(
         # linger in the file's free space (`compact` then empties the write-ahead log).
         await conn.exec_driver_sql("PRAGMA secure_delete=ON")
     changed = False
-    if await session.get(AuditErasure, referral_id) is None:
-        session.add(AuditErasure(referral_id=referral_id, basis=basis, erased_at=erased_at))
+    if await session.get(ErasedReferral, referral_id) is None:
+        session.add(ErasedReferral(referral_id=referral_id, basis=basis, erased_at=erased_at))
         changed = True
-    key = await session.get(AuditReferralKey, referral_id)
+    key = await session.get(ReferralKey, referral_id)
     if key is not None:
         await session.delete(key)
         changed = True
     await session.flush()
     sealed = await session.exec(
-        update(AuditRecord)
-        .where(col(AuditRecord.key_ref) == referral_id, col(AuditRecord.sealed).is_not(None))
+        update(Record)
+        .where(col(Record.key_ref) == referral_id, col(Record.sealed).is_not(None))
         .values(sealed=None)
     )
     plain = await session.exec(
-        update(AuditRecord)
+        update(Record)
         .where(
-            col(AuditRecord.subject) == referral_id,
-            col(AuditRecord.version) == 1,
-            col(AuditRecord.payload).is_not(None),
+            col(Record.subject) == referral_id,
+            col(Record.version) == 1,
+            col(Record.payload).is_not(None),
         )
         .values(payload=None)
     )
@@ -326,15 +326,13 @@ async def replay_erasures(sessions: SessionFactory, entries: Sequence[Erasure]) 
     if not ids:
         return 0
     async with sessions() as session:
-        known = set(await session.exec(select(AuditErasure.referral_id)))
+        known = set(await session.exec(select(ErasedReferral.referral_id)))
         keyed: set[str] = set()
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             keyed |= set(
                 await session.exec(
-                    select(AuditReferralKey.referral_id).where(
-                        col(AuditReferralKey.referral_id).in_(chunk)
-                    )
+                    select(ReferralKey.referral_id).where(col(ReferralKey.referral_id).in_(chunk))
                 )
             )
     done = 0
@@ -365,7 +363,7 @@ class Payloads:
 
     async def _key(self, ref: str) -> bytes | None:
         if ref not in self._keys:
-            row = await self._session.get(AuditReferralKey, ref)
+            row = await self._session.get(ReferralKey, ref)
             self._keys[ref] = (
                 None
                 if row is None
@@ -401,7 +399,7 @@ class Payloads:
             raise PayloadMismatch(sequence)
         return text, salt
 
-    async def opened_record(self, r: AuditRecord) -> tuple[str, str] | None:
+    async def opened_record(self, r: Record) -> tuple[str, str] | None:
         """`opened` for a record row."""
         return await self.opened(
             sequence=r.sequence,
@@ -412,7 +410,7 @@ class Payloads:
             key_ref=r.key_ref,
         )
 
-    async def of(self, r: AuditRecord) -> dict[str, Any] | None:
+    async def of(self, r: Record) -> dict[str, Any] | None:
         """A record's payload, None if erased; `{"error": ...}` if it fails its commitment."""
         try:
             found = await self.opened_record(r)
@@ -432,7 +430,7 @@ class PayloadMismatch(InternalError):
         self.sequence = sequence
 
 
-def as_dict(r: AuditRecord, payload: dict[str, Any] | None) -> dict[str, Any]:
+def as_dict(r: Record, payload: dict[str, Any] | None) -> dict[str, Any]:
     """A record as the auditor API shows it: an erased payload is `null` with `erased`."""
     out = {f: getattr(r, f) for f in chain.FIELDS}
     out["payload"] = payload
@@ -445,7 +443,7 @@ def as_dict(r: AuditRecord, payload: dict[str, Any] | None) -> dict[str, Any]:
 
 
 async def describe(
-    session: AsyncSession, records: Sequence[AuditRecord], *, vault: Vault
+    session: AsyncSession, records: Sequence[Record], *, vault: Vault
 ) -> list[dict[str, Any]]:
     payloads = Payloads(session, vault)
     return [as_dict(r, await payloads.of(r)) for r in records]
@@ -464,7 +462,7 @@ IDENTIFICATION_STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _step(r: AuditRecord, payload: dict[str, Any] | None) -> dict[str, Any]:
+def _step(r: Record, payload: dict[str, Any] | None) -> dict[str, Any]:
     step: dict[str, Any] = {
         "sequence": r.sequence,
         "type": r.type,
@@ -520,9 +518,9 @@ async def timeline(
     since the first. Time, not chain order: events of different services reach audit in
     whatever order their relays and partitions deliver them (each step keeps its sequence)."""
     rows = await session.exec(
-        select(AuditRecord)
-        .where(AuditRecord.subject == referral_id)
-        .order_by(col(AuditRecord.time), col(AuditRecord.sequence))
+        select(Record)
+        .where(Record.subject == referral_id)
+        .order_by(col(Record.time), col(Record.sequence))
     )
     steps = []
     first = previous = None
@@ -666,7 +664,7 @@ async def verify(
     start, prev = 1, chain.GENESIS
     # Erasures carried out but not (yet) in the chain: a restored backup replayed from the
     # ledger, before the `referral.erased` event is consumed again.
-    state = chain.ChainState(erased=set(await session.exec(select(AuditErasure.referral_id))))
+    state = chain.ChainState(erased=set(await session.exec(select(ErasedReferral.referral_id))))
     async with contextlib.aclosing(rows(session)) as batches:
         async for chunk in batches:
             part = chain.verify_records(chunk, start=start, prev=prev, state=state)
@@ -692,7 +690,7 @@ async def verify(
             finding = chain.Finding(False, bad - 1, bad, problem, finding.head_hash)
     notes = [
         c.note
-        for c in await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id)))
+        for c in await session.exec(select(ChainCheckpoint).order_by(col(ChainCheckpoint.id)))
     ]
     checked = chain.check_checkpoints(notes, vkey, _checkpoint_heads(heads, notes), finding)
     gaps = await missing(session, grace=grace)
@@ -719,9 +717,9 @@ async def check_payloads(session: AsyncSession, *, vault: Vault) -> dict[str, An
     while True:
         batch = list(
             await session.exec(
-                select(AuditRecord)
-                .where(col(AuditRecord.sequence) > after, AuditRecord.version == 2)
-                .order_by(col(AuditRecord.sequence))
+                select(Record)
+                .where(col(Record.sequence) > after, Record.version == 2)
+                .order_by(col(Record.sequence))
                 .limit(5_000)
             )
         )
@@ -744,13 +742,13 @@ def _checkpoint_heads(heads: dict[int, str], notes: list[str]) -> dict[int, str]
 
 async def signing_key(session: AsyncSession, *, name: str, vault: Vault) -> Ed25519PrivateKey:
     """The checkpoint key, created (and sealed) on first use."""
-    row = await session.get(AuditKey, name)
+    row = await session.get(SealingKey, name)
     if row is None:
         key = Ed25519PrivateKey.generate()
         sealed = vault.seal(
             {"private": key.private_bytes_raw().hex()}, record_id=f"audit-key:{name}"
         )
-        row = AuditKey(
+        row = SealingKey(
             name=name,
             public_key=key.public_key().public_bytes_raw(),
             sealed_private=sealed.ciphertext,
@@ -766,13 +764,13 @@ async def signing_key(session: AsyncSession, *, name: str, vault: Vault) -> Ed25
 
 async def checkpoint(
     session: AsyncSession, *, name: str, origin: str, vault: Vault, force: bool = False
-) -> AuditCheckpoint | None:
+) -> ChainCheckpoint | None:
     """Sign the current head; None if nothing was appended since the last checkpoint."""
     key = await signing_key(session, name=name, vault=vault)
     top = await head(session)
     last = (
         await session.exec(
-            select(AuditCheckpoint).order_by(col(AuditCheckpoint.id).desc()).limit(1)
+            select(ChainCheckpoint).order_by(col(ChainCheckpoint.id).desc()).limit(1)
         )
     ).first()
     if top.sequence == 0 or (last is not None and last.size == top.sequence and not force):
@@ -780,7 +778,7 @@ async def checkpoint(
     moment = stamp(utcnow())
     body = chain.checkpoint_body(origin, top.sequence, top.hash, moment)
     note = chain.sign_checkpoint(body, name=name, key=key)
-    row = AuditCheckpoint(size=top.sequence, head_hash=top.hash, time=moment, note=note)
+    row = ChainCheckpoint(size=top.sequence, head_hash=top.hash, time=moment, note=note)
     session.add(row)
     return row
 
@@ -819,8 +817,10 @@ async def export_lines(
         "exported_at": stamp(utcnow()),
     }
     yield orjson.dumps({**header, "public_key": vkey}) + b"\n"
-    notes = list(await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id))))
-    erasures = list(await session.exec(select(AuditErasure).order_by(col(AuditErasure.erased_at))))
+    notes = list(await session.exec(select(ChainCheckpoint).order_by(col(ChainCheckpoint.id))))
+    erasures = list(
+        await session.exec(select(ErasedReferral).order_by(col(ErasedReferral.erased_at)))
+    )
     upto = (await head(session)).sequence
     names = (*chain.FIELDS, "hash", "version", "commitment", *EXPORTED)
     payloads = Payloads(session, vault)

@@ -20,7 +20,7 @@ from services.common.auth import Principal, require
 from services.common.deps import Keys, ReadSession, Runtime, WriteSession, from_state
 from services.common.permissions import Action
 from services.identity import people, service, signin
-from services.identity.models import ClientRow
+from services.identity.models import Client
 from services.identity.oidc import Provider
 from services.identity.schemas import (
     AgencyList,
@@ -375,7 +375,7 @@ async def rotate_client(
     client_id: str, principal: ClientAdmin, session: WriteSession
 ) -> ClientWithSecret:
     secret = await service.rotate_client_secret(session, client_id=client_id, actor=principal.actor)
-    row = await session.get(ClientRow, client_id)
+    row = await session.get(Client, client_id)
     assert row is not None
     return ClientWithSecret(**ClientOut.of(row).model_dump(), client_secret=secret)
 

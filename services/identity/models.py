@@ -17,7 +17,7 @@ class IdentityTable(SQLModel, registry=identity_registry):
     pass
 
 
-class AgencyRow(IdentityTable, table=True):
+class Agency(IdentityTable, table=True):
     __tablename__ = "agency"
 
     id: str = Field(primary_key=True, max_length=63)
@@ -31,7 +31,7 @@ class AgencyRow(IdentityTable, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class ClientRow(IdentityTable, table=True):
+class Client(IdentityTable, table=True):
     __tablename__ = "client"
 
     client_id: str = Field(primary_key=True, max_length=100)
@@ -47,7 +47,7 @@ class ClientRow(IdentityTable, table=True):
     secret_rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
-class SigningKeyRow(IdentityTable, table=True):
+class SigningKey(IdentityTable, table=True):
     """A token-signing key. Retired keys stay published until their last token has expired."""
 
     __tablename__ = "signing_key"
@@ -66,7 +66,7 @@ class SigningKeyRow(IdentityTable, table=True):
 # People and their sign-in (OpenID Connect provider, services.identity.oidc)
 
 
-class PersonRow(IdentityTable, table=True):
+class Person(IdentityTable, table=True):
     """A person who signs in as themselves. Passwords are argon2 hashes; the TOTP secret is
     sealed with identity's master key; recovery codes are kept as SHA-256 digests (they are
     random, so a fast digest guards them as well as a slow one would)."""
@@ -94,7 +94,7 @@ class PersonRow(IdentityTable, table=True):
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class PersonSessionRow(IdentityTable, table=True):
+class PersonSession(IdentityTable, table=True):
     """A browser's sign-in at identity: `stage` is `otp` (password checked, code awaited),
     `enrol` (second factor being set up) or `done`. The cookie holds a random value; the table
     its SHA-256."""
@@ -111,7 +111,7 @@ class PersonSessionRow(IdentityTable, table=True):
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
-class AuthorizationCodeRow(IdentityTable, table=True):
+class AuthorizationCode(IdentityTable, table=True):
     """An authorization code (kept as its SHA-256), good once and briefly."""
 
     __tablename__ = "oauth_code"
@@ -132,7 +132,7 @@ class AuthorizationCodeRow(IdentityTable, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
-class RefreshTokenRow(IdentityTable, table=True):
+class RefreshToken(IdentityTable, table=True):
     """A refresh token (kept as its SHA-256). Each use rotates it: the new one joins the same
     family, and presenting a rotated one again revokes the whole family (RFC 9700 §4.14.2)."""
 

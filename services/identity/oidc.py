@@ -46,11 +46,11 @@ from services.common.models import utcnow
 from services.common.runtime import ServiceRuntime
 from services.identity import service
 from services.identity.models import (
-    AgencyRow,
-    AuthorizationCodeRow,
-    ClientRow,
-    PersonRow,
-    RefreshTokenRow,
+    Agency,
+    AuthorizationCode,
+    Client,
+    Person,
+    RefreshToken,
 )
 from services.identity.settings import IdentitySettings
 
@@ -114,7 +114,7 @@ class Incoming(OAuth2Request):  # type: ignore[misc]
 
 @dataclass
 class OAuthClient(ClientMixin):  # type: ignore[misc]
-    row: ClientRow
+    row: Client
     id_token_signed_response_alg: str = service.ALGORITHM
 
     @property
@@ -160,7 +160,7 @@ class OAuthClient(ClientMixin):  # type: ignore[misc]
 class SignedIn:
     """A person as the grants see them: who, how (amr), when, in which sign-in session."""
 
-    person: PersonRow
+    person: Person
     amr: list[str]
     auth_time: datetime
     session_id: str
@@ -168,7 +168,7 @@ class SignedIn:
 
 @dataclass
 class Code(AuthorizationCodeMixin):  # type: ignore[misc]
-    row: AuthorizationCodeRow
+    row: AuthorizationCode
 
     @property
     def code_challenge(self) -> str:
@@ -199,7 +199,7 @@ class Code(AuthorizationCodeMixin):  # type: ignore[misc]
 
 @dataclass
 class Refresh(TokenMixin):  # type: ignore[misc]
-    row: RefreshTokenRow
+    row: RefreshToken
 
     def check_client(self, client: OAuthClient) -> bool:
         return bool(self.row.client_id == client.get_client_id())
@@ -222,7 +222,7 @@ class Issued:
     """What the token generator issued during one request (for the audit record)."""
 
     tokens: list[dict[str, Any]] = field(default_factory=list)
-    reuse: list[RefreshTokenRow] = field(default_factory=list)
+    reuse: list[RefreshToken] = field(default_factory=list)
 
 
 _issued: contextvars.ContextVar[Issued] = contextvars.ContextVar("issued")
@@ -242,7 +242,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         self.issuer = settings.auth_issuer.rstrip("/")
         self._loop: asyncio.AbstractEventLoop | None = None
         self.register_token_generator("default", self._generate)
-        self.register_grant(AuthorizationCode, [S256Required(), IdToken(self)])
+        self.register_grant(CodeGrant, [S256Required(), IdToken(self)])
         self.register_grant(RotatingRefresh)
         self.register_endpoint(Revocation)
         self.register_endpoint(EndSession)
@@ -286,10 +286,10 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
     async def _client(self, client_id: str) -> OAuthClient | None:
         async with self.runtime.sessions() as session:
-            row = await session.get(ClientRow, client_id)
+            row = await session.get(Client, client_id)
             if row is None or row.disabled or not row.redirect_uris:
                 return None
-            agency = await session.get(AgencyRow, row.agency)
+            agency = await session.get(Agency, row.agency)
             if agency is not None and agency.disabled:
                 return None
         return OAuthClient(row)
@@ -361,7 +361,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             family = request.refresh_token.row.family_id
         else:
             family = request.authorization_code.row.code_hash
-        row = RefreshTokenRow(
+        row = RefreshToken(
             token_hash=digest(refresh),
             family_id=family,
             client_id=request.client.get_client_id(),
@@ -380,12 +380,12 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
     # Storage for the grants
 
-    async def claim_code(self, code: str, client_id: str) -> AuthorizationCodeRow | None:
+    async def claim_code(self, code: str, client_id: str) -> AuthorizationCode | None:
         """The code, if it is this client's, unexpired and unused; using it marks it used. A
         replayed code also ends the refresh tokens issued from it (RFC 6749 §4.1.2)."""
         now = utcnow()
         async with transaction(self.runtime.sessions) as session:
-            row = await session.get(AuthorizationCodeRow, digest(code))
+            row = await session.get(AuthorizationCode, digest(code))
             if row is None or row.client_id != client_id:
                 return None
             if row.used_at is not None:
@@ -394,32 +394,30 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             if row.expires_at <= now:
                 return None
             result = await session.exec(
-                update(AuthorizationCodeRow)
-                .where(col(AuthorizationCodeRow.code_hash) == row.code_hash)
-                .where(col(AuthorizationCodeRow.used_at).is_(None))
+                update(AuthorizationCode)
+                .where(col(AuthorizationCode.code_hash) == row.code_hash)
+                .where(col(AuthorizationCode.used_at).is_(None))
                 .values(used_at=now)
             )
             return row if result.rowcount == 1 else None
 
-    async def claim_refresh(
-        self, token: str
-    ) -> tuple[RefreshTokenRow | None, RefreshTokenRow | None]:
+    async def claim_refresh(self, token: str) -> tuple[RefreshToken | None, RefreshToken | None]:
         """(the refresh token if it is live, else None; the token if it was reused). Using
         one rotates it; a rotated one presented again means it leaked: its whole family is
         revoked."""
         now = utcnow()
         async with transaction(self.runtime.sessions) as session:
-            row = await session.get(RefreshTokenRow, digest(token))
+            row = await session.get(RefreshToken, digest(token))
             if row is None or row.revoked_at is not None or row.expires_at <= now:
                 return None, None
-            person = await session.get(PersonRow, row.person_id)
+            person = await session.get(Person, row.person_id)
             if person is None or person.disabled:
                 return None, None
             result = await session.exec(
-                update(RefreshTokenRow)
-                .where(col(RefreshTokenRow.token_hash) == row.token_hash)
-                .where(col(RefreshTokenRow.rotated_at).is_(None))
-                .where(col(RefreshTokenRow.revoked_at).is_(None))
+                update(RefreshToken)
+                .where(col(RefreshToken.token_hash) == row.token_hash)
+                .where(col(RefreshToken.rotated_at).is_(None))
+                .where(col(RefreshToken.revoked_at).is_(None))
                 .values(rotated_at=now)
             )
             if result.rowcount == 1:
@@ -427,23 +425,23 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             await revoke_family(session, family_id=row.family_id)
         return None, row
 
-    async def person(self, person_id: str) -> PersonRow | None:
+    async def person(self, person_id: str) -> Person | None:
         async with self.runtime.sessions() as session:
-            row = await session.get(PersonRow, person_id)
+            row = await session.get(Person, person_id)
         return None if row is None or row.disabled else row
 
-    async def refresh_row(self, token: str) -> RefreshTokenRow | None:
+    async def refresh_row(self, token: str) -> RefreshToken | None:
         async with self.runtime.sessions() as session:
-            return await session.get(RefreshTokenRow, digest(token))
+            return await session.get(RefreshToken, digest(token))
 
-    async def revoke_family_of(self, row: RefreshTokenRow) -> None:
+    async def revoke_family_of(self, row: RefreshToken) -> None:
         async with transaction(self.runtime.sessions) as session:
             await revoke_family(session, family_id=row.family_id)
 
     async def nonce_used(self, nonce: str, client_id: str) -> bool:
         async with self.runtime.sessions() as session:
-            query = select(AuthorizationCodeRow).where(
-                AuthorizationCodeRow.nonce == nonce, AuthorizationCodeRow.client_id == client_id
+            query = select(AuthorizationCode).where(
+                AuthorizationCode.nonce == nonce, AuthorizationCode.client_id == client_id
             )
             return (await session.exec(query)).first() is not None
 
@@ -457,9 +455,9 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
 async def revoke_family(session: Any, *, family_id: str) -> None:
     await session.exec(
-        update(RefreshTokenRow)
-        .where(col(RefreshTokenRow.family_id) == family_id)
-        .where(col(RefreshTokenRow.revoked_at).is_(None))
+        update(RefreshToken)
+        .where(col(RefreshToken.family_id) == family_id)
+        .where(col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
 
@@ -467,14 +465,14 @@ async def revoke_family(session: Any, *, family_id: str) -> None:
 # Grants and extensions
 
 
-class AuthorizationCode(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
     server: Provider
 
     def save_authorization_code(self, code: str, request: Incoming) -> None:
         user: SignedIn = request.user
         data = request.payload.data
-        row = AuthorizationCodeRow(
+        row = AuthorizationCode(
             code_hash=digest(code),
             client_id=request.client.get_client_id(),
             person_id=user.person.id,
@@ -556,7 +554,7 @@ class IdToken(OpenIDCode):  # type: ignore[misc]
         return user_info(user.person) | {"sid": user.session_id}
 
 
-def user_info(person: PersonRow) -> UserInfo:
+def user_info(person: Person) -> UserInfo:
     return UserInfo(
         sub=person.id,
         preferred_username=person.username,

@@ -30,10 +30,10 @@ from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.identity import service
 from services.identity.models import (
-    AgencyRow,
-    PersonRow,
-    PersonSessionRow,
-    RefreshTokenRow,
+    Agency,
+    Person,
+    PersonSession,
+    RefreshToken,
 )
 
 # Roles that can read victim data (or manage who can): a second factor is required for them.
@@ -123,15 +123,15 @@ async def create_person(
     password: str | None,
     min_length: int,
     caller: Caller,
-) -> tuple[PersonRow, str | None]:
+) -> tuple[Person, str | None]:
     """Returns the person and, when none was given, the generated password (shown once)."""
     _check_may_manage(caller, agency=agency, roles=roles)
     service.check_roles_apart(roles)
-    existing = await session.exec(select(PersonRow).where(PersonRow.username == username))
+    existing = await session.exec(select(Person).where(Person.username == username))
     if existing.first() is not None:
         raise Conflict(f"Person {username!r} already exists.")
     system = set(roles) <= SYSTEM_ROLES
-    if not system and await session.get(AgencyRow, agency) is None:
+    if not system and await session.get(Agency, agency) is None:
         raise UnprocessableContent(f"No agency {agency!r}.")
     generated = None
     if password is None:
@@ -139,7 +139,7 @@ async def create_person(
     problem = password_problem(password, username=username, min_length=min_length)
     if problem:
         raise UnprocessableContent(problem)
-    row = PersonRow(
+    row = Person(
         id=str(uuid.uuid4()),
         username=username,
         agency=agency,
@@ -153,34 +153,34 @@ async def create_person(
     return row, generated
 
 
-async def get_person(session: AsyncSession, person_id: str, caller: Caller) -> PersonRow:
+async def get_person(session: AsyncSession, person_id: str, caller: Caller) -> Person:
     """A person by id or by username (the CLI and people themselves know the username)."""
-    row = await session.get(PersonRow, person_id) or await by_username(session, person_id)
+    row = await session.get(Person, person_id) or await by_username(session, person_id)
     if row is None:
         raise NotFound(f"No person with the id or username {person_id!r}.")
     _check_may_manage(caller, agency=row.agency)
     return row
 
 
-async def by_username(session: AsyncSession, username: str) -> PersonRow | None:
-    return (await session.exec(select(PersonRow).where(PersonRow.username == username))).first()
+async def by_username(session: AsyncSession, username: str) -> Person | None:
+    return (await session.exec(select(Person).where(Person.username == username))).first()
 
 
 async def list_people(
     session: AsyncSession, *, caller: Caller, agency: str | None = None
-) -> list[PersonRow]:
+) -> list[Person]:
     if not caller.is_admin:
         _check_may_manage(caller, agency=caller.agency)
         agency = caller.agency
-    query = select(PersonRow).order_by(col(PersonRow.username))
+    query = select(Person).order_by(col(Person.username))
     if agency is not None:
-        query = query.where(PersonRow.agency == agency)
+        query = query.where(Person.agency == agency)
     return list(await session.exec(query))
 
 
 async def set_disabled(
-    session: AsyncSession, *, person: PersonRow, disabled: bool, actor: str
-) -> PersonRow:
+    session: AsyncSession, *, person: Person, disabled: bool, actor: str
+) -> Person:
     """Disable a person (sessions and refresh tokens end now; access tokens are refused by
     every service through `access.revoked`) or enable them again."""
     if person.disabled != disabled:
@@ -203,15 +203,15 @@ async def set_disabled(
 async def end_everything(session: AsyncSession, *, person_id: str) -> None:
     now = utcnow()
     await session.exec(
-        update(PersonSessionRow)
-        .where(col(PersonSessionRow.person_id) == person_id)
-        .where(col(PersonSessionRow.ended_at).is_(None))
+        update(PersonSession)
+        .where(col(PersonSession.person_id) == person_id)
+        .where(col(PersonSession.ended_at).is_(None))
         .values(ended_at=now)
     )
     await session.exec(
-        update(RefreshTokenRow)
-        .where(col(RefreshTokenRow.person_id) == person_id)
-        .where(col(RefreshTokenRow.revoked_at).is_(None))
+        update(RefreshToken)
+        .where(col(RefreshToken.person_id) == person_id)
+        .where(col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=now)
     )
 
@@ -219,7 +219,7 @@ async def end_everything(session: AsyncSession, *, person_id: str) -> None:
 async def reset(
     session: AsyncSession,
     *,
-    person: PersonRow,
+    person: Person,
     password: str | None,
     new_password_wanted: bool,
     second_factor: bool,
@@ -259,7 +259,7 @@ async def reset(
 # Passwords
 
 
-async def check_password(person: PersonRow | None, password: str) -> bool:
+async def check_password(person: Person | None, password: str) -> bool:
     """Argon2 verification; an unknown person costs the same as a known one."""
     stored = person.password_hash if person is not None else service._DUMMY_HASH
     try:
@@ -272,11 +272,11 @@ async def check_password(person: PersonRow | None, password: str) -> bool:
 # Second factor
 
 
-def needs_second_factor(person: PersonRow) -> bool:
+def needs_second_factor(person: Person) -> bool:
     return bool(set(person.roles) & {r.value for r in SECOND_FACTOR_ROLES})
 
 
-def set_totp_secret(person: PersonRow, secret: str, vault: Vault, *, confirmed: bool) -> None:
+def set_totp_secret(person: Person, secret: str, vault: Vault, *, confirmed: bool) -> None:
     sealed = vault.seal({"totp": secret}, record_id=f"person:{person.id}")
     person.totp_sealed = sealed.ciphertext
     person.totp_wrapped_key = sealed.wrapped_key
@@ -285,7 +285,7 @@ def set_totp_secret(person: PersonRow, secret: str, vault: Vault, *, confirmed: 
     person.totp_last_step = None
 
 
-def totp_secret(person: PersonRow, vault: Vault) -> str | None:
+def totp_secret(person: Person, vault: Vault) -> str | None:
     if person.totp_sealed is None or person.totp_wrapped_key is None:
         return None
     assert person.totp_master_key_id is not None
@@ -295,14 +295,14 @@ def totp_secret(person: PersonRow, vault: Vault) -> str | None:
     return str(opened["totp"])
 
 
-def begin_enrolment(person: PersonRow, vault: Vault) -> str:
+def begin_enrolment(person: Person, vault: Vault) -> str:
     """A new secret, to be confirmed by a first code."""
     secret = pyotp.random_base32()
     set_totp_secret(person, secret, vault, confirmed=False)
     return secret
 
 
-def provisioning_uri(person: PersonRow, secret: str) -> str:
+def provisioning_uri(person: Person, secret: str) -> str:
     """The otpauth:// URI an authenticator app reads from the QR code."""
     return pyotp.TOTP(secret).provisioning_uri(name=person.username, issuer_name=TOTP_ISSUER)
 
@@ -313,7 +313,7 @@ def qr_svg_data_uri(uri: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-def check_totp(person: PersonRow, code: str, vault: Vault, *, now: datetime | None = None) -> bool:
+def check_totp(person: Person, code: str, vault: Vault, *, now: datetime | None = None) -> bool:
     """A six-digit code of the current, previous or next 30 s step, newer than the last one
     accepted (so each code is good once). Records the step on success."""
     secret = totp_secret(person, vault)
@@ -333,14 +333,14 @@ def check_totp(person: PersonRow, code: str, vault: Vault, *, now: datetime | No
     return False
 
 
-def new_recovery_codes(person: PersonRow) -> list[str]:
+def new_recovery_codes(person: Person) -> list[str]:
     """Ten one-time codes, shown once; kept as digests."""
     codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODES)]
     person.recovery_codes = [_digest(c) for c in codes]
     return codes
 
 
-def use_recovery_code(person: PersonRow, code: str) -> bool:
+def use_recovery_code(person: Person, code: str) -> bool:
     digest = _digest(code.strip().lower())
     for stored in person.recovery_codes:
         if hmac.compare_digest(stored, digest):
@@ -357,11 +357,11 @@ def session_id(cookie: str) -> str:
 
 
 async def start_session(
-    session: AsyncSession, *, person: PersonRow, stage: str, ttl: int
-) -> tuple[str, PersonSessionRow]:
+    session: AsyncSession, *, person: Person, stage: str, ttl: int
+) -> tuple[str, PersonSession]:
     """A new sign-in session; returns the cookie value (the table keeps its digest)."""
     cookie = secrets.token_urlsafe(32)
-    row = PersonSessionRow(
+    row = PersonSession(
         id=session_id(cookie),
         person_id=person.id,
         stage=stage,
@@ -373,28 +373,28 @@ async def start_session(
 
 async def current_session(
     session: AsyncSession, cookie: str | None
-) -> tuple[PersonSessionRow, PersonRow] | None:
+) -> tuple[PersonSession, Person] | None:
     """The live session behind a cookie and its (enabled) person, or None."""
     if not cookie or len(cookie) > 100:
         return None
-    row = await session.get(PersonSessionRow, session_id(cookie))
+    row = await session.get(PersonSession, session_id(cookie))
     if row is None or row.ended_at is not None or row.expires_at <= utcnow():
         return None
-    person = await session.get(PersonRow, row.person_id)
+    person = await session.get(Person, row.person_id)
     if person is None or person.disabled:
         return None
     return row, person
 
 
-async def end_session(session: AsyncSession, *, session_row: PersonSessionRow) -> None:
+async def end_session(session: AsyncSession, *, session_row: PersonSession) -> None:
     """Sign out: the session and the refresh tokens issued in it end."""
     now = utcnow()
     session_row.ended_at = now
     session.add(session_row)
     await session.exec(
-        update(RefreshTokenRow)
-        .where(col(RefreshTokenRow.session_id) == session_row.id)
-        .where(col(RefreshTokenRow.revoked_at).is_(None))
+        update(RefreshToken)
+        .where(col(RefreshToken.session_id) == session_row.id)
+        .where(col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=now)
     )
 
@@ -418,7 +418,7 @@ async def seed_people(
         if await by_username(session, username) is not None:
             continue
         password = new_password()
-        row = PersonRow(
+        row = Person(
             id=str(uuid.uuid4()),
             username=username,
             agency=agency,

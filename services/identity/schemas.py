@@ -6,7 +6,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from contracts.vocabulary import AgencyId, Role
 from services.identity import service
-from services.identity.models import AgencyRow, ClientRow, PersonRow
+from services.identity.models import Agency, Client, Person
 
 # check_redirect_uri's rule as a pattern (a little narrower: host names in ASCII, as punycode).
 REDIRECT_URI_PATTERN = (
@@ -31,7 +31,7 @@ class AgencyOut(BaseModel):
     disabled: bool
 
     @classmethod
-    def of(cls, row: AgencyRow) -> "AgencyOut":
+    def of(cls, row: Agency) -> "AgencyOut":
         return cls.model_validate(row, from_attributes=True)
 
 
@@ -72,7 +72,7 @@ class ClientOut(BaseModel):
     post_logout_redirect_uris: list[str] = []
 
     @classmethod
-    def of(cls, row: ClientRow) -> "ClientOut":
+    def of(cls, row: Client) -> "ClientOut":
         return cls.model_validate(row, from_attributes=True)
 
 
@@ -112,7 +112,7 @@ class PersonOut(BaseModel):
     second_factor: bool = Field(description="Whether a second factor is enrolled")
 
     @classmethod
-    def of(cls, row: PersonRow) -> "PersonOut":
+    def of(cls, row: Person) -> "PersonOut":
         return cls(
             id=row.id,
             username=row.username,

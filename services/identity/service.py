@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import AccessRestored, AccessRevoked, SubjectType
-from contracts.referrals import Agency
+from contracts.referrals import Agency as AgencySpec
 from contracts.vocabulary import Role
 from services.common.access import admin_changed
 from services.common.crypto import Vault
@@ -31,7 +31,7 @@ from services.common.errors import Conflict, NotFound, NRMError, UnprocessableCo
 from services.common.models import utcnow
 from services.common.outbox import add_event
 from services.common.revocation import next_second, subject_key
-from services.identity.models import AgencyRow, ClientRow, SigningKeyRow
+from services.identity.models import Agency, Client, SigningKey
 
 SERVICE = "identity"
 ALGORITHM = "ES256"
@@ -80,10 +80,10 @@ class OAuthError(NRMError):
 # Agencies
 
 
-async def create_agency(session: AsyncSession, *, agency: Agency, actor: str | None) -> AgencyRow:
-    if await session.get(AgencyRow, agency.id) is not None:
+async def create_agency(session: AsyncSession, *, agency: AgencySpec, actor: str | None) -> Agency:
+    if await session.get(Agency, agency.id) is not None:
         raise Conflict(f"Agency {agency.id!r} already exists.")
-    row = AgencyRow(
+    row = Agency(
         id=agency.id,
         name=agency.name,
         type=agency.type.value,
@@ -97,10 +97,10 @@ async def create_agency(session: AsyncSession, *, agency: Agency, actor: str | N
 
 async def set_agency_disabled(
     session: AsyncSession, *, agency_id: str, disabled: bool, actor: str | None
-) -> AgencyRow:
+) -> Agency:
     """Disable an agency (its clients' tokens are refused everywhere, routing leaves it out) or
     enable it again."""
-    row = await session.get(AgencyRow, agency_id)
+    row = await session.get(Agency, agency_id)
     if row is None:
         raise NotFound(f"No agency {agency_id!r}.")
     if row.disabled != disabled:
@@ -117,8 +117,8 @@ async def set_agency_disabled(
     return row
 
 
-async def list_agencies(session: AsyncSession) -> list[AgencyRow]:
-    return list(await session.exec(select(AgencyRow).order_by(col(AgencyRow.id))))
+async def list_agencies(session: AsyncSession) -> list[Agency]:
+    return list(await session.exec(select(Agency).order_by(col(Agency.id))))
 
 
 # Clients
@@ -167,16 +167,16 @@ async def create_client(
     actor: str | None,
     redirect_uris: list[str] | None = None,
     post_logout_redirect_uris: list[str] | None = None,
-) -> tuple[ClientRow, str]:
+) -> tuple[Client, str]:
     """Returns the client and its secret: the only time the secret exists in clear."""
     check_roles_apart(roles)
-    if await session.get(ClientRow, client_id) is not None:
+    if await session.get(Client, client_id) is not None:
         raise Conflict(f"Client {client_id!r} already exists.")
     system = set(roles) <= {Role.AUDITOR, Role.ADMIN, Role.ANALYST, Role.DPO}
-    if not system and await session.get(AgencyRow, agency) is None:
+    if not system and await session.get(Agency, agency) is None:
         raise UnprocessableContent(f"No agency {agency!r}.")
     secret = new_secret()
-    row = ClientRow(
+    row = Client(
         client_id=client_id,
         agency=agency,
         roles=sorted(r.value for r in roles),
@@ -191,8 +191,8 @@ async def create_client(
     return row, secret
 
 
-async def _client(session: AsyncSession, client_id: str) -> ClientRow:
-    row = await session.get(ClientRow, client_id)
+async def _client(session: AsyncSession, client_id: str) -> Client:
+    row = await session.get(Client, client_id)
     if row is None:
         raise NotFound(f"No client {client_id!r}.")
     return row
@@ -210,7 +210,7 @@ async def rotate_client_secret(session: AsyncSession, *, client_id: str, actor: 
 
 async def set_client_disabled(
     session: AsyncSession, *, client_id: str, disabled: bool, actor: str | None
-) -> ClientRow:
+) -> Client:
     """Disable a client (no new tokens; its current ones refused everywhere) or enable it."""
     row = await _client(session, client_id)
     if row.disabled != disabled:
@@ -268,15 +268,15 @@ async def restore_access(
     )
 
 
-async def list_clients(session: AsyncSession, *, agency: str | None = None) -> list[ClientRow]:
-    query = select(ClientRow).order_by(col(ClientRow.client_id))
+async def list_clients(session: AsyncSession, *, agency: str | None = None) -> list[Client]:
+    query = select(Client).order_by(col(Client.client_id))
     if agency is not None:
-        query = query.where(ClientRow.agency == agency)
+        query = query.where(Client.agency == agency)
     return list(await session.exec(query))
 
 
-async def authenticate_client(session: AsyncSession, *, client_id: str, secret: str) -> ClientRow:
-    row = await session.get(ClientRow, client_id)
+async def authenticate_client(session: AsyncSession, *, client_id: str, secret: str) -> Client:
+    row = await session.get(Client, client_id)
     # Hash even for unknown clients so response time does not reveal which ids exist.
     stored = row.secret_hash if row is not None else _DUMMY_HASH
     await _verify_secret(client_id, secret, stored)
@@ -284,16 +284,16 @@ async def authenticate_client(session: AsyncSession, *, client_id: str, secret: 
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)
     if row.disabled:
         raise OAuthError("invalid_client", "Client is disabled.", status=401)
-    agency = await session.get(AgencyRow, row.agency)
+    agency = await session.get(Agency, row.agency)
     if agency is not None and agency.disabled:
         raise OAuthError("invalid_client", "Client's agency is disabled.", status=401)
     return row
 
 
-async def tokens_valid_from(session: AsyncSession, client: ClientRow) -> float:
+async def tokens_valid_from(session: AsyncSession, client: Client) -> float:
     """The earliest `iat` a new token of this client may carry: after its last revocation and
     its agency's (one re-enabled within the second of its revocation waits for the next)."""
-    agency = await session.get(AgencyRow, client.agency)
+    agency = await session.get(Agency, client.agency)
     floors = [client.tokens_not_before, agency.tokens_not_before if agency else None]
     return max((_aware(f).timestamp() for f in floors if f is not None), default=0.0)
 
@@ -324,11 +324,11 @@ async def _verify_secret(client_id: str, secret: str, stored: str) -> None:
 # Signing keys and tokens
 
 
-def _new_key(vault: Vault) -> SigningKeyRow:
+def _new_key(vault: Vault) -> SigningKey:
     kid = secrets.token_urlsafe(12)
     key = ECKey.generate_key("P-256", parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
     sealed = vault.seal(dict(key.as_dict(private=True)), record_id=kid)
-    return SigningKeyRow(
+    return SigningKey(
         kid=kid,
         alg=ALGORITHM,
         sealed_private=sealed.ciphertext,
@@ -338,12 +338,12 @@ def _new_key(vault: Vault) -> SigningKeyRow:
     )
 
 
-async def current_signing_key(session: AsyncSession, *, vault: Vault) -> SigningKeyRow:
+async def current_signing_key(session: AsyncSession, *, vault: Vault) -> SigningKey:
     """The active key; the first call creates one."""
     query = (
-        select(SigningKeyRow)
-        .where(col(SigningKeyRow.retired_at).is_(None))
-        .order_by(col(SigningKeyRow.created_at).desc())
+        select(SigningKey)
+        .where(col(SigningKey.retired_at).is_(None))
+        .order_by(col(SigningKey.created_at).desc())
     )
     row = (await session.exec(query)).first()
     if row is None:
@@ -354,7 +354,7 @@ async def current_signing_key(session: AsyncSession, *, vault: Vault) -> Signing
 
 async def rotate_signing_key(
     session: AsyncSession, *, vault: Vault, actor: str | None
-) -> SigningKeyRow:
+) -> SigningKey:
     """Retire the active key (still published until its tokens expire) and start a new one."""
     old = await current_signing_key(session, vault=vault)
     old.retired_at = utcnow()
@@ -370,7 +370,7 @@ async def published_keys(
 ) -> list[dict[str, str]]:
     """Public JWKs: the active key plus retired keys whose tokens may still be unexpired."""
     cutoff = (now or utcnow()) - token_ttl
-    rows = await session.exec(select(SigningKeyRow).order_by(col(SigningKeyRow.created_at).desc()))
+    rows = await session.exec(select(SigningKey).order_by(col(SigningKey.created_at).desc()))
     return [r.public_jwk for r in rows if r.retired_at is None or _aware(r.retired_at) > cutoff]
 
 
@@ -390,7 +390,7 @@ class IssuedToken:
 _imported: dict[str, ECKey] = {}
 
 
-def private_key(row: SigningKeyRow, vault: Vault) -> ECKey:
+def private_key(row: SigningKey, vault: Vault) -> ECKey:
     """Unsealed and parsed once per key: both cost more than signing with it."""
     key = _imported.get(row.kid)
     if key is None:
@@ -399,7 +399,7 @@ def private_key(row: SigningKeyRow, vault: Vault) -> ECKey:
     return key
 
 
-def granted_roles(client: ClientRow, requested_scope: str | None) -> list[str]:
+def granted_roles(client: Client, requested_scope: str | None) -> list[str]:
     """Scope = roles. No scope asked: all the client's roles; otherwise a subset of them."""
     if not requested_scope:
         return list(client.roles)
@@ -411,8 +411,8 @@ def granted_roles(client: ClientRow, requested_scope: str | None) -> list[str]:
 
 def issue_token(
     *,
-    key: SigningKeyRow,
-    client: ClientRow,
+    key: SigningKey,
+    client: Client,
     roles: list[str],
     issuer: str,
     audience: str,
@@ -444,7 +444,7 @@ def issue_token(
 
 
 async def seed(
-    session: AsyncSession, *, agencies: list[Agency], vault: Vault, issuer: str
+    session: AsyncSession, *, agencies: list[AgencySpec], vault: Vault, issuer: str
 ) -> dict[str, str]:
     """Create missing agencies and their clients, plus `auditor`, `admin`, `analyst`, `dpo`
     and the `console` that signs people in.
@@ -453,10 +453,10 @@ async def seed(
     """
     created: dict[str, str] = {}
     for agency in agencies:
-        if await session.get(AgencyRow, agency.id) is None:
+        if await session.get(Agency, agency.id) is None:
             await create_agency(session, agency=agency, actor="seed")
             await session.flush()
-        if await session.get(ClientRow, agency.id) is None:
+        if await session.get(Client, agency.id) is None:
             _, secret = await create_client(
                 session,
                 client_id=agency.id,
@@ -466,14 +466,14 @@ async def seed(
             )
             created[agency.id] = secret
     for client_id, roles in SYSTEM_CLIENTS.items():
-        if await session.get(ClientRow, client_id) is None:
+        if await session.get(Client, client_id) is None:
             _, secret = await create_client(
                 session, client_id=client_id, agency=client_id, roles=list(roles), actor="seed"
             )
             created[client_id] = secret
     base = issuer.rstrip("/")
     for client_id, (callback, after_logout) in PEOPLE_CLIENTS.items():
-        if await session.get(ClientRow, client_id) is None:
+        if await session.get(Client, client_id) is None:
             _, secret = await create_client(
                 session,
                 client_id=client_id,

@@ -23,7 +23,7 @@ from services.common.errors import Unauthorized
 from services.common.models import utcnow
 from services.common.runtime import ServiceRuntime
 from services.identity import pages, people, service
-from services.identity.models import AgencyRow, PersonRow, PersonSessionRow
+from services.identity.models import Agency, Person, PersonSession
 from services.identity.oidc import Incoming, Issued, Provider, SignedIn, user_info
 from services.identity.settings import IdentitySettings
 from services.identity.throttle import TokenThrottles
@@ -131,7 +131,7 @@ async def _validate(provider: Provider, request: Request) -> Any:
 
 async def _session(
     runtime: ServiceRuntime, request: Request
-) -> tuple[PersonSessionRow, PersonRow] | None:
+) -> tuple[PersonSession, Person] | None:
     async with runtime.sessions() as session:
         return await people.current_session(session, request.cookies.get(SESSION_COOKIE))
 
@@ -225,7 +225,7 @@ async def _enrol_page(
     request: Request,
     runtime: ServiceRuntime,
     vault: Vault,
-    current: tuple[PersonSessionRow, PersonRow],
+    current: tuple[PersonSession, Person],
     csrf: str,
     action: str,
     *,
@@ -234,7 +234,7 @@ async def _enrol_page(
 ) -> Response:
     # Explicit: a step of several sign-in paths, each of which reads and audits on its own.
     async with transaction(runtime.sessions) as session:
-        person = await session.get(PersonRow, current[1].id)
+        person = await session.get(Person, current[1].id)
         assert person is not None
         if person.totp_confirmed:  # enrolled meanwhile elsewhere: never replaced here
             return pages.render(
@@ -259,7 +259,7 @@ async def _enrol_page(
 
 
 async def _issue_code(
-    provider: Provider, grant: Any, current: tuple[PersonSessionRow, PersonRow]
+    provider: Provider, grant: Any, current: tuple[PersonSession, Person]
 ) -> Response:
     session_row, person = current
     assert session_row.auth_time is not None
@@ -382,7 +382,7 @@ async def _password_step(
         return refused
     async with runtime.sessions() as session:
         person = await people.by_username(session, username)
-        agency = await session.get(AgencyRow, person.agency) if person is not None else None
+        agency = await session.get(Agency, person.agency) if person is not None else None
     ok = await people.check_password(person, password)
     if not ok or person is None or person.disabled or (agency is not None and agency.disabled):
         throttles.failed(client_id=username, source=_source(request))
@@ -435,7 +435,7 @@ async def _code_step(
     action: str,
     client_id: str,
     grant: Any,
-    current: tuple[PersonSessionRow, PersonRow],
+    current: tuple[PersonSession, Person],
 ) -> Response:
     session_row, person = current
     enrolling = session_row.stage == "enrol" and not person.totp_confirmed
@@ -455,7 +455,7 @@ async def _code_step(
     codes: list[str] = []
     # Explicit: the code's use commits before a failure is audited and throttled (own writes).
     async with transaction(runtime.sessions) as session:
-        fresh = await session.get(PersonRow, person.id, with_for_update=True)
+        fresh = await session.get(Person, person.id, with_for_update=True)
         assert fresh is not None
         amr: list[str] | None = None
         enrolling = enrolling and not fresh.totp_confirmed
@@ -468,7 +468,7 @@ async def _code_step(
             amr = ["pwd", "mfa"]
         session.add(fresh)
         if amr is not None:
-            live = await session.get(PersonSessionRow, session_row.id)
+            live = await session.get(PersonSession, session_row.id)
             assert live is not None
             live.stage, live.amr, live.auth_time = "done", amr, utcnow()
             session.add(live)
@@ -515,7 +515,7 @@ async def _code_step(
 
 
 async def _signed_in(
-    runtime: ServiceRuntime, request: Request, person: PersonRow, client_id: str, amr: list[str]
+    runtime: ServiceRuntime, request: Request, person: Person, client_id: str, amr: list[str]
 ) -> None:
     await runtime.access_audit.emit(
         AccessGranted(
@@ -560,7 +560,7 @@ async def people_token(
 async def _audit_issued(runtime: ServiceRuntime, issued: Issued, *, grant_type: str) -> None:
     for row in issued.reuse:
         async with runtime.sessions() as session:
-            person = await session.get(PersonRow, row.person_id)
+            person = await session.get(Person, row.person_id)
         await runtime.access_audit.emit(
             AccessDenied(
                 action="token.refresh",
@@ -608,7 +608,7 @@ async def userinfo(request: Request, runtime: Runtime) -> JSONResponse:
             headers={"WWW-Authenticate": 'Bearer realm="nrm", error="invalid_token"'},
         )
     async with runtime.sessions() as session:
-        person = await session.get(PersonRow, principal.subject)
+        person = await session.get(Person, principal.subject)
     if person is None or person.disabled:
         raise Unauthorized(
             "person unknown or disabled",
@@ -672,7 +672,7 @@ async def logout(request: Request, runtime: Runtime, provider: OP) -> Response:
     # the write lock is taken.
     async with transaction(runtime.sessions) as session:
         for sid in sids:
-            row = await session.get(PersonSessionRow, sid)
+            row = await session.get(PersonSession, sid)
             if row is None or row.ended_at is not None:
                 continue
             if claims and claims.get("sub") != row.person_id:

@@ -20,7 +20,7 @@ class InsightsTable(SQLModel, registry=insights_registry):
     pass
 
 
-class StatReferral(InsightsTable, table=True):
+class ReferralFact(InsightsTable, table=True):
     """One referral or tip, as counted."""
 
     __tablename__ = "stat_referral"
@@ -50,7 +50,7 @@ class StatReferral(InsightsTable, table=True):
     """As the last `referral.investigation_recorded` says."""
 
 
-class StatDelivery(InsightsTable, table=True):
+class DeliveryFact(InsightsTable, table=True):
     """One recipient agency of a referral: when it was routed there and what it did."""
 
     __tablename__ = "stat_delivery"
@@ -64,7 +64,7 @@ class StatDelivery(InsightsTable, table=True):
     declined_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
-class StatErased(InsightsTable, table=True):
+class ErasedReferral(InsightsTable, table=True):
     """A referral erased: its rows above were moved to a random id (no link back), and events
     of it that arrive later are dropped. The id and the time only."""
 

@@ -24,7 +24,7 @@ from uuid6 import uuid7
 
 from contracts.vocabulary import AgeBand, Exploitation, Sex
 from services.common.errors import Conflict
-from services.insights.models import Release, StatReferral
+from services.insights.models import ReferralFact, Release
 
 # make_count_by_categories is in OpenDP's "contrib" set (proven, not yet vetted externally).
 dp.enable_features("contrib")
@@ -71,11 +71,11 @@ async def create_release(
         )
     rows = list(
         await session.exec(
-            select(StatReferral).where(
-                col(StatReferral.month) >= f"{year:04d}-01",
-                col(StatReferral.month) <= f"{year:04d}-12",
-                StatReferral.kind == "victim_referral",
-                col(StatReferral.statistics_consent).is_(True),
+            select(ReferralFact).where(
+                col(ReferralFact.month) >= f"{year:04d}-01",
+                col(ReferralFact.month) <= f"{year:04d}-12",
+                ReferralFact.kind == "victim_referral",
+                col(ReferralFact.statistics_consent).is_(True),
             )
         )
     )

@@ -45,7 +45,7 @@ from services.common.errors import NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import forget_delivered
 from services.insights.disclosure import ALL, Key, protect, published, with_margins
-from services.insights.models import StatDelivery, StatErased, StatReferral
+from services.insights.models import DeliveryFact, ErasedReferral, ReferralFact
 
 # Projection
 
@@ -57,7 +57,7 @@ def _category(values: Sequence[str], *, none: str) -> str:
     return values[0] if len(values) == 1 else "multiple"
 
 
-def _victim(row: StatReferral, stats: VictimStatistics | None) -> None:
+def _victim(row: ReferralFact, stats: VictimStatistics | None) -> None:
     row.age_band = stats.age_band.value if stats else None
     row.sex = stats.sex.value if stats else None
     row.citizenship = stats.citizenship if stats else None
@@ -65,11 +65,11 @@ def _victim(row: StatReferral, stats: VictimStatistics | None) -> None:
 
 async def apply_submitted(session: AsyncSession, *, submitted: ReferralSubmitted) -> None:
     facts = submitted.facts
-    row = await session.get(StatReferral, submitted.referral_id)
+    row = await session.get(ReferralFact, submitted.referral_id)
     if row is None:
-        if await session.get(StatErased, submitted.referral_id) is not None:
+        if await session.get(ErasedReferral, submitted.referral_id) is not None:
             return  # erased: counted under another id already
-        row = StatReferral(
+        row = ReferralFact(
             referral_id=submitted.referral_id,
             submitted_at=submitted.submitted_at,
             month=_month(submitted.submitted_at),
@@ -87,7 +87,7 @@ async def apply_submitted(session: AsyncSession, *, submitted: ReferralSubmitted
 
 
 async def apply_consent_changed(session: AsyncSession, *, changed: ReferralConsentChanged) -> None:
-    row = await session.get(StatReferral, changed.referral_id)
+    row = await session.get(ReferralFact, changed.referral_id)
     if row is None:
         return  # its submission is earlier on the same partition: never the case in order
     row.statistics_consent = changed.consent.statistics
@@ -96,7 +96,7 @@ async def apply_consent_changed(session: AsyncSession, *, changed: ReferralConse
 
 
 async def apply_withdrawn(session: AsyncSession, *, withdrawn: ReferralWithdrawn) -> None:
-    row = await session.get(StatReferral, withdrawn.referral_id)
+    row = await session.get(ReferralFact, withdrawn.referral_id)
     if row is not None:
         row.withdrawn = True
         session.add(row)
@@ -105,7 +105,7 @@ async def apply_withdrawn(session: AsyncSession, *, withdrawn: ReferralWithdrawn
 async def apply_identification(session: AsyncSession, *, decided: IdentificationDecided) -> None:
     """A decision of the competent authority: the funnel's reasonable-grounds and confirmed
     stages, and the time to the reasonable-grounds decision (either way)."""
-    row = await session.get(StatReferral, decided.referral_id)
+    row = await session.get(ReferralFact, decided.referral_id)
     if row is None:
         return  # its submission is earlier on the same partition
     decision = decided.decision
@@ -125,20 +125,20 @@ async def apply_identification(session: AsyncSession, *, decided: Identification
 async def apply_investigation(session: AsyncSession, *, recorded: InvestigationRecorded) -> None:
     """Whether a pre-trial investigation was opened: the last record says (per-referral order
     on the partition)."""
-    row = await session.get(StatReferral, recorded.referral_id)
+    row = await session.get(ReferralFact, recorded.referral_id)
     if row is not None:
         row.investigation_opened = recorded.opened
         session.add(row)
 
 
-async def _delivery(session: AsyncSession, referral_id: str, agency: str) -> StatDelivery | None:
+async def _delivery(session: AsyncSession, referral_id: str, agency: str) -> DeliveryFact | None:
     """The recipient's row, new if need be; None for an erased referral (not counted again)."""
-    row = await session.get(StatDelivery, (referral_id, agency))
+    row = await session.get(DeliveryFact, (referral_id, agency))
     if row is not None:
         return row
-    if await session.get(StatErased, referral_id) is not None:
+    if await session.get(ErasedReferral, referral_id) is not None:
         return None
-    return StatDelivery(referral_id=referral_id, agency=agency)
+    return DeliveryFact(referral_id=referral_id, agency=agency)
 
 
 def _earliest(current: datetime | None, new: datetime) -> datetime:
@@ -204,13 +204,13 @@ async def apply_erased(session: AsyncSession, *, referral_id: str) -> bool:
     False when it was erased before (idempotent)."""
     dialect = session.get_bind().dialect.name
     claimed = await session.exec(
-        insert_ignore(dialect, StatErased).values(referral_id=referral_id, erased_at=utcnow())
+        insert_ignore(dialect, ErasedReferral).values(referral_id=referral_id, erased_at=utcnow())
     )
     if claimed.rowcount == 0:
         return False
-    row = await session.get(StatReferral, referral_id)
+    row = await session.get(ReferralFact, referral_id)
     deliveries = list(
-        await session.exec(select(StatDelivery).where(StatDelivery.referral_id == referral_id))
+        await session.exec(select(DeliveryFact).where(DeliveryFact.referral_id == referral_id))
     )
     anchors = [row.submitted_at] if row is not None else []
     anchors += [d.routed_at for d in deliveries if d.routed_at is not None]
@@ -226,8 +226,8 @@ async def apply_erased(session: AsyncSession, *, referral_id: str) -> bool:
             session.expunge(loaded)
     if row is not None:
         await session.exec(
-            update(StatReferral)
-            .where(col(StatReferral.referral_id) == referral_id)
+            update(ReferralFact)
+            .where(col(ReferralFact.referral_id) == referral_id)
             .values(
                 referral_id=new_id,
                 submitted_at=moved(row.submitted_at),
@@ -236,9 +236,9 @@ async def apply_erased(session: AsyncSession, *, referral_id: str) -> bool:
         )
     for d in deliveries:
         await session.exec(
-            update(StatDelivery)
+            update(DeliveryFact)
             .where(
-                col(StatDelivery.referral_id) == referral_id, col(StatDelivery.agency) == d.agency
+                col(DeliveryFact.referral_id) == referral_id, col(DeliveryFact.agency) == d.agency
             )
             .values(
                 referral_id=new_id,
@@ -420,10 +420,10 @@ async def _domains(
             out[dim] = fixed[dim]
             continue
         column = {
-            "region": StatReferral.region,
-            "destination": StatReferral.destination,
-            "citizenship": StatReferral.citizenship,
-            "agency": StatDelivery.agency,
+            "region": ReferralFact.region,
+            "destination": ReferralFact.destination,
+            "citizenship": ReferralFact.citizenship,
+            "agency": DeliveryFact.agency,
         }[dim]
         values = {str(v) for v in await session.exec(select(column).distinct()) if v is not None}
         if dim == "citizenship":
@@ -434,7 +434,7 @@ async def _domains(
     return out
 
 
-def _referral_value(row: StatReferral, dim: str, agency_types: Mapping[str, str]) -> str:
+def _referral_value(row: ReferralFact, dim: str, agency_types: Mapping[str, str]) -> str:
     if dim == "agency_type":
         return agency_types.get(row.submitted_by, "other")
     if dim in ("minor", "age_band", "sex", "citizenship"):
@@ -464,18 +464,18 @@ async def _referral_units(
 ) -> list[_Unit]:
     rows = list(
         await session.exec(
-            select(StatReferral).where(
-                col(StatReferral.month) >= question.start, col(StatReferral.month) <= question.end
+            select(ReferralFact).where(
+                col(ReferralFact.month) >= question.start, col(ReferralFact.month) <= question.end
             )
         )
     )
     if question.measure != "referrals":
         ids = [r.referral_id for r in rows] if question.measure in _NEEDS_DELIVERIES else []
-        deliveries: dict[str, list[StatDelivery]] = defaultdict(list)
+        deliveries: dict[str, list[DeliveryFact]] = defaultdict(list)
         for chunk in range(0, len(ids), 500):
             for d in await session.exec(
-                select(StatDelivery).where(
-                    col(StatDelivery.referral_id).in_(ids[chunk : chunk + 500])
+                select(DeliveryFact).where(
+                    col(DeliveryFact.referral_id).in_(ids[chunk : chunk + 500])
                 )
             ):
                 deliveries[d.referral_id].append(d)
@@ -489,7 +489,7 @@ async def _referral_units(
     ]
 
 
-def _acknowledged_in_time(_: StatReferral, deliveries: list[StatDelivery]) -> bool:
+def _acknowledged_in_time(_: ReferralFact, deliveries: list[DeliveryFact]) -> bool:
     due = [d for d in deliveries if d.deadline is not None]
     return bool(due) and all(
         d.acknowledged_at is not None and d.deadline is not None and d.acknowledged_at <= d.deadline
@@ -497,11 +497,11 @@ def _acknowledged_in_time(_: StatReferral, deliveries: list[StatDelivery]) -> bo
     )
 
 
-def _accepted(_: StatReferral, deliveries: list[StatDelivery]) -> bool:
+def _accepted(_: ReferralFact, deliveries: list[DeliveryFact]) -> bool:
     return any(d.accepted_at is not None for d in deliveries)
 
 
-_FUNNEL: dict[str, Callable[[StatReferral, list[StatDelivery]], bool]] = {
+_FUNNEL: dict[str, Callable[[ReferralFact, list[DeliveryFact]], bool]] = {
     "acknowledged_in_time": _acknowledged_in_time,
     "accepted": _accepted,
     "reasonable_grounds": lambda r, _: r.reasonable_grounds,
@@ -515,10 +515,10 @@ async def _decision_units(session: AsyncSession, question: Question) -> list[_Un
     """Hours from submission to the reasonable-grounds decision (either way), per referral
     submitted in the period, by the competent authority that decided."""
     rows = await session.exec(
-        select(StatReferral).where(
-            col(StatReferral.month) >= question.start,
-            col(StatReferral.month) <= question.end,
-            col(StatReferral.decided_at).is_not(None),
+        select(ReferralFact).where(
+            col(ReferralFact.month) >= question.start,
+            col(ReferralFact.month) <= question.end,
+            col(ReferralFact.decided_at).is_not(None),
         )
     )
     units = []
@@ -534,8 +534,8 @@ async def _delivery_units(session: AsyncSession, question: Question) -> list[_Un
     end_month = _shift(question.end, 1)
     end = datetime.fromisoformat(f"{end_month}-01T00:00:00+00:00")
     rows = await session.exec(
-        select(StatDelivery).where(
-            col(StatDelivery.routed_at) >= start, col(StatDelivery.routed_at) < end
+        select(DeliveryFact).where(
+            col(DeliveryFact.routed_at) >= start, col(DeliveryFact.routed_at) < end
         )
     )
     units = []
@@ -586,7 +586,7 @@ async def answer(
         session, question.by, months_between(question.start, question.end), agency_types
     )
     if question.measure == "time_to_reasonable_grounds" and "agency" in domains:
-        authorities = select(StatReferral.authority).distinct()
+        authorities = select(ReferralFact.authority).distinct()
         domains["agency"] = sorted({str(a) for a in await session.exec(authorities) if a})
     block_of = {m: i for i, block in enumerate(blocks) for m in block}
     ndim = len(question.by)

@@ -18,7 +18,7 @@ class IntakeTable(SQLModel, registry=intake_registry):
     pass
 
 
-class ReferralRow(IntakeTable, table=True):
+class Referral(IntakeTable, table=True):
     __tablename__ = "referral"
 
     id: str = Field(primary_key=True, max_length=36)
@@ -67,7 +67,7 @@ class IdempotencyRecord(IntakeTable, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class RecipientRow(IntakeTable, table=True):
+class Recipient(IntakeTable, table=True):
     """What intake knows of a recipient from `referral.routed` and the case events."""
 
     __tablename__ = "recipient"
@@ -94,7 +94,7 @@ class Recusal(IntakeTable, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class IdentificationRow(IntakeTable, table=True):
+class Identification(IntakeTable, table=True):
     """A victim referral's identification: the competent authority's decisions and the clocks
     the routing policy gave it (`referral.routed`'s `identification` terms)."""
 
@@ -116,7 +116,7 @@ class IdentificationRow(IntakeTable, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class InvestigationRow(IntakeTable, table=True):
+class Investigation(IntakeTable, table=True):
     """Whether a pre-trial investigation was opened; its number exists only inside `sealed`."""
 
     __tablename__ = "investigation"

@@ -37,12 +37,12 @@ from services.intake import service
 from services.intake.models import (
     ErasureRequest,
     IdempotencyRecord,
-    IdentificationRow,
-    InvestigationRow,
+    Identification,
+    Investigation,
     LegalHold,
-    RecipientRow,
+    Recipient,
     Recusal,
-    ReferralRow,
+    Referral,
 )
 from services.intake.settings import IntakeSettings
 
@@ -82,13 +82,13 @@ async def place_hold(
     investigators: frozenset[str],
     person: str | None = None,
     actor: str,
-) -> ReferralRow:
+) -> Referral:
     """Place the agency's legal hold while an investigation is open (Conflict otherwise).
     Placing it again changes nothing."""
     row = await service.investigated(
         session, referral_id=referral_id, agency=agency, investigators=investigators, person=person
     )
-    inv = await session.get(InvestigationRow, referral_id)
+    inv = await session.get(Investigation, referral_id)
     if inv is None or not inv.opened:
         raise Conflict("No investigation is open on this referral: a legal hold needs one.")
     if await session.get(LegalHold, (referral_id, agency)) is not None:
@@ -120,7 +120,7 @@ async def lift_hold(
 
 
 async def _hold_changed(
-    session: AsyncSession, *, row: ReferralRow, agency: str, actor: str, held: bool
+    session: AsyncSession, *, row: Referral, agency: str, actor: str, held: bool
 ) -> None:
     payload = ReferralHoldChanged(
         referral_id=row.id, reference=row.reference, agency=agency, held=held
@@ -133,8 +133,8 @@ async def _hold_changed(
 # Erasure on request: the national coordinator's supervisor asks, a `dpo` approves.
 
 
-async def _erasable(session: AsyncSession, referral_id: str) -> ReferralRow:
-    row = await session.get(ReferralRow, referral_id)
+async def _erasable(session: AsyncSession, referral_id: str) -> Referral:
+    row = await session.get(Referral, referral_id)
     if row is None:
         raise NotFound("No such referral.")
     if row.status == ERASED:
@@ -195,8 +195,8 @@ async def pending_erasures(
     `referral_id`: that referral's only."""
     held = select(col(LegalHold.referral_id)).distinct()
     query = select(
-        ErasureRequest, col(ReferralRow.reference), col(ErasureRequest.referral_id).in_(held)
-    ).join(ReferralRow, col(ReferralRow.id) == col(ErasureRequest.referral_id))
+        ErasureRequest, col(Referral.reference), col(ErasureRequest.referral_id).in_(held)
+    ).join(Referral, col(Referral.id) == col(ErasureRequest.referral_id))
     if referral_id:
         query = query.where(col(ErasureRequest.referral_id) == referral_id)
     page = await paginate(
@@ -220,12 +220,12 @@ async def visible_holds(
     coordinators: frozenset[str],
     may_request_erasure: bool,
     person: str | None,
-) -> tuple[ReferralRow, list[LegalHold]]:
+) -> tuple[Referral, list[LegalHold]]:
     """The holds on a referral, for whoever may place one (a law-enforcement or prosecutor
     agency that submitted it or was sent it) or ask for its erasure (the national
     coordinator's supervisor, who may ask about any referral); anyone else gets NotFound."""
     if may_request_erasure and agency in coordinators:
-        found = await session.get(ReferralRow, referral_id)
+        found = await session.get(Referral, referral_id)
         if found is None or found.status == ERASED:
             raise NotFound("No such referral.")
         row = found
@@ -277,14 +277,14 @@ async def approve_erasure(
     actor: str,
     ledger: ErasureLedger,
     now: datetime,
-) -> ReferralRow:
+) -> Referral:
     """The second person approves: the referral is shredded at once. Refused under a legal
     hold (placed since the request), and to the person who asked."""
     pending = await pending_erasure(session, referral_id)
     if pending.requested_by_actor == actor:
         raise Conflict("The erasure must be approved by someone other than who requested it.")
     _refuse_if_held(await holds(session, referral_id))
-    row = await session.get(ReferralRow, referral_id)
+    row = await session.get(Referral, referral_id)
     assert row is not None
     await shred(
         session,
@@ -304,7 +304,7 @@ async def approve_erasure(
 async def shred(
     session: AsyncSession,
     *,
-    row: ReferralRow,
+    row: Referral,
     basis: ErasureBasis,
     erased_at: datetime,
     ledger: ErasureLedger | None,
@@ -319,8 +319,8 @@ async def shred(
     # is zeroed in the file, not left in free space where the old wrapped key would still open
     # the old ciphertext; the caller truncates the write-ahead log after the commit.
     claim = (
-        update(ReferralRow)
-        .where(col(ReferralRow.id) == row.id, col(ReferralRow.status) != ERASED)
+        update(Referral)
+        .where(col(Referral.id) == row.id, col(Referral.status) != ERASED)
         .values(status=ERASED)
     )
     if (await session.exec(claim)).rowcount != 1:
@@ -329,8 +329,8 @@ async def shred(
         ledger.record(referral_id=row.id, basis=basis.value, erased_at=erased_at)
     referral_id = row.id
     await session.exec(
-        update(ReferralRow)
-        .where(col(ReferralRow.id) == referral_id)
+        update(Referral)
+        .where(col(Referral.id) == referral_id)
         .values(
             status=ERASED,
             erasure_basis=basis.value,
@@ -354,9 +354,9 @@ async def shred(
         )
     )
     for table in (
-        InvestigationRow,  # its sealed number and wrapped key
-        IdentificationRow,  # the victim's status, decisions and who decided
-        RecipientRow,
+        Investigation,  # its sealed number and wrapped key
+        Identification,  # the victim's status, decisions and who decided
+        Recipient,
         Recusal,
         LegalHold,
         ErasureRequest,
@@ -389,7 +389,7 @@ async def shred_again(session: AsyncSession, entry: Erasure, *, agency: str) -> 
     """Replaying the ledger: shred a referral the ledger says was erased if its data is present
     (a database restored from a backup older than the erasure, or a crash between the ledger
     entry and the commit). True when it was."""
-    row = await session.get(ReferralRow, entry.referral_id)
+    row = await session.get(Referral, entry.referral_id)
     if row is None or row.status == ERASED:
         return False
     return await shred(
@@ -425,39 +425,39 @@ async def retention_due(
     erased while any of its periods runs."""
     ident = (
         select(
-            col(IdentificationRow.referral_id),
-            col(IdentificationRow.status),
-            col(IdentificationRow.decided_at),
+            col(Identification.referral_id),
+            col(Identification.status),
+            col(Identification.decided_at),
         )
         .where(
-            col(IdentificationRow.status).in_(
+            col(Identification.status).in_(
                 [Outcome.NO_REASONABLE_GROUNDS.value, Outcome.NOT_CONFIRMED.value]
             )
         )
         .subquery()
     )
-    ended = func.sum(case((col(RecipientRow.status).in_(ENDED), 1), else_=0))
+    ended = func.sum(case((col(Recipient.status).in_(ENDED), 1), else_=0))
     closing = (
         select(
-            col(RecipientRow.referral_id),
-            func.max(col(RecipientRow.updated_at)).label("closed_at"),
+            col(Recipient.referral_id),
+            func.max(col(Recipient.updated_at)).label("closed_at"),
         )
-        .group_by(col(RecipientRow.referral_id))
+        .group_by(col(Recipient.referral_id))
         .having(func.count() == ended)
         .subquery()
     )
     query = (
         select(
-            ReferralRow,
+            Referral,
             ident.c.status,
             ident.c.decided_at,
             closing.c.closed_at,
         )
-        .outerjoin(ident, ident.c.referral_id == col(ReferralRow.id))
-        .outerjoin(closing, closing.c.referral_id == col(ReferralRow.id))
-        .where(col(ReferralRow.status) != ERASED)
+        .outerjoin(ident, ident.c.referral_id == col(Referral.id))
+        .outerjoin(closing, closing.c.referral_id == col(Referral.id))
+        .where(col(Referral.status) != ERASED)
         .where(
-            (col(ReferralRow.status) == "withdrawn")
+            (col(Referral.status) == "withdrawn")
             | ident.c.status.is_not(None)
             | closing.c.closed_at.is_not(None)
         )
@@ -513,7 +513,7 @@ async def sweep_retention(
     for due in await retention_due(session, retention=retention, until=now):
         if due.held:
             continue
-        row = await session.get(ReferralRow, due.referral_id)
+        row = await session.get(Referral, due.referral_id)
         if row is None:
             continue
         if await shred(
@@ -539,7 +539,7 @@ async def subject_access(
 ) -> dict[str, Any]:
     """Everything intake holds on one referral, at `full`, with its recipients (their
     disclosure levels and statuses), holds and any pending erasure. An erased referral: Gone."""
-    row = await session.get(ReferralRow, referral_id)
+    row = await session.get(Referral, referral_id)
     if row is None:
         raise NotFound("No such referral.")
     if row.status == ERASED:
@@ -556,9 +556,9 @@ async def subject_access(
         data["identification"] = service.identification_view(ident)
     data["investigation"] = service.investigation_view(inv, vault, disclosure=Disclosure.FULL)
     recipients = await session.exec(
-        select(RecipientRow)
-        .where(col(RecipientRow.referral_id) == referral_id)
-        .order_by(col(RecipientRow.agency))
+        select(Recipient)
+        .where(col(Recipient.referral_id) == referral_id)
+        .order_by(col(Recipient.agency))
     )
     pending = await session.get(ErasureRequest, referral_id)
     return {

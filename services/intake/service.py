@@ -58,12 +58,12 @@ from services.common.retention import majority_on
 from services.intake import repository
 from services.intake.models import (
     IdempotencyRecord,
-    IdentificationRow,
-    InvestigationRow,
-    RecipientRow,
+    Identification,
+    Investigation,
+    Recipient,
     Recusal,
     ReferenceCounter,
-    ReferralRow,
+    Referral,
 )
 from services.intake.repository import implicated
 
@@ -179,7 +179,7 @@ async def submit_referrals(
         if slot not in claimed:
             seen = await session.get(IdempotencyRecord, slot)
             if seen is not None:
-                row = await session.get(ReferralRow, seen.referral_id)
+                row = await session.get(Referral, seen.referral_id)
                 assert row is not None
                 if row.status == "erased":  # its body hash is gone with it: never resubmitted
                     outcomes[i] = Conflict("The referral this Idempotency-Key created was erased.")
@@ -274,7 +274,7 @@ async def submit_referrals(
             )
         )
     if rows:
-        await insert_many(session, ReferralRow, rows)
+        await insert_many(session, Referral, rows)
         await add_events(session, events)
     # Replays of a key first used earlier in this same batch.
     for i, sub in enumerate(submissions):
@@ -287,7 +287,7 @@ async def submit_referrals(
 # Access
 
 
-def effective_disclosure(recipient: RecipientRow, consent: dict[str, Any] | None) -> Disclosure:
+def effective_disclosure(recipient: Recipient, consent: dict[str, Any] | None) -> Disclosure:
     """The routed level, unless a consent scope it rests on has since been withdrawn."""
     given = consent or {}
     if any(not given.get(scope, False) for scope in recipient.requires_consent):
@@ -327,7 +327,7 @@ def check_region(region: str, *, country: str | None, path: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Visible:
-    row: ReferralRow
+    row: Referral
     disclosure: Disclosure
     submitter: bool  # the caller's agency submitted it
 
@@ -347,11 +347,11 @@ async def visible(
     readable = repository.readable_referrals(
         agency=agency, as_submitter=as_submitter, as_recipient=as_recipient, person=person
     )
-    row = (await session.exec(readable.where(col(ReferralRow.id) == referral_id))).first()
+    row = (await session.exec(readable.where(col(Referral.id) == referral_id))).first()
     if row is not None and repository.may_read(row, agency=agency, as_submitter=as_submitter):
         if as_submitter and row.submitted_by == agency:
             return Visible(row, Disclosure.FULL, True)
-        recipient = await session.get(RecipientRow, (referral_id, agency))
+        recipient = await session.get(Recipient, (referral_id, agency))
         if recipient is not None:
             return Visible(row, effective_disclosure(recipient, row.consent), False)
     raise NotFound("No such referral.")
@@ -380,7 +380,7 @@ def contact_for(
 
 
 def render(
-    row: ReferralRow,
+    row: Referral,
     disclosure: Disclosure,
     vault: Vault,
     *,
@@ -437,8 +437,8 @@ def render(
 # Consent, withdrawal, status
 
 
-async def _own(session: AsyncSession, referral_id: str, agency: str) -> ReferralRow:
-    row = await session.get(ReferralRow, referral_id)
+async def _own(session: AsyncSession, referral_id: str, agency: str) -> Referral:
+    row = await session.get(Referral, referral_id)
     if row is None or row.submitted_by != agency or row.status == "erased":
         raise NotFound("No such referral.")
     return row
@@ -470,7 +470,7 @@ async def change_consent(
     consent: Consent,
     person: str | None = None,
     actor: str | None = None,
-) -> ReferralRow:
+) -> Referral:
     """Record the victim's consent as it now is. The submitter or any recipient at `support` or
     above may (the shelter that is with the victim); a recipient states the language, whether an
     interpreter was present and the form. Every recipient's level is re-decided at once."""
@@ -525,7 +525,7 @@ async def change_safety(
     safety: Safety,
     person: str | None = None,
     actor: str | None = None,
-) -> ReferralRow:
+) -> Referral:
     """Record a new safety assessment (submitter, or a recipient at `support` or above). A
     changed risk level is announced (`referral.risk_changed`, the level only); high risk raises
     the urgency to `immediate` and brings in the coordinator."""
@@ -562,7 +562,7 @@ async def name_implicated(
     overseers: frozenset[str],
     person: str | None = None,
     actor: str | None = None,
-) -> ReferralRow:
+) -> Referral:
     """Add agencies to those implicated (never removed here). The submitter, or a recipient
     that is a prosecutor or the coordinator (`overseers`), may; an agency named implicated gets
     NotFound, so it can neither see nor undo it."""
@@ -603,7 +603,7 @@ async def recuse(
     person: str | None,
     reason: str | None,
     actor: str | None = None,
-) -> ReferralRow:
+) -> Referral:
     """A person steps away from a referral (a conflict of interest): from now on they get
     NotFound for it, whatever their agency may see. Recorded in the audit log."""
     found = await visible(
@@ -634,7 +634,7 @@ async def recuse(
 
 async def withdraw(
     session: AsyncSession, *, referral_id: str, agency: str, actor: str | None = None
-) -> ReferralRow:
+) -> Referral:
     row = await _own(session, referral_id, agency)
     if row.status == "withdrawn":
         return row
@@ -650,12 +650,12 @@ async def withdraw(
 
 async def recipients(
     session: AsyncSession, *, referral_id: str, agency: str
-) -> tuple[ReferralRow, list[RecipientRow]]:
+) -> tuple[Referral, list[Recipient]]:
     row = await _own(session, referral_id, agency)
     rows = await session.exec(
-        select(RecipientRow)
-        .where(col(RecipientRow.referral_id) == referral_id)
-        .order_by(col(RecipientRow.agency))
+        select(Recipient)
+        .where(col(Recipient.referral_id) == referral_id)
+        .order_by(col(Recipient.agency))
     )
     named = implicated(row)
     return row, [r for r in rows if r.agency not in named]
@@ -666,7 +666,7 @@ async def recipients(
 
 async def erased(session: AsyncSession, referral_id: str) -> bool:
     """Events about an erased referral (late or replayed) leave nothing behind."""
-    row = await session.get(ReferralRow, referral_id)
+    row = await session.get(Referral, referral_id)
     return row is not None and row.status == "erased"
 
 
@@ -680,7 +680,7 @@ def _recipient_upserts(make: Any) -> tuple[Any, Any]:
     taking a routing decision's terms (status and delivery untouched), and one taking a case
     event's delivery and raising the status (never lowering it: an equal rank, as accepted and
     declined, takes the later one)."""
-    table = RecipientRow.__table__  # type: ignore[attr-defined]
+    table = Recipient.__table__  # type: ignore[attr-defined]
     key = ["referral_id", "agency"]
     routed = make(table)
     terms = ("disclosure", "requires_consent", "rule", "deadline", "updated_at")
@@ -713,7 +713,7 @@ _UPSERTS = {
 async def apply_routed(session: AsyncSession, *, routed: ReferralRouted) -> None:
     if await erased(session, routed.referral_id):
         return
-    table = RecipientRow.__table__  # type: ignore[attr-defined]
+    table = Recipient.__table__  # type: ignore[attr-defined]
     conn = await session.connection()
     if routed.removed:  # named as implicated: no longer a recipient at all
         await conn.execute(
@@ -802,13 +802,13 @@ async def _start_identification(session: AsyncSession, *, routed: ReferralRouted
     or later decision never restarts them)."""
     terms = routed.identification
     assert terms is not None
-    if await session.get(ReferralRow, routed.referral_id) is None:  # loaded by `erased`
+    if await session.get(Referral, routed.referral_id) is None:  # loaded by `erased`
         return
     # Every referral starts as a potential victim (the contract allows nothing else): only the
     # competent authority's decisions move it on. An existing row stays as it is.
     dialect = session.get_bind().dialect.name
     await session.exec(
-        insert_ignore(dialect, IdentificationRow).values(
+        insert_ignore(dialect, Identification).values(
             referral_id=routed.referral_id,
             authority=terms.authority,
             status=VictimStatus.POTENTIAL.value,
@@ -819,7 +819,7 @@ async def _start_identification(session: AsyncSession, *, routed: ReferralRouted
     )
 
 
-def identification_view(ident: IdentificationRow | None) -> dict[str, Any] | None:
+def identification_view(ident: Identification | None) -> dict[str, Any] | None:
     if ident is None:
         return None
     return {
@@ -834,7 +834,7 @@ def identification_view(ident: IdentificationRow | None) -> dict[str, Any] | Non
 
 
 def investigation_view(
-    inv: InvestigationRow | None, vault: Vault | None, *, disclosure: Disclosure
+    inv: Investigation | None, vault: Vault | None, *, disclosure: Disclosure
 ) -> dict[str, Any] | None:
     """Opened, date and agency for every reader; the number at `full` only."""
     if inv is None:
@@ -848,31 +848,31 @@ def investigation_view(
 
 async def progress(
     session: AsyncSession, referral_id: str
-) -> tuple[IdentificationRow | None, InvestigationRow | None]:
+) -> tuple[Identification | None, Investigation | None]:
     return (
-        await session.get(IdentificationRow, referral_id),
-        await session.get(InvestigationRow, referral_id),
+        await session.get(Identification, referral_id),
+        await session.get(Investigation, referral_id),
     )
 
 
 async def running_clocks(
     session: AsyncSession, *, agency: str, everyone: bool, limit: int
-) -> list[tuple[IdentificationRow, str]]:
+) -> list[tuple[Identification, str]]:
     """Identification clocks still running (awaiting reasonable grounds, or in the reflection
     period), soonest first, with each referral's reference: every authority's for the national
     coordinator (`everyone`), otherwise those the agency is the authority for. A referral naming
     the caller's agency implicated is left out, as everywhere else."""
     running = [VictimStatus.POTENTIAL.value, VictimStatus.REASONABLE_GROUNDS.value]
     query = (
-        select(IdentificationRow, ReferralRow)
-        .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
-        .where(col(IdentificationRow.status).in_(running))
-        .where(col(ReferralRow.status) != "withdrawn")
-        .order_by(col(IdentificationRow.reasonable_grounds_due), col(IdentificationRow.referral_id))
+        select(Identification, Referral)
+        .join(Referral, col(Referral.id) == col(Identification.referral_id))
+        .where(col(Identification.status).in_(running))
+        .where(col(Referral.status) != "withdrawn")
+        .order_by(col(Identification.reasonable_grounds_due), col(Identification.referral_id))
         .limit(limit)
     )
     if not everyone:
-        query = query.where(col(IdentificationRow.authority) == agency)
+        query = query.where(col(Identification.authority) == agency)
     rows = (await session.exec(query)).all()
     return [(ident, ref.reference) for ident, ref in rows if agency not in implicated(ref)]
 
@@ -888,13 +888,13 @@ async def decide_identification(
     person: str | None = None,
     actor: str | None = None,
     now: datetime | None = None,
-) -> IdentificationRow:
+) -> Identification:
     """Record a decision of the competent authority (the caller holds the supervisor role;
     any other agency, an implicated one, or a person who recused gets NotFound). Illegal steps,
     and a conclusive negative decision before the reflection period ends, are a Conflict."""
     now = now or datetime.now(UTC)
-    row = await session.get(ReferralRow, referral_id)
-    ident = await session.get(IdentificationRow, referral_id)
+    row = await session.get(Referral, referral_id)
+    ident = await session.get(Identification, referral_id)
     if (
         row is None
         or row.status == "erased"
@@ -982,7 +982,7 @@ async def investigated(
     agency: str,
     investigators: frozenset[str],
     person: str | None,
-) -> ReferralRow:
+) -> Referral:
     """The referral, for a law-enforcement or prosecutor agency that submitted it or was sent
     it; anyone else gets NotFound."""
     found = await visible(
@@ -1010,7 +1010,7 @@ async def record_investigation(
     vault: Vault,
     person: str | None = None,
     actor: str | None = None,
-) -> InvestigationRow:
+) -> Investigation:
     """A law-enforcement agency (`investigators`) that was sent the referral, or submitted it,
     records whether a pre-trial investigation was opened (or refused). The number is sealed
     like the identity and never leaves intake but to `full` readers."""
@@ -1025,9 +1025,9 @@ async def record_investigation(
             errors=[{"path": "date", "type": "value_error", "message": "in the future"}],
         )
     sealed = vault.seal({"number": number}, record_id=_investigation_record(referral_id))
-    inv = await session.get(InvestigationRow, referral_id)
+    inv = await session.get(Investigation, referral_id)
     if inv is None:
-        inv = InvestigationRow(
+        inv = Investigation(
             referral_id=referral_id,
             agency=agency,
             opened=opened,
@@ -1060,7 +1060,7 @@ async def sweep_identification(session: AsyncSession, *, now: datetime, limit: i
     ended reflection period once. Each is claimed by a conditional UPDATE before its event is
     staged, so several intake instances never announce one twice. Returns how many."""
 
-    def overdue(ident: IdentificationRow, row: ReferralRow) -> Any:
+    def overdue(ident: Identification, row: Referral) -> Any:
         return IdentificationOverdue(
             referral_id=row.id,
             reference=row.reference,
@@ -1068,7 +1068,7 @@ async def sweep_identification(session: AsyncSession, *, now: datetime, limit: i
             due=ident.reasonable_grounds_due,
         )
 
-    def reflection_ended(ident: IdentificationRow, row: ReferralRow) -> Any:
+    def reflection_ended(ident: Identification, row: Referral) -> Any:
         assert ident.reflection_ends is not None
         return ReflectionEnded(
             referral_id=row.id, reference=row.reference, ended_at=ident.reflection_ends
@@ -1078,27 +1078,27 @@ async def sweep_identification(session: AsyncSession, *, now: datetime, limit: i
         (
             "overdue_at",
             [
-                col(IdentificationRow.status) == VictimStatus.POTENTIAL.value,
-                col(IdentificationRow.reasonable_grounds_due) <= now,
-                col(ReferralRow.status) != "withdrawn",
+                col(Identification.status) == VictimStatus.POTENTIAL.value,
+                col(Identification.reasonable_grounds_due) <= now,
+                col(Referral.status) != "withdrawn",
             ],
             overdue,
         ),
-        ("reflection_ended_at", [col(IdentificationRow.reflection_ends) <= now], reflection_ended),
+        ("reflection_ended_at", [col(Identification.reflection_ends) <= now], reflection_ended),
     )
     announced = 0
     for stamp, due, announcement in clocks:
-        unannounced = col(getattr(IdentificationRow, stamp)).is_(None)
+        unannounced = col(getattr(Identification, stamp)).is_(None)
         found = await session.exec(
-            select(IdentificationRow, ReferralRow)
-            .join(ReferralRow, col(ReferralRow.id) == col(IdentificationRow.referral_id))
+            select(Identification, Referral)
+            .join(Referral, col(Referral.id) == col(Identification.referral_id))
             .where(unannounced, *due)
             .limit(limit)
         )
         for ident, row in list(found):
             claim = (
-                update(IdentificationRow)
-                .where(col(IdentificationRow.referral_id) == ident.referral_id, unannounced)
+                update(Identification)
+                .where(col(Identification.referral_id) == ident.referral_id, unannounced)
                 .values({stamp: now})
             )
             if (await session.exec(claim)).rowcount != 1:

@@ -28,14 +28,14 @@ from sqlmodel import col, select
 
 from contracts.topics import CASE_EVENTS, CATALOGUE, DEADLETTER, REFERRALS, ROUTING
 from services.audit import service as audit_service
-from services.audit.models import AuditRecord
+from services.audit.models import Record
 from services.common.broker import EmbeddedBroker, free_port
 from services.common.bus import ensure_topics
 from services.common.crypto import Vault
 from services.common.db import session_factory
 from services.common.models import OutboxRecord
 from services.common.routes import ROUTES
-from services.intake.models import RecipientRow
+from services.intake.models import Recipient
 from services.notify.models import Delivery
 from services.router.models import RoutedReferral
 from services.stack import SERVICES
@@ -164,9 +164,7 @@ class Cluster:
         engine = create_async_engine(url, poolclass=NullPool)
         try:
             async with session_factory(engine)() as session:
-                found = await session.exec(
-                    select(AuditRecord).where(col(AuditRecord.subject).in_(ids))
-                )
+                found = await session.exec(select(Record).where(col(Record.subject).in_(ids)))
                 payloads = audit_service.Payloads(session, vault)
                 return [(r.subject or "", r.type, await payloads.of(r)) for r in found]
         finally:
@@ -225,10 +223,10 @@ async def every_effect_once(cluster: Cluster, ids: list[str], *, timeout: float)
 
     async def done() -> bool:
         notified = select(func.count()).where(
-            col(AuditRecord.subject).in_(ids), AuditRecord.type == "delivery.notified"
+            col(Record.subject).in_(ids), Record.type == "delivery.notified"
         )
         told = select(func.count()).where(
-            col(RecipientRow.referral_id).in_(ids), RecipientRow.status == "notified"
+            col(Recipient.referral_id).in_(ids), Recipient.status == "notified"
         )
         return (
             await cluster.scalar("audit", notified) >= expected

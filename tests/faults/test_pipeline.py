@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from services.audit.models import AuditRecord
-from services.intake.models import ReferralRow
+from services.audit.models import Record
+from services.intake.models import Referral
 from tests.conftest import PG_URL
 from tests.faults.conftest import BODY, SUBMITTER, Cluster, every_effect_once, submit_at
 from tests.support import Receiver, connection_count, drop_connections, wait_for
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults"), pytest.mark.t
 
 async def audited(cluster: Cluster, ids: list[str]) -> int:
     """Audit records of these referrals so far."""
-    query = select(func.count()).where(col(AuditRecord.subject).in_(list(ids)))
+    query = select(func.count()).where(col(Record.subject).in_(list(ids)))
     return int(await cluster.scalar("audit", query))
 
 
@@ -73,7 +73,7 @@ async def test_intake_and_audit_killed_mid_batch_and_restarted(cluster: Cluster)
     keys = [str(uuid.uuid4()) for _ in range(300)]
     accepted: dict[str, str] = {}
     headers = await cluster.headers(SUBMITTER)
-    before = await cluster.scalar("intake", select(func.count()).select_from(ReferralRow))
+    before = await cluster.scalar("intake", select(func.count()).select_from(Referral))
 
     async def submit(client: httpx.AsyncClient, key: str) -> None:
         async def done() -> bool:
@@ -118,7 +118,7 @@ async def test_intake_and_audit_killed_mid_batch_and_restarted(cluster: Cluster)
 
     ids = sorted(set(accepted.values()))
     assert len(ids) == len(keys)  # one referral per key, none lost
-    after = await cluster.scalar("intake", select(func.count()).select_from(ReferralRow))
+    after = await cluster.scalar("intake", select(func.count()).select_from(Referral))
     assert after - before == len(keys)  # and no stray ones from a retried POST
     await every_effect_once(cluster, ids, timeout=120)
 

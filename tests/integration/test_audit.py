@@ -24,7 +24,7 @@ from contracts.events import (
 )
 from services.audit import chain, service
 from services.audit.app import create_app
-from services.audit.models import AuditCheckpoint, AuditRecord, AuditReferralKey, audit_metadata
+from services.audit.models import ChainCheckpoint, Record, ReferralKey, audit_metadata
 from services.audit.settings import AuditSettings
 from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
@@ -59,7 +59,7 @@ class Audit:
 
     async def count(self) -> int:
         async with self.db.sessions() as session:
-            return int((await session.exec(select(func.count()).select_from(AuditRecord))).one())
+            return int((await session.exec(select(func.count()).select_from(Record))).one())
 
 
 @pytest.fixture
@@ -291,10 +291,10 @@ async def test_a_salt_swapped_between_records_is_found_online_and_offline(
     vault = vault_from_settings(settings)
     opened: dict[int, bytes] = {}
     async with transaction(db.sessions) as session:
-        records = {r.sequence: r for r in await session.exec(select(AuditRecord))}
+        records = {r.sequence: r for r in await session.exec(select(Record))}
         keys = {}
         for seq in (4, 5):
-            row = await session.get(AuditReferralKey, records[seq].key_ref)
+            row = await session.get(ReferralKey, records[seq].key_ref)
             assert row is not None
             keys[seq] = vault.unwrap(
                 row.wrapped_key,
@@ -327,7 +327,7 @@ def _blob(db: Database, blob: bytes) -> str:
 async def test_forged_checkpoint_signature_is_found(db: Database, tmp_path: Path) -> None:
     vkey, _settings = await build_chain(db, tmp_path)
     async with db.sessions() as session:
-        (note,) = [c.note for c in await session.exec(select(AuditCheckpoint))]
+        (note,) = [c.note for c in await session.exec(select(ChainCheckpoint))]
     forged = note.replace("\n8\n", "\n9\n")  # claim one more record, keep the old signature
     await tamper_sql(db, f"UPDATE audit_checkpoint SET note = '{forged}'")
     async with db.sessions() as session:

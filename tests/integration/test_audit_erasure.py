@@ -23,10 +23,10 @@ from contracts.topics import topic_for_type
 from services.audit import chain, service
 from services.audit.app import create_app
 from services.audit.models import (
-    AuditErasure,
-    AuditHead,
-    AuditRecord,
-    AuditReferralKey,
+    ChainHead,
+    ErasedReferral,
+    Record,
+    ReferralKey,
     audit_metadata,
 )
 from services.audit.settings import AuditSettings
@@ -107,10 +107,10 @@ class World:
         )
         return event.id
 
-    async def records(self, subject: str) -> list[AuditRecord]:
+    async def records(self, subject: str) -> list[Record]:
         async with self.db.sessions() as session:
-            query = select(AuditRecord).where(AuditRecord.subject == subject)
-            return list(await session.exec(query.order_by(col(AuditRecord.sequence))))
+            query = select(Record).where(Record.subject == subject)
+            return list(await session.exec(query.order_by(col(Record.sequence))))
 
     async def has(self, subject: str, event_ids: list[str]) -> bool:
         return {r.event_id for r in await self.records(subject)} >= set(event_ids)
@@ -141,8 +141,8 @@ async def legacy_records(db: Database, rows: list[tuple[str, str, dict[str, Any]
             )  # fmt: skip
             prev = chain.record_hash(values)
             fields: dict[str, Any] = dict(zip(chain.FIELDS, values, strict=True))
-            session.add(AuditRecord(**fields, hash=prev, version=1))
-        session.add(AuditHead(id=1, sequence=len(rows), hash=prev))
+            session.add(Record(**fields, hash=prev, version=1))
+        session.add(ChainHead(id=1, sequence=len(rows), hash=prev))
 
 
 def raw_files(db: Database) -> bytes:
@@ -234,7 +234,7 @@ async def test_erasure_keeps_the_timeline_and_the_chain_and_destroys_the_payload
         sealed_before = {r.sequence: r.sealed for r in await world.records(rid) if r.sealed}
         assert len(sealed_before) == 3
         async with world.db.sessions() as session:
-            wrapped = (await session.get(AuditReferralKey, rid)).wrapped_key  # type: ignore[union-attr]
+            wrapped = (await session.get(ReferralKey, rid)).wrapped_key  # type: ignore[union-attr]
         if world.db.kind == "sqlite":
             files = raw_files(world.db)
             assert CANARY.encode() not in files and LEGACY_CANARY.encode() in files
@@ -315,8 +315,8 @@ async def test_erasure_keeps_the_timeline_and_the_chain_and_destroys_the_payload
         left = [(r.type, r.key_ref) for r in await world.records(rid) if r.sealed]
         assert left == [("referral.erased", service.SHARED_KEY)]
         async with world.db.sessions() as session:
-            assert await session.get(AuditReferralKey, rid) is None
-            remaining = list(await session.exec(select(AuditReferralKey)))
+            assert await session.get(ReferralKey, rid) is None
+            remaining = list(await session.exec(select(ReferralKey)))
         assert {k.referral_id for k in remaining} >= {other, service.SHARED_KEY}
         for k in remaining:
             key = world.vault.unwrap(
@@ -343,11 +343,11 @@ async def test_erasure_keeps_the_timeline_and_the_chain_and_destroys_the_payload
         stale.unlink()
     shutil.copy(backup, db_file)
     async with world.db.sessions() as session:
-        assert await session.get(AuditReferralKey, rid) is not None  # the key is back
+        assert await session.get(ReferralKey, rid) is not None  # the key is back
     async with world.stack() as stack:
         async with world.db.sessions() as session:
-            assert await session.get(AuditReferralKey, rid) is None
-            assert (await session.get(AuditErasure, rid)) is not None
+            assert await session.get(ReferralKey, rid) is None
+            assert (await session.get(ErasedReferral, rid)) is not None
         assert not [r.sealed for r in await world.records(rid) if r.sealed]  # no erasure record
         r = await stack.client.get(f"/v1/audit/referrals/{rid}/timeline", headers=auditor)
         assert [s.get("erased") for s in r.json()["events"]] == [True, True, True, True]
@@ -406,7 +406,7 @@ async def test_appends_and_an_erasure_in_one_transaction(world: World) -> None:
     async with transaction(db.sessions) as session:
         vkey = await service.public_key(session, name=world.settings.key_name, vault=vault)
     async with db.sessions() as session:
-        assert await session.get(AuditReferralKey, "e1") is None
+        assert await session.get(ReferralKey, "e1") is None
         result = await service.verify(session, vkey=vkey, vault=vault)
     assert (result["ok"], result["records"]) == (True, 6)
     assert result["checkpoints"] == {"checked": 1, "bad": []}

@@ -21,10 +21,10 @@ from services.common.erasure import ErasureLedger
 from services.common.retention import add_years
 from services.intake.app import create_app
 from services.intake.models import (
-    IdentificationRow,
-    InvestigationRow,
-    RecipientRow,
-    ReferralRow,
+    Identification,
+    Investigation,
+    Recipient,
+    Referral,
 )
 from services.intake.settings import IntakeSettings
 from services.router.settings import EXAMPLE_POLICY
@@ -51,15 +51,15 @@ async def blobs(db: Database) -> list[tuple[bytes, bytes, str]]:
     async with db.sessions() as session:
         found = list(
             await session.exec(
-                select(ReferralRow.sealed, ReferralRow.wrapped_key, ReferralRow.master_key_id)
+                select(Referral.sealed, Referral.wrapped_key, Referral.master_key_id)
             )
         )
         found += list(
             await session.exec(
                 select(
-                    InvestigationRow.sealed,
-                    InvestigationRow.wrapped_key,
-                    InvestigationRow.master_key_id,
+                    Investigation.sealed,
+                    Investigation.wrapped_key,
+                    Investigation.master_key_id,
                 )
             )
         )
@@ -68,8 +68,8 @@ async def blobs(db: Database) -> list[tuple[bytes, bytes, str]]:
 
 async def sealed_of(db: Database, referral_id: str) -> tuple[Sealed, Sealed]:
     async with db.sessions() as session:
-        row = await session.get(ReferralRow, referral_id)
-        inv = await session.get(InvestigationRow, referral_id)
+        row = await session.get(Referral, referral_id)
+        inv = await session.get(Investigation, referral_id)
         assert row is not None and inv is not None
         return (
             Sealed(row.sealed, row.wrapped_key, row.master_key_id),
@@ -507,7 +507,7 @@ async def test_holds_erasure_and_subject_access(
 
         # What is left of it: id, reference, kind, status, basis and time.
         async with databases["intake"].sessions() as session:
-            row = await session.get(ReferralRow, rid)
+            row = await session.get(Referral, rid)
             assert row is not None
             assert (row.reference, row.kind, row.status, row.erasure_basis) == (
                 reference,
@@ -528,7 +528,7 @@ async def test_holds_erasure_and_subject_access(
                 None,
                 None,
             )
-            for table in (InvestigationRow, IdentificationRow, RecipientRow):
+            for table in (Investigation, Identification, Recipient):
                 left = await session.exec(select(table).where(col(table.referral_id) == rid))
                 assert list(left) == [], table
         # No key left opens anything of it, and the files hold neither the canaries nor the
@@ -578,7 +578,7 @@ async def test_a_backup_restored_after_erasure_is_shredded_again_on_start(
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         shutil.copy(folder / "service.db", tmp_path / "backup.db")
         async with db.sessions() as session:
-            row = await session.get(ReferralRow, rid)
+            row = await session.get(Referral, rid)
             assert row is not None
             old_key = row.wrapped_key
         coordinator = mint.headers("nrm-coordinator", "supervisor")
@@ -597,7 +597,7 @@ async def test_a_backup_restored_after_erasure_is_shredded_again_on_start(
         (folder / name).unlink(missing_ok=True)
     shutil.copy(tmp_path / "backup.db", folder / "service.db")
     async with db.sessions() as session:
-        row = await session.get(ReferralRow, rid)
+        row = await session.get(Referral, rid)
         assert row is not None and row.status == "submitted" and row.wrapped_key == old_key
     await db.engine.dispose()
 
@@ -813,7 +813,7 @@ async def test_retention_sweep_with_the_clock_moved(
             assert r.status_code == 200 and r.json()["status"] == "withdrawn"
         async with databases["intake"].sessions() as session:
             for rid, _ in (due, held, minor):
-                row = await session.get(ReferralRow, rid)
+                row = await session.get(Referral, rid)
                 assert row is not None and row.withdrawn_at is not None
                 withdrawn_at[rid] = row.withdrawn_at
 

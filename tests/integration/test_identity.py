@@ -24,7 +24,7 @@ from services.common.crypto import Vault
 from services.common.permissions import Action
 from services.identity import service
 from services.identity.app import create_app
-from services.identity.models import SigningKeyRow
+from services.identity.models import SigningKey
 from services.identity.settings import IdentitySettings
 from tests.support import EXAMPLE_AGENCIES, Database, outbox_payloads, wait_for
 
@@ -497,7 +497,7 @@ async def test_signing_keys_are_sealed_at_rest(identity: Identity) -> None:
     kid, key = await identity.signing_key()
     private_d = str(key.as_dict(private=True)["d"]).encode()
     async with identity.db.sessions() as session:
-        row = await session.get(SigningKeyRow, kid)
+        row = await session.get(SigningKey, kid)
     assert row is not None
     stored = row.sealed_private + row.wrapped_key + json.dumps(row.public_jwk).encode()
     assert private_d not in stored

@@ -33,7 +33,7 @@ from services.common.broker import EmbeddedBroker
 from services.common.bus import create_producer
 from services.common.models import ProcessedEvent
 from services.insights.app import create_app
-from services.insights.models import StatDelivery, StatErased, StatReferral
+from services.insights.models import DeliveryFact, ErasedReferral, ReferralFact
 from services.insights.settings import InsightsSettings
 from tests.conftest import open_database
 from tests.support import SESSION_TIMEOUT_MS, Database, wait_for
@@ -209,22 +209,22 @@ EVENTS = 48  # distinct events `feed` publishes (each twice)
 
 async def projected(db: Database) -> bool:
     async with db.sessions() as session:
-        referrals = (await session.exec(select(func.count()).select_from(StatReferral))).one()
+        referrals = (await session.exec(select(func.count()).select_from(ReferralFact))).one()
         acks = (
             await session.exec(
-                select(func.count()).where(col(StatDelivery.acknowledged_at).is_not(None))
+                select(func.count()).where(col(DeliveryFact.acknowledged_at).is_not(None))
             )
         ).one()
         withheld = (
             await session.exec(
                 select(func.count()).where(
-                    StatReferral.kind == "victim_referral",
-                    col(StatReferral.statistics_consent).is_(False),
+                    ReferralFact.kind == "victim_referral",
+                    col(ReferralFact.statistics_consent).is_(False),
                 )
             )
         ).one()
         routed = (
-            await session.exec(select(func.count()).where(col(StatDelivery.routed_at).is_not(None)))
+            await session.exec(select(func.count()).where(col(DeliveryFact.routed_at).is_not(None)))
         ).one()
         applied = (
             await session.exec(
@@ -470,7 +470,7 @@ async def test_erasure_keeps_every_answer_and_cuts_the_link(
             async with db.sessions() as session:
                 kz39 = list(
                     await session.exec(
-                        select(StatReferral.referral_id).where(StatReferral.region == "KZ-39")
+                        select(ReferralFact.referral_id).where(ReferralFact.region == "KZ-39")
                     )
                 )
             assert len(kz39) == 4
@@ -485,7 +485,7 @@ async def test_erasure_keeps_every_answer_and_cuts_the_link(
             def applied(erasures: int, events: int) -> Callable[[], Awaitable[bool]]:
                 async def check() -> bool:
                     async with db.sessions() as session:
-                        done = await session.exec(select(func.count()).select_from(StatErased))
+                        done = await session.exec(select(func.count()).select_from(ErasedReferral))
                         seen = await session.exec(
                             select(func.count()).where(col(ProcessedEvent.consumer) == "insights")
                         )
@@ -513,8 +513,8 @@ async def test_erasure_keeps_every_answer_and_cuts_the_link(
             ]
             assert r.json()["total"] == {"value": 11, "suppressed": False}
             async with db.sessions() as session:
-                referrals = list(await session.exec(select(StatReferral)))
-                deliveries = list(await session.exec(select(StatDelivery)))
+                referrals = list(await session.exec(select(ReferralFact)))
+                deliveries = list(await session.exec(select(DeliveryFact)))
             assert (len(referrals), len(deliveries)) == (11, 10)
             ids = {r.referral_id for r in referrals} | {d.referral_id for d in deliveries}
             assert not ids & set(kz39)  # the facts are no longer linked to the referral ids

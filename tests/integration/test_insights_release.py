@@ -17,7 +17,7 @@ from services.common.db import create_all, create_engine, insert_many, session_f
 from services.insights import service
 from services.insights.app import create_app
 from services.insights.disclosure import ALL
-from services.insights.models import StatDelivery, StatReferral, insights_metadata
+from services.insights.models import DeliveryFact, ReferralFact, insights_metadata
 from services.insights.settings import InsightsSettings
 from tests.support import Database
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
@@ -58,7 +58,7 @@ async def _periods_answers(
         sessions = session_factory(engine)
         async with sessions.begin() as session:
             rows = [row(m, r) for (m, r), n in counts.items() for _ in range(n)]
-            await insert_many(session, StatReferral, rows)
+            await insert_many(session, ReferralFact, rows)
         starts = MONTHS[::period_months]
         ends = MONTHS[period_months - 1 :: period_months]
         out = {}
@@ -172,7 +172,7 @@ async def _timing_answer(path: Path, hours: dict[str, list[int]]) -> service.Ans
                 for agency, times in hours.items()
                 for h in times
             ]
-            await insert_many(session, StatDelivery, rows)
+            await insert_many(session, DeliveryFact, rows)
         q = service.Question(
             start="2025-01", end="2025-03", by=("agency",), measure="time_to_acknowledge"
         )
@@ -216,7 +216,7 @@ async def test_a_category_outside_the_vocabulary_is_counted(tmp_path: Path) -> N
         async with sessions.begin() as session:
             rows = [row("2025-01", "KZ-79") for _ in range(12)]
             rows += [row("2025-01", "KZ-79", submitted_by="ombudsman-1") for _ in range(20)]
-            await insert_many(session, StatReferral, rows)
+            await insert_many(session, ReferralFact, rows)
         q = service.Question(
             start="2025-01", end="2025-03", by=("agency_type",), measure="referrals"
         )
@@ -278,8 +278,8 @@ async def _funnels(
         async with sessions.begin() as session:
             for month, plan in months.items():
                 referrals, deliveries = funnel_rows(month, plan)
-                await insert_many(session, StatReferral, referrals)
-                await insert_many(session, StatDelivery, deliveries)
+                await insert_many(session, ReferralFact, referrals)
+                await insert_many(session, DeliveryFact, deliveries)
         out = {}
         async with sessions() as session:
             for start, end in periods:
@@ -410,7 +410,7 @@ async def test_releases_differ_stay_accurate_and_spend_a_capped_budget(
 
     await create_all(db.engine, insights_metadata)
     async with db.sessions.begin() as session:
-        await insert_many(session, StatReferral, rows)
+        await insert_many(session, ReferralFact, rows)
     mint = TokenMint()
     analyst = mint.headers("analyst", "analyst")
     app_settings = InsightsSettings(

@@ -31,7 +31,7 @@ from services.common.bus import create_producer
 from services.common.crypto import Vault
 from services.common.models import OutboxRecord
 from services.intake.app import create_app
-from services.intake.models import ReferralRow
+from services.intake.models import Referral
 from services.intake.settings import IntakeSettings
 from tests.support import Database, cursor_answers, outbox_payloads, read_topic, wait_for, walk
 from tests.tokens import AUDIENCE, ISSUER, TokenMint
@@ -257,7 +257,7 @@ async def test_invalid_bodies_are_refused_and_nothing_is_stored(
     if path is not None:
         assert path in {e["path"] for e in r.json()["errors"]}
     assert "Aigerim" not in r.text
-    assert await intake.count(ReferralRow) == 0
+    assert await intake.count(Referral) == 0
     assert await intake.count(OutboxRecord) == 0 or not await intake.events("referral.submitted")
 
 
@@ -484,10 +484,10 @@ async def test_concurrent_submissions_and_idempotent_retries(intake: Intake) -> 
     assert {r.status_code for r in retries} <= {200, 201}
     assert [r.status_code for r in retries].count(201) == 1
     assert len({r.json()["id"] for r in retries}) == 1
-    assert await intake.count(ReferralRow) == 201
+    assert await intake.count(Referral) == 201
     other = await intake.submit(TIP_EXAMPLE, **{"Idempotency-Key": key})
     assert other.status_code == 409
-    assert await intake.count(ReferralRow) == 201
+    assert await intake.count(Referral) == 201
     # One key, two different bodies, all at once (they share a group commit): the first one
     # stored wins, the same body replays it, the other body conflicts.
     mixed_key = uuid.uuid4().hex
@@ -499,7 +499,7 @@ async def test_concurrent_submissions_and_idempotent_retries(intake: Intake) -> 
     for body, r in zip(bodies, mixed, strict=True):
         assert r.status_code in ((200, 201) if body == winner else (409,)), r.text
     assert [r.status_code for r in mixed].count(201) == 1
-    assert await intake.count(ReferralRow) == 202
+    assert await intake.count(Referral) == 202
 
 
 async def test_lists_are_scoped_paginated_and_filtered(intake: Intake) -> None:
@@ -682,7 +682,7 @@ async def test_recipient_status_only_moves_forward(db: Database) -> None:
     from services.common.db import create_all, transaction
     from services.common.models import runtime_metadata
     from services.intake import service
-    from services.intake.models import RecipientRow, intake_metadata
+    from services.intake.models import Recipient, intake_metadata
 
     await create_all(db.engine, intake_metadata, runtime_metadata)
 
@@ -708,7 +708,7 @@ async def test_recipient_status_only_moves_forward(db: Database) -> None:
 
     async def rows() -> dict[str, tuple[str, str, str | None]]:
         async with db.sessions() as session:
-            found = await session.exec(select(RecipientRow).where(RecipientRow.referral_id == "r1"))
+            found = await session.exec(select(Recipient).where(Recipient.referral_id == "r1"))
             return {r.agency: (r.disclosure, r.status, r.delivery_id) for r in found}
 
     async with transaction(db.sessions) as session:
@@ -740,7 +740,7 @@ async def test_recipient_status_only_moves_forward(db: Database) -> None:
     }
     async with transaction(db.sessions) as session:
         session.add(
-            ReferralRow(
+            Referral(
                 id="r1",
                 reference="NRM-2026-000001",
                 kind="victim",

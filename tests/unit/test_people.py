@@ -9,13 +9,13 @@ import pyotp
 
 from services.common.crypto import Vault
 from services.identity import people
-from services.identity.models import PersonRow
+from services.identity.models import Person
 
 AT = datetime(2026, 11, 29, 6, 0, 15, tzinfo=UTC)
 
 
-def person(roles: list[str]) -> PersonRow:
-    return PersonRow(id="p-1", username="aigul", agency="ngo-north", roles=roles, password_hash="x")
+def person(roles: list[str]) -> Person:
+    return Person(id="p-1", username="aigul", agency="ngo-north", roles=roles, password_hash="x")
 
 
 def test_password_policy() -> None:
