@@ -1,5 +1,9 @@
 """Auditor endpoints. Role `auditor` only (anyone else: 404); every query is itself recorded
-as an `access.granted` event, which joins the chain like any other."""
+as an `access.granted` event, which joins the chain like any other.
+
+The queries read in sessions of their own, not a `ReadSession`: each is closed before the
+query's access record takes a connection (and the write lock) for its own transaction, so a
+request holds one connection at a time and a burst of queries cannot exhaust the pool."""
 
 from collections.abc import AsyncIterator
 from datetime import timedelta

@@ -220,6 +220,7 @@ async def token(
                 "unsupported_grant_type",
                 "Supported: client_credentials, authorization_code, refresh_token.",
             )
+        # Closed before the access record's own transaction: one connection at a time.
         async with runtime.sessions() as session:
             client = await service.authenticate_client(session, client_id=client_id, secret=secret)
             key = await service.current_signing_key(session, vault=vault)
@@ -269,11 +270,10 @@ async def token(
 
 
 @router.get("/.well-known/jwks.json", tags=["oauth"], summary="Public signing keys")
-async def jwks(runtime: Runtime, settings: Config) -> JSONResponse:
-    async with runtime.sessions() as session:
-        keys = await service.published_keys(
-            session, token_ttl=timedelta(seconds=settings.token_ttl_seconds)
-        )
+async def jwks(settings: Config, session: ReadSession) -> JSONResponse:
+    keys = await service.published_keys(
+        session, token_ttl=timedelta(seconds=settings.token_ttl_seconds)
+    )
     return JSONResponse({"keys": keys}, headers={"Cache-Control": "public, max-age=60"})
 
 

@@ -74,6 +74,7 @@ async def statistics(
     service.check_question(
         question, period_months=settings.period_months, max_months=settings.max_period_months
     )
+    # Closed before the access record's own transaction: one connection at a time.
     async with runtime.sessions() as session:
         result = await service.answer(
             session,

@@ -152,8 +152,8 @@ async def submit(
 @router.get("", summary="Referrals the caller's agency submitted or was sent")
 async def list_referrals(
     principal: Reader,
-    runtime: Runtime,
     settings: Config,
+    session: ReadSession,
     # Patterns, not just lengths: PostgreSQL refuses a NUL byte in a text parameter (was a 500).
     status: Annotated[str | None, Query(max_length=20, pattern=r"^[a-z_]+$")] = None,
     urgency: Urgency | None = None,
@@ -163,21 +163,20 @@ async def list_referrals(
     cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
     limit: Limit100 = 50,
 ) -> ReferralPage:
-    async with runtime.sessions() as session:
-        page = await repository.list_referrals(
-            session,
-            agency=principal.agency,
-            as_submitter=Role.REFERRER in principal.roles,
-            as_recipient=bool(principal.roles & {Role.CASEWORKER, Role.SUPERVISOR}),
-            person=person_of(principal),
-            status=status,
-            urgency=urgency.value if urgency else None,
-            region=region,
-            since=since,
-            until=until,
-            cursor=cursor,
-            limit=min(limit, settings.page_size_max),
-        )
+    page = await repository.list_referrals(
+        session,
+        agency=principal.agency,
+        as_submitter=Role.REFERRER in principal.roles,
+        as_recipient=bool(principal.roles & {Role.CASEWORKER, Role.SUPERVISOR}),
+        person=person_of(principal),
+        status=status,
+        urgency=urgency.value if urgency else None,
+        region=region,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=min(limit, settings.page_size_max),
+    )
     items = [
         ReferralSummary(
             id=r.id,
@@ -204,6 +203,7 @@ async def get_referral(
     purpose: Purpose = None,
 ) -> dict[str, Any]:
     try:
+        # Closed before the access record's own transaction: one connection at a time.
         async with runtime.sessions() as session:
             found = await service.visible(
                 session,
@@ -375,13 +375,14 @@ async def post_withdraw(
 
 
 @router.get("/{referral_id}/status", summary="Who was sent the referral and what they did")
-async def get_status(referral_id: str, principal: OwnReader, runtime: Runtime) -> ReferralStatus:
-    async with runtime.sessions() as session:
-        row, recipients = await service.recipients(
-            session, referral_id=referral_id, agency=principal.agency
-        )
-        ident, inv = await service.progress(session, referral_id)
-        held = await retention.holds(session, referral_id)
+async def get_status(
+    referral_id: str, principal: OwnReader, session: ReadSession
+) -> ReferralStatus:
+    row, recipients = await service.recipients(
+        session, referral_id=referral_id, agency=principal.agency
+    )
+    ident, inv = await service.progress(session, referral_id)
+    held = await retention.holds(session, referral_id)
     identification = service.identification_view(ident)
     investigation = service.investigation_view(inv, None, disclosure=Disclosure.SUPPORT)
     return ReferralStatus(
@@ -525,18 +526,17 @@ HoldReader = Annotated[Principal, Depends(require_any(Action.LEGAL_HOLD, Action.
     "the referral was sent to, or a supervisor of the national coordinator)",
 )
 async def get_hold(
-    referral_id: str, principal: HoldReader, runtime: Runtime, settings: Config
+    referral_id: str, principal: HoldReader, settings: Config, session: ReadSession
 ) -> Holds:
-    async with runtime.sessions() as session:
-        row, held = await retention.visible_holds(
-            session,
-            referral_id=referral_id,
-            agency=principal.agency,
-            investigators=settings.investigators(),
-            coordinators=settings.coordinators(),
-            may_request_erasure=Role.SUPERVISOR in principal.roles,
-            person=person_of(principal),
-        )
+    row, held = await retention.visible_holds(
+        session,
+        referral_id=referral_id,
+        agency=principal.agency,
+        investigators=settings.investigators(),
+        coordinators=settings.coordinators(),
+        may_request_erasure=Role.SUPERVISOR in principal.roles,
+        person=person_of(principal),
+    )
     return Holds(
         id=row.id,
         reference=row.reference,
@@ -699,6 +699,8 @@ async def get_subject_access(
     audit: AuditHttp,
     purpose: Purpose = None,
 ) -> Response:
+    # Closed before the audit service is called and the access recorded: no connection held
+    # across the HTTP round trip, nor two at once.
     async with runtime.sessions() as session:
         held = await retention.subject_access(session, referral_id=referral_id, vault=vault)
     accesses = await retention.access_records(
@@ -749,8 +751,8 @@ def _preferred(accept: str) -> str:
 )
 async def get_erasures(
     principal: ErasureCanceller,
-    runtime: Runtime,
     settings: Config,
+    session: ReadSession,
     referral: Annotated[
         str | None, Query(pattern=UUID_PATTERN, description="One referral's request only")
     ] = None,
@@ -759,13 +761,12 @@ async def get_erasures(
 ) -> PendingErasures:
     if Role.DPO not in principal.roles and principal.agency not in settings.coordinators():
         raise NotFound("Not found.")
-    async with runtime.sessions() as session:
-        page = await retention.pending_erasures(
-            session,
-            referral_id=referral,
-            cursor=cursor,
-            limit=min(limit, settings.page_size_max),
-        )
+    page = await retention.pending_erasures(
+        session,
+        referral_id=referral,
+        cursor=cursor,
+        limit=min(limit, settings.page_size_max),
+    )
     return PendingErasures(
         items=[
             PendingErasure(
@@ -790,8 +791,8 @@ async def get_erasures(
 )
 async def get_due(
     principal: ErasureCanceller,
-    runtime: Runtime,
     settings: Config,
+    session: ReadSession,
     within_days: Annotated[int, Query(ge=0, le=3650)] = 30,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> DueList:
@@ -802,10 +803,7 @@ async def get_due(
     until = now + timedelta(days=within_days)
     items: list[retention.Due] = []
     if schedule is not None:
-        async with runtime.sessions() as session:
-            items = await retention.retention_due(
-                session, retention=schedule, until=until, limit=limit
-            )
+        items = await retention.retention_due(session, retention=schedule, until=until, limit=limit)
     return DueList(
         now=now,
         until=until,

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.vocabulary import AgencyId, DeliveryStatus, Urgency
 from services.common.auth import Principal, require, require_any, still_authorised
-from services.common.deps import Keys, Runtime, WriteSession, from_state
+from services.common.deps import Keys, ReadSession, Runtime, WriteSession, from_state
 from services.common.errors import NotFound
 from services.common.pagination import Key, Limit100, Limit500, cursor_key
 from services.common.params import UUID_PATTERN
@@ -47,7 +47,7 @@ Config = Annotated[NotifySettings, Depends(from_state("settings", NotifySettings
 @inbox_router.get("/inbox", summary="Deliveries to the caller's agency, newest first")
 async def get_inbox(
     principal: InboxReader,
-    runtime: Runtime,
+    session: ReadSession,
     status: Annotated[list[DeliveryStatus], Query()] = [],  # noqa: B006 (FastAPI copies it)
     urgency: Urgency | None = None,
     overdue: bool | None = None,
@@ -57,18 +57,17 @@ async def get_inbox(
     cursor: Annotated[Key | None, cursor_key(*repository.INBOX_CURSOR)] = None,
     limit: Limit100 = 50,
 ) -> InboxPage:
-    async with runtime.sessions() as session:
-        page = await repository.inbox(
-            session,
-            agency=principal.agency,
-            statuses=[s.value for s in status],
-            urgency=urgency.value if urgency else None,
-            overdue=overdue,
-            referral_id=referral,
-            cursor=cursor,
-            limit=limit,
-            person=principal.person_subject,
-        )
+    page = await repository.inbox(
+        session,
+        agency=principal.agency,
+        statuses=[s.value for s in status],
+        urgency=urgency.value if urgency else None,
+        overdue=overdue,
+        referral_id=referral,
+        cursor=cursor,
+        limit=limit,
+        person=principal.person_subject,
+    )
     return InboxPage(
         items=[InboxItem.model_validate(service.item(d)) for d in page.items],
         next_cursor=page.next_cursor,
@@ -81,8 +80,8 @@ async def get_inbox(
 )
 async def get_overdue(
     principal: Overseer,
-    runtime: Runtime,
     settings: Config,
+    session: ReadSession,
     limit: Limit500 = 100,
 ) -> OverduePage:
     service.may_oversee(
@@ -90,22 +89,20 @@ async def get_overdue(
         roles=frozenset(principal.roles),
         coordinator=settings.coordinator_agency,
     )
-    async with runtime.sessions() as session:
-        rows = await repository.overdue_everywhere(
-            session, limit=limit, person=principal.person_subject
-        )
+    rows = await repository.overdue_everywhere(
+        session, limit=limit, person=principal.person_subject
+    )
     return OverduePage(items=[InboxItem.model_validate(service.item(d)) for d in rows])
 
 
 @inbox_router.get("/deliveries/{delivery_id}", summary="One of the agency's deliveries")
-async def get_delivery(delivery_id: str, principal: InboxReader, runtime: Runtime) -> InboxItem:
-    async with runtime.sessions() as session:
-        d = await repository.delivery(
-            session,
-            delivery_id=delivery_id,
-            agency=principal.agency,
-            person=principal.person_subject,
-        )
+async def get_delivery(delivery_id: str, principal: InboxReader, session: ReadSession) -> InboxItem:
+    d = await repository.delivery(
+        session,
+        delivery_id=delivery_id,
+        agency=principal.agency,
+        person=principal.person_subject,
+    )
     return InboxItem.model_validate(service.item(d))
 
 
@@ -286,11 +283,10 @@ async def put_webhook(
 
 @agency_router.get("/{agency}/webhook", summary="The agency's webhook endpoint and its health")
 async def get_webhook(
-    agency: AgencyId, principal: ChannelAdmin, runtime: Runtime, settings: Config
+    agency: AgencyId, principal: ChannelAdmin, settings: Config, session: ReadSession
 ) -> WebhookOut:
     _own_or_admin(principal, agency, settings)
-    async with runtime.sessions() as session:
-        hook = await repository.webhook(session, agency=agency)
+    hook = await repository.webhook(session, agency=agency)
     return _webhook_out(hook)
 
 
@@ -298,14 +294,13 @@ async def get_webhook(
 async def get_attempts(
     agency: AgencyId,
     principal: ChannelAdmin,
-    runtime: Runtime,
     settings: Config,
+    session: ReadSession,
     limit: Limit500 = 100,
 ) -> list[Attempt]:
     _own_or_admin(principal, agency, settings)
-    async with runtime.sessions() as session:
-        rows = await repository.webhook_attempts(session, agency=agency, limit=limit)
-        return [Attempt.model_validate(r, from_attributes=True) for r in rows]
+    rows = await repository.webhook_attempts(session, agency=agency, limit=limit)
+    return [Attempt.model_validate(r, from_attributes=True) for r in rows]
 
 
 @agency_router.put(
@@ -331,9 +326,8 @@ async def put_email(
 
 @agency_router.get("/{agency}/email", summary="Who at the agency is e-mailed, in which language")
 async def get_email(
-    agency: AgencyId, principal: ChannelAdmin, runtime: Runtime, settings: Config
+    agency: AgencyId, principal: ChannelAdmin, settings: Config, session: ReadSession
 ) -> EmailOut:
     _own_or_admin(principal, agency, settings)
-    async with runtime.sessions() as session:
-        row = await repository.email_recipients(session, agency=agency)
+    row = await repository.email_recipients(session, agency=agency)
     return EmailOut(agency=row.agency, addresses=row.addresses, language=row.language)
