@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.vocabulary import load_code_lists
 from services.common.access import install_refusal_audit
+from services.common.body import BodyLimit
 from services.common.errors import install_error_handlers, problem
 from services.common.openapi import install as install_openapi
 from services.common.openapi import problem_response
@@ -244,6 +245,7 @@ def create_app(
     )
     install_error_handlers(app)
     install_refusal_audit(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(TraceMiddleware, service=service)  # outermost: everything sees the trace
     app.include_router(ops_router(checks, settings))

@@ -9,21 +9,69 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.errors import (
     PayloadTooLarge,
     UnprocessableContent,
     UnsupportedMediaType,
     field_errors,
+    problem,
 )
+
+
+class BodyLimit:
+    """Every route's body limit (`NRM_MAX_BODY_BYTES`), forms and FastAPI-parsed bodies
+    included: a declared oversize `Content-Length` is answered 413 problem+json unread; a
+    streamed body fails with a 413 once it passes the limit, before it is all buffered."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"The body exceeds {self.limit} bytes."
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await problem(413, detail, instance=scope["path"])(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    # FastAPI's HTTPException: its body reader lets it through (others become 400).
+                    raise HTTPException(413, detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _media(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def json_media(request: Request) -> None:
+    """A router dependency for bodies FastAPI parses: one that is not `application/json` is a
+    415 (FastAPI would try it as JSON and answer 422)."""
+    has_body = (
+        request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    )
+    if has_body and _media(request) != "application/json":
+        raise UnsupportedMediaType("Send the body as application/json.")
 
 
 async def read_json(request: Request, *, limit: int) -> bytes:
     """The raw JSON body, refusing other media types (415) and oversize bodies (413) early."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
+    if _media(request) != "application/json":
         raise UnsupportedMediaType("Send the body as application/json.")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

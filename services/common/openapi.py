@@ -170,6 +170,9 @@ def complete(document: dict[str, Any], *, agencies: Iterable[str] = ()) -> dict[
                 common.add(422)
             if "requestBody" in operation:
                 common.add(400)  # a body that cannot be read at all (not UTF-8)
+                common.add(413)  # services.common.body.BodyLimit, on every route
+                if "application/json" in operation["requestBody"].get("content", {}):
+                    common.add(415)  # read_json, or json_media on the router
             for code in common:
                 responses.setdefault(str(code), {"description": DESCRIPTIONS[code]})
             for status, response in responses.items():

@@ -17,6 +17,7 @@ from contracts.events import AccessGranted
 from contracts.referrals import Agency
 from contracts.vocabulary import Role
 from services.common.auth import Principal, require
+from services.common.body import json_media
 from services.common.deps import Keys, ReadSession, Runtime, WriteSession, from_state
 from services.common.permissions import Action
 from services.identity import people, service, signin
@@ -40,7 +41,7 @@ from services.identity.settings import IdentitySettings
 from services.identity.throttle import TokenThrottles
 
 router = APIRouter()
-admin = APIRouter(prefix="/v1/admin", tags=["administration"])
+admin = APIRouter(prefix="/v1/admin", tags=["administration"], dependencies=[Depends(json_media)])
 
 AgencyAdmin = Annotated[Principal, Depends(require(Action.AGENCY_ADMIN))]
 ClientAdmin = Annotated[Principal, Depends(require(Action.CLIENT_ADMIN))]

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.events import AccessGranted
 from services.common.auth import Principal, require
+from services.common.body import json_media
 from services.common.deps import ReadSession, Runtime, WriteSession, from_state
 from services.common.permissions import Action
 from services.common.runtime import ServiceRuntime
@@ -22,7 +23,7 @@ from services.insights.schemas import (
 )
 from services.insights.settings import InsightsSettings
 
-router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
+router = APIRouter(prefix="/v1/statistics", tags=["statistics"], dependencies=[Depends(json_media)])
 open_data = APIRouter(prefix="/v1/open-data", tags=["open data"])
 
 Reader = Annotated[Principal, Depends(require(Action.STATISTICS_READ))]

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.vocabulary import AgencyId, DeliveryStatus, Urgency
 from services.common.auth import Principal, require, require_any, still_authorised
+from services.common.body import json_media
 from services.common.deps import Keys, ReadSession, Runtime, WriteSession, from_state
 from services.common.errors import NotFound
 from services.common.pagination import Key, Limit100, Limit500, cursor_key
@@ -32,8 +33,10 @@ from services.notify.schemas import (
 )
 from services.notify.settings import NotifySettings
 
-inbox_router = APIRouter(prefix="/v1", tags=["inbox"])
-agency_router = APIRouter(prefix="/v1/agencies", tags=["agency channels"])
+inbox_router = APIRouter(prefix="/v1", tags=["inbox"], dependencies=[Depends(json_media)])
+agency_router = APIRouter(
+    prefix="/v1/agencies", tags=["agency channels"], dependencies=[Depends(json_media)]
+)
 
 InboxReader = Annotated[Principal, Depends(require(Action.INBOX_READ))]
 Actor = Annotated[Principal, Depends(require(Action.DELIVERY_ACT))]

@@ -364,3 +364,54 @@ async def test_docs_list_every_service_and_load_nothing_from_elsewhere(exchange:
             assert loads_something not in page.text
         assert (await c.get("/openapi.json")).status_code == 404
         assert (await c.get("/openapi/nothing.json")).status_code == 404
+
+
+async def test_every_service_refuses_oversize_and_non_json_bodies(exchange: Exchange) -> None:
+    """The 64 KiB body limit and the JSON media type hold on every service, not only intake's
+    hand-read bodies: FastAPI-parsed bodies (notify, identity, insights) and the token form."""
+    big = {"url": "https://hooks.example.org/nrm", "pad": "x" * 2_000_000}
+    admin = exchange.headers("admin")
+    async with exchange.client() as c:
+        oversize = [
+            await c.put("/v1/agencies/ngo-north/webhook", json=big, headers=admin),
+            await c.post("/v1/admin/clients", json=big, headers=admin),
+            await c.post("/v1/referrals", json=big, headers=exchange.headers("labour-insp")),
+            await c.post(
+                "/oauth/token",
+                content=b"grant_type=client_credentials&x=" + b"a" * 200_000,
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            ),
+        ]
+
+        async def chunks() -> Any:  # no Content-Length: refused once past the limit
+            for _ in range(40):
+                yield b"x" * 4096
+
+        streamed = await c.put(
+            "/v1/agencies/ngo-north/webhook",
+            content=chunks(),
+            headers={**admin, "content-type": "application/json"},
+        )
+        not_json = [
+            await c.put(
+                "/v1/agencies/ngo-north/webhook",
+                content=b'{"url": "https://hooks.example.org/nrm"}',
+                headers={**admin, "content-type": "text/plain"},
+            ),
+            await c.post(
+                "/v1/admin/clients",
+                content=b'{"client_id": "x", "agency": "gp", "roles": ["referrer"]}',
+                headers={**admin, "content-type": "text/plain"},
+            ),
+        ]
+        # The webhook was never set by any of these.
+        unset = await c.get("/v1/agencies/ngo-north/webhook", headers=admin)
+    for r in [*oversize, streamed]:
+        where = f"{r.request.method} {r.request.url.path}"
+        assert r.status_code == 413, where
+        assert r.headers["content-type"] == "application/problem+json", where
+        assert r.json()["detail"] == "The body exceeds 65536 bytes.", where
+    for r in not_json:
+        assert r.status_code == 415, r.request.url.path
+        assert r.headers["content-type"] == "application/problem+json"
+    assert unset.status_code == 404
