@@ -66,7 +66,9 @@ def create_engine(
             "check_same_thread": False,
             "async_creator_fn": _SqliteConnection.connect,
         }
-        engine = create_async_engine(url, echo=echo, connect_args=sqlite_args, **_JSON_CODEC)
+        engine = create_async_engine(
+            url, echo=echo, connect_args=sqlite_args, hide_parameters=True, **_JSON_CODEC
+        )
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
@@ -78,6 +80,9 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         connect_args=connect_args,
+        # A failed statement's message (logged with its traceback) names no bound value: the
+        # values may be a victim's facts or sealed fields.
+        hide_parameters=True,
         **_JSON_CODEC,
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import (
@@ -15,7 +16,7 @@ from services.common.db import (
     sqlite_writers_waiting,
     transaction,
 )
-from tests.support import wait_for
+from tests.support import Database, wait_for
 
 
 @pytest.fixture
@@ -106,3 +107,19 @@ async def test_a_writer_waits_for_another_process_without_holding_up_the_loop(
 async def _names(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
         return list((await conn.execute(text("SELECT name FROM item ORDER BY rowid"))).scalars())
+
+
+async def test_a_failed_statement_names_no_bound_value(db: Database) -> None:
+    """Database errors reach the logs with their tracebacks; the values bound to the failed
+    statement (a victim's facts, sealed fields) must not be in the message."""
+    canary = "CANARY-Aigerim-Nurlanovna"
+    async with db.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE hide_params (id INTEGER PRIMARY KEY, v TEXT)"))
+        await conn.execute(text("INSERT INTO hide_params VALUES (1, 'x')"))
+    with pytest.raises(IntegrityError) as raised:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO hide_params VALUES (:id, :v)"), {"id": 1, "v": canary}
+            )
+    assert canary not in str(raised.value)
+    assert "hidden due to hide_parameters=True" in str(raised.value)
