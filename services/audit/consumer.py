@@ -32,6 +32,7 @@ events = Consumer[Chain](
     service="audit",
     topics=[t for t in CATALOGUE if t is not DEADLETTER],
     summary="Every event of every topic, into the hash chain once",
+    background=True,
 )
 CONSUMERS = (access, events)
 PUBLISHER = Publisher("audit", (ev.AccessGranted, *EMITTED))

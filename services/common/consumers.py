@@ -52,13 +52,26 @@ class Consumer(Generic[C]):
     """One consumer group of one service: its topics and a handler per event type.
 
     Declared at import time; a type handled twice, a type none of the topics carries, or a
-    handler whose `payload` annotation does not admit the model is refused there."""
+    handler whose `payload` annotation does not admit the model is refused there.
 
-    def __init__(self, group: str, *, service: str, topics: Iterable[Topic], summary: str) -> None:
+    `background`: nobody waits on this group's latency (it is not on the path from a submission
+    to a recipient's inbox), so it fetches with the longer background wait: an idle fetch costs
+    the broker and the process CPU, and most groups are idle most of the time."""
+
+    def __init__(
+        self,
+        group: str,
+        *,
+        service: str,
+        topics: Iterable[Topic],
+        summary: str,
+        background: bool = False,
+    ) -> None:
         self.group = group
         self.service = service
         self.topics = tuple(topics)
         self.summary = summary
+        self.background = background
         self._handlers: dict[str, TypedHandler] = {}
         self._every: TypedHandler | None = None
 

@@ -138,6 +138,7 @@ def access_consumer(service: str) -> Consumer[Revocations]:
         service=service,
         topics=[ACCESS],
         summary="Revoked and restored clients, agencies and people: their tokens refused at once",
+        background=True,
     )
     consumer.handles(AccessRevoked)(Revocations.revoked)
     consumer.handles(AccessRestored)(Revocations.restored)

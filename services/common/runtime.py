@@ -140,7 +140,7 @@ class ServiceRuntime:
                 max_attempts=settings.consumer_max_attempts,
                 batch_size=settings.consumer_batch_size,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
-                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+                fetch_max_wait_ms=settings.fetch_wait_ms(background=consumer.background),
                 types=consumer.types,
                 after_apply=after_apply,
             )

@@ -1,8 +1,9 @@
 """Settings from the environment: shared `NRM_*`, overridden per service by `NRM_<SERVICE>_*`."""
 
+import functools
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -12,6 +13,23 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+
+@functools.cache
+def _parsed(path: Path, mtime_ns: int) -> Any:
+    """The YAML document at `path`, parsed once per version of the file (read per request)."""
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def agencies_file(config_dir: Path) -> dict[str, Any]:
+    """`<config_dir>/agencies.yaml` as parsed (empty when there is none). Not to be mutated."""
+    path = config_dir / "agencies.yaml"
+    try:
+        mtime_ns = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return {}
+    data = _parsed(path, mtime_ns)
+    return data if isinstance(data, dict) else {}
 
 
 class TrustedIssuer(BaseModel):
@@ -57,7 +75,13 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int = 10
     """How long a consumer's fetch waits for records. Tansu answers a fetch only when this wait
     expires, so it is both the idle delivery delay per hop and the idle polling rate: 10 ms
-    keeps POST → inbox quick; larger values cost less CPU while idle."""
+    keeps POST → inbox quick; larger values cost less CPU while idle. It applies to the groups
+    on the way from a submission to the recipients' inboxes (`router.referrals`,
+    `notify.routing`); the others use `kafka_background_fetch_max_wait_ms`."""
+    kafka_background_fetch_max_wait_ms: int = 250
+    """The fetch wait of the consumer groups nobody waits on (audit, insights, the access
+    watchers, escalations, status views): their idle polling costs the broker and the process
+    CPU. The larger of this and `kafka_fetch_max_wait_ms` is used."""
     database_url: str | None = None
     """SQLAlchemy URL; `{service}` is replaced by the service name (one database each). Unset:
     `sqlite+aiosqlite:///<data_dir>/<service>.db`."""
@@ -195,23 +219,22 @@ class Settings(BaseSettings):
         sources += [env_settings, file_secret_settings]
         return tuple(sources)
 
+    def fetch_wait_ms(self, *, background: bool) -> int:
+        """The fetch wait of a consumer group (`Consumer.background`)."""
+        if background:
+            return max(self.kafka_fetch_max_wait_ms, self.kafka_background_fetch_max_wait_ms)
+        return self.kafka_fetch_max_wait_ms
+
     def configured_agencies(self) -> frozenset[str]:
         """Ids of the agencies in `<config_dir>/agencies.yaml`, the file identity seeds from and
         the example policy routes to (empty when there is none)."""
-        path = self.config_dir / "agencies.yaml"
-        if not path.is_file():
-            return frozenset()
-        data = yaml.safe_load(path.read_text()) or {}
+        data = agencies_file(self.config_dir)
         return frozenset(str(a["id"]) for a in data.get("agencies", []))
 
     def served_country(self) -> str | None:
         if self.country:
             return self.country
-        path = self.config_dir / "agencies.yaml"
-        if not path.is_file():
-            return None
-        data = yaml.safe_load(path.read_text()) or {}
-        country = data.get("country")
+        country = agencies_file(self.config_dir).get("country")
         return str(country) if country else None
 
     def erasure_ledger_path(self) -> Path:

@@ -19,6 +19,7 @@ events = Consumer[ErasureLedger](
     service="insights",
     topics=[REFERRALS, ROUTING, CASE_EVENTS],
     summary="Referral facts, routing decisions and recipients' actions, for statistics",
+    background=True,
 )
 CONSUMERS = (access, events)
 PUBLISHER = Publisher("insights", (ev.AccessGranted, *EMITTED))

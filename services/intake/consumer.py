@@ -13,13 +13,18 @@ from services.intake import service
 
 access = access_consumer("intake")
 routing = Consumer[None](
-    "intake.routing", service="intake", topics=[ROUTING], summary="Recipients of each referral"
+    "intake.routing",
+    service="intake",
+    topics=[ROUTING],
+    summary="Recipients of each referral",
+    background=True,
 )
 case_events = Consumer[None](
     "intake.case-events",
     service="intake",
     topics=[CASE_EVENTS],
     summary="Each recipient's progress, for the submitter's status view",
+    background=True,
 )
 CONSUMERS = (access, routing, case_events)
 PUBLISHER = Publisher(

@@ -1,10 +1,7 @@
-import functools
 from pathlib import Path
 from typing import ClassVar
 
-import yaml
-
-from services.common.settings import Settings
+from services.common.settings import Settings, agencies_file
 
 # Agency types that may name other agencies implicated in a case (besides the submitter).
 OVERSIGHT_TYPES = frozenset({"prosecutor", "coordinator"})
@@ -12,17 +9,10 @@ OVERSIGHT_TYPES = frozenset({"prosecutor", "coordinator"})
 LAW_ENFORCEMENT_TYPES = frozenset({"police", "prosecutor", "anti_corruption"})
 
 
-@functools.cache
-def _agencies(path: Path, mtime_ns: int) -> tuple[tuple[str, str], ...]:
-    """(id, type) of each agency in the file, read once per version of it."""
-    data = yaml.safe_load(path.read_text()) or {}
-    return tuple((str(a["id"]), str(a.get("type", ""))) for a in data.get("agencies", []))
-
-
 def _read(path: Path) -> tuple[tuple[str, str], ...]:
-    if not path.is_file():
-        return ()
-    return _agencies(path, path.stat().st_mtime_ns)
+    """(id, type) of each agency in `path` (an `agencies.yaml`)."""
+    data = agencies_file(path.parent)
+    return tuple((str(a["id"]), str(a.get("type", ""))) for a in data.get("agencies", []))
 
 
 class IntakeSettings(Settings):

@@ -27,6 +27,7 @@ referrals = Consumer[ErasureLedger](
     service="notify",
     topics=[REFERRALS],
     summary="Identification, investigation and erasure news for every recipient",
+    background=True,
 )
 CONSUMERS = (access, routing, referrals)
 PUBLISHER = Publisher(

@@ -27,6 +27,7 @@ case_events = Consumer["RouterHandlers"](
     service="router",
     topics=[CASE_EVENTS],
     summary="Declined and overdue deliveries, to escalate",
+    background=True,
 )
 CONSUMERS = (access, referrals, case_events)
 PUBLISHER = Publisher("router", (ev.ReferralRouted, ev.AdminChanged, *EMITTED))
