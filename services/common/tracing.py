@@ -21,7 +21,8 @@ from opentelemetry import context, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 PROPAGATOR = TraceContextTextMapPropagator()
 _provider: TracerProvider | None = None
+_exporting = False  # set by provider(): whether any span processor receives spans
+_ids = RandomIdGenerator()
 
 
 def exporter_names() -> list[str]:
@@ -57,6 +60,8 @@ def provider() -> TracerProvider:
                 )
                 continue
             made.add_span_processor(BatchSpanProcessor(found[name].load()()))
+            global _exporting
+            _exporting = True
         _provider = made
     return _provider
 
@@ -102,13 +107,34 @@ def event_span(event: CloudEvent, consumer: str) -> Iterator[None]:
     """A consumer span, child of the event's `traceparent` (a new trace if it has none), made
     current while the handler runs."""
     parent = PROPAGATOR.extract({"traceparent": event.traceparent} if event.traceparent else {})
-    with tracer("nrm.bus").start_as_current_span(
+    spans = tracer("nrm.bus")
+    if not _exporting:
+        # Nothing receives spans: only the ids matter (logs, the events the handler stages).
+        # The SDK's span would cost ~4% of the stack's CPU at 100 referrals/s (issue 24).
+        token = context.attach(trace.set_span_in_context(_unrecorded_child(parent), parent))
+        try:
+            yield
+        finally:
+            context.detach(token)
+        return
+    with spans.start_as_current_span(
         event.type,
         context=parent,
         kind=SpanKind.CONSUMER,
         attributes={"messaging.consumer.group.name": consumer, "messaging.message.id": event.id},
     ):
         yield
+
+
+def _unrecorded_child(parent: context.Context) -> NonRecordingSpan:
+    """A span id of its own in the parent's trace (a new trace without a valid parent)."""
+    up = trace.get_current_span(parent).get_span_context()
+    if up.is_valid:
+        trace_id, flags = up.trace_id, up.trace_flags
+    else:
+        trace_id, flags = _ids.generate_trace_id(), TraceFlags(TraceFlags.SAMPLED)
+    span_id = _ids.generate_span_id()
+    return NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
 
 
 @contextmanager

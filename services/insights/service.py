@@ -67,7 +67,7 @@ async def apply_submitted(session: AsyncSession, *, submitted: ReferralSubmitted
     facts = submitted.facts
     row = await session.get(ReferralFact, submitted.referral_id)
     if row is None:
-        if await session.get(ErasedReferral, submitted.referral_id) is not None:
+        if await _erased(session, submitted.referral_id):
             return  # erased: counted under another id already
         row = ReferralFact(
             referral_id=submitted.referral_id,
@@ -136,9 +136,25 @@ async def _delivery(session: AsyncSession, referral_id: str, agency: str) -> Del
     row = await session.get(DeliveryFact, (referral_id, agency))
     if row is not None:
         return row
-    if await session.get(ErasedReferral, referral_id) is not None:
+    if await _erased(session, referral_id):
         return None
     return DeliveryFact(referral_id=referral_id, agency=agency)
+
+
+_LIVE = "insights.live"  # `session.info`: referrals found not erased in this transaction
+
+
+async def _erased(session: AsyncSession, referral_id: str) -> bool:
+    """Whether the referral was erased (its later events are dropped). A referral found live is
+    remembered for the transaction: a batch asks for each of its events (`apply_erased`
+    forgets it)."""
+    live: set[str] = session.info.setdefault(_LIVE, set())
+    if referral_id in live:
+        return False
+    if await session.get(ErasedReferral, referral_id) is not None:
+        return True
+    live.add(referral_id)
+    return False
 
 
 def _earliest(current: datetime | None, new: datetime) -> datetime:
@@ -147,6 +163,10 @@ def _earliest(current: datetime | None, new: datetime) -> datetime:
 
 async def apply_routed(session: AsyncSession, *, routed: ReferralRouted, at: datetime) -> None:
     """Each recipient's first routing: its time and its acknowledgement deadline."""
+    if routed.recipients:
+        # The referral's rows in one query (into the session, where `_delivery` finds them).
+        known = select(DeliveryFact).where(col(DeliveryFact.referral_id) == routed.referral_id)
+        list(await session.exec(known))
     for recipient in routed.recipients:
         row = await _delivery(session, routed.referral_id, recipient.agency)
         if row is None:
@@ -208,6 +228,7 @@ async def apply_erased(session: AsyncSession, *, referral_id: str) -> bool:
     )
     if claimed.rowcount == 0:
         return False
+    session.info.get(_LIVE, set()).discard(referral_id)
     row = await session.get(ReferralFact, referral_id)
     deliveries = list(
         await session.exec(select(DeliveryFact).where(DeliveryFact.referral_id == referral_id))

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case
+from sqlalchemy import bindparam, case
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select, update
@@ -664,10 +664,15 @@ async def recipients(
 # Consumed events
 
 
-async def erased(session: AsyncSession, referral_id: str) -> bool:
-    """Events about an erased referral (late or replayed) leave nothing behind."""
-    row = await session.get(Referral, referral_id)
-    return row is not None and row.status == "erased"
+async def _status(session: AsyncSession, referral_id: str) -> str | None:
+    """The referral's status, None if unknown here. One column, not the ORM row: consumers ask
+    for every routing decision and case event, and a whole referral is many sealed columns.
+    Events about an erased referral (late or replayed) leave nothing behind."""
+    conn = await session.connection()
+    return (await conn.execute(_STATUS, {"id": referral_id})).scalar()
+
+
+_STATUS = select(col(Referral.status)).where(col(Referral.id) == bindparam("id"))
 
 
 def _rank(status: Any) -> Any:
@@ -711,7 +716,8 @@ _UPSERTS = {
 
 
 async def apply_routed(session: AsyncSession, *, routed: ReferralRouted) -> None:
-    if await erased(session, routed.referral_id):
+    status = await _status(session, routed.referral_id)
+    if status == "erased":
         return
     table = Recipient.__table__  # type: ignore[attr-defined]
     conn = await session.connection()
@@ -748,7 +754,7 @@ async def apply_routed(session: AsyncSession, *, routed: ReferralRouted) -> None
             .where(table.c.delivery_id == routed.escalated_delivery_id)
             .values(status="escalated")
         )
-    if routed.identification is not None:
+    if routed.identification is not None and status is not None:
         await _start_identification(session, routed=routed)
 
 
@@ -762,7 +768,7 @@ CASE_STATUS: dict[type[DeliveryRef], str] = {
 
 async def apply_case_event(session: AsyncSession, *, event: DeliveryRef, status: str) -> None:
     """Move a recipient's status forward (case events may overtake the routing decision)."""
-    if await erased(session, event.referral_id):
+    if await _status(session, event.referral_id) == "erased":
         return
     conn = await session.connection()
     _, upsert = _UPSERTS[conn.dialect.name]
@@ -802,8 +808,6 @@ async def _start_identification(session: AsyncSession, *, routed: ReferralRouted
     or later decision never restarts them)."""
     terms = routed.identification
     assert terms is not None
-    if await session.get(Referral, routed.referral_id) is None:  # loaded by `erased`
-        return
     # Every referral starts as a potential victim (the contract allows nothing else): only the
     # competent authority's decisions move it on. An existing row stays as it is.
     dialect = session.get_bind().dialect.name
