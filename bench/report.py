@@ -113,8 +113,15 @@ def capacity(rows: list[Row]) -> str:
 
 def backlog(rows: list[Row]) -> str:
     return _table(
-        ["layout", "database", "referrals", "accepted at", "healthy after", "drained after",
-         "drained at"],
+        [
+            "layout",
+            "database",
+            "referrals",
+            "accepted at",
+            "healthy after",
+            "drained after",
+            "drained at",
+        ],
         [
             [
                 r["layout"],
@@ -139,7 +146,7 @@ def consumers(rows: list[Row]) -> str:
                 _db(r["database"]),
                 f"{_n(r['batched_per_s'])}/s",
                 f"{_n(r['per_event_tx_per_s'])}/s",
-                f"{_n(r['ratio'], 1)}×",
+                f"{_n(r['ratio'], 1)}\N{MULTIPLICATION SIGN}",
                 f"{_n(r['target_per_s'])}/s" + ("" if r["met"] else " (**missed**)"),
             ]
             for r in rows
