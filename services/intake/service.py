@@ -1,12 +1,13 @@
 """Intake domain logic. Plain functions; the caller owns the transaction."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, case
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from uuid6 import uuid7
@@ -50,7 +51,7 @@ from contracts.vocabulary import (
 )
 from services.common.access import admin_changed
 from services.common.crypto import Vault
-from services.common.db import insert_ignore, insert_many
+from services.common.db import insert_ignore, insert_many, staged, write_staged
 from services.common.errors import Conflict, NotFound, UnprocessableContent
 from services.common.models import utcnow
 from services.common.outbox import add_event, add_events
@@ -715,25 +716,77 @@ _UPSERTS = {
 }
 
 
+@dataclass
+class _RecipientWrites:
+    """What this transaction's routing decisions and case events write to `recipient` (and the
+    identification clocks), staged (`db.staged`) and written together before it commits: one
+    read of the referrals' statuses (an erased referral's events leave nothing), then one
+    statement per kind. The kinds commute (terms never touch a status or delivery, a status
+    move never the terms, a clock is inserted once), so only each kind keeps event order."""
+
+    terms: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    moves: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add_terms(self, row: dict[str, Any]) -> None:
+        # A later decision's terms replace an earlier one's, as one statement after the other.
+        self.terms[row["referral_id"], row["agency"]] = row
+
+    def add_move(self, row: dict[str, Any]) -> None:
+        """Fold moves of one recipient as the upsert would apply them in turn: the status of
+        the last of the highest rank, the delivery and time of the last (a statement may not
+        touch a row twice)."""
+        key = row["referral_id"], row["agency"]
+        earlier = self.moves.get(key)
+        if earlier is not None and STATUS_RANK.get(earlier["status"], 0) > STATUS_RANK.get(
+            row["status"], 0
+        ):
+            row = {**row, "status": earlier["status"]}
+        self.moves[key] = row
+
+    def write(self, session: Session) -> None:
+        if not (self.terms or self.moves or self.clocks):
+            return
+        conn = session.connection()
+        ids = {k[0] for k in self.terms} | {k[0] for k in self.moves} | set(self.clocks)
+        known = {i: status for i, status in conn.execute(_STATUSES, {"ids": list(ids)})}
+        terms_upsert, moves_upsert = _UPSERTS[conn.dialect.name]
+        terms = [r for k, r in self.terms.items() if known.get(k[0]) != "erased"]
+        if terms:
+            conn.execute(terms_upsert, terms)
+        moves = [r for k, r in self.moves.items() if known.get(k[0]) != "erased"]
+        if moves:
+            conn.execute(moves_upsert, moves)
+        # A clock only for a referral known here and not erased.
+        clocks = [r for i, r in self.clocks.items() if known.get(i) not in (None, "erased")]
+        if clocks:
+            conn.execute(insert_ignore(conn.dialect.name, Identification), clocks)
+        self.terms, self.moves, self.clocks = {}, {}, {}
+
+
+_STATUSES = select(col(Referral.id), col(Referral.status)).where(
+    col(Referral.id).in_(bindparam("ids", expanding=True))
+)
+
+
 async def apply_routed(session: AsyncSession, *, routed: ReferralRouted) -> None:
-    status = await _status(session, routed.referral_id)
-    if status == "erased":
-        return
-    table = Recipient.__table__  # type: ignore[attr-defined]
-    conn = await session.connection()
-    if routed.removed:  # named as implicated: no longer a recipient at all
-        await conn.execute(
-            table.delete().where(
-                table.c.referral_id == routed.referral_id,
-                table.c.agency.in_(list(routed.removed)),
-            )
-        )
-    if routed.recipients:
+    """A routing decision: its recipients' terms (staged), the recipients it removed, the
+    escalated delivery, and the identification clocks of a victim referral."""
+    writes = staged(session, _RecipientWrites)
+    if routed.removed or (
+        routed.reason == RoutingReason.ESCALATION and routed.escalated_delivery_id
+    ):
+        # Rare, and they touch rows the staged writes may create: those go first.
+        await write_staged(session)
+        if await _status(session, routed.referral_id) == "erased":
+            return
+        await _remove_and_escalate(session, routed=routed)
+    now = utcnow()
+    for decision in routed.recipients:
         # A recipient new to intake starts at `routed`; a known one (a case event may have
         # overtaken the decision) keeps its status and delivery, and takes the decision's terms.
-        now = utcnow()
-        rows = {
-            decision.agency: {  # one row per agency (a statement may not touch a row twice)
+        writes.add_terms(
+            {
                 "referral_id": routed.referral_id,
                 "agency": decision.agency,
                 "disclosure": decision.disclosure.value,
@@ -744,18 +797,27 @@ async def apply_routed(session: AsyncSession, *, routed: ReferralRouted) -> None
                 "delivery_id": None,
                 "updated_at": now,
             }
-            for decision in routed.recipients
-        }
-        upsert, _ = _UPSERTS[conn.dialect.name]
-        await conn.execute(upsert, list(rows.values()))
+        )
+    if routed.identification is not None:
+        _start_identification(writes, routed=routed)
+
+
+async def _remove_and_escalate(session: AsyncSession, *, routed: ReferralRouted) -> None:
+    table = Recipient.__table__  # type: ignore[attr-defined]
+    conn = await session.connection()
+    if routed.removed:  # named as implicated: no longer a recipient at all
+        await conn.execute(
+            table.delete().where(
+                table.c.referral_id == routed.referral_id,
+                table.c.agency.in_(list(routed.removed)),
+            )
+        )
     if routed.reason == RoutingReason.ESCALATION and routed.escalated_delivery_id:
         await conn.execute(
             table.update()
             .where(table.c.delivery_id == routed.escalated_delivery_id)
             .values(status="escalated")
         )
-    if routed.identification is not None and status is not None:
-        await _start_identification(session, routed=routed)
 
 
 CASE_STATUS: dict[type[DeliveryRef], str] = {
@@ -767,15 +829,10 @@ CASE_STATUS: dict[type[DeliveryRef], str] = {
 
 
 async def apply_case_event(session: AsyncSession, *, event: DeliveryRef, status: str) -> None:
-    """Move a recipient's status forward (case events may overtake the routing decision)."""
-    if await _status(session, event.referral_id) == "erased":
-        return
-    conn = await session.connection()
-    _, upsert = _UPSERTS[conn.dialect.name]
-    # One statement: the row as a new recipient (`anonymous` until the routing decision
-    # arrives), or the known one's status raised.
-    await conn.execute(
-        upsert,
+    """Move a recipient's status forward (case events may overtake the routing decision),
+    staged: the row as a new recipient (`anonymous` until the routing decision arrives), or the
+    known one's status raised."""
+    staged(session, _RecipientWrites).add_move(
         {
             "referral_id": event.referral_id,
             "agency": event.agency,
@@ -786,7 +843,7 @@ async def apply_case_event(session: AsyncSession, *, event: DeliveryRef, status:
             "status": status,
             "delivery_id": event.delivery_id,
             "updated_at": utcnow(),
-        },
+        }
     )
 
 
@@ -803,23 +860,24 @@ STEPS: dict[IdentificationDecision, VictimStatus] = {
 CLOCK_SKEW = timedelta(minutes=5)  # a decision dated this far ahead of our clock is accepted
 
 
-async def _start_identification(session: AsyncSession, *, routed: ReferralRouted) -> None:
+def _start_identification(writes: _RecipientWrites, *, routed: ReferralRouted) -> None:
     """Keep the clocks the policy gave a victim referral (first decision only: a redelivered
     or later decision never restarts them)."""
     terms = routed.identification
     assert terms is not None
     # Every referral starts as a potential victim (the contract allows nothing else): only the
-    # competent authority's decisions move it on. An existing row stays as it is.
-    dialect = session.get_bind().dialect.name
-    await session.exec(
-        insert_ignore(dialect, Identification).values(
-            referral_id=routed.referral_id,
-            authority=terms.authority,
-            status=VictimStatus.POTENTIAL.value,
-            reasonable_grounds_due=terms.reasonable_grounds_due,
-            reflection_period_seconds=terms.reflection_period.total_seconds(),
-            updated_at=utcnow(),
-        )
+    # competent authority's decisions move it on. An existing row stays as it is (and within a
+    # transaction, the first decision's terms).
+    writes.clocks.setdefault(
+        routed.referral_id,
+        {
+            "referral_id": routed.referral_id,
+            "authority": terms.authority,
+            "status": VictimStatus.POTENTIAL.value,
+            "reasonable_grounds_due": terms.reasonable_grounds_due,
+            "reflection_period_seconds": terms.reflection_period.total_seconds(),
+            "updated_at": utcnow(),
+        },
     )
 
 

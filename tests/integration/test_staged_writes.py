@@ -1,17 +1,28 @@
-"""Router and notify stage a batch's hot-path writes and write them before the transaction
+"""Router, notify and intake stage a batch's hot-path writes and write them before the transaction
 commits (`db.staged`): each referral is still routed once, each agency gets one delivery, and
 what a later event of the same transaction reads or announces comes after what was staged."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
-from contracts.events import RecipientDecision, ReferralRouted, ReferralSubmitted, RoutingReason
+from contracts.events import (
+    DeliveryNotified,
+    RecipientDecision,
+    ReferralRouted,
+    ReferralSubmitted,
+    RoutingReason,
+)
 from contracts.referrals import RoutingFacts
 from contracts.vocabulary import Disclosure, ReferralKind, Urgency
 from services.common.db import create_all, transaction
+from services.intake import service as intake
+from services.intake.models import Recipient as IntakeRecipient
+from services.intake.models import Referral as IntakeReferral
+from services.intake.models import intake_metadata
 from services.notify import service as notify
 from services.notify.models import Delivery, DeliveryChange, ErasedReferral, notify_metadata
 from services.router import service as router
@@ -170,3 +181,97 @@ async def test_notify_first_deliveries_written_once_and_before_later_changes(
         (p["referral_id"], p["agency"]) for p in await outbox_payloads(db, "delivery.notified")
     ]
     assert notified == [(r1, "ngo-south"), (r1, "mvd-ctu"), (r2, "gp")]
+
+
+def intake_routed(referral_id: str, disclosure: Disclosure, rule: str) -> ReferralRouted:
+    return ReferralRouted(
+        referral_id=referral_id,
+        reference="NRM-2026-000042",
+        decision_id=str(uuid.uuid4()),
+        reason=RoutingReason.SUBMITTED,
+        policy_version="v1",
+        facts=facts_of(victim(), "labour-insp"),
+        recipients=[
+            RecipientDecision(
+                agency="ngo-south",
+                disclosure=disclosure,
+                rule=rule,
+                deadline=None,
+                requires_consent=["services"],
+            )
+        ],
+    )
+
+
+def case_event(referral_id: str, delivery_id: str) -> DeliveryNotified:
+    return DeliveryNotified(
+        delivery_id=delivery_id, referral_id=referral_id, agency="ngo-south", channel="inbox"
+    )
+
+
+async def test_intake_batch_ends_as_its_events_one_transaction_each(db: Database) -> None:
+    """A case event before the decision, statuses up, an equal rank (the later wins), a lower
+    one (the status stays, the delivery moves), a second decision (its terms win): applied in
+    one transaction (staged) and one transaction per event, both end the same; an erased
+    referral's events leave nothing."""
+    await create_all(db.engine, intake_metadata)
+    batched, one_by_one, gone = (str(uuid.uuid4()) for _ in range(3))
+    async with transaction(db.sessions) as session:
+        session.add(
+            IntakeReferral(
+                id=gone,
+                reference="NRM-2026-000001",
+                kind="victim",
+                status="erased",
+                submitted_by="labour-insp",
+                submitted_by_client="labour-insp",
+                urgency="high",
+                region="KZ-79",
+                facts={},
+                sealed=b"",
+                wrapped_key=b"",
+                master_key_id="k1",
+            )
+        )
+
+    def steps(referral_id: str) -> list[Any]:
+        return [
+            lambda s: intake.apply_case_event(
+                s, event=case_event(referral_id, "d1"), status="notified"
+            ),
+            lambda s: intake.apply_routed(
+                s, routed=intake_routed(referral_id, Disclosure.SUPPORT, "first")
+            ),
+            lambda s: intake.apply_case_event(
+                s, event=case_event(referral_id, "d1"), status="acknowledged"
+            ),
+            lambda s: intake.apply_case_event(
+                s, event=case_event(referral_id, "d1"), status="declined"
+            ),
+            lambda s: intake.apply_case_event(
+                s, event=case_event(referral_id, "d2"), status="accepted"
+            ),
+            lambda s: intake.apply_case_event(
+                s, event=case_event(referral_id, "d3"), status="notified"
+            ),
+            lambda s: intake.apply_routed(
+                s, routed=intake_routed(referral_id, Disclosure.ANONYMOUS, "second")
+            ),
+        ]
+
+    async with transaction(db.sessions, background=True) as session:
+        for step in steps(batched) + steps(gone):
+            await step(session)
+    for step in steps(one_by_one):
+        async with transaction(db.sessions, background=True) as session:
+            await step(session)
+
+    async with db.sessions() as session:
+        rows = {
+            r.referral_id: (r.agency, r.status, r.delivery_id, r.disclosure, r.rule)
+            for r in await session.exec(select(IntakeRecipient))
+        }
+    assert rows == {
+        batched: ("ngo-south", "accepted", "d3", "anonymous", "second"),
+        one_by_one: ("ngo-south", "accepted", "d3", "anonymous", "second"),
+    }
