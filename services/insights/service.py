@@ -163,14 +163,23 @@ def _earliest(current: datetime | None, new: datetime) -> datetime:
 
 async def apply_routed(session: AsyncSession, *, routed: ReferralRouted, at: datetime) -> None:
     """Each recipient's first routing: its time and its acknowledgement deadline."""
-    if routed.recipients:
-        # The referral's rows in one query (into the session, where `_delivery` finds them).
-        known = select(DeliveryFact).where(col(DeliveryFact.referral_id) == routed.referral_id)
-        list(await session.exec(known))
+    if not routed.recipients:
+        return
+    # The referral's rows in one query rather than a lookup per recipient.
+    known = {
+        row.agency: row
+        for row in await session.exec(
+            select(DeliveryFact).where(col(DeliveryFact.referral_id) == routed.referral_id)
+        )
+    }
     for recipient in routed.recipients:
-        row = await _delivery(session, routed.referral_id, recipient.agency)
+        row = known.get(recipient.agency)
         if row is None:
-            return
+            if await _erased(session, routed.referral_id):
+                return
+            row = known[recipient.agency] = DeliveryFact(
+                referral_id=routed.referral_id, agency=recipient.agency
+            )
         if row.routed_at is None or at < row.routed_at:
             row.routed_at = at
             row.deadline = recipient.deadline
