@@ -52,6 +52,14 @@ def add_response_headers(message: MutableMapping[str, Any]) -> None:
     """Complete an `http.response.start` message with the security headers and `no-store`."""
     headers = message.setdefault("headers", [])
     present = {k.lower() for k, _ in headers}
+    event_stream = any(
+        k.lower() == b"content-type" and v.startswith(b"text/event-stream") for k, v in headers
+    )
+    if event_stream:
+        # FastAPI says `no-cache` on an event stream; the inbox's carries case data, which no
+        # intermediary may keep: one `no-store` instead.
+        headers[:] = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+        present.discard(b"cache-control")
     if b"cache-control" not in present:
         # Responses may carry case data; no intermediary should keep them.
         headers.append((b"cache-control", b"no-store"))

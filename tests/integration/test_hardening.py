@@ -363,21 +363,28 @@ def test_short_and_malformed_webhook_secrets_are_refused() -> None:
     assert channels._secret_problem("whsec_not base64!") == "expected whsec_<base64>"
 
 
-async def test_an_overlong_last_event_id_is_no_server_error(
+async def test_a_last_event_id_that_is_no_change_number_is_a_422(
     db: Database, broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     """`Last-Event-ID: 99999999999999999999` once overflowed the database integer and broke the
-    stream; now it counts as no id: the stream goes on from now."""
+    stream, and a non-numeric one was silently ignored; both are the client's mistake, said as
+    a 422 at the header. A good one resumes, with one `Cache-Control: no-store`."""
     from contracts.vocabulary import Disclosure
     from tests.integration.test_notify import running, settings_for
 
     async with running(db, broker, settings_for(tmp_path)) as notify:
+        for bad in ("9" * 19, "abc", "-1", "1e3"):
+            headers = {**notify.as_("mvd-ctu"), "Last-Event-ID": bad}
+            r = await notify.client.get("/v1/inbox/stream", headers=headers)
+            assert r.status_code == 422, bad
+            assert r.headers["content-type"] == "application/problem+json"
+            assert [e["path"] for e in r.json()["errors"]] == ["header/Last-Event-ID"]
         # mvd-ctu: no test disables it on the shared broker (a disabled agency's stream ends).
-        headers = {**notify.as_("mvd-ctu"), "Last-Event-ID": "9" * 20}
+        headers = {**notify.as_("mvd-ctu"), "Last-Event-ID": "0"}
         async with notify.client.stream("GET", "/v1/inbox/stream", headers=headers) as r:
             assert r.status_code == 200
-            # FastAPI's `no-cache` and the stream's `no-store`, which wins.
-            assert r.headers.get_list("cache-control") == ["no-cache", "no-store"]
+            # FastAPI's `no-cache` replaced: case data, kept by no intermediary.
+            assert r.headers.get_list("cache-control") == ["no-store"]
             chunks = r.aiter_bytes()
             assert (await anext(chunks)).startswith(b"retry: ")
             routed = await notify.route(("mvd-ctu", Disclosure.FULL))
