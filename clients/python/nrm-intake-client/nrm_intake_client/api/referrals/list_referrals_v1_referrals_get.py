@@ -24,8 +24,8 @@ def _get_kwargs(
     region: None | str | Unset = UNSET,
     since: datetime.datetime | None | Unset = UNSET,
     until: datetime.datetime | None | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     
@@ -75,14 +75,14 @@ def _get_kwargs(
         json_until = until
     params["until"] = json_until
 
+    params["limit"] = limit
+
     json_cursor: None | str | Unset
     if isinstance(cursor, Unset):
         json_cursor = UNSET
     else:
         json_cursor = cursor
     params["cursor"] = json_cursor
-
-    params["limit"] = limit
 
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
@@ -151,8 +151,8 @@ def sync_detailed(
     region: None | str | Unset = UNSET,
     since: datetime.datetime | None | Unset = UNSET,
     until: datetime.datetime | None | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> Response[Problem | ReferralPage]:
     """ Referrals the caller's agency submitted or was sent
@@ -163,8 +163,9 @@ def sync_detailed(
         region (None | str | Unset):
         since (datetime.datetime | None | Unset):
         until (datetime.datetime | None | Unset):
-        cursor (None | str | Unset):
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -181,8 +182,8 @@ urgency=urgency,
 region=region,
 since=since,
 until=until,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     )
 
@@ -200,8 +201,8 @@ def sync(
     region: None | str | Unset = UNSET,
     since: datetime.datetime | None | Unset = UNSET,
     until: datetime.datetime | None | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> Problem | ReferralPage | None:
     """ Referrals the caller's agency submitted or was sent
@@ -212,8 +213,9 @@ def sync(
         region (None | str | Unset):
         since (datetime.datetime | None | Unset):
         until (datetime.datetime | None | Unset):
-        cursor (None | str | Unset):
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -231,8 +233,8 @@ urgency=urgency,
 region=region,
 since=since,
 until=until,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     ).parsed
 
@@ -244,8 +246,8 @@ async def asyncio_detailed(
     region: None | str | Unset = UNSET,
     since: datetime.datetime | None | Unset = UNSET,
     until: datetime.datetime | None | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> Response[Problem | ReferralPage]:
     """ Referrals the caller's agency submitted or was sent
@@ -256,8 +258,9 @@ async def asyncio_detailed(
         region (None | str | Unset):
         since (datetime.datetime | None | Unset):
         until (datetime.datetime | None | Unset):
-        cursor (None | str | Unset):
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -274,8 +277,8 @@ urgency=urgency,
 region=region,
 since=since,
 until=until,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     )
 
@@ -293,8 +296,8 @@ async def asyncio(
     region: None | str | Unset = UNSET,
     since: datetime.datetime | None | Unset = UNSET,
     until: datetime.datetime | None | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> Problem | ReferralPage | None:
     """ Referrals the caller's agency submitted or was sent
@@ -305,8 +308,9 @@ async def asyncio(
         region (None | str | Unset):
         since (datetime.datetime | None | Unset):
         until (datetime.datetime | None | Unset):
-        cursor (None | str | Unset):
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -324,7 +328,7 @@ urgency=urgency,
 region=region,
 since=since,
 until=until,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     )).parsed

@@ -18,8 +18,8 @@ from typing import cast
 def _get_kwargs(
     *,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     
@@ -35,14 +35,14 @@ def _get_kwargs(
         json_referral = referral
     params["referral"] = json_referral
 
+    params["limit"] = limit
+
     json_cursor: None | str | Unset
     if isinstance(cursor, Unset):
         json_cursor = UNSET
     else:
         json_cursor = cursor
     params["cursor"] = json_cursor
-
-    params["limit"] = limit
 
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
@@ -107,8 +107,8 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> Response[PendingErasures | Problem]:
     """ Erasures waiting for a `dpo`'s approval, oldest referral first: the national coordinator's
@@ -116,8 +116,9 @@ def sync_detailed(
 
     Args:
         referral (None | str | Unset): One referral's request only
-        cursor (None | str | Unset):
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -130,8 +131,8 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         referral=referral,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     )
 
@@ -145,8 +146,8 @@ def sync(
     *,
     client: AuthenticatedClient,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> PendingErasures | Problem | None:
     """ Erasures waiting for a `dpo`'s approval, oldest referral first: the national coordinator's
@@ -154,8 +155,9 @@ def sync(
 
     Args:
         referral (None | str | Unset): One referral's request only
-        cursor (None | str | Unset):
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -169,8 +171,8 @@ def sync(
     return sync_detailed(
         client=client,
 referral=referral,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     ).parsed
 
@@ -178,8 +180,8 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> Response[PendingErasures | Problem]:
     """ Erasures waiting for a `dpo`'s approval, oldest referral first: the national coordinator's
@@ -187,8 +189,9 @@ async def asyncio_detailed(
 
     Args:
         referral (None | str | Unset): One referral's request only
-        cursor (None | str | Unset):
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -201,8 +204,8 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         referral=referral,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     )
 
@@ -216,8 +219,8 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> PendingErasures | Problem | None:
     """ Erasures waiting for a `dpo`'s approval, oldest referral first: the national coordinator's
@@ -225,8 +228,9 @@ async def asyncio(
 
     Args:
         referral (None | str | Unset): One referral's request only
-        cursor (None | str | Unset):
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -240,7 +244,7 @@ async def asyncio(
     return (await asyncio_detailed(
         client=client,
 referral=referral,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     )).parsed

@@ -104,7 +104,7 @@ def sync_detailed(
 
     Args:
         agency (str): Agency identifier (lowercase slug)
-        limit (int | Unset):  Default: 100.
+        limit (int | Unset): Items per page Default: 100.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -138,7 +138,7 @@ def sync(
 
     Args:
         agency (str): Agency identifier (lowercase slug)
-        limit (int | Unset):  Default: 100.
+        limit (int | Unset): Items per page Default: 100.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -167,7 +167,7 @@ async def asyncio_detailed(
 
     Args:
         agency (str): Agency identifier (lowercase slug)
-        limit (int | Unset):  Default: 100.
+        limit (int | Unset): Items per page Default: 100.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -201,7 +201,7 @@ async def asyncio(
 
     Args:
         agency (str): Agency identifier (lowercase slug)
-        limit (int | Unset):  Default: 100.
+        limit (int | Unset): Items per page Default: 100.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -23,8 +23,8 @@ def _get_kwargs(
     urgency: None | Unset | Urgency = UNSET,
     overdue: bool | None | Unset = UNSET,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     
@@ -66,14 +66,14 @@ def _get_kwargs(
         json_referral = referral
     params["referral"] = json_referral
 
+    params["limit"] = limit
+
     json_cursor: None | str | Unset
     if isinstance(cursor, Unset):
         json_cursor = UNSET
     else:
         json_cursor = cursor
     params["cursor"] = json_cursor
-
-    params["limit"] = limit
 
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
@@ -141,8 +141,8 @@ def sync_detailed(
     urgency: None | Unset | Urgency = UNSET,
     overdue: bool | None | Unset = UNSET,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> Response[InboxPage | Problem]:
     """ Deliveries to the caller's agency, newest first
@@ -152,8 +152,9 @@ def sync_detailed(
         urgency (None | Unset | Urgency):
         overdue (bool | None | Unset):
         referral (None | str | Unset): One referral's (its id)
-        cursor (None | str | Unset): `next_cursor` of the previous page
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -169,8 +170,8 @@ def sync_detailed(
 urgency=urgency,
 overdue=overdue,
 referral=referral,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     )
 
@@ -187,8 +188,8 @@ def sync(
     urgency: None | Unset | Urgency = UNSET,
     overdue: bool | None | Unset = UNSET,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> InboxPage | Problem | None:
     """ Deliveries to the caller's agency, newest first
@@ -198,8 +199,9 @@ def sync(
         urgency (None | Unset | Urgency):
         overdue (bool | None | Unset):
         referral (None | str | Unset): One referral's (its id)
-        cursor (None | str | Unset): `next_cursor` of the previous page
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -216,8 +218,8 @@ status=status,
 urgency=urgency,
 overdue=overdue,
 referral=referral,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     ).parsed
 
@@ -228,8 +230,8 @@ async def asyncio_detailed(
     urgency: None | Unset | Urgency = UNSET,
     overdue: bool | None | Unset = UNSET,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> Response[InboxPage | Problem]:
     """ Deliveries to the caller's agency, newest first
@@ -239,8 +241,9 @@ async def asyncio_detailed(
         urgency (None | Unset | Urgency):
         overdue (bool | None | Unset):
         referral (None | str | Unset): One referral's (its id)
-        cursor (None | str | Unset): `next_cursor` of the previous page
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -256,8 +259,8 @@ async def asyncio_detailed(
 urgency=urgency,
 overdue=overdue,
 referral=referral,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     )
 
@@ -274,8 +277,8 @@ async def asyncio(
     urgency: None | Unset | Urgency = UNSET,
     overdue: bool | None | Unset = UNSET,
     referral: None | str | Unset = UNSET,
-    cursor: None | str | Unset = UNSET,
     limit: int | Unset = 50,
+    cursor: None | str | Unset = UNSET,
 
 ) -> InboxPage | Problem | None:
     """ Deliveries to the caller's agency, newest first
@@ -285,8 +288,9 @@ async def asyncio(
         urgency (None | Unset | Urgency):
         overdue (bool | None | Unset):
         referral (None | str | Unset): One referral's (its id)
-        cursor (None | str | Unset): `next_cursor` of the previous page
-        limit (int | Unset):  Default: 50.
+        limit (int | Unset): Items per page Default: 50.
+        cursor (None | str | Unset): `next_cursor` of the previous page, passed back unchanged
+            (opaque)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -303,7 +307,7 @@ status=status,
 urgency=urgency,
 overdue=overdue,
 referral=referral,
-cursor=cursor,
 limit=limit,
+cursor=cursor,
 
     )).parsed

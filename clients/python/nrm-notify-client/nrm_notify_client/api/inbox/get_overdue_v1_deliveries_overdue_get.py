@@ -96,7 +96,7 @@ def sync_detailed(
     """ Open deliveries past their deadline at every agency (the coordinator's supervisors)
 
     Args:
-        limit (int | Unset):  Default: 100.
+        limit (int | Unset): Items per page Default: 100.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -127,7 +127,7 @@ def sync(
     """ Open deliveries past their deadline at every agency (the coordinator's supervisors)
 
     Args:
-        limit (int | Unset):  Default: 100.
+        limit (int | Unset): Items per page Default: 100.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -153,7 +153,7 @@ async def asyncio_detailed(
     """ Open deliveries past their deadline at every agency (the coordinator's supervisors)
 
     Args:
-        limit (int | Unset):  Default: 100.
+        limit (int | Unset): Items per page Default: 100.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -184,7 +184,7 @@ async def asyncio(
     """ Open deliveries past their deadline at every agency (the coordinator's supervisors)
 
     Args:
-        limit (int | Unset):  Default: 100.
+        limit (int | Unset): Items per page Default: 100.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

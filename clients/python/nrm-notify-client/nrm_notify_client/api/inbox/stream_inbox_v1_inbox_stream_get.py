@@ -40,9 +40,9 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | str | None:
     if response.status_code == 200:
-        response_200 = cast(Any, None)
+        response_200 = response.text
         return response_200
 
     if response.status_code == 401:
@@ -72,7 +72,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | str]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -86,7 +86,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Response[Any | Problem]:
+) -> Response[Problem | str]:
     """ Server-Sent Events: new and changed deliveries of the caller's agency
 
     Args:
@@ -97,7 +97,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem]
+        Response[Problem | str]
      """
 
 
@@ -117,7 +117,7 @@ def sync(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Any | Problem | None:
+) -> Problem | str | None:
     """ Server-Sent Events: new and changed deliveries of the caller's agency
 
     Args:
@@ -128,7 +128,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem
+        Problem | str
      """
 
 
@@ -143,7 +143,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Response[Any | Problem]:
+) -> Response[Problem | str]:
     """ Server-Sent Events: new and changed deliveries of the caller's agency
 
     Args:
@@ -154,7 +154,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem]
+        Response[Problem | str]
      """
 
 
@@ -174,7 +174,7 @@ async def asyncio(
     client: AuthenticatedClient,
     last_event_id: None | str | Unset = UNSET,
 
-) -> Any | Problem | None:
+) -> Problem | str | None:
     """ Server-Sent Events: new and changed deliveries of the caller's agency
 
     Args:
@@ -185,7 +185,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem
+        Problem | str
      """
 
 
