@@ -527,6 +527,13 @@ def main() -> None:
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "load_average": os.getloadavg(),
             "fetch_wait_ms": args.fetch_wait_ms,
+            # The background groups' wait: the stack's default unless set in the environment.
+            "background_fetch_wait_ms": int(
+                os.environ.get(
+                    "NRM_KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS",
+                    Settings.model_fields["kafka_background_fetch_max_wait_ms"].default,
+                )
+            ),
         }
     }
     if "e2e" in parts:

@@ -3,7 +3,7 @@
 import functools
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar, NamedTuple
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -15,21 +15,34 @@ from pydantic_settings import (
 )
 
 
-@functools.cache
-def _parsed(path: Path, mtime_ns: int) -> Any:
-    """The YAML document at `path`, parsed once per version of the file (read per request)."""
-    return yaml.safe_load(path.read_text()) or {}
+class AgenciesFile(NamedTuple):
+    """What the services read from `agencies.yaml` on requests: immutable, so one parse is
+    shared safely."""
+
+    country: str | None
+    agencies: tuple[tuple[str, str], ...]  # (id, type)
 
 
-def agencies_file(config_dir: Path) -> dict[str, Any]:
-    """`<config_dir>/agencies.yaml` as parsed (empty when there is none). Not to be mutated."""
+@functools.lru_cache(maxsize=4)
+def _parsed(path: Path, version: tuple[int, int, int, int]) -> AgenciesFile:
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        return AgenciesFile(None, ())
+    country = data.get("country")
+    agencies = tuple((str(a["id"]), str(a.get("type", ""))) for a in data.get("agencies", []))
+    return AgenciesFile(str(country) if country else None, agencies)
+
+
+def agencies_file(config_dir: Path) -> AgenciesFile:
+    """`<config_dir>/agencies.yaml`, parsed once per version of the file (it is asked for on
+    every submission): the version is its inode, size and change times, so a file replaced
+    with its old modification time (`cp -p`) is read again."""
     path = config_dir / "agencies.yaml"
     try:
-        mtime_ns = path.stat().st_mtime_ns
+        st = path.stat()
     except FileNotFoundError:
-        return {}
-    data = _parsed(path, mtime_ns)
-    return data if isinstance(data, dict) else {}
+        return AgenciesFile(None, ())
+    return _parsed(path, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
 
 
 class TrustedIssuer(BaseModel):
@@ -80,8 +93,9 @@ class Settings(BaseSettings):
     `notify.routing`); the others use `kafka_background_fetch_max_wait_ms`."""
     kafka_background_fetch_max_wait_ms: int = 250
     """The fetch wait of the consumer groups nobody waits on (audit, insights, the access
-    watchers, escalations, status views): their idle polling costs the broker and the process
-    CPU. The larger of this and `kafka_fetch_max_wait_ms` is used."""
+    watchers, escalations, intake's views of recipients and their statuses, notify's
+    identification and erasure news): their idle polling costs the broker and the process CPU.
+    The larger of this and `kafka_fetch_max_wait_ms` is used."""
     database_url: str | None = None
     """SQLAlchemy URL; `{service}` is replaced by the service name (one database each). Unset:
     `sqlite+aiosqlite:///<data_dir>/<service>.db`."""
@@ -228,14 +242,12 @@ class Settings(BaseSettings):
     def configured_agencies(self) -> frozenset[str]:
         """Ids of the agencies in `<config_dir>/agencies.yaml`, the file identity seeds from and
         the example policy routes to (empty when there is none)."""
-        data = agencies_file(self.config_dir)
-        return frozenset(str(a["id"]) for a in data.get("agencies", []))
+        return frozenset(a for a, _ in agencies_file(self.config_dir).agencies)
 
     def served_country(self) -> str | None:
         if self.country:
             return self.country
-        country = agencies_file(self.config_dir).get("country")
-        return str(country) if country else None
+        return agencies_file(self.config_dir).country
 
     def erasure_ledger_path(self) -> Path:
         return self.erasure_ledger or self.data_dir / f"{self.service}-erasure-ledger.jsonl"

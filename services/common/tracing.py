@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -108,10 +108,12 @@ def event_span(event: CloudEvent, consumer: str) -> Iterator[None]:
     current while the handler runs."""
     parent = PROPAGATOR.extract({"traceparent": event.traceparent} if event.traceparent else {})
     spans = tracer("nrm.bus")
-    if not _exporting:
+    up = trace.get_current_span(parent).get_span_context()
+    if not _exporting and up.is_valid:
         # Nothing receives spans: only the ids matter (logs, the events the handler stages).
         # The SDK's span would cost ~4% of the stack's CPU at 100 referrals/s (issue 24).
-        token = context.attach(trace.set_span_in_context(_unrecorded_child(parent), parent))
+        # (Without a parent the SDK starts the trace: its sampler decides, as configured.)
+        token = context.attach(trace.set_span_in_context(_unrecorded_child(up), parent))
         try:
             yield
         finally:
@@ -126,15 +128,18 @@ def event_span(event: CloudEvent, consumer: str) -> Iterator[None]:
         yield
 
 
-def _unrecorded_child(parent: context.Context) -> NonRecordingSpan:
-    """A span id of its own in the parent's trace (a new trace without a valid parent)."""
-    up = trace.get_current_span(parent).get_span_context()
-    if up.is_valid:
-        trace_id, flags = up.trace_id, up.trace_flags
-    else:
-        trace_id, flags = _ids.generate_trace_id(), TraceFlags(TraceFlags.SAMPLED)
+def _unrecorded_child(up: SpanContext) -> NonRecordingSpan:
+    """A span id of its own in the parent's trace, with the parent's flags and trace state."""
     span_id = _ids.generate_span_id()
-    return NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
+    return NonRecordingSpan(
+        SpanContext(
+            up.trace_id,
+            span_id,
+            is_remote=False,
+            trace_flags=up.trace_flags,
+            trace_state=up.trace_state,
+        )
+    )
 
 
 @contextmanager

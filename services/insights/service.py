@@ -147,7 +147,9 @@ _LIVE = "insights.live"  # `session.info`: referrals found not erased in this tr
 async def _erased(session: AsyncSession, referral_id: str) -> bool:
     """Whether the referral was erased (its later events are dropped). A referral found live is
     remembered for the transaction: a batch asks for each of its events (`apply_erased`
-    forgets it)."""
+    forgets it). With several insights instances, an erasure another one commits meanwhile is
+    seen from this instance's next batch on, not from its next event: the race between
+    instances that existed per event is now as wide as a batch."""
     live: set[str] = session.info.setdefault(_LIVE, set())
     if referral_id in live:
         return False

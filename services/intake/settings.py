@@ -11,8 +11,7 @@ LAW_ENFORCEMENT_TYPES = frozenset({"police", "prosecutor", "anti_corruption"})
 
 def _read(path: Path) -> tuple[tuple[str, str], ...]:
     """(id, type) of each agency in `path` (an `agencies.yaml`)."""
-    data = agencies_file(path.parent)
-    return tuple((str(a["id"]), str(a.get("type", ""))) for a in data.get("agencies", []))
+    return agencies_file(path.parent).agencies
 
 
 class IntakeSettings(Settings):
