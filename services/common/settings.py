@@ -89,12 +89,12 @@ class Settings(BaseSettings):
     """How long a consumer's fetch waits for records. Tansu answers a fetch only when this wait
     expires, so it is both the idle delivery delay per hop and the idle polling rate: 10 ms
     keeps POST → inbox quick; larger values cost less CPU while idle. It applies to the groups
-    on the way from a submission to the recipients' inboxes (`router.referrals`,
-    `notify.routing`); the others use `kafka_background_fetch_max_wait_ms`."""
+    on the way from a submission to the recipients' inboxes and their reads (`router.referrals`,
+    `notify.routing`, `intake.routing`); the others use `kafka_background_fetch_max_wait_ms`."""
     kafka_background_fetch_max_wait_ms: int = 250
     """The fetch wait of the consumer groups nobody waits on (audit, insights, the access
-    watchers, escalations, intake's views of recipients and their statuses, notify's
-    identification and erasure news): their idle polling costs the broker and the process CPU.
+    watchers, escalations, the submitter's status view, notify's identification and erasure
+    news): their idle polling costs the broker and the process CPU.
     The larger of this and `kafka_fetch_max_wait_ms` is used."""
     database_url: str | None = None
     """SQLAlchemy URL; `{service}` is replaced by the service name (one database each). Unset:

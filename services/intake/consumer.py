@@ -12,12 +12,10 @@ from services.common.revocation import access_consumer
 from services.intake import service
 
 access = access_consumer("intake")
+# Not background: a recipient opens the referral from its inbox item, and intake answers 404
+# until it has applied the decision that made it a recipient.
 routing = Consumer[None](
-    "intake.routing",
-    service="intake",
-    topics=[ROUTING],
-    summary="Recipients of each referral",
-    background=True,
+    "intake.routing", service="intake", topics=[ROUTING], summary="Recipients of each referral"
 )
 case_events = Consumer[None](
     "intake.case-events",

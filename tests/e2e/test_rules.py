@@ -353,6 +353,13 @@ async def test_rule_7_escalation_is_capped_by_consent(exchange: Exchange) -> Non
         await delivered(exchange, c, rid, ["nrm-coordinator"])
         escalated = await inbox_item(exchange, c, "nrm-coordinator", rid)
         assert (escalated["disclosure"], escalated["rule"]) == ("anonymous", "escalation")
+
+        # Intake and notify apply the decision each on its own: intake may be a moment behind.
+        async def readable() -> bool:
+            got = await c.get(f"/v1/referrals/{rid}", headers=exchange.headers("nrm-coordinator"))
+            return got.status_code == 200
+
+        await wait_for(readable, timeout=30)
         r = await c.get(f"/v1/referrals/{rid}", headers=exchange.headers("nrm-coordinator"))
         assert r.status_code == 200 and r.json()["disclosure"] == "anonymous"
         inbox = await c.get("/v1/inbox", headers=exchange.headers("nrm-coordinator"))
