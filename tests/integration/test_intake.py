@@ -673,6 +673,24 @@ async def test_role_endpoint_matrix(intake: Intake) -> None:
                 assert len(role_denials) == 1, cell
 
 
+def erased_referral(referral_id: str) -> Referral:
+    """An erased referral's row as intake keeps it: status `erased`, nothing sealed."""
+    return Referral(
+        id=referral_id,
+        reference="NRM-2026-000001",
+        kind="victim",
+        status="erased",
+        submitted_by="gp",
+        submitted_by_client="gp",
+        urgency="standard",
+        region="EE",
+        facts={},
+        sealed=b"",
+        wrapped_key=b"",
+        master_key_id="k1",
+    )
+
+
 async def test_recipient_status_only_moves_forward(db: Database) -> None:
     """The consumed events' upserts: a case event may come before the routing decision (the
     row starts `anonymous`, then takes the decision's terms and keeps its status), a status
@@ -739,22 +757,7 @@ async def test_recipient_status_only_moves_forward(db: Database) -> None:
         "ngo": ("full", "routed", None),
     }
     async with transaction(db.sessions) as session:
-        session.add(
-            Referral(
-                id="r1",
-                reference="NRM-2026-000001",
-                kind="victim",
-                status="erased",
-                submitted_by="gp",
-                submitted_by_client="gp",
-                urgency="standard",
-                region="EE",
-                facts={},
-                sealed=b"",
-                wrapped_key=b"",
-                master_key_id="k1",
-            )
-        )
+        session.add(erased_referral("r1"))
     async with transaction(db.sessions) as session:
         await service.apply_routed(session, routed=routed("later"))
         await service.apply_case_event(session, event=ref("ngo", "d3"), status="completed")

@@ -21,12 +21,12 @@ from contracts.vocabulary import Disclosure, ReferralKind, Urgency
 from services.common.db import create_all, transaction
 from services.intake import service as intake
 from services.intake.models import Recipient as IntakeRecipient
-from services.intake.models import Referral as IntakeReferral
 from services.intake.models import intake_metadata
 from services.notify import service as notify
 from services.notify.models import Delivery, DeliveryChange, ErasedReferral, notify_metadata
 from services.router import service as router
 from services.router.models import Recipient, router_metadata
+from tests.integration.test_intake import erased_referral
 from tests.support import Database, outbox_payloads
 from tests.unit.test_routing_policy import NOW, POLICY, facts_of, victim
 
@@ -217,22 +217,7 @@ async def test_intake_batch_ends_as_its_events_one_transaction_each(db: Database
     await create_all(db.engine, intake_metadata)
     batched, one_by_one, gone = (str(uuid.uuid4()) for _ in range(3))
     async with transaction(db.sessions) as session:
-        session.add(
-            IntakeReferral(
-                id=gone,
-                reference="NRM-2026-000001",
-                kind="victim",
-                status="erased",
-                submitted_by="labour-insp",
-                submitted_by_client="labour-insp",
-                urgency="high",
-                region="KZ-79",
-                facts={},
-                sealed=b"",
-                wrapped_key=b"",
-                master_key_id="k1",
-            )
-        )
+        session.add(erased_referral(gone))
 
     def steps(referral_id: str) -> list[Any]:
         return [
