@@ -79,6 +79,8 @@ async def get_events(
     cursor: Annotated[Key | None, cursor_key(*repository.CURSOR)] = None,
     limit: Limit500 = 100,
 ) -> EventPage:
+    """Following `next_cursor` lists the records there when the first page was read: each read
+    is itself recorded, and those records come in the next walk."""
     limit = min(limit, settings.page_size_max)
     async with runtime.sessions() as session:
         page = await repository.events(

@@ -5,17 +5,21 @@ reads of the one referral the report is about."""
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from services.audit.models import ChainCheckpoint, Record
 from services.audit.service import stamp
-from services.common.pagination import Key, Page, paginate
+from services.common.pagination import Key, KeyPart, Page, paginate
 
 ACCESS_TYPES = ("access.granted", "access.denied")
-# The order of a cursor's key (services.common.pagination.cursor_key): the record's sequence.
-CURSOR = (int,)
+# A cursor's key (services.common.pagination.cursor_key): the last record's sequence, then the
+# walk's bound. Every read of these lists is itself audited, so a walk that followed the chain's
+# end would never finish (a page of one record appends one); a walk lists the records that
+# existed when its first page was read, and the next walk takes up what came since.
+CURSOR = (int, int)
 
 
 def readable_records(*, subject_access: str | None = None) -> SelectOfScalar[Record]:
@@ -41,8 +45,14 @@ async def events(
     cursor: Key | None = None,
     limit: int = 100,
 ) -> Page[Record]:
-    """One page of the readable records matching every filter given, in sequence order."""
-    query = readable_records(subject_access=subject_access)
+    """One page of the readable records matching every filter given, in sequence order, up to
+    the chain's length when the walk began (`CURSOR`)."""
+    bound: KeyPart
+    if cursor is None:
+        bound = (await session.exec(select(func.coalesce(func.max(col(Record.sequence)), 0)))).one()
+    else:
+        bound = cursor[1]  # an int: `cursor_key(*CURSOR)` checked it
+    query = readable_records(subject_access=subject_access).where(col(Record.sequence) <= bound)
     if referral:
         query = query.where(Record.subject == referral)
     if reference:
@@ -62,7 +72,7 @@ async def events(
         session,
         query,
         order=(col(Record.sequence),),
-        key=lambda r: (r.sequence,),
+        key=lambda r: (r.sequence, bound),
         cursor=cursor,
         limit=limit,
     )

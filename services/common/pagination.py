@@ -142,9 +142,10 @@ async def paginate(
     descending: bool = False,
 ) -> Page[Any]:
     """One page of `query` sorted by the (unique together) `order` columns, from past `cursor`
-    on; `key` gives a fetched row's values of those columns."""
+    on; `key` gives a fetched row's values of those columns, and may add parts the list keeps
+    for the whole walk (audit's bound), which do not place the page."""
     if cursor is not None:
-        query = query.where(after(order, cursor, descending=descending))
+        query = query.where(after(order, cursor[: len(order)], descending=descending))
     query = query.order_by(*(c.desc() if descending else c for c in order)).limit(limit + 1)
     rows = list(await session.exec(query))
     items = rows[:limit]

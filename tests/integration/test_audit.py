@@ -5,6 +5,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -513,6 +514,10 @@ async def test_lists_page_by_one_opaque_cursor(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c,
     ):
         events = "/v1/audit/events"
+        # The first read: the chain holds the ten records, none of the reads' own yet.
+        r = await c.get(events, params={**withdrawn, "limit": 4}, headers=auditor)
+        # [4, 10]: the last sequence and the walk's bound; opaque to clients, stated here
+        assert r.json()["next_cursor"] == "WzQsMTBd"
         pages = await walk(
             c, events, headers=auditor, params={**withdrawn, "limit": 10}, key="sequence"
         )
@@ -525,8 +530,6 @@ async def test_lists_page_by_one_opaque_cursor(
             c, events, headers=auditor, params={**withdrawn, "limit": 4}, key="sequence"
         )
         assert pages == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
-        r = await c.get(events, params={**withdrawn, "limit": 4}, headers=auditor)
-        assert r.json()["next_cursor"] == "WzRd"  # [4]: opaque to clients, stated here
         refused = (422, "application/problem+json", ["query/cursor"])
         for path, headers in (
             (events, auditor),
@@ -537,5 +540,55 @@ async def test_lists_page_by_one_opaque_cursor(
                 "%%%": refused,
                 "bm90IGpzb24": refused,
                 "WyJ4Il0": refused,
-                "WzVd": (200, "application/json", []),
+                "WzVd": refused,  # [5]: a cursor of these lists has the walk's bound too
             }, path
+            r = await c.get(path, params={"cursor": "WzUsMTBd"}, headers=headers)  # [5, 10]
+            assert r.status_code == 200, (path, r.text)
+
+
+async def test_a_walk_ends_though_each_of_its_reads_is_audited(
+    db: Database, own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Every read of the audit log is itself recorded. A walk one record per page, each page's
+    own record in the chain before the next page is asked for, once never ended; it now lists
+    the three records there when it began, and the next walk finds the walk's three reads."""
+    _, settings = await build_chain(db, tmp_path, n=3)
+    mint = TokenMint()
+    app = create_app(settings, bootstrap=own_broker.bootstrap, engine=db.engine, jwks=mint.jwks)
+    auditor = mint.headers("audit-office", "auditor")
+
+    async def records() -> int:
+        async with db.sessions() as session:
+            return (await session.exec(select(func.count()).select_from(Record))).one()
+
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c,
+    ):
+        pages: list[list[tuple[int, str]]] = []
+        cursor: str | None = None
+        while len(pages) < 10:
+            params: dict[str, Any] = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+            r = await c.get("/v1/audit/events", params=params, headers=auditor)
+            assert r.status_code == 200, r.text
+            pages.append([(i["sequence"], i["type"]) for i in r.json()["items"]])
+            await wait_for(partial(_at_least_records, records, 3 + len(pages)), timeout=30)
+            cursor = r.json()["next_cursor"]
+            if cursor is None:
+                break
+        withdrawn = "referral.withdrawn"
+        assert pages == [[(1, withdrawn)], [(2, withdrawn)], [(3, withdrawn)]]
+        r = await c.get("/v1/audit/events", params={"limit": 500}, headers=auditor)
+        assert [(i["sequence"], i["type"]) for i in r.json()["items"]] == [
+            (1, withdrawn),
+            (2, withdrawn),
+            (3, withdrawn),
+            (4, "access.granted"),
+            (5, "access.granted"),
+            (6, "access.granted"),
+        ]
+        assert r.json()["next_cursor"] is None
+
+
+async def _at_least_records(count: Any, n: int) -> bool:
+    return bool(await count() >= n)
