@@ -9,6 +9,8 @@ does not open.
 """
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -20,6 +22,8 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.common.errors import InternalError
 from services.common.settings import Settings
@@ -46,6 +50,7 @@ class Vault:
             if len(key) != 32:
                 raise ValueError(f"master key {kid!r} must be 32 bytes")
         self._keys = {kid: AESGCM(key) for kid, key in master_keys.items()}
+        self._raw = dict(master_keys)
         self._active = active_key_id
 
     @classmethod
@@ -101,6 +106,14 @@ class Vault:
         nonce = os.urandom(NONCE_BYTES)
         wrapped = nonce + self._keys[self._active].encrypt(nonce, data_key, record_id.encode())
         return data_key, wrapped, self._active
+
+    def mac(self, message: bytes, *, purpose: str) -> bytes:
+        """HMAC-SHA256 of `message` under a key derived (HKDF) from the active master key for
+        `purpose` alone: tokens it proves stop verifying when the master key rotates."""
+        key = HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+            self._raw[self._active]
+        )
+        return hmac.new(key, message, hashlib.sha256).digest()
 
     def unwrap(self, wrapped: bytes, master_key_id: str, *, record_id: str) -> bytes:
         """The data key from `new_data_key`'s wrapped copy."""

@@ -38,7 +38,7 @@ from services.identity.schemas import (
     PersonWithPassword,
 )
 from services.identity.settings import IdentitySettings
-from services.identity.throttle import TokenThrottles
+from services.identity.throttle import TokenThrottles, client_key
 
 router = APIRouter()
 admin = APIRouter(prefix="/v1/admin", tags=["administration"], dependencies=[Depends(json_media)])
@@ -195,7 +195,7 @@ async def token(
     try:
         client_id, secret = _client_credentials(request, form)
         client_id = client_id[:100]  # longer ids do not exist; keep the throttle's keys small
-        wait = throttles.retry_after(client_id=client_id, source=source)
+        wait = throttles.retry_after(client_id=client_key(client_id, source), source=source)
         if wait is not None:
             await runtime.access_audit.auth_failed(
                 reason="throttled after repeated failures",
@@ -229,7 +229,10 @@ async def token(
         roles = service.granted_roles(client, form.get("scope"))
     except service.OAuthError as exc:
         if exc.error == "invalid_client":
-            throttles.failed(client_id=client_id, source=source)
+            throttles.failed(
+                client_id=None if client_id is None else client_key(client_id, source),
+                source=source,
+            )
             await runtime.access_audit.auth_failed(
                 reason=exc.description,
                 client_id=client_id,

@@ -9,8 +9,9 @@ class IdentitySettings(Settings):
     token_ttl_seconds: int = 900
     """Lifetime of access tokens; a retired signing key stays published this long."""
     token_failures_per_client: int = 10
-    """Failed authentications of one client id allowed per `token_failure_window_seconds`
-    before `POST /oauth/token` answers it 429 (the allowance refills steadily)."""
+    """Failed authentications of one client id from one address allowed per
+    `token_failure_window_seconds` before `POST /oauth/token` answers it 429 there (the
+    allowance refills steadily)."""
     token_failures_per_address: int = 30
     """The same, per source address."""
     token_failure_window_seconds: float = 60.0
@@ -19,7 +20,8 @@ class IdentitySettings(Settings):
     """Shortest password a person may have (common passwords are refused at any length)."""
     signin_failures_per_person: int = 5
     """Failed sign-ins (password or one-time code) of one username allowed per
-    `signin_failure_window_seconds` before the sign-in page answers 429 for it."""
+    `signin_failure_window_seconds` before the sign-in page answers 429 for it; a browser in
+    which the person signed in before has an allowance of its own (a device cookie)."""
     signin_failures_per_address: int = 50
     """The same, per source address."""
     signin_failure_window_seconds: float = 300.0

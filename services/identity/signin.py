@@ -4,6 +4,7 @@ the people's grants at the token endpoint, userinfo, revocation and logout. The 
 Authlib's (services.identity.oidc); these endpoints collect the request and keep the browser's
 sign-in session."""
 
+import base64
 import hmac
 import secrets
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from services.identity import pages, people, service
 from services.identity.models import Agency, Person, PersonSession
 from services.identity.oidc import Incoming, Issued, Provider, SignedIn, user_info
 from services.identity.settings import IdentitySettings
-from services.identity.throttle import TokenThrottles
+from services.identity.throttle import TokenThrottles, client_key
 
 router = APIRouter(tags=["openid connect"])
 
@@ -36,6 +37,12 @@ SignInThrottles = Annotated[TokenThrottles, Depends(from_state("signin_throttles
 
 SESSION_COOKIE = "nrm_signin"
 CSRF_COOKIE = "nrm_csrf"
+# A browser in which a person completed a sign-in (OWASP's device cookie): its failures have a
+# throttle bucket of their own, so failures elsewhere under the person's username (someone
+# locking them out) do not stop them signing in there.
+DEVICE_COOKIE = "nrm_device"
+DEVICE_MAX_AGE = 180 * 24 * 3600
+_DEVICE_PURPOSE = "nrm-identity-device-cookie"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -98,6 +105,34 @@ async def discovery(settings: Config) -> dict[str, Any]:
 
 def _csrf(request: Request) -> str:
     return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+
+def _device_proof(vault: Vault, username: str, nonce: str) -> str:
+    digest = vault.mac(f"{username}\n{nonce}".encode(), purpose=_DEVICE_PURPOSE)
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _throttle_key(request: Request, vault: Vault, username: str) -> str:
+    """The per-person throttle's key: the browser's own if it holds the person's device cookie
+    (names no one: it proves the username without carrying it), else the username's, which
+    every other browser shares."""
+    nonce, _, proof = request.cookies.get(DEVICE_COOKIE, "").partition(".")
+    if nonce and proof and hmac.compare_digest(proof, _device_proof(vault, username, nonce)):
+        return f"device:{nonce}"  # no username has a colon
+    return username
+
+
+def _remember_device(response: Response, request: Request, vault: Vault, username: str) -> None:
+    nonce = secrets.token_urlsafe(16)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        f"{nonce}.{_device_proof(vault, username, nonce)}",
+        max_age=DEVICE_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/oauth/",
+    )
 
 
 def _set_cookies(response: Response, request: Request, *, csrf: str, signin: str | None) -> None:
@@ -306,7 +341,7 @@ async def sign_in(
     client_id = grant.request.payload.client_id
     if form.get("step") == "password":
         return await _password_step(
-            request, runtime, settings, throttles, form, csrf, action, client_id
+            request, runtime, settings, vault, throttles, form, csrf, action, client_id
         )
     current = await _session(runtime, request)
     if current is None or current[0].stage not in ("otp", "enrol"):
@@ -328,13 +363,14 @@ async def _throttled(
     runtime: ServiceRuntime,
     throttles: TokenThrottles,
     *,
+    key: str,
     username: str,
     client_id: str,
     step: str,
     csrf: str,
     action: str,
 ) -> Response | None:
-    wait = throttles.retry_after(client_id=username, source=_source(request))
+    wait = throttles.retry_after(client_id=key, source=_source(request))
     if wait is None:
         return None
     await runtime.access_audit.auth_failed(
@@ -360,6 +396,7 @@ async def _password_step(
     request: Request,
     runtime: ServiceRuntime,
     settings: IdentitySettings,
+    vault: Vault,
     throttles: TokenThrottles,
     form: dict[str, str],
     csrf: str,
@@ -368,10 +405,12 @@ async def _password_step(
 ) -> Response:
     username = form.get("username", "").strip()[:100]
     password = form.get("password", "")[:256]
+    key = _throttle_key(request, vault, username)
     refused = await _throttled(
         request,
         runtime,
         throttles,
+        key=key,
         username=username,
         client_id=client_id,
         step="password",
@@ -385,7 +424,7 @@ async def _password_step(
         agency = await session.get(Agency, person.agency) if person is not None else None
     ok = await people.check_password(person, password)
     if not ok or person is None or person.disabled or (agency is not None and agency.disabled):
-        throttles.failed(client_id=username, source=_source(request))
+        throttles.failed(client_id=key, source=_source(request))
         await runtime.access_audit.auth_failed(
             reason="sign-in: wrong username or password"
             if not ok or person is None
@@ -421,6 +460,8 @@ async def _password_step(
         await _signed_in(runtime, request, person, client_id, ["pwd"])
     response = RedirectResponse(action, status_code=303)
     _set_cookies(response, request, csrf=csrf, signin=cookie)
+    if stage == "done":
+        _remember_device(response, request, vault, person.username)
     return response
 
 
@@ -439,10 +480,12 @@ async def _code_step(
 ) -> Response:
     session_row, person = current
     enrolling = session_row.stage == "enrol" and not person.totp_confirmed
+    key = _throttle_key(request, vault, person.username)
     refused = await _throttled(
         request,
         runtime,
         throttles,
+        key=key,
         username=person.username,
         client_id=client_id,
         step=session_row.stage,
@@ -473,7 +516,7 @@ async def _code_step(
             live.stage, live.amr, live.auth_time = "done", amr, utcnow()
             session.add(live)
     if amr is None:
-        throttles.failed(client_id=person.username, source=_source(request))
+        throttles.failed(client_id=key, source=_source(request))
         await runtime.access_audit.auth_failed(
             reason="sign-in: wrong or replayed one-time code",
             client_id=client_id,
@@ -501,17 +544,21 @@ async def _code_step(
             action=action,
         )
     await _signed_in(runtime, request, fresh, client_id, amr)
+    response: Response
     if codes:
         # Shown once; "Continue" comes back here and, signed in, gets the code.
-        return pages.render(
+        response = pages.render(
             request,
             step="recovery",
             heading=pages.text(request, "recovery_heading"),
             codes=codes,
             action=action,
         )
-    session_row.stage, session_row.amr, session_row.auth_time = "done", amr, utcnow()
-    return await _issue_code(provider, grant, (session_row, fresh))
+    else:
+        session_row.stage, session_row.amr, session_row.auth_time = "done", amr, utcnow()
+        response = await _issue_code(provider, grant, (session_row, fresh))
+    _remember_device(response, request, vault, fresh.username)
+    return response
 
 
 async def _signed_in(
@@ -546,7 +593,9 @@ async def people_token(
     result, issued = await provider.call(provider.create_token_response, incoming(request, form))
     status, body, _ = result
     if status == 401 or (isinstance(body, dict) and body.get("error") == "invalid_client"):
-        throttles.failed(client_id=client_id, source=source)
+        throttles.failed(
+            client_id=None if client_id is None else client_key(client_id, source), source=source
+        )
         await runtime.access_audit.auth_failed(
             reason="client authentication failed",
             client_id=client_id,

@@ -1,5 +1,5 @@
-"""Throttling of failed client authentication at `POST /oauth/token`, per client id and per
-source address.
+"""Throttling of failed authentication: at `POST /oauth/token` per client id at one source
+address and per address; at sign-in per person (or per browser, `signin.py`) and per address.
 
 Each key has a bucket of `burst` failures that refills at `burst / window` per second; a key
 whose bucket is empty is answered 429 with `Retry-After` (without checking its secret, which is
@@ -49,8 +49,16 @@ class FailureThrottle:
             self._buckets.popitem(last=False)
 
 
+def client_key(client_id: str, source: str) -> str:
+    """The token endpoint's per-client key: the client id at one address. Client ids are not
+    secret, so a bucket per id alone let anyone lock an agency's integration out by failing
+    under its id; the secret cannot be guessed from many addresses instead (short secrets are
+    refused), and each address has its own bucket as well."""
+    return f"{client_id} {source}"
+
+
 class TokenThrottles:
-    """The token endpoint's two throttles: per client id and per source address."""
+    """Two throttles: per client (or person) and per source address."""
 
     def __init__(self, *, per_client: int, per_address: int, window: float) -> None:
         self.clients = FailureThrottle(burst=per_client, window=window)
@@ -65,6 +73,7 @@ class TokenThrottles:
         return max(waits) if waits else None
 
     def failed(self, *, client_id: str | None, source: str) -> None:
+        """Count a failure; `client_id` None (no client named): only the address's."""
         if client_id is not None:
             self.clients.failed(client_id)
         self.addresses.failed(source)

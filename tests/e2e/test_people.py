@@ -561,6 +561,46 @@ async def test_failed_sign_ins_throttled_then_recover(exchange: Exchange) -> Non
     await wait_for(audited, timeout=20)
 
 
+async def test_failures_under_a_name_do_not_lock_its_person_out_of_their_browser(
+    exchange: Exchange,
+) -> None:
+    """OWASP's device cookie: a browser in which the person signed in has its own allowance.
+    Someone failing under their username elsewhere is throttled there, also with a made-up
+    cookie, while the person still signs in in their browser; failures there throttle it."""
+    client = await register_client(exchange)
+    username = "anti-corruption.caseworker"
+    person = people_of(exchange)[username]
+    async with oauth_client(exchange, *client) as oauth:
+        first, _ = oauth.create_authorization_url(
+            f"{exchange.base_url}/oauth/authorize", code_verifier=generate_token(48)
+        )
+        # Asks for the password again within the browser's sign-in session.
+        url = f"{first}&prompt=login"
+    async with Browser(exchange) as own, Browser(exchange) as hostile:
+        await own.sign_in(first, person, username)
+        device = own.http.cookies.get("nrm_device", path="/oauth/")
+        assert device is not None and username not in device
+        for _ in range(3):
+            r = await hostile.password(url, username, "not-the-password-at-all")
+            assert r.status_code == 401 and "Wrong username or password." in r.text
+        r = await hostile.password(url, username, person["password"])
+        assert r.status_code == 429
+        host = httpx.URL(exchange.base_url).host
+        forged = f"{device.split('.')[0]}.{'A' * 43}"  # the person's nonce, a guessed proof
+        for cookie in (forged, "made-up.value"):
+            hostile.http.cookies.set("nrm_device", cookie, domain=host, path="/oauth/")
+            r = await hostile.password(url, username, person["password"])
+            assert r.status_code == 429, cookie
+
+        r = await own.password(url, username, person["password"])
+        assert r.status_code == 303, r.text
+        for _ in range(3):
+            r = await own.password(url, username, "not-the-password-at-all")
+            assert r.status_code == 401
+        r = await own.password(url, username, person["password"])
+        assert r.status_code == 429
+
+
 # Per role: (person, client id, scope) and the statuses both tokens must get.
 ENDPOINTS = (
     "/v1/referrals",

@@ -89,7 +89,7 @@ async def test_throttle_answers_429_after_repeated_failures_then_recovers(
         token_failures_per_client=3,
         token_failures_per_address=1000,
         token_failure_window_seconds=3,
-    ) as (client, secrets, _):
+    ) as (client, secrets, app):
         for _ in range(3):
             r = await ask(client, "ngo-south", "wrong")
             assert r.status_code == 401 and r.json()["error"] == "invalid_client"
@@ -103,6 +103,11 @@ async def test_throttle_answers_429_after_repeated_failures_then_recovers(
             assert (await ask(client, "ngo-south", "wrong")).status_code == 429
         # Another client from the same address is not held back by ngo-south's failures.
         assert (await ask(client, "ngo-north", secrets["ngo-north"])).status_code == 200
+        # Nor is ngo-south itself at another address: anyone may fail under a client id (ids
+        # are not secret), and that must not lock the agency's integration out everywhere.
+        elsewhere = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
+        async with httpx.AsyncClient(transport=elsewhere, base_url=ISSUER) as other:
+            assert (await ask(other, "ngo-south", secrets["ngo-south"])).status_code == 200
 
         async def recovered() -> bool:
             return (await ask(client, "ngo-south", secrets["ngo-south"])).status_code == 200
