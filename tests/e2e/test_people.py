@@ -750,3 +750,21 @@ async def test_sign_in_page_in_a_real_browser(exchange: Exchange) -> None:
         finally:
             await browser.close()
     assert [u for u in outside if not u.startswith(CALLBACK)] == []
+
+
+async def test_a_refresh_token_another_client_presents_is_refused_and_spent(
+    exchange: Exchange,
+) -> None:
+    """A refresh token is bound to the client it was issued to (RFC 6749 §6): another client,
+    authenticated, gets `invalid_grant`. The token has leaked, so it is spent: its own client's
+    next refresh is refused too, and the person signs in again."""
+    own = await register_client(exchange)
+    other = await register_client(exchange)
+    token = await person_token(exchange, "mvd-ctu.supervisor", client=own)
+    refresh = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    async with httpx.AsyncClient(base_url=exchange.base_url, auth=other) as raw:
+        r = await raw.post("/oauth/token", data=refresh)
+        assert (r.status_code, r.json()) == (400, {"error": "invalid_grant"})
+    async with httpx.AsyncClient(base_url=exchange.base_url, auth=own) as raw:
+        r = await raw.post("/oauth/token", data=refresh)
+        assert (r.status_code, r.json()) == (400, {"error": "invalid_grant"})
