@@ -326,7 +326,10 @@ class ConsumerRunner:
         """Record the events as processed, in one statement; the ids that were not yet."""
         now = utcnow()
         rows = [{"consumer": self.name, "event_id": e.id, "processed_at": now} for e in events]
-        result = await (await session.connection()).execute(self._claim_many.values(rows))
+        # Parameters as a list, not `.values(rows)`: SQLAlchemy's "insertmanyvalues" builds the
+        # multi-row statement from the cached compiled one (a compile per batch cost ~10% of the
+        # embedded stack's CPU at 25 referrals/s, cProfile).
+        result = await (await session.connection()).execute(self._claim_many, rows)
         return set(result.scalars())
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:

@@ -55,7 +55,6 @@ def _decision(pick: Pick) -> RecipientDecision:
 _ROUTED: Table = RoutedReferral.__table__  # type: ignore[attr-defined]
 _RECIPIENTS: Table = Recipient.__table__  # type: ignore[attr-defined]
 _INSERT_RECIPIENTS = _RECIPIENTS.insert()
-_CLAIM_ROWS = 500  # routed_referral rows per claiming statement (SQLite's bound-variable limit)
 
 
 @cache
@@ -81,11 +80,11 @@ class _Decisions:
         conn = session.connection()
         claimed: set[str] = set()
         if self.referrals:
-            rows = list(self.referrals.values())
-            claim = _claim(conn.dialect.name)
-            for start in range(0, len(rows), _CLAIM_ROWS):
-                result = conn.execute(claim.values(rows[start : start + _CLAIM_ROWS]))
-                claimed.update(result.scalars())
+            # A list of parameters: SQLAlchemy's "insertmanyvalues" sends multi-row statements
+            # (paged under the driver's bound-variable limit) from the cached compiled one;
+            # `.values(rows)` compiled a new statement per batch (~half of the claim's cost).
+            result = conn.execute(_claim(conn.dialect.name), list(self.referrals.values()))
+            claimed.update(result.scalars())
             recipients = [r for r in self.recipients if r["referral_id"] in claimed]
             if recipients:
                 conn.execute(_INSERT_RECIPIENTS, recipients)
