@@ -117,7 +117,9 @@ def _throttle_key(request: Request, vault: Vault, username: str) -> str:
     (names no one: it proves the username without carrying it), else the username's, which
     every other browser shares."""
     nonce, _, proof = request.cookies.get(DEVICE_COOKIE, "").partition(".")
-    if nonce and proof and hmac.compare_digest(proof, _device_proof(vault, username, nonce)):
+    expected = _device_proof(vault, username, nonce).encode()
+    # As bytes: `compare_digest` refuses a str with non-ASCII characters (a forged cookie).
+    if nonce and proof and hmac.compare_digest(proof.encode(), expected):
         return f"device:{nonce}"  # no username has a colon
     return username
 

@@ -11,12 +11,14 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 from sqlalchemy import text
+from starlette.requests import Request
 
 from contracts.referrals import ReferralIn, RoutingFacts, TipIn, VictimReferralIn
 from services.common.app import create_app
 from services.common.crypto import MissingMasterKeys, Vault, newest_key_id, vault_from_settings
 from services.common.db import create_engine
 from services.common.settings import Settings
+from services.identity.signin import _device_proof, _throttle_key
 from services.identity.throttle import FailureThrottle
 from services.intake.settings import IntakeSettings
 from services.router.policy import Policy
@@ -173,3 +175,22 @@ async def test_metrics_and_docs_follow_the_settings() -> None:
     assert (await get(guarded, "/metrics", authorization="Bearer wrong")).status_code == 401
     r = await get(guarded, "/metrics", authorization="Bearer s3cret")
     assert r.status_code == 200 and "nrm_http_requests_total" in r.text
+
+
+def test_a_device_cookie_counts_only_when_its_proof_is_the_persons() -> None:
+    """The sign-in throttle's key: a browser's own for the person's device cookie, else the
+    username's; a forged cookie with non-ASCII characters once answered 500."""
+    vault = Vault.from_config({"k1": Vault.generate_key()}, "k1")
+
+    def key(cookie: bytes, username: str = "gp.caseworker") -> str:
+        scope = {"type": "http", "method": "POST", "headers": [(b"cookie", cookie)]}
+        return _throttle_key(Request(scope), vault, username)
+
+    proof = _device_proof(vault, "gp.caseworker", "n0nce").encode()
+    assert key(b"nrm_device=n0nce." + proof) == "device:n0nce"
+    assert key(b"nrm_device=n0nce." + proof, "gp.referrer") == "gp.referrer"
+    assert key(b"nrm_device=other." + proof) == "gp.caseworker"
+    assert key("nrm_device=x.é".encode()) == "gp.caseworker"
+    assert key(b'nrm_device="x.\\303\\251"') == "gp.caseworker"
+    assert key(b"nrm_device=n0nce") == "gp.caseworker"
+    assert key(b"") == "gp.caseworker"
