@@ -306,7 +306,11 @@ class Stack:
             assert message["type"] == "lifespan.startup"
             try:
                 for app in self.apps.values():  # identity first: the others check its tokens
+                    # Consumers join their groups in the background; all of them are awaited
+                    # below, so the groups form at once (~1 s each on Tansu) and not in turn.
+                    app.state.runtime.join_later = True
                     await started.enter_async_context(app.router.lifespan_context(app))
+                await asyncio.gather(*(app.state.runtime.joined() for app in self.apps.values()))
                 console = self.console
                 await started.enter_async_context(console.router.lifespan_context(console))
             except Exception as exc:

@@ -204,16 +204,37 @@ class ConsumerRunner:
         self._claim = insert_ignore(sessions.kw["bind"].dialect.name, ledger)
         self._claim_many = self._claim.returning(ledger.c.event_id)
         self._stopping = asyncio.Event()
+        self._joining: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
+        """Join the group (aiokafka waits for the partitions' assignment) and start reading."""
+        self.begin()
+        await self.joined()
+
+    def begin(self) -> None:
+        """Start joining the group without waiting: forming a group takes the broker a moment
+        (Tansu waits half the session timeout for members), so the embedded stack lets every
+        service's groups form at once and then awaits `joined` for all of them."""
+        if self._joining is None:
+            self._joining = asyncio.create_task(self._join(), name=f"join:{self.name}")
+
+    async def joined(self) -> None:
+        assert self._joining is not None, "begin() first"
+        await asyncio.shield(self._joining)
+
+    async def _join(self) -> None:
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
 
     async def stop(self) -> None:
         """Finish the record in hand, commit what was applied, leave the group."""
         self._stopping.set()
+        if self._joining is not None and not self._joining.done():
+            self._joining.cancel()  # stopped while still joining (a failed start)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._joining
         if self._task is not None:
             await self._task
             self._task = None

@@ -70,6 +70,9 @@ class ServiceRuntime:
         self.revocations = Revocations(self.sessions)
         self._refresher: RevocationRefresher | None = None
         self.consumers: list[ConsumerRunner] = []
+        # Set by the embedded stack: consumers begin joining their groups and `joined` awaits
+        # them, so every service's groups form at once (`services/stack.py`).
+        self.join_later = False
         self._metadata = [*metadata, runtime_metadata]
         self._create_tables = create_tables
 
@@ -106,8 +109,15 @@ class ServiceRuntime:
         await self.relay.start()
 
     async def add_consumer(self, consumer: ConsumerRunner) -> None:
-        await consumer.start()
-        self.consumers.append(consumer)
+        self.consumers.append(consumer)  # stopped with the others, also if its start fails
+        if self.join_later:
+            consumer.begin()
+        else:
+            await consumer.start()
+
+    async def joined(self) -> None:
+        """Wait until every consumer has joined its group (after `join_later` starts)."""
+        await asyncio.gather(*(c.joined() for c in self.consumers))
 
     async def consume_group(
         self,
