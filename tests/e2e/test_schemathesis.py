@@ -170,6 +170,11 @@ def test_schemathesis_finds_nothing(exchange: Exchange, service: str, tmp_path: 
             "20261128",
             "--request-timeout",
             "10",
+            # Hypothesis times its own data generation; with four test workers and their stacks
+            # on two cores, the router's pattern-heavy bodies once took "too slow" there (CI).
+            # What is sent and what comes back are still checked in full.
+            "--suppress-health-check",
+            "too_slow",
         ],
         capture_output=True,
         text=True,
