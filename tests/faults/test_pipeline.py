@@ -62,8 +62,7 @@ async def test_router_and_notify_killed_mid_stream_beside_a_second_instance(
     ids = await load
     await every_effect_once(cluster, ids, timeout=120)
     # Back to two of each for the next test.
-    await cluster.start("router")
-    await cluster.start("notify")
+    await asyncio.gather(cluster.start("router"), cluster.start("notify"))
 
 
 async def test_intake_and_audit_killed_mid_batch_and_restarted(cluster: Cluster) -> None:
