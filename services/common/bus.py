@@ -152,7 +152,8 @@ class ConsumerRunner:
     retried until they pass.
 
     `fetch_max_wait_ms` bounds how long a fetch waits for data: it sets the idle delivery delay
-    on brokers that answer a fetch only when the wait expires (Tansu does).
+    on brokers that answer an idle fetch only when the wait expires (Tansu does);
+    `fetch_min_bytes` lets a fetch gather that much within the wait before it is answered.
     `session_timeout_ms` also sets how long Tansu waits for members when a group forms (half of
     it), so tests and the embedded stack use a short one; Apache Kafka requires >= 6000.
     """
@@ -170,6 +171,7 @@ class ConsumerRunner:
         retry_backoff: float = 0.1,
         after_apply: AfterApply | None = None,
         fetch_max_wait_ms: int = 10,
+        fetch_min_bytes: int = 1,
         session_timeout_ms: int = 10_000,
         batch_size: int = 100,
         types: Iterable[str] | None = None,
@@ -195,6 +197,7 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_poll_records=500,
             fetch_max_wait_ms=fetch_max_wait_ms,
+            fetch_min_bytes=fetch_min_bytes,
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(100, session_timeout_ms // 3),
         )

@@ -151,6 +151,7 @@ class ServiceRuntime:
                 batch_size=settings.consumer_batch_size,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 fetch_max_wait_ms=settings.fetch_wait_ms(background=consumer.background),
+                fetch_min_bytes=settings.fetch_min_bytes(background=consumer.background),
                 types=consumer.types,
                 after_apply=after_apply,
             )

@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,41 @@ async def test_poison_event_inside_a_batch_is_dead_lettered_and_the_rest_applied
             select(col(ProcessedEvent.event_id)).where(col(ProcessedEvent.consumer) == group)
         )
         assert sorted(ledger) == sorted(e.id for e in good)
+
+
+async def test_a_background_group_gathers_what_arrives_within_its_fetch_wait(
+    db: Database, broker: EmbeddedBroker, topic: str, producer: AIOKafkaProducer
+) -> None:
+    """A group with a large `fetch_min_bytes` (audit and insights: the background groups) is
+    not answered with the one record waiting when it fetches: the broker holds the fetch for
+    its wait, so a second event sent half a second later is applied with the first. With
+    1 byte the first is applied as soon as the group has joined (this test then fails)."""
+    applied_at: dict[str, float] = {}
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        await record_effect(session, event)
+        applied_at[event.id] = time.monotonic()
+
+    first, second = make_event("ref-gather", 0), make_event("ref-gather", 1)
+    await _publish(producer, topic, first)
+    runner = make_consumer(
+        db,
+        broker.bootstrap,
+        topic,
+        producer,
+        handler=handler,
+        fetch_max_wait_ms=2000,
+        fetch_min_bytes=1_048_576,
+    )
+    await runner.start()
+    try:
+        await asyncio.sleep(0.5)  # the gap that the fetch's wait bridges
+        await _publish(producer, topic, second)
+        sent = time.monotonic()
+        await wait_for(lambda: _count_is(db, 2), timeout=30)
+    finally:
+        await runner.stop()
+    assert applied_at[first.id] >= sent
 
 
 async def test_event_with_invalid_payload_is_dead_lettered_without_retries(
