@@ -38,6 +38,11 @@ CONSUMERS = (access, events)
 PUBLISHER = Publisher("audit", (ev.AccessGranted, *EMITTED))
 
 
+@events.prepares()
+async def keys(chain: Chain, session: AsyncSession, batch: list[CloudEvent]) -> None:
+    await service.load_keys(session, events=batch, vault=chain.vault)
+
+
 @events.handles(ev.ReferralErased)
 async def erased(
     chain: Chain, session: AsyncSession, event: CloudEvent, payload: ev.ReferralErased

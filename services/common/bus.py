@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 AfterApply = Callable[[CloudEvent], Awaitable[None]]
+# Called once per batch, in its transaction, with the events about to be handled: a service
+# loads what they will need in a few queries rather than a few per event. Only a prefetch:
+# handlers must give the same result without it (a record retried alone goes without).
+Prepare = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
 
 CONSUMED = Counter(
     "nrm_events_consumed_total", "Records handled by a consumer", ["consumer", "outcome"]
@@ -170,6 +174,7 @@ class ConsumerRunner:
         max_attempts: int = 5,
         retry_backoff: float = 0.1,
         after_apply: AfterApply | None = None,
+        prepare: Prepare | None = None,
         fetch_max_wait_ms: int = 10,
         fetch_min_bytes: int = 1,
         session_timeout_ms: int = 10_000,
@@ -187,6 +192,7 @@ class ConsumerRunner:
         self._max_attempts = max_attempts
         self._retry_backoff = retry_backoff
         self._after_apply = after_apply
+        self._prepare = prepare
         self._batch_size = batch_size
         self._consumer = AIOKafkaConsumer(
             *self.topics,
@@ -318,6 +324,9 @@ class ConsumerRunner:
             try:
                 async with transaction(self._sessions, background=True) as session:
                     claimed = await self._claim_all(session, events)
+                    if self._prepare is not None:
+                        fresh = {e.id: e for e in events if e.id in claimed}
+                        await self._prepare(session, list(fresh.values()))
                     for event, record in zip(events, records, strict=False):
                         applied = event.id in claimed
                         if applied:

@@ -21,11 +21,12 @@ from contracts.cloudevents import CloudEvent
 from contracts.events import EVENT_TYPES, Payload
 from contracts.export import Operation
 from contracts.topics import CATALOGUE, Topic
-from services.common.bus import Handler
+from services.common.bus import Handler, Prepare
 
 C = TypeVar("C")
 H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 TypedHandler = Callable[[Any, AsyncSession, CloudEvent, Any], Awaitable[None]]
+TypedPrepare = Callable[[Any, AsyncSession, list[CloudEvent]], Awaitable[None]]
 
 _TYPE_OF: dict[type[Payload], str] = {model: name for name, model in EVENT_TYPES.items()}
 
@@ -74,6 +75,7 @@ class Consumer(Generic[C]):
         self.background = background
         self._handlers: dict[str, TypedHandler] = {}
         self._every: TypedHandler | None = None
+        self._prepare: TypedPrepare | None = None
 
     def __repr__(self) -> str:
         return f"Consumer({self.group!r}, types={self.types})"
@@ -114,6 +116,18 @@ class Consumer(Generic[C]):
 
         return register
 
+    def prepares(self) -> Callable[[H], H]:
+        """Register `async def p(context, session, events)`, called once per batch before its
+        events are handled (`bus.Prepare`): a prefetch, which handlers must not depend on."""
+
+        def register(prepare: H) -> H:
+            if self._prepare is not None:
+                raise ValueError(f"{self.group}: already prepared by {self._prepare.__qualname__}")
+            self._prepare = prepare
+            return prepare
+
+        return register
+
     @property
     def types(self) -> tuple[str, ...] | None:
         """The `ce_type`s the runner lets through; None: all (a handler for every type)."""
@@ -137,6 +151,17 @@ class Consumer(Generic[C]):
             await handler(context, session, event, event.payload())
 
         return dispatch
+
+    def bind_prepare(self, context: C) -> Prepare | None:
+        """The runner's batch hook, with `context`; None when the group declares none."""
+        prepare = self._prepare
+        if prepare is None:
+            return None
+
+        async def prepared(session: AsyncSession, events: list[CloudEvent]) -> None:
+            await prepare(context, session, events)
+
+        return prepared
 
     def operations(self) -> list[Operation]:
         """What this group receives, per topic, for the AsyncAPI document."""

@@ -144,6 +144,7 @@ class ServiceRuntime:
                 name=name,
                 topics=topics,
                 handler=consumer.bind(context),
+                prepare=consumer.bind_prepare(context),
                 sessions=self.sessions,
                 bootstrap=self.bootstrap,
                 producer=self.producer,

@@ -25,6 +25,12 @@ CONSUMERS = (access, events)
 PUBLISHER = Publisher("insights", (ev.AccessGranted, *EMITTED))
 
 
+@events.prepares()
+async def rows(_: ErasureLedger, session: AsyncSession, batch: list[CloudEvent]) -> None:
+    # Every event of these topics has its referral as subject (and as key).
+    await service.prefetch(session, referral_ids={e.subject for e in batch if e.subject})
+
+
 @events.handles(ev.ReferralErased)
 async def erased(
     ledger: ErasureLedger, session: AsyncSession, event: CloudEvent, payload: ev.ReferralErased

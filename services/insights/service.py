@@ -63,9 +63,62 @@ def _victim(row: ReferralFact, stats: VictimStatistics | None) -> None:
     row.citizenship = stats.citizenship if stats else None
 
 
+# `session.info`, filled per batch by `prefetch`: each referral's row (None: none yet) and its
+# recipients' rows, so a batch's events cost no query each and, with no query between them,
+# no flush each either (an ORM query flushes what is pending: an INSERT per event).
+_FACTS = "insights.facts"
+_DELIVERIES = "insights.deliveries"
+
+
+async def prefetch(session: AsyncSession, *, referral_ids: Iterable[str]) -> None:
+    """The rows a batch's events will touch, in three queries: their referrals' rows, their
+    recipients' rows, and which of them are erased."""
+    facts: dict[str, ReferralFact | None] = session.info.setdefault(_FACTS, {})
+    deliveries: dict[str, dict[str, DeliveryFact]] = session.info.setdefault(_DELIVERIES, {})
+    live: set[str] = session.info.setdefault(_LIVE, set())
+    wanted = {i for i in referral_ids if i} - facts.keys()
+    if not wanted:
+        return
+    found = await session.exec(
+        select(ReferralFact).where(col(ReferralFact.referral_id).in_(wanted))
+    )
+    facts.update(dict.fromkeys(wanted))
+    facts.update((row.referral_id, row) for row in found)
+    recipients: dict[str, dict[str, DeliveryFact]] = {i: {} for i in wanted}
+    for d in await session.exec(
+        select(DeliveryFact).where(col(DeliveryFact.referral_id).in_(wanted))
+    ):
+        recipients[d.referral_id][d.agency] = d
+    deliveries.update(recipients)
+    erased = await session.exec(
+        select(col(ErasedReferral.referral_id)).where(col(ErasedReferral.referral_id).in_(wanted))
+    )
+    live.update(wanted - set(erased))
+
+
+async def _fact(session: AsyncSession, referral_id: str) -> ReferralFact | None:
+    facts: dict[str, ReferralFact | None] = session.info.get(_FACTS, {})
+    if referral_id in facts:
+        return facts[referral_id]
+    return await session.get(ReferralFact, referral_id)
+
+
+async def _recipients(session: AsyncSession, referral_id: str) -> dict[str, DeliveryFact]:
+    """The referral's recipients' rows by agency; rows added to it stay known to the batch."""
+    deliveries: dict[str, dict[str, DeliveryFact]] = session.info.setdefault(_DELIVERIES, {})
+    if referral_id not in deliveries:
+        deliveries[referral_id] = {
+            row.agency: row
+            for row in await session.exec(
+                select(DeliveryFact).where(col(DeliveryFact.referral_id) == referral_id)
+            )
+        }
+    return deliveries[referral_id]
+
+
 async def apply_submitted(session: AsyncSession, *, submitted: ReferralSubmitted) -> None:
     facts = submitted.facts
-    row = await session.get(ReferralFact, submitted.referral_id)
+    row = await _fact(session, submitted.referral_id)
     if row is None:
         if await _erased(session, submitted.referral_id):
             return  # erased: counted under another id already
@@ -79,6 +132,7 @@ async def apply_submitted(session: AsyncSession, *, submitted: ReferralSubmitted
             destination=_category(facts.destination_countries, none="none"),
             submitted_by=facts.submitted_by,
         )
+        session.info.setdefault(_FACTS, {})[submitted.referral_id] = row
     row.minor = facts.minor
     consented = facts.consent is not None and facts.consent.statistics
     row.statistics_consent = consented
@@ -87,7 +141,7 @@ async def apply_submitted(session: AsyncSession, *, submitted: ReferralSubmitted
 
 
 async def apply_consent_changed(session: AsyncSession, *, changed: ReferralConsentChanged) -> None:
-    row = await session.get(ReferralFact, changed.referral_id)
+    row = await _fact(session, changed.referral_id)
     if row is None:
         return  # its submission is earlier on the same partition: never the case in order
     row.statistics_consent = changed.consent.statistics
@@ -96,7 +150,7 @@ async def apply_consent_changed(session: AsyncSession, *, changed: ReferralConse
 
 
 async def apply_withdrawn(session: AsyncSession, *, withdrawn: ReferralWithdrawn) -> None:
-    row = await session.get(ReferralFact, withdrawn.referral_id)
+    row = await _fact(session, withdrawn.referral_id)
     if row is not None:
         row.withdrawn = True
         session.add(row)
@@ -105,7 +159,7 @@ async def apply_withdrawn(session: AsyncSession, *, withdrawn: ReferralWithdrawn
 async def apply_identification(session: AsyncSession, *, decided: IdentificationDecided) -> None:
     """A decision of the competent authority: the funnel's reasonable-grounds and confirmed
     stages, and the time to the reasonable-grounds decision (either way)."""
-    row = await session.get(ReferralFact, decided.referral_id)
+    row = await _fact(session, decided.referral_id)
     if row is None:
         return  # its submission is earlier on the same partition
     decision = decided.decision
@@ -125,7 +179,7 @@ async def apply_identification(session: AsyncSession, *, decided: Identification
 async def apply_investigation(session: AsyncSession, *, recorded: InvestigationRecorded) -> None:
     """Whether a pre-trial investigation was opened: the last record says (per-referral order
     on the partition)."""
-    row = await session.get(ReferralFact, recorded.referral_id)
+    row = await _fact(session, recorded.referral_id)
     if row is not None:
         row.investigation_opened = recorded.opened
         session.add(row)
@@ -133,12 +187,14 @@ async def apply_investigation(session: AsyncSession, *, recorded: InvestigationR
 
 async def _delivery(session: AsyncSession, referral_id: str, agency: str) -> DeliveryFact | None:
     """The recipient's row, new if need be; None for an erased referral (not counted again)."""
-    row = await session.get(DeliveryFact, (referral_id, agency))
+    known = await _recipients(session, referral_id)
+    row = known.get(agency)
     if row is not None:
         return row
     if await _erased(session, referral_id):
         return None
-    return DeliveryFact(referral_id=referral_id, agency=agency)
+    row = known[agency] = DeliveryFact(referral_id=referral_id, agency=agency)
+    return row
 
 
 _LIVE = "insights.live"  # `session.info`: referrals found not erased in this transaction
@@ -167,13 +223,7 @@ async def apply_routed(session: AsyncSession, *, routed: ReferralRouted, at: dat
     """Each recipient's first routing: its time and its acknowledgement deadline."""
     if not routed.recipients:
         return
-    # The referral's rows in one query rather than a lookup per recipient.
-    known = {
-        row.agency: row
-        for row in await session.exec(
-            select(DeliveryFact).where(col(DeliveryFact.referral_id) == routed.referral_id)
-        )
-    }
+    known = await _recipients(session, routed.referral_id)
     for recipient in routed.recipients:
         row = known.get(recipient.agency)
         if row is None:
@@ -240,10 +290,8 @@ async def apply_erased(session: AsyncSession, *, referral_id: str) -> bool:
     if claimed.rowcount == 0:
         return False
     session.info.get(_LIVE, set()).discard(referral_id)
-    row = await session.get(ReferralFact, referral_id)
-    deliveries = list(
-        await session.exec(select(DeliveryFact).where(DeliveryFact.referral_id == referral_id))
-    )
+    row = await _fact(session, referral_id)
+    deliveries = list((await _recipients(session, referral_id)).values())
     anchors = [row.submitted_at] if row is not None else []
     anchors += [d.routed_at for d in deliveries if d.routed_at is not None]
     shift = _blur(anchors)
@@ -252,10 +300,13 @@ async def apply_erased(session: AsyncSession, *, referral_id: str) -> bool:
         return None if at is None else at + shift
 
     new_id = str(uuid.uuid4())
+    await session.flush()  # rows this batch made for it, moved to the new id below
     # Out of the session: a later event of the old id in this transaction must find nothing.
     for loaded in [row, *deliveries]:
-        if loaded is not None:
+        if loaded is not None and loaded in session:
             session.expunge(loaded)
+    session.info.setdefault(_FACTS, {})[referral_id] = None
+    session.info.setdefault(_DELIVERIES, {})[referral_id] = {}
     if row is not None:
         await session.exec(
             update(ReferralFact)

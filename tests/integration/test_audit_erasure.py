@@ -359,10 +359,13 @@ async def test_erasure_keeps_the_timeline_and_the_chain_and_destroys_the_payload
     assert wrapped not in files
 
 
-async def test_appends_and_an_erasure_in_one_transaction(world: World) -> None:
+@pytest.mark.parametrize("prefetched", [False, True], ids=["keys-per-event", "keys-prefetched"])
+async def test_appends_and_an_erasure_in_one_transaction(world: World, prefetched: bool) -> None:
     """A consumer batch appends in memory and writes once before commit: an erasure in the
     middle of the batch still empties the payloads appended before it, the records after it get
-    none, and the chain verifies (a checkpoint in the same transaction signs the real head)."""
+    none, and the chain verifies (a checkpoint in the same transaction signs the real head).
+    The same when the batch's keys were loaded, and made, before its first event (`load_keys`,
+    as the consumer does)."""
     db, vault = world.db, world.vault
     await create_all(db.engine, audit_metadata, runtime_metadata)
 
@@ -372,18 +375,20 @@ async def test_appends_and_an_erasure_in_one_transaction(world: World) -> None:
     withdrawn = ReferralWithdrawn(referral_id="e1", reference="NRM-2026-000001", withdrawn_by="gp")
     kept = ReferralWithdrawn(referral_id="k1", reference="NRM-2026-000002", withdrawn_by="gp")
     erased = ReferralErased(referral_id="e1", basis="retention_expired")
+    before = [event(withdrawn, "e1"), event(kept, "k1"), event(withdrawn, "e1")]
+    done = event(erased, "e1")
+    after = [done, event(withdrawn, "e1"), event(kept, "k1")]
     async with transaction(db.sessions) as session:
-        for offset, e in enumerate(
-            [event(withdrawn, "e1"), event(kept, "k1"), event(withdrawn, "e1")]
-        ):
+        if prefetched:
+            await service.load_keys(session, events=before + after, vault=vault)
+        for offset, e in enumerate(before):
             await service.append(
                 session, event=e, topic="nrm.referrals.v1", partition=0, offset=offset, vault=vault
             )
-        done = event(erased, "e1")
         assert await service.erase(
             session, referral_id="e1", basis="retention_expired", erased_at=done.time
         )
-        for offset, e in enumerate([done, event(withdrawn, "e1"), event(kept, "k1")], start=3):
+        for offset, e in enumerate(after, start=3):
             await service.append(
                 session, event=e, topic="nrm.referrals.v1", partition=0, offset=offset, vault=vault
             )

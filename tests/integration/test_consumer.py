@@ -136,6 +136,11 @@ async def test_poison_event_inside_a_batch_is_dead_lettered_and_the_rest_applied
             raise RuntimeError("cannot apply this one")
         await record_effect(session, event)
 
+    prepared: list[list[str]] = []
+
+    async def prepare(session: AsyncSession, events: list[CloudEvent]) -> None:
+        prepared.append([e.id for e in events])
+
     group = f"group-{topic}"
     dead = CONSUMED.labels(group, "deadlettered")
     before = dead._value.get()
@@ -146,6 +151,7 @@ async def test_poison_event_inside_a_batch_is_dead_lettered_and_the_rest_applied
         producer,
         name=group,
         handler=handler,
+        prepare=prepare,
         max_attempts=2,
         retry_backoff=0.01,
     )
@@ -160,6 +166,10 @@ async def test_poison_event_inside_a_batch_is_dead_lettered_and_the_rest_applied
     assert [(r.event_id, r.seq) for r in applied] == [(e.id, seq) for seq, e in enumerate(good)]
     # Once in the batch it shared with the others, then twice on its own.
     assert attempts.count(poison.id) == 1 + 2
+    # The batch hook sees each transaction's new events once: the whole batch, the part before
+    # the poison again, then what follows it (the poison, retried alone, goes without).
+    g = [e.id for e in good]
+    assert prepared == [[g[0], g[1], g[2], poison.id, g[3], g[4], g[5]], g[:3], g[3:]]
     assert dict(dead_letter.headers)["ce_id"] == poison.id.encode()
     assert dead._value.get() - before == 1
     async with db.sessions() as session:

@@ -12,13 +12,18 @@ from sqlmodel import col, select
 from contracts.events import (
     DeliveryNotified,
     RecipientDecision,
+    ReferralAccepted,
+    ReferralAcknowledged,
     ReferralRouted,
     ReferralSubmitted,
+    ReferralWithdrawn,
     RoutingReason,
 )
 from contracts.referrals import RoutingFacts
 from contracts.vocabulary import Disclosure, ReferralKind, Urgency
 from services.common.db import create_all, transaction
+from services.insights import service as insights
+from services.insights.models import DeliveryFact, ReferralFact, insights_metadata
 from services.intake import service as intake
 from services.intake.models import Recipient as IntakeRecipient
 from services.intake.models import intake_metadata
@@ -38,6 +43,15 @@ def submission(body: str) -> ReferralSubmitted:
         reference="NRM-2026-000042",
         submitted_at=NOW,
         facts=facts_of(body, "labour-insp"),
+    )
+
+
+def submitted_as(referral_id: str) -> ReferralSubmitted:
+    return ReferralSubmitted(
+        referral_id=referral_id,
+        reference="NRM-2026-000042",
+        submitted_at=NOW,
+        facts=facts_of(victim(), "labour-insp"),
     )
 
 
@@ -260,3 +274,79 @@ async def test_intake_batch_ends_as_its_events_one_transaction_each(db: Database
         batched: ("ngo-south", "accepted", "d3", "anonymous", "second"),
         one_by_one: ("ngo-south", "accepted", "d3", "anonymous", "second"),
     }
+
+
+async def test_insights_batch_with_its_prefetch_ends_as_its_events_one_transaction_each(
+    db: Database,
+) -> None:
+    """Insights loads a batch's rows first (`prefetch`) and then asks nothing per event: a
+    referral submitted, routed and acknowledged, and one erased between its acknowledgement and
+    a late acceptance and withdrawal, end as when each event has a transaction of its own. The
+    erased one counts under a new id, and nothing is left or re-made under its old one."""
+    await create_all(db.engine, insights_metadata)
+    acknowledged = datetime(2026, 11, 3, 9, tzinfo=UTC)
+
+    def steps(live: str, gone: str) -> list[Any]:
+        def ack(rid: str) -> ReferralAcknowledged:
+            return ReferralAcknowledged(
+                delivery_id=f"d-{rid}",
+                referral_id=rid,
+                agency="ngo-south",
+                actor="x",
+                at=acknowledged,
+            )
+
+        late = ReferralAccepted(
+            delivery_id=f"d-{gone}", referral_id=gone, agency="ngo-south", actor="x", at=NOW
+        )
+        return [
+            *(
+                step
+                for rid in (live, gone)
+                for step in (
+                    lambda s, rid=rid: insights.apply_submitted(s, submitted=submitted_as(rid)),
+                    lambda s, rid=rid: insights.apply_routed(
+                        s, routed=intake_routed(rid, Disclosure.SUPPORT, "first"), at=NOW
+                    ),
+                    lambda s, rid=rid: insights.apply_action(s, action=ack(rid)),
+                )
+            ),
+            lambda s: insights.apply_erased(s, referral_id=gone),
+            lambda s: insights.apply_action(s, action=late),
+            lambda s: insights.apply_withdrawn(
+                s,
+                withdrawn=ReferralWithdrawn(
+                    referral_id=gone, reference="NRM-2026-000042", withdrawn_by="gp"
+                ),
+            ),
+        ]
+
+    batched, batched_gone, single, single_gone = (str(uuid.uuid4()) for _ in range(4))
+    async with transaction(db.sessions, background=True) as session:
+        await insights.prefetch(session, referral_ids=[batched, batched_gone])
+        for step in steps(batched, batched_gone):
+            await step(session)
+    for step in steps(single, single_gone):
+        async with transaction(db.sessions, background=True) as session:
+            await step(session)
+
+    async with db.sessions() as session:
+        facts = {r.referral_id: r for r in await session.exec(select(ReferralFact))}
+        deliveries = {r.referral_id: r for r in await session.exec(select(DeliveryFact))}
+    for live in (batched, single):
+        assert (facts[live].month, facts[live].region) == ("2026-11", "KZ-79")
+        row = deliveries[live]
+        assert (row.agency, row.acknowledged_at, row.accepted_at) == (
+            "ngo-south",
+            acknowledged,
+            None,
+        )
+    assert batched_gone not in facts and single_gone not in facts
+    assert batched_gone not in deliveries and single_gone not in deliveries
+    moved = [r for rid, r in deliveries.items() if rid not in (batched, single)]
+    # Two erased referrals, each under a new id: acknowledged (the time moved within its
+    # month), the acceptance after the erasure dropped.
+    assert len(moved) == 2 and len(facts) == 4
+    assert [(r.acknowledged_at is not None, r.accepted_at) for r in moved] == [(True, None)] * 2
+    # ...and the withdrawal after it too.
+    assert [f.withdrawn for rid, f in facts.items() if rid not in (batched, single)] == [False] * 2
