@@ -82,6 +82,10 @@ def serve_naive(url: str, schema: str | None, port: int) -> None:
     kwargs: dict[str, Any] = {}
     if schema:
         kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+    elif url.startswith("sqlite"):
+        # Wait for the file's lock rather than answer 500 after sqlite3's default 5 s: at 64
+        # concurrent requests it did (2026-11-30), and the load generator then died.
+        kwargs["connect_args"] = {"timeout": 60}
     engine = create_async_engine(url.replace("bench.db", "naive.db"), **kwargs)
 
     @asynccontextmanager
