@@ -204,15 +204,23 @@ async def load_keys(session: AsyncSession, *, events: Sequence[CloudEvent], vaul
     """The data keys of a batch's subjects, in two queries rather than one or two per subject
     and batch: into the transaction's chain, where `append` finds them (keys made for new
     subjects are written with the batch)."""
-    top = await _chain_of(session)
-    refs = {_key_ref(e) for e in events} - top.keys.keys()
+    refs = {_key_ref(e) for e in events}
     if not refs:
         return
+    top = await _chain_of(session)
+    refs -= top.keys.keys()
     found = await session.exec(select(ReferralKey).where(col(ReferralKey.referral_id).in_(refs)))
+    stored: set[str] = set()
     for row in found:
         ref = row.referral_id
-        top.keys[ref] = vault.unwrap(row.wrapped_key, row.master_key_id, record_id=_key_aad(ref))
-    new = refs - top.keys.keys()
+        stored.add(ref)
+        # A key that does not open is left to `append`, which then fails on that subject's
+        # event alone (failing here would fail the batch without saying which event).
+        with contextlib.suppress(SealError):
+            top.keys[ref] = vault.unwrap(
+                row.wrapped_key, row.master_key_id, record_id=_key_aad(ref)
+            )
+    new = refs - stored
     erased = set(
         await session.exec(
             select(col(ErasedReferral.referral_id)).where(

@@ -324,8 +324,8 @@ class ConsumerRunner:
             try:
                 async with transaction(self._sessions, background=True) as session:
                     claimed = await self._claim_all(session, events)
-                    if self._prepare is not None:
-                        fresh = {e.id: e for e in events if e.id in claimed}
+                    fresh = {e.id: e for e in events if e.id in claimed}
+                    if self._prepare is not None and fresh:
                         await self._prepare(session, list(fresh.values()))
                     for event, record in zip(events, records, strict=False):
                         applied = event.id in claimed
