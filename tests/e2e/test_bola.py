@@ -10,7 +10,9 @@ from tests.e2e.conftest import AGENCIES, SQLITE_ONLY, Exchange
 from tests.e2e.test_rules import CASES, delivered, inbox_item, submit
 from tests.support import wait_for
 
-pytestmark = [pytest.mark.xdist_group("e2e-bola"), SQLITE_ONLY]
+# Every agency against every referral and delivery: 93 s on a busy 2-core machine (2026-11-30),
+# near the default 120 s hang guard.
+pytestmark = [pytest.mark.xdist_group("e2e-bola"), SQLITE_ONLY, pytest.mark.timeout(300)]
 
 SUBMITTED = [
     "1-shelter-covering-the-region",
