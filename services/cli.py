@@ -416,13 +416,7 @@ def serve(
     configure_logging(settings.log_level)
     if service == "console":
         _private_data_dir(settings)
-        uvicorn.run(
-            console_app(),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            server_header=False,
-        )
+        _serve_http(console_app(), settings=settings)
         return
     if settings.kafka_bootstrap is None:
         typer.echo("NRM_KAFKA_BOOTSTRAP is required (or use `nrm up` for the embedded stack)")
@@ -444,7 +438,19 @@ def serve(
     except (ValueError, MissingMasterKeys) as exc:
         typer.echo(str(exc))
         raise typer.Exit(2) from None
-    uvicorn.run(web, host=settings.host, port=settings.port, log_config=None, server_header=False)
+    _serve_http(web, settings=settings)
+
+
+def _serve_http(web: Any, *, settings: Settings, host: str | None = None) -> None:
+    """Serve `web` with uvicorn until interrupted (on `host`, else the configured one)."""
+    uvicorn.run(
+        web,
+        host=host or settings.host,
+        port=settings.port,
+        log_config=None,
+        server_header=False,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+    )
 
 
 def _private_data_dir(settings: Settings) -> None:
@@ -518,9 +524,7 @@ def up(
             f"NRM Exchange on {base} (health: {base}/healthz; broker {bootstrap}); "
             f"client credentials in {credentials}, demo people in {people_file}"
         )
-        uvicorn.run(
-            stack, host="127.0.0.1", port=settings.port, log_config=None, server_header=False
-        )
+        _serve_http(stack, settings=settings, host="127.0.0.1")
     finally:
         if embedded is not None:
             embedded.stop()

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     """HTTP port (`nrm up`, `nrm serve`)."""
     host: str = "127.0.0.1"
     """Address `nrm serve` binds; `0.0.0.0` in a container."""
+    http_keep_alive_seconds: int = Field(default=75, ge=1)
+    """How long an idle HTTP connection is kept open. Longer than the pools of clients and
+    proxies in front (httpx 5 s, nginx upstreams 60 s): a server that closes first races the
+    client's next request on that connection, which then fails with a reset."""
     kafka_bootstrap: str | None = None
     """Kafka bootstrap servers; unset, `nrm up` starts the embedded Tansu broker."""
     kafka_partitions: int = 6

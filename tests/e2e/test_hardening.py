@@ -415,3 +415,33 @@ async def test_every_service_refuses_oversize_and_non_json_bodies(exchange: Exch
         assert r.status_code == 415, r.request.url.path
         assert r.headers["content-type"] == "application/problem+json"
     assert unset.status_code == 404
+
+
+async def test_an_idle_connection_outlives_a_client_pools_keep_alive(exchange: Exchange) -> None:
+    """A pooled client (httpx keeps an idle connection 5 s, proxies up to 60 s) sends its next
+    request on the connection it kept. If the server had closed it first, that request would
+    fail with a reset: the exchange keeps idle connections longer than such pools."""
+    host, port = exchange.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    request = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+
+    async def answered() -> bytes:
+        writer.write(request)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        return head.split(b"\r\n")[0]
+
+    try:
+        assert await answered() == b"HTTP/1.1 200 OK"
+        # The input: 6 s of silence on the connection, past uvicorn's own default (5 s) and
+        # httpx's pool expiry (5 s). Nothing is awaited for a result here.
+        await asyncio.sleep(6)
+        assert await answered() == b"HTTP/1.1 200 OK"  # the same connection, still open
+    finally:
+        writer.close()
