@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import httpx
@@ -59,7 +60,14 @@ def serve_intake(
     app = create_app(
         settings, bootstrap=bootstrap, engine=create_engine(url, search_path=schema), jwks=jwks
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=settings.http_keep_alive_seconds,  # as `nrm serve` runs it
+    )
 
 
 def serve_naive(url: str, schema: str | None, port: int) -> None:
@@ -108,7 +116,17 @@ def serve_naive(url: str, schema: str | None, port: int) -> None:
         await s.refresh(row)
         return {"id": row.id}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    from services.common.settings import Settings
+
+    keep_alive = Settings.model_fields["http_keep_alive_seconds"].default  # the same as intake's
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=keep_alive,
+    )
 
 
 def load(
@@ -156,7 +174,16 @@ def measure(url: str, headers: dict[str, str], requests: int, concurrency: int) 
     queue: multiprocessing.Queue[Any] = multiprocessing.Queue()
     proc = multiprocessing.Process(target=load, args=(url, headers, requests, concurrency, queue))
     proc.start()
-    seconds, accepted = queue.get()
+    # A load process that dies (a reset connection raises in it) puts nothing: fail the run
+    # rather than wait for it forever.
+    while True:
+        try:
+            seconds, accepted = queue.get(timeout=1)
+            break
+        except Empty:
+            if not proc.is_alive():
+                died = f"{url}: the load process died (exit code {proc.exitcode})"
+                raise RuntimeError(died) from None
     proc.join()
     if accepted != requests:
         raise RuntimeError(f"{url}: only {accepted} of {requests} accepted")

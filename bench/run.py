@@ -426,6 +426,10 @@ async def _accept(cluster: Any, port: int, referrals: int) -> float:
     return took
 
 
+# Each component took 1-5 minutes on the slowest development machine (2026-11-30).
+COMPONENT_TIMEOUT_S = 1800
+
+
 def component(script: str, args: list[str]) -> dict[str, Any]:
     """A component benchmark in a child process; its results file."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
@@ -434,6 +438,7 @@ def component(script: str, args: list[str]) -> dict[str, Any]:
             cwd=ROOT,
             check=True,
             stdout=subprocess.DEVNULL,
+            timeout=COMPONENT_TIMEOUT_S,  # a stuck component fails the run, naming the script
         )
         return json.loads(Path(out.name).read_text())  # type: ignore[no-any-return]
 
