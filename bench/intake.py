@@ -181,7 +181,7 @@ def measure(url: str, headers: dict[str, str], requests: int, concurrency: int) 
             seconds, accepted = queue.get(timeout=1)
             break
         except Empty:
-            if not proc.is_alive():
+            if not proc.is_alive() and queue.empty():  # it may have put its result and exited
                 died = f"{url}: the load process died (exit code {proc.exitcode})"
                 raise RuntimeError(died) from None
     proc.join()

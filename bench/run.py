@@ -433,13 +433,22 @@ COMPONENT_TIMEOUT_S = 1800
 def component(script: str, args: list[str]) -> dict[str, Any]:
     """A component benchmark in a child process; its results file."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run(
+        # Its own session, so that a stuck component is stopped with everything it started
+        # (servers, broker) and fails the run, naming the script.
+        proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / script), *args, "--out", out.name],
             cwd=ROOT,
-            check=True,
             stdout=subprocess.DEVNULL,
-            timeout=COMPONENT_TIMEOUT_S,  # a stuck component fails the run, naming the script
+            start_new_session=True,
         )
+        try:
+            code = proc.wait(timeout=COMPONENT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        if code != 0:
+            raise subprocess.CalledProcessError(code, proc.args)
         return json.loads(Path(out.name).read_text())  # type: ignore[no-any-return]
 
 

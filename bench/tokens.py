@@ -38,7 +38,14 @@ def serve(data_dir: str, port: int, bootstrap: str) -> None:
         seed_from=config,
         credentials_file=Path(data_dir) / "credentials.json",
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=settings.http_keep_alive_seconds,  # as `nrm serve` runs it
+    )
 
 
 def load(
