@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.scratch import postgres_url, report, scratch_schema  # noqa: E402
+from bench.scratch import postgres_url, report, scratch_schema, serve_http  # noqa: E402
 from services.common.broker import EmbeddedBroker, free_port  # noqa: E402
 from tests.tokens import AUDIENCE, ISSUER, TokenMint  # noqa: E402
 from tests.unit.test_contracts import REFERRAL_EXAMPLE  # noqa: E402
@@ -37,7 +37,6 @@ from tests.unit.test_contracts import REFERRAL_EXAMPLE  # noqa: E402
 def serve_intake(
     url: str, schema: str | None, port: int, bootstrap: str, jwk: str, data: str
 ) -> None:
-    import uvicorn
     from joserfc.jwk import ECKey
 
     from services.common.crypto import Vault
@@ -60,14 +59,7 @@ def serve_intake(
     app = create_app(
         settings, bootstrap=bootstrap, engine=create_engine(url, search_path=schema), jwks=jwks
     )
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=settings.http_keep_alive_seconds,  # as `nrm serve` runs it
-    )
+    serve_http(app, port)
 
 
 def serve_naive(url: str, schema: str | None, port: int) -> None:
@@ -75,7 +67,6 @@ def serve_naive(url: str, schema: str | None, port: int) -> None:
     from collections.abc import AsyncIterator
     from contextlib import asynccontextmanager
 
-    import uvicorn
     from fastapi import Depends, FastAPI
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlmodel import JSON, Field, SQLModel
@@ -116,17 +107,7 @@ def serve_naive(url: str, schema: str | None, port: int) -> None:
         await s.refresh(row)
         return {"id": row.id}
 
-    from services.common.settings import Settings
-
-    keep_alive = Settings.model_fields["http_keep_alive_seconds"].default  # the same as intake's
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=keep_alive,
-    )
+    serve_http(app, port)
 
 
 def load(

@@ -38,3 +38,20 @@ def report(name: str, results: list[dict[str, Any]], out: str) -> None:
     for r in results:
         print(" | ".join(str(r.get(c, "")) for c in cols))
     Path(out).write_text(json.dumps({name: results}, indent=2) + "\n")
+
+
+def serve_http(app: Any, port: int) -> None:
+    """Serve a benchmark's server on loopback, quietly, keeping idle connections as `nrm serve`
+    does (`NRM_HTTP_KEEP_ALIVE_SECONDS`)."""
+    import uvicorn
+
+    from services.common.settings import Settings
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=Settings().http_keep_alive_seconds,
+    )

@@ -20,13 +20,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch import serve_http
 from services.common.auth import TokenVerifier
 from services.common.broker import EmbeddedBroker, free_port
 
 
 def serve(data_dir: str, port: int, bootstrap: str) -> None:
-    import uvicorn
-
     from services.identity.app import create_app
     from services.identity.settings import IdentitySettings
 
@@ -38,14 +37,7 @@ def serve(data_dir: str, port: int, bootstrap: str) -> None:
         seed_from=config,
         credentials_file=Path(data_dir) / "credentials.json",
     )
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=settings.http_keep_alive_seconds,  # as `nrm serve` runs it
-    )
+    serve_http(app, port)
 
 
 def load(
