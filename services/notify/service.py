@@ -353,10 +353,12 @@ class _FirstDeliveries:
         if erased:
             deliveries = [d for d in deliveries if d["referral_id"] not in erased]
         inserted: set[str] = set()
-        claim = _insert_deliveries(conn.dialect.name)
-        for start in range(0, len(deliveries), _ROWS_PER_STATEMENT):
-            chunk = deliveries[start : start + _ROWS_PER_STATEMENT]
-            inserted.update(conn.execute(claim.values(chunk)).scalars())
+        if deliveries:
+            # A list of parameters, as the router's claim: SQLAlchemy's "insertmanyvalues"
+            # pages multi-row statements from the cached compiled one, where `.values(chunk)`
+            # compiled a new statement per batch (8% of the embedded stack's loop at 100/s).
+            claim = _insert_deliveries(conn.dialect.name)
+            inserted.update(conn.execute(claim, deliveries).scalars())
         changes = [c for c in changes if c["delivery_id"] in inserted]
         if changes:
             conn.execute(_INSERT_CHANGES, changes)
