@@ -123,21 +123,34 @@ async def _token(client: httpx.AsyncClient, url: str, secrets: dict[str, str], w
 async def _generate(
     urls: dict[str, str], secrets: dict[str, str], rate: float, seconds: float
 ) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    """Open-loop load: a POST every 1/rate s whatever is in flight, and the recipient's inbox
+    stream. On aiohttp: with a hundred requests in flight httpx's pool cost this process a
+    whole core, so it fell behind and took that core from the stack under test (2026-11-30)."""
+    import aiohttp
+
+    async with httpx.AsyncClient(timeout=60) as client:
         submitter = await _token(client, urls["identity"], secrets, SUBMITTER)
         watcher = await _token(client, urls["identity"], secrets, WATCHER)
+    body = json.dumps(BODY).encode()
+    post_headers = {**submitter, "Content-Type": "application/json"}
+    # No connection limit: a send never waits for a connection to come free.
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as session:
         accepted: dict[str, float] = {}
         arrived: dict[str, float] = {}
         connected = asyncio.Event()
 
         async def watch() -> None:
-            async with client.stream(
-                "GET", f"{urls['notify']}/v1/inbox/stream", headers=watcher
+            async with session.get(
+                f"{urls['notify']}/v1/inbox/stream",
+                headers=watcher,
+                timeout=aiohttp.ClientTimeout(total=None),
             ) as r:
                 connected.set()
-                async for line in r.aiter_lines():
-                    if line.startswith("data: "):
+                async for line in r.content:
+                    if line.startswith(b"data: "):
                         # The first change of a referral's delivery is its arrival.
                         item = json.loads(line[6:])
                         arrived.setdefault(item["referral_id"], time.perf_counter())
@@ -151,14 +164,15 @@ async def _generate(
         async def post() -> None:
             sent = time.perf_counter()
             try:
-                r = await client.post(
-                    f"{urls['intake']}/v1/referrals", json=BODY, headers=submitter
-                )
-            except httpx.HTTPError:
+                async with session.post(
+                    f"{urls['intake']}/v1/referrals", data=body, headers=post_headers
+                ) as r:
+                    answer = await r.read()
+            except (aiohttp.ClientError, TimeoutError):
                 return
-            if r.status_code == 201:
-                accepted[r.json()["id"]] = time.perf_counter()
-                posted.append((accepted[r.json()["id"]] - sent) * 1000)
+            if r.status == 201:
+                now = accepted[json.loads(answer)["id"]] = time.perf_counter()
+                posted.append((now - sent) * 1000)
 
         posts = []
         start = time.perf_counter()
