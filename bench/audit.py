@@ -28,7 +28,7 @@ from sqlmodel import select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.scratch import postgres_url, report, scratch_schema  # noqa: E402
+from bench.scratch import postgres_url, report, scratch_schema, traceparent  # noqa: E402
 from contracts.cloudevents import CloudEvent  # noqa: E402
 from contracts.events import AccessGranted, ReferralAcknowledged, ReferralWithdrawn  # noqa: E402
 from contracts.topics import topic_for_type  # noqa: E402
@@ -70,7 +70,9 @@ def sample(i: int) -> CloudEvent:
             client_id="gp",
             disclosure="full",
         )
-    return CloudEvent.new(source="bench", payload=payload, subject=rid, agency="gp")
+    return CloudEvent.new(
+        source="bench", traceparent=traceparent(), payload=payload, subject=rid, agency="gp"
+    )
 
 
 async def ingest(

@@ -28,7 +28,7 @@ from sqlmodel import col, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.scratch import postgres_url, report, scratch_schema  # noqa: E402
+from bench.scratch import postgres_url, report, scratch_schema, traceparent  # noqa: E402
 from contracts.cloudevents import CloudEvent  # noqa: E402
 from contracts.events import (  # noqa: E402
     Payload,
@@ -123,7 +123,9 @@ async def run(kind: str, url: str, schema: str | None, args: argparse.Namespace)
         sends = []
         for i in range(n):
             for topic, payload in events(i):
-                event = CloudEvent.new(source="bench", payload=payload, subject=None)
+                event = CloudEvent.new(
+                    source="bench", traceparent=traceparent(), payload=payload, subject=None
+                )
                 rec = event.to_kafka()
                 key = event.data["referral_id"].encode()
                 sends.append(await producer.send(topic, rec.value, key=key, headers=rec.headers))

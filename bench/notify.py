@@ -30,7 +30,7 @@ from sqlmodel import select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.scratch import postgres_url, report, scratch_schema  # noqa: E402
+from bench.scratch import postgres_url, report, scratch_schema, traceparent  # noqa: E402
 from contracts.cloudevents import CloudEvent  # noqa: E402
 from contracts.events import RecipientDecision, ReferralRouted, RoutingReason  # noqa: E402
 from contracts.referrals import RoutingFacts  # noqa: E402
@@ -89,7 +89,9 @@ def receive(port: int) -> None:
 
 
 async def publish(producer: Any, payload: ReferralRouted) -> None:
-    event = CloudEvent.new(source="bench", payload=payload, subject=payload.referral_id)
+    event = CloudEvent.new(
+        source="bench", traceparent=traceparent(), payload=payload, subject=payload.referral_id
+    )
     rec = event.to_kafka()
     await producer.send_and_wait("nrm.routing.v1", rec.value, key=rec.key, headers=rec.headers)
 
@@ -121,7 +123,10 @@ async def run(
         for _ in range(args.backlog):
             payload = routed(["ngo-north", "mvd-ctu"])
             rec = CloudEvent.new(
-                source="bench", payload=payload, subject=payload.referral_id
+                source="bench",
+                traceparent=traceparent(),
+                payload=payload,
+                subject=payload.referral_id,
             ).to_kafka()
             sends.append(
                 await producer.send("nrm.routing.v1", rec.value, key=rec.key, headers=rec.headers)

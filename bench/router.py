@@ -27,7 +27,7 @@ from sqlmodel import select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.scratch import postgres_url, report, scratch_schema  # noqa: E402
+from bench.scratch import postgres_url, report, scratch_schema, traceparent  # noqa: E402
 from contracts.cloudevents import CloudEvent  # noqa: E402
 from contracts.events import ReferralSubmitted  # noqa: E402
 from contracts.referrals import ReferralIn, RoutingFacts  # noqa: E402
@@ -69,7 +69,9 @@ async def run(
         await producer.start()
         sends = []
         for i in range(args.referrals):
-            event = CloudEvent.new(source="bench", payload=submitted(i), subject=None)
+            event = CloudEvent.new(
+                source="bench", traceparent=traceparent(), payload=submitted(i), subject=None
+            )
             rec = event.to_kafka()
             key = event.data["referral_id"].encode()
             sends.append(

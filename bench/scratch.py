@@ -1,4 +1,4 @@
-"""Shared by the bench scripts: a scratch PostgreSQL schema, and the results table."""
+"""Shared by the bench scripts: a scratch PostgreSQL schema, the results table, a trace context."""
 
 import contextlib
 import json
@@ -55,3 +55,10 @@ def serve_http(app: Any, port: int) -> None:
         access_log=False,
         timeout_keep_alive=Settings().http_keep_alive_seconds,
     )
+
+
+def traceparent() -> str:
+    """A W3C trace context for a bench event. The services stamp one on every event a request or
+    a handler stages, so a consumer continues the trace (`tracing.event_span`); an event without
+    one starts a trace through the OpenTelemetry SDK, a path real traffic rarely takes."""
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
