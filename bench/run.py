@@ -188,7 +188,12 @@ async def _generate(
         deadline = time.perf_counter() + 60
         while set(accepted) - set(arrived) and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
+        # Items missing because the stream itself ended are said so, not left as lateness.
+        stream_ended = stream.done()
         stream.cancel()
+        (ended,) = await asyncio.gather(stream, return_exceptions=True)
+        if stream_ended:
+            print(f"the inbox stream ended before the run did: {ended!r}", file=sys.stderr)
     latencies = sorted((arrived[rid] - t) * 1000 for rid, t in accepted.items() if rid in arrived)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     a = statistics.quantiles(posted, n=100) if len(posted) > 1 else [0.0] * 99

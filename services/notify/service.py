@@ -312,7 +312,7 @@ _DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
 _ERASED: Table = ErasedReferral.__table__  # type: ignore[attr-defined]
 _INSERT_CHANGES = DeliveryChange.__table__.insert()  # type: ignore[attr-defined]
 _INSERT_DISPATCHES = Dispatch.__table__.insert()  # type: ignore[attr-defined]
-_ROWS_PER_STATEMENT = 500  # multi-row statements stay under SQLite's bound-variable limit
+_ROWS_PER_STATEMENT = 500  # IN lists stay under SQLite's bound-variable limit
 
 
 @cache
