@@ -123,8 +123,13 @@ async def run(kind: str, url: str, schema: str | None, args: argparse.Namespace)
         sends = []
         for i in range(n):
             for topic, payload in events(i):
+                # The referral as subject, as the services stamp it: insights' batch prefetch
+                # finds a batch's rows by it.
                 event = CloudEvent.new(
-                    source="bench", traceparent=traceparent(), payload=payload, subject=None
+                    source="bench",
+                    traceparent=traceparent(),
+                    payload=payload,
+                    subject=payload.referral_id,  # type: ignore[attr-defined]
                 )
                 rec = event.to_kafka()
                 key = event.data["referral_id"].encode()

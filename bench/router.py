@@ -69,8 +69,12 @@ async def run(
         await producer.start()
         sends = []
         for i in range(args.referrals):
-            event = CloudEvent.new(
-                source="bench", traceparent=traceparent(), payload=submitted(i), subject=None
+            payload = submitted(i)
+            event = CloudEvent.new(  # the referral as subject, as intake stamps it
+                source="bench",
+                traceparent=traceparent(),
+                payload=payload,
+                subject=payload.referral_id,
             )
             rec = event.to_kafka()
             key = event.data["referral_id"].encode()
