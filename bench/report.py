@@ -65,6 +65,30 @@ def end_to_end(rows: list[Row]) -> str:
     )
 
 
+def cpu_by_process(rows: list[Row]) -> str:
+    rows = [r for r in rows if r.get("cpu_ms_per_referral_by_process")]
+    names = sorted({n for r in rows for n in r["cpu_ms_per_referral_by_process"]}, key=_order)
+    return _table(
+        ["layout", "database", "rate /s", *names, "all"],
+        [
+            [
+                r["layout"],
+                _db(r["database"]),
+                _n(r["rate"]),
+                *(f"{_n(r['cpu_ms_per_referral_by_process'].get(n), 1)}" for n in names),
+                f"{_n(r['cpu_ms_per_referral'], 1)} ms",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _order(name: str) -> tuple[int, str]:
+    # The embedded process, the services in pipeline order, then the broker.
+    known = ["nrm up", "identity", "intake", "router", "notify", "audit", "insights", "tansu"]
+    return (known.index(name) if name in known else len(known), name)
+
+
 def cpu(rows: list[Row]) -> str:
     return _table(
         ["database", "rate /s", "achieved /s", "referrals", "stack CPU", "per referral"],
@@ -178,6 +202,11 @@ def main() -> None:
     for key, (title, render) in SECTIONS.items():
         if results.get(key):
             print(f"\n{title}:\n\n{render(results[key])}")
+        if key == "end_to_end" and any(
+            r.get("cpu_ms_per_referral_by_process") for r in results.get(key, [])
+        ):
+            title = "CPU per referral by process, ms (end to end)"
+            print(f"\n{title}:\n\n{cpu_by_process(results[key])}")
 
 
 if __name__ == "__main__":

@@ -95,6 +95,24 @@ def tree_cpu_seconds(pids: list[int]) -> float:
     return cpu_seconds([p for pid in pids for p in tree(pid)])
 
 
+def cpu_by_process(names: dict[int, str]) -> dict[str, float]:
+    """CPU seconds of each process in `names` (pid -> label) and, under its own command name,
+    of each of their descendants (the embedded stack's broker)."""
+    found: dict[str, float] = {}
+    for pid, name in names.items():
+        for p in tree(pid):
+            label = name if p == pid else _command(p)
+            found[label] = found.get(label, 0.0) + cpu_seconds([p])
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip().split("-", 1)[0]
+    except FileNotFoundError:
+        return str(pid)
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants (the stack and its broker)."""
     total, todo = 0, [pid]
@@ -226,9 +244,12 @@ def measure(
     seconds: float,
     *,
     settle: float = 10,
+    names: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     """Idle RSS of `pids` (and descendants), then a load from another process, the peak RSS
-    and the CPU time of `pids` meanwhile."""
+    and the CPU time of `pids` meanwhile, in all and by process (`names`: pid -> label;
+    "nrm up" for a single pid by default)."""
+    names = names or {pids[0]: "nrm up"}
     time.sleep(settle)  # start-up work done, consumers idle
     idle = sum(rss_mb(p) for p in pids)
     out: Any = multiprocessing.get_context("spawn").Queue()
@@ -236,19 +257,26 @@ def measure(
         target=_load_process, args=(urls, secrets, rate, seconds, out)
     )
     cpu_before = tree_cpu_seconds(pids)
+    by_process_before = cpu_by_process(names)
     load.start()
     peak = idle
     while load.is_alive():
         peak = max(peak, sum(rss_mb(p) for p in pids))
         load.join(0.5)
     cpu = tree_cpu_seconds(pids) - cpu_before
+    by_process = cpu_by_process(names)
     result: dict[str, Any] = out.get(timeout=5)
+    accepted = max(result["accepted"], 1)
     return {
         "idle_rss_mb": round(idle, 1),
         "loaded_rss_mb": round(peak, 1),
         **result,
         "stack_cpu_s": round(cpu, 1),
-        "cpu_ms_per_referral": round(cpu * 1000 / max(result["accepted"], 1), 2),
+        "cpu_ms_per_referral": round(cpu * 1000 / accepted, 2),
+        "cpu_ms_per_referral_by_process": {
+            name: round((seconds - by_process_before.get(name, 0.0)) * 1000 / accepted, 2)
+            for name, seconds in sorted(by_process.items(), key=lambda kv: kv[0])
+        },
     }
 
 
@@ -263,11 +291,12 @@ def per_service(database: str, rate: float, seconds: float) -> dict[str, Any]:
         with running_cluster(Path(tmp), pg_url=pg, env=env) as cluster:
             healthy_s = time.perf_counter() - started
             urls = {i.service: i.url for i in cluster.instances}
-            pids = [i.proc.pid for i in cluster.instances]
+            names = {i.proc.pid: i.service for i in cluster.instances}
             assert cluster.broker.process is not None
-            pids.append(cluster.broker.process.pid)
+            names[cluster.broker.process.pid] = "tansu"
+            pids = list(names)
             secrets = json.loads((Path(tmp) / "credentials.json").read_text())
-            result = measure(pids, urls, secrets, rate, seconds)
+            result = measure(pids, urls, secrets, rate, seconds, names=names)
     return {
         "layout": "process per service",
         "database": database,
