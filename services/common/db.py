@@ -1,6 +1,7 @@
 """Async database access: one database per service, SQLite (WAL) or PostgreSQL (asyncpg)."""
 
 import asyncio
+import functools
 import os
 import sqlite3
 import weakref
@@ -335,7 +336,13 @@ async def insert_many(
     fraction of `session.add` or a multi-VALUES statement compiled per batch."""
     if rows:
         table: Table = model.__table__  # type: ignore[attr-defined]
-        await (await session.connection()).execute(insert(table), rows)
+        await (await session.connection()).execute(_insert(table), rows)
+
+
+@functools.cache
+def _insert(table: Table) -> Any:
+    # One statement object per table: its cache key is computed once, not per batch.
+    return insert(table)
 
 
 class Staged(Protocol):

@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case
+from sqlalchemy import Table, bindparam, case
+from sqlalchemy import update as core_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -127,19 +128,26 @@ def split(body: VictimReferralIn | TipIn) -> tuple[dict[str, Any], dict[str, Any
 async def reserve_references(session: AsyncSession, *, year: int, count: int) -> list[str]:
     """`count` consecutive `NRM-<year>-<6 digits>` references, unique under concurrency: the
     year's counter row is bumped once in the caller's transaction, so writers queue on its lock."""
-    bump = (
-        update(ReferenceCounter)
-        .where(col(ReferenceCounter.year) == year)
-        .values(last=col(ReferenceCounter.last) + count)
-        .returning(col(ReferenceCounter.last))
-    )
-    bumped = (await session.exec(bump)).first()
+    conn = await session.connection()
+    bumped = (await conn.execute(_BUMP_REFERENCES, {"for_year": year, "count": count})).scalar()
     if bumped is None:  # first referral of the year
-        dialect = session.get_bind().dialect.name
-        await session.exec(insert_ignore(dialect, ReferenceCounter).values(year=year, last=0))
-        bumped = (await session.exec(bump)).one()
-    last = int(bumped[0])
+        dialect = conn.dialect.name
+        await conn.execute(insert_ignore(dialect, ReferenceCounter).values(year=year, last=0))
+        bumped = (
+            await conn.execute(_BUMP_REFERENCES, {"for_year": year, "count": count})
+        ).scalar_one()
+    last = int(bumped)
     return [f"NRM-{year}-{n:06d}" for n in range(last - count + 1, last + 1)]
+
+
+# Core and built once: through the ORM this one statement cost ~0.75 ms of a submission batch.
+_COUNTERS: Table = ReferenceCounter.__table__  # type: ignore[attr-defined]
+_BUMP_REFERENCES = (
+    core_update(_COUNTERS)
+    .where(_COUNTERS.c.year == bindparam("for_year"))
+    .values(last=_COUNTERS.c.last + bindparam("count"))
+    .returning(_COUNTERS.c.last)
+)
 
 
 @dataclass(frozen=True, slots=True)
