@@ -429,9 +429,9 @@ class ConsumerRunner:
     ) -> bool:
         # Claim the event id first: a duplicate costs one statement and no handler call, and
         # two members racing on a redelivered record serialize on the primary key.
-        claimed = await session.exec(
-            self._claim.values(consumer=self.name, event_id=event.id, processed_at=utcnow())
-        )
+        conn = await session.connection()
+        row = {"consumer": self.name, "event_id": event.id, "processed_at": utcnow()}
+        claimed = await conn.execute(self._claim, row)  # the statement built once, as the batch's
         if not claimed.rowcount:
             return False
         await self._handle(session, event, record)
