@@ -45,6 +45,7 @@ contracts: install
 # insights.
 # Restart with a day's outbox to replay: .venv/bin/python bench/restart.py (README, Performance).
 # Idle CPU of the embedded stack by consumer fetch wait: .venv/bin/python bench/idle.py.
+# The embedded stack's event-loop time by task under load: .venv/bin/python bench/tasks.py.
 bench: install
 	$(BIN)/python bench/run.py
 
