@@ -148,8 +148,20 @@ async def test_full_flow_timeline(db: Database, own_broker: EmbeddedBroker, tmp_
             events: list[dict[str, Any]] = r.json()["events"]
             return events
 
+        # Audit reads each topic separately, so the acknowledgement (case events) can be recorded
+        # before the submission (referrals): wait for every step, not only the last. The
+        # timeline orders them by when they happened.
+        step_of: dict[str, Callable[[dict[str, Any]], bool]] = {
+            "submitted": lambda e: e["type"] == "referral.submitted",
+            "routed": lambda e: e["type"] == "referral.routed",
+            "notified": lambda e: e["type"] == "delivery.notified" and e["agency"] == "ngo-south",
+            "read": lambda e: e["type"] == "access.granted" and e["agency"] == "ngo-south",
+            "acknowledged": lambda e: e["type"] == "referral.acknowledged",
+        }
+
         async def complete() -> bool:
-            return "referral.acknowledged" in {e["type"] for e in await timeline()}
+            events = await timeline()
+            return all(any(found(e) for e in events) for found in step_of.values())
 
         await wait_for(complete, timeout=60)
         steps = await timeline()
@@ -157,11 +169,7 @@ async def test_full_flow_timeline(db: Database, own_broker: EmbeddedBroker, tmp_
         def first(predicate: Any) -> int:
             return next(i for i, e in enumerate(steps) if predicate(e))
 
-        submitted = first(lambda e: e["type"] == "referral.submitted")
-        routed = first(lambda e: e["type"] == "referral.routed")
-        notified = first(lambda e: e["type"] == "delivery.notified" and e["agency"] == "ngo-south")
-        read = first(lambda e: e["type"] == "access.granted" and e["agency"] == "ngo-south")
-        acknowledged = first(lambda e: e["type"] == "referral.acknowledged")
+        submitted, routed, notified, read, acknowledged = (first(p) for p in step_of.values())
         assert submitted < routed < notified < read < acknowledged
         assert steps[submitted]["agency"] == "labour-insp"
         assert steps[submitted]["source"] == "urn:nrm:local:intake"  # NRM_EVENT_SOURCE's default
