@@ -193,6 +193,8 @@ SECTIONS: dict[str, tuple[str, Callable[[list[Row]], str]]] = {
 
 def main() -> None:
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results.json")
+    if not path.exists():
+        sys.exit(f"{path}: no such results file (`make bench` writes bench/results.json)")
     results = json.loads(path.read_text())
     machine = results.get("machine", {})
     print(

@@ -78,7 +78,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for row in report["tasks"][:25]:
         print(
-            f"| {row['task'][:90]} | {row['seconds']:.2f} | {100 * row['seconds'] / loop:.1f}% "
+            f"| {row['task'][:160]} | {row['seconds']:.2f} | {100 * row['seconds'] / loop:.1f}% "
             f"| {1000 * row['seconds'] / referrals:.2f} |"
         )
 
